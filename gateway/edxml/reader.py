@@ -1,0 +1,447 @@
+"""Read edXML packages into the model — tolerant on input (edxml.md §8–9, §15).
+
+* Elements are found by namespace URI + local name, never by prefix, in any order.
+* Both the QCVN 102 namespace and the legacy ``http://www.e-doc.vn/Schema/`` one are read; so are
+  un-namespaced children (a stray ``xmlns=""`` is a common producer slip).
+* ``Bussiness`` and ``Business``; ``cid:``-prefixed and bare ContentIds; dates in every tolerated
+  format; empty elements for "no value"; attachment base64 with or without line breaks.
+
+The reader raises typed errors (``EDXML.STRUCTURE``, ``EDXML.VALUE``, ``EDXML.ATTACHMENT``) with the
+element path; rules across fields are in :mod:`gateway.edxml.checks`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import TypeVar
+
+from lxml import etree
+
+from gateway import ns
+from gateway.edxml import dates
+from gateway.edxml.codes import (
+    BussinessDocType,
+    PackageKind,
+    Priority,
+    ReceiverType,
+    StatusCode,
+    SteeringType,
+)
+from gateway.edxml.model import (
+    Attachment,
+    Bussiness,
+    BussinessDocumentInfo,
+    Code,
+    DocumentType,
+    EdocPackage,
+    ManifestReference,
+    MessageHeader,
+    Organization,
+    OtherInfo,
+    Package,
+    PromulgationInfo,
+    Receiver,
+    ReplacementInfo,
+    ResponseFor,
+    SignatureBlock,
+    SignerInfo,
+    StaffInfo,
+    StatusPackage,
+    TraceHeader,
+    TraceHeaderList,
+)
+from gateway.errors import AttachmentError, EdxmlStructureError, EdxmlValueError
+from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, parse_bytes
+
+_READ_NS = ns.EDXML_READ | {""}
+T = TypeVar("T")
+
+
+def _local(el: etree._Element) -> tuple[str, str]:
+    q = etree.QName(el)
+    return q.namespace or "", q.localname
+
+
+class _Node:
+    """An element with its edXML children indexed by local name (one pass, order-insensitive)."""
+
+    __slots__ = ("el", "kids", "path", "warnings")
+
+    def __init__(self, el: etree._Element, path: str, warnings: list[str]) -> None:
+        self.el = el
+        self.path = path
+        self.warnings = warnings
+        self.kids: dict[str, list[etree._Element]] = {}
+        for child in el:
+            if not isinstance(child.tag, str):  # comments, processing instructions
+                continue
+            uri, local = _local(child)
+            if uri in _READ_NS:
+                self.kids.setdefault(local, []).append(child)
+
+    def all(self, name: str) -> list[_Node]:
+        els = self.kids.get(name, [])
+        if len(els) == 1:
+            return [_Node(els[0], f"{self.path}/{name}", self.warnings)]
+        return [_Node(e, f"{self.path}/{name}[{i}]", self.warnings) for i, e in enumerate(els, 1)]
+
+    def opt(self, name: str) -> _Node | None:
+        els = self.kids.get(name)
+        if not els:
+            return None
+        if len(els) > 1:
+            self.warnings.append(f"{self.path}/{name} appears {len(els)} times; the first one is used")
+        return _Node(els[0], f"{self.path}/{name}", self.warnings)
+
+    def req(self, name: str) -> _Node:
+        node = self.opt(name)
+        if node is None:
+            raise EdxmlStructureError(f"required element {name} is missing", path=f"{self.path}/{name}")
+        return node
+
+    @property
+    def text(self) -> str | None:
+        """Stripped text; None when empty (absent and empty mean the same, model.py)."""
+        t = self.el.text
+        if t is None:
+            return None
+        t = t.strip()
+        return t or None
+
+    def s(self, name: str) -> str | None:
+        node = self.opt(name)
+        return node.text if node is not None else None
+
+    def s_req(self, name: str) -> str:
+        return self.s(name) or ""
+
+    def parsed(self, name: str, fn: Callable[[str, str], T]) -> T | None:
+        node = self.opt(name)
+        if node is None or node.text is None:
+            return None
+        return fn(node.text, node.path)
+
+    def texts(self, container: str, item: str) -> tuple[str, ...]:
+        node = self.opt(container)
+        if node is None:
+            return ()
+        return tuple(t for n in node.all(item) if (t := n.text) is not None)
+
+
+def _date(text: str, path: str) -> date:
+    return dates.parse_date(text, path)
+
+
+def _timestamp(text: str, path: str) -> datetime:
+    return dates.parse_timestamp(text, path)
+
+
+def _int(text: str, path: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise EdxmlValueError(f"{text!r} is not an integer", path=path) from None
+    if value < 0:
+        raise EdxmlValueError(f"{text!r} must not be negative", path=path)
+    return value
+
+
+def _bool(text: str, path: str) -> bool:
+    low = text.lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise EdxmlValueError(f"{text!r} is not a boolean (true/false or 1/0)", path=path)
+
+
+def strip_cid(value: str) -> str:
+    """``cid:209`` and ``209`` name the same attachment (edxml.md §9); also drops ``<…>`` brackets."""
+    v = value.strip()
+    if v[:4].lower() == "cid:":
+        v = v[4:]
+    return v.strip("<>")
+
+
+# --------------------------------------------------------------------------------------------- kind
+
+
+def classify(root: etree._Element) -> PackageKind:
+    """edoc or status, from the structure (edxml.md §3, §5): a status MessageHeader has a StatusCode."""
+    uri, local = _local(root)
+    if local != "edXML" or uri not in ns.EDXML_READ:
+        raise EdxmlStructureError(
+            f"root element is {{{uri}}}{local}, expected edXML in namespace {ns.EDXML}", path="/"
+        )
+    header = _message_header_element(root)
+    for child in header:
+        if isinstance(child.tag, str) and _local(child)[1] == "StatusCode":
+            return PackageKind.STATUS
+    return PackageKind.EDOC
+
+
+def _message_header_element(root: etree._Element) -> etree._Element:
+    el = root
+    for step in ("edXMLEnvelope", "edXMLHeader", "MessageHeader"):
+        nxt = next((c for c in el if isinstance(c.tag, str) and _local(c) in _names(step)), None)
+        if nxt is None:
+            raise EdxmlStructureError(f"required element {step} is missing", path=f"{_path_of(el)}/{step}")
+        el = nxt
+    return el
+
+
+def _names(local: str) -> set[tuple[str, str]]:
+    return {(uri, local) for uri in _READ_NS}
+
+
+def _path_of(el: etree._Element) -> str:
+    parts = []
+    node: etree._Element | None = el
+    while node is not None:
+        parts.append(_local(node)[1])
+        node = node.getparent()
+    return "/" + "/".join(reversed(parts))
+
+
+# ------------------------------------------------------------------------------------------ entries
+
+
+def read_bytes(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Package:
+    """Safe-parse and read a package from its bytes."""
+    return read_tree(parse_bytes(data, max_bytes=max_bytes, what="edXML package"))
+
+
+def read_tree(tree: etree._ElementTree | etree._Element) -> Package:
+    """Read a parsed package (from :func:`gateway.xmlcheck.safe.parse_bytes`, or a signature's
+    ``signed_root`` — the only element a caller may trust after verification)."""
+    root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
+    kind = classify(root)
+    warnings: list[str] = []
+    if _local(root)[0] == ns.EDXML_LEGACY:
+        warnings.append(f"legacy namespace {ns.EDXML_LEGACY} read as {ns.EDXML}")
+    top = _Node(root, "/edXML", warnings)
+    if kind is PackageKind.STATUS:
+        return _read_status(top, warnings)
+    return _read_edoc(top, warnings)
+
+
+def _organization(node: _Node) -> Organization:
+    return Organization(
+        organ_id=node.s_req("OrganId"),
+        organ_name=node.s("OrganName"),
+        organization_in_charge=node.s("OrganizationInCharge"),
+        organ_add=node.s("OrganAdd"),
+        email=node.s("Email"),
+        telephone=node.s("Telephone"),
+        fax=node.s("Fax"),
+        website=node.s("Website"),
+    )
+
+
+def _response_for(node: _Node) -> ResponseFor:
+    return ResponseFor(
+        organ_id=node.s_req("OrganId"),
+        code=node.s_req("Code"),
+        promulgation_date=node.parsed("PromulgationDate", _date),
+        document_id=node.s_req("DocumentId"),
+    )
+
+
+def _staff_info(node: _Node | None) -> StaffInfo | None:
+    if node is None:
+        return None
+    info = StaffInfo(
+        department=node.s("Department"),
+        department_id=node.s("DepartmentId"),
+        staff=node.s("Staff"),
+        staff_id=node.s("StaffId"),
+        mobile=node.s("Mobile"),
+        email=node.s("Email"),
+    )
+    return info if info != StaffInfo() else None
+
+
+def _read_edoc(top: _Node, warnings: list[str]) -> EdocPackage:
+    env = top.req("edXMLEnvelope")
+    head = env.req("edXMLHeader")
+    mh = head.req("MessageHeader")
+    if not mh.kids.get("To"):
+        raise EdxmlStructureError("an edoc package needs at least one To", path=f"{mh.path}/To")
+    code = mh.opt("Code")
+    prom = mh.opt("PromulgationInfo")
+    dtype = mh.opt("DocumentType")
+    signer = mh.opt("SignerInfo")
+    other = mh.opt("OtherInfo")
+    other_info = OtherInfo()
+    if other is not None:
+        other_info = OtherInfo(
+            priority=other.parsed("Priority", Priority.parse) or Priority.NORMAL,  # type: ignore[arg-type]
+            sphere_of_promulgation=other.s("SphereOfPromulgation"),
+            typer_notation=other.s("TyperNotation"),
+            promulgation_amount=other.parsed("PromulgationAmount", _int),
+            page_amount=other.parsed("PageAmount", _int),
+            direction=other.parsed("Direction", _bool),
+            reply_fors=other.s("ReplyFors"),
+            reference_codes=other.s("ReferenceCodes"),
+            appendixes=other.texts("Appendixes", "Appendix"),
+        )
+    header = MessageHeader(
+        from_=_organization(mh.req("From")),
+        to=tuple(_organization(n) for n in mh.all("To")),
+        document_id=mh.s_req("DocumentId"),
+        code=Code(code_number=code.s_req("CodeNumber"), code_notation=code.s_req("CodeNotation"))
+        if code
+        else Code(),
+        promulgation_info=PromulgationInfo(
+            place=prom.s("Place"), promulgation_date=prom.parsed("PromulgationDate", _date)
+        )
+        if prom
+        else PromulgationInfo(),
+        document_type=DocumentType(
+            type=dtype.s_req("Type"), type_detail=dtype.s("TypeDetail"), type_name=dtype.s_req("TypeName")
+        )
+        if dtype
+        else DocumentType(),
+        subject=mh.s_req("Subject"),
+        content=mh.s("Content"),
+        signer_info=SignerInfo(
+            competence=signer.s("Competence"), position=signer.s("Position"), full_name=signer.s("FullName")
+        )
+        if signer
+        else SignerInfo(),
+        due_date=mh.parsed("DueDate", _date),
+        other_info=other_info,
+        response_for=tuple(rf for n in mh.all("ResponseFor") if (rf := _response_for(n)) != ResponseFor()),
+        steering_type=mh.parsed("SteeringType", SteeringType.parse),  # type: ignore[arg-type]
+        response_for_task=mh.texts("ResponseForTask", "TaskCode"),
+        application_type=mh.s("ApplicationType"),
+        to_places=mh.texts("ToPlaces", "Place"),
+    )
+    trace = _trace_header_list(head.opt("TraceHeaderList"), warnings)
+    body = env.opt("edXMLBody")
+    manifest = body.opt("edXMLManifest") if body is not None else None
+    references = tuple(
+        ManifestReference(
+            content_id=strip_cid(n.s_req("ContentId")),
+            content_type=n.s("ContentType"),
+            description=n.s("Description"),
+            attachment_name=n.s("AttachmentName"),
+        )
+        for n in (manifest.all("Reference") if manifest is not None else [])
+    )
+    encoded = top.opt("AttachmentEncoded") or env.opt("AttachmentEncoded")
+    attachments = tuple(_attachment(n) for n in encoded.all("Attachment")) if encoded is not None else ()
+    return EdocPackage(
+        message_header=header,
+        trace_header_list=trace,
+        signature=_signature(head),
+        manifest_version=manifest.el.get("version") if manifest is not None else None,
+        references=references,
+        attachments=attachments,
+        warnings=tuple(warnings),
+    )
+
+
+def _trace_header_list(node: _Node | None, warnings: list[str]) -> TraceHeaderList:
+    if node is None:
+        return TraceHeaderList()
+    bnode = node.opt("Bussiness")
+    if bnode is None and (bnode := node.opt("Business")) is not None:
+        warnings.append("Business read as Bussiness (the standard's spelling)")
+    return TraceHeaderList(
+        trace_headers=tuple(
+            TraceHeader(organ_id=n.s_req("OrganId"), timestamp=n.parsed("Timestamp", _timestamp))
+            for n in node.all("TraceHeader")
+        ),
+        bussiness=_bussiness(bnode) if bnode is not None else None,
+        id=node.el.get("id"),
+        version=node.el.get("version"),
+    )
+
+
+def _bussiness(node: _Node) -> Bussiness:
+    info = node.opt("BussinessDocumentInfo")
+    repl = node.opt("ReplacementInfoList")
+    receivers: tuple[Receiver, ...] = ()
+    if info is not None and (rl := info.opt("ReceiverList")) is not None:
+        receivers = tuple(
+            Receiver(
+                organ_id=r.s_req("OrganId"),
+                receiver_type=r.parsed("ReceiverType", ReceiverType.parse) or ReceiverType.ADDED,  # type: ignore[arg-type]
+            )
+            for r in rl.all("Receiver")
+        )
+    return Bussiness(
+        bussiness_doc_type=node.parsed("BussinessDocType", BussinessDocType.parse) or BussinessDocType.NEW,  # type: ignore[arg-type]
+        document_id=node.s("DocumentId"),
+        bussiness_doc_reason=node.s("BussinessDocReason"),
+        paper=node.parsed("Paper", _bool),
+        staff_info=_staff_info(node.opt("StaffInfo")),
+        bussiness_document_info=BussinessDocumentInfo(
+            document_info=bool(info.parsed("DocumentInfo", _bool)),
+            document_receiver=bool(info.parsed("DocumentReceiver", _bool)),
+            receivers=receivers,
+        )
+        if info is not None
+        else None,
+        replacement_info_list=tuple(
+            ReplacementInfo(document_id=r.s_req("DocumentId"), organ_ids=r.texts("OrganIdList", "OrganId"))
+            for r in (repl.all("ReplacementInfo") if repl is not None else [])
+        ),
+    )
+
+
+def _signature(head: _Node) -> SignatureBlock | None:
+    """The Signature under edXMLHeader: xmldsig-namespaced (real) or edXML-namespaced (the dummy)."""
+    for child in head.el:
+        if isinstance(child.tag, str) and _local(child)[1] == "Signature":
+            uri = _local(child)[0]
+            xml = etree.tostring(child, method="c14n", exclusive=True, with_comments=False).decode()
+            return SignatureBlock(xml=xml, is_xmldsig=uri == ns.DSIG)
+    return None
+
+
+def _attachment(node: _Node) -> Attachment:
+    enc = node.opt("ContentTransferEncoded")
+    raw = enc.el.text if enc is not None and enc.el.text else ""
+    return Attachment(
+        content_id=strip_cid(node.s_req("ContentId")),
+        attachment_name=node.s("AttachmentName"),
+        description=node.s("Description"),
+        content_type=node.s("ContentType"),
+        data=decode_base64(raw, f"{node.path}/ContentTransferEncoded"),
+        format=node.s("Format"),
+        field_name=node.s("FieldName"),
+        mime_type=node.s("MimeType"),
+    )
+
+
+def decode_base64(text: str, path: str) -> bytes:
+    """Strict base64 (RFC 4648 alphabet, padding checked); MIME line breaks and spaces are tolerated."""
+    data = text.encode("ascii", errors="replace")
+    if any(c in data for c in b" \t\r\n"):
+        data = data.translate(None, b" \t\r\n")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise AttachmentError(f"attachment content is not valid base64: {exc}", path=path) from None
+
+
+def _read_status(top: _Node, warnings: list[str]) -> StatusPackage:
+    mh = top.req("edXMLEnvelope").req("edXMLHeader").req("MessageHeader")
+    code_node = mh.req("StatusCode")
+    code, note = StatusCode.parse(code_node.text or "", code_node.path)
+    if note:
+        warnings.append(note)
+    return StatusPackage(
+        from_=_organization(mh.req("From")),
+        response_for=_response_for(mh.req("ResponseFor")),
+        status_code=code,
+        timestamp=mh.parsed("Timestamp", _timestamp),
+        staff_info=_staff_info(mh.opt("StaffInfo")),
+        description=mh.s("Description"),
+        warnings=tuple(warnings),
+    )
