@@ -62,7 +62,7 @@ class PromulgationInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class DocumentType:
-    """``DocumentType``; ``type``/``type_detail`` code lists are unresolved (edxml.md §7.3) so they stay text."""
+    """``DocumentType``; ``Type``/``TypeDetail`` code lists are unresolved (edxml.md §7.3): text."""
 
     type: str = ""
     type_detail: str | None = None
