@@ -28,8 +28,7 @@ class OrganId:
     def __post_init__(self) -> None:
         if not self.value or len(self.value) > MAX_LENGTH or not _LENIENT.match(self.value):
             raise EdxmlValueError(
-                f"{self.value!r} is not an agency identifier (1–{MAX_LENGTH} letters/digits in "
-                "dot-separated groups)"
+                f"{self.value!r} is not an agency identifier (1–{MAX_LENGTH} letters/digits in dot-separated groups)"
             )
 
     @classmethod

@@ -173,9 +173,7 @@ def classify(root: etree._Element) -> PackageKind:
     """edoc or status, from the structure (edxml.md §3, §5): a status MessageHeader has a StatusCode."""
     uri, local = _local(root)
     if local != "edXML" or uri not in ns.EDXML_READ:
-        raise EdxmlStructureError(
-            f"root element is {{{uri}}}{local}, expected edXML in namespace {ns.EDXML}", path="/"
-        )
+        raise EdxmlStructureError(f"root element is {{{uri}}}{local}, expected edXML in namespace {ns.EDXML}", path="/")
     header = _message_header_element(root)
     for child in header:
         if isinstance(child.tag, str) and _local(child)[1] == "StatusCode":
@@ -292,9 +290,7 @@ def _read_edoc(top: _Node, warnings: list[str]) -> EdocPackage:
         from_=_organization(mh.req("From")),
         to=tuple(_organization(n) for n in mh.all("To")),
         document_id=mh.s_req("DocumentId"),
-        code=Code(code_number=code.s_req("CodeNumber"), code_notation=code.s_req("CodeNotation"))
-        if code
-        else Code(),
+        code=Code(code_number=code.s_req("CodeNumber"), code_notation=code.s_req("CodeNotation")) if code else Code(),
         promulgation_info=PromulgationInfo(
             place=prom.s("Place"), promulgation_date=prom.parsed("PromulgationDate", _date)
         )

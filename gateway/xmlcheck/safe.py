@@ -56,9 +56,7 @@ def check_size(size: int, max_bytes: int, what: str = "XML document") -> None:
         )
 
 
-def parse_bytes(
-    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML document"
-) -> etree._ElementTree:
+def parse_bytes(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML document") -> etree._ElementTree:
     """Parse untrusted bytes into a tree, or raise a typed :class:`GatewayError`.
 
     Raises ``SIZE.LIMIT`` before parsing, ``EDXML.FORBIDDEN`` for a DOCTYPE or entity declaration,
