@@ -1,0 +1,261 @@
+"""The ``edoc-gateway`` command line.
+
+Exit status 0 on success; otherwise 1 with one line per failure on standard error of the form
+``FILE: CODE: message [at PATH]`` — stable codes, so scripts can branch on them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from gateway import __version__
+from gateway.edxml import EdocPackage, Package, StatusPackage, extract, from_json, render, to_json
+from gateway.errors import GatewayError
+from gateway.validation import validate_package
+from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, read_limited
+
+_MAX = click.option(
+    "--max-bytes", type=int, default=DEFAULT_MAX_BYTES, show_default=True, help="Refuse larger packages."
+)
+
+
+class _Failed(Exception):
+    """Raised after a failure line has been printed, to set the exit status."""
+
+
+def _fail_line(source: str, exc: GatewayError) -> str:
+    where = f" at {exc.path}" if exc.path else ""
+    return f"{source}: {exc.code}: {exc.message}{where}"
+
+
+@contextmanager
+def _reporting(source: str) -> Iterator[None]:
+    try:
+        yield
+    except GatewayError as exc:
+        click.echo(_fail_line(source, exc), err=True)
+        raise _Failed from None
+    except OSError as exc:
+        click.echo(f"{source}: IO.ERROR: {exc.strerror or exc}", err=True)
+        raise _Failed from None
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except _Failed:
+            ctx.exit(1)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="edoc-gateway")
+def main() -> None:
+    """edoc-gateway — send and receive edXML (QCVN 102:2016/BTTTT) official documents."""
+
+
+# ------------------------------------------------------------------------------------- validate
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_MAX
+def validate(files: tuple[Path, ...], max_bytes: int) -> None:
+    """Parse, XSD-validate and business-check each FILE; print its kind and DocumentId."""
+    failed = 0
+    for path in files:
+        try:
+            with _reporting(str(path)):
+                result = validate_package(read_limited(path, max_bytes), max_bytes=max_bytes)
+        except _Failed:
+            failed += 1
+            continue
+        warn = f"  ({len(result.report.warnings)} warnings)" if result.report.warnings else ""
+        click.echo(f"{path}: OK {result.kind.value} {result.package.document_id}{warn}")
+    if failed:
+        raise _Failed
+
+
+# -------------------------------------------------------------------------------------- inspect
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the canonical JSON form instead.")
+@click.option(
+    "--extract",
+    "extract_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the attachments (unzipped) into this directory.",
+)
+@_MAX
+def inspect(file: Path, as_json: bool, extract_dir: Path | None, max_bytes: int) -> None:
+    """Show a human summary of a package (or its canonical JSON with --json)."""
+    from gateway.xmlcheck.signature import inspect_signature
+
+    with _reporting(str(file)):
+        result = validate_package(read_limited(file, max_bytes), max_bytes=max_bytes)
+        pkg = result.package
+        if as_json:
+            click.echo(json.dumps(to_json(pkg), ensure_ascii=False, indent=2))
+        else:
+            for line in _summary(pkg, inspect_signature(result.tree).value):
+                click.echo(line)
+            for w in result.report.warnings:
+                click.echo(f"  warning: {w['message']}" + (f" at {w['path']}" if w["path"] else ""))
+        if extract_dir is not None and isinstance(pkg, EdocPackage):
+            extract_dir.mkdir(parents=True, exist_ok=True)
+            for att in pkg.attachments:
+                for f in extract(att):
+                    target = extract_dir / f.name
+                    target.write_bytes(f.data)
+                    click.echo(f"extracted {target} ({len(f.data)} bytes)", err=as_json)
+
+
+def _summary(pkg: Package, signature_state: str) -> list[str]:
+    if isinstance(pkg, StatusPackage):
+        rf = pkg.response_for
+        return [
+            "kind:        status",
+            f"from:        {pkg.from_.organ_id} {pkg.from_.organ_name or ''}".rstrip(),
+            f"about:       {rf.document_id} (code {rf.code}, sender {rf.organ_id})",
+            f"status:      {pkg.status_code.value} {pkg.status_code.label_vi} / {pkg.status_code.label_en}",
+            f"description: {pkg.description or ''}",
+            f"time:        {pkg.timestamp or ''}",
+        ]
+    h = pkg.message_header
+    b = pkg.trace_header_list.bussiness
+    lines = [
+        "kind:        edoc",
+        f"document:    {h.document_id}",
+        f"from:        {h.from_.organ_id} {h.from_.organ_name or ''}".rstrip(),
+        *[f"to:          {t.organ_id} {t.organ_name or ''}".rstrip() for t in h.to],
+        f"code:        {h.code}",
+        f"type:        {h.document_type.type_name} (Type {h.document_type.type})",
+        f"subject:     {h.subject}",
+        f"promulgated: {h.promulgation_info.promulgation_date or ''} {h.promulgation_info.place or ''}".rstrip(),
+        f"priority:    {h.other_info.priority.value} {h.other_info.priority.label_vi}",
+        f"business:    {pkg.bussiness_doc_type.value} {pkg.bussiness_doc_type.label_vi}"
+        + (f" of {b.document_id}" if b and b.document_id else ""),
+        f"signature:   {signature_state}",
+        f"attachments: {len(pkg.attachments)}",
+    ]
+    for a in pkg.attachments:
+        lines.append(f"  - {a.attachment_name} [{a.content_type}] {len(a.data)} bytes, cid:{a.content_id}")
+    return lines
+
+
+# ---------------------------------------------------------------------------------- sign / verify
+
+
+@main.command()
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--cert", "cert_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--chain", "chain_path", type=click.Path(dir_okay=False, path_type=Path), help="Intermediate certs.")
+@click.argument("infile", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("outfile", type=click.Path(dir_okay=False, path_type=Path))
+@_MAX
+def sign(key_path: Path, cert_path: Path, chain_path: Path | None, infile: Path, outfile: Path, max_bytes: int) -> None:
+    """Sign INFILE (enveloped XML-DSig, RSA/ECDSA-SHA256, exclusive C14N) into OUTFILE."""
+    from gateway.xmlcheck.signature import SigningKey, sign_package
+
+    with _reporting(str(infile)):
+        data = read_limited(infile, max_bytes)
+        validate_package(data, max_bytes=max_bytes)
+        key = SigningKey.from_files(key_path, cert_path, chain_path)
+        outfile.write_bytes(sign_package(data, key))
+    click.echo(f"{outfile}: signed")
+
+
+@main.command()
+@click.option("--trust", "trust_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--crl", "crl_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--allow-sha1", is_flag=True, help="Accept SHA-1 signatures (legacy peers only).")
+@click.option("--no-revocation", is_flag=True, help="Do not check CRLs.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_MAX
+def verify(
+    trust_path: Path, crl_paths: tuple[Path, ...], allow_sha1: bool, no_revocation: bool, file: Path, max_bytes: int
+) -> None:
+    """Verify FILE's XML-DSig against a trust store; print the signer's subject and fingerprint."""
+    from gateway.xmlcheck.signature import TrustStore, VerifyPolicy, verify_package
+
+    with _reporting(str(file)):
+        data = read_limited(file, max_bytes)
+        trust = TrustStore.from_files(trust_path, crl_paths)
+        policy = VerifyPolicy(allow_sha1=allow_sha1, check_revocation=not no_revocation)
+        result = verify_package(data, trust, policy)
+    click.echo(f"{file}: {result.state.value}")
+    click.echo(f"signer:      {result.signer_subject}")
+    click.echo(f"fingerprint: sha256:{result.signer_fingerprint}")
+    click.echo(f"issuer:      {result.issuer_subject}")
+    if result.organ_ids:
+        click.echo(f"organ ids:   {', '.join(result.organ_ids)}")
+
+
+# ---------------------------------------------------------------------------------------- build
+
+
+@main.command()
+@click.option("--json", "json_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("outfile", type=click.Path(dir_okay=False, path_type=Path))
+@_MAX
+def build(json_path: Path, outfile: Path, max_bytes: int) -> None:
+    """Build a canonical edXML package from its canonical JSON form."""
+    with _reporting(str(json_path)):
+        try:
+            doc = json.loads(read_limited(json_path, max_bytes))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GatewayError(f"not valid JSON: {exc}") from None
+        data = render(from_json(doc))
+        validate_package(data, max_bytes=max_bytes)
+        outfile.write_bytes(data)
+    click.echo(f"{outfile}: built ({len(data)} bytes)")
+
+
+# ------------------------------------------------------------------------------------------- pki
+
+
+@main.command("demo-pki")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace an existing PKI in DIRECTORY.")
+def demo_pki(directory: Path, overwrite: bool) -> None:
+    """Create a demo root CA, an intermediate CA and certificates for a few agencies in DIRECTORY."""
+    from gateway.pki import create_demo_pki
+
+    with _reporting(str(directory)):
+        pki = create_demo_pki(directory, overwrite=overwrite)
+    click.echo(f"demo PKI written to {directory}")
+    click.echo(f"  trust store: {pki.trust}")
+    click.echo(f"  chain:       {pki.chain}")
+
+
+# ------------------------------------------------------------------------------------------ demo
+
+
+@main.command()
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-data"), show_default=True
+)
+@click.option(
+    "--samples",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(__file__).resolve().parents[1].parent / "shared" / "samples",
+    show_default=True,
+)
+def demo(data_dir: Path, samples: Path) -> None:
+    """Walk through the edXML core: validate the samples, build, sign, verify and inspect a package."""
+    from gateway.demo import run_demo
+
+    with _reporting("demo"):
+        run_demo(data_dir, samples, echo=click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
