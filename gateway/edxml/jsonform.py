@@ -125,6 +125,8 @@ def _load(tp: Any, value: Any, path: str) -> Any:
         for f, key, ftp in fields:
             if key in value:
                 kwargs[f.name] = _load(ftp, value[key], f"{path}.{key}")
+            elif _optional(ftp)[1]:
+                kwargs[f.name] = None  # an omitted optional key means "no value", not the field default
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise EdxmlStructureError(f"required key {key!r} is missing", path=f"{path}.{key}")
         return tp(**kwargs)
