@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import TypeAlias
 
 from cryptography import x509
@@ -61,14 +62,6 @@ _CN_MAX = 64  # ub-common-name (RFC 5280); cryptography refuses longer CNs
 
 
 @dataclass(frozen=True)
-class KeyPair:
-    """Paths of one private key and its certificate (PEM)."""
-
-    key: Path
-    cert: Path
-
-
-@dataclass(frozen=True)
 class AgencyCredentials:
     """An agency's signing key and certificate, with the OrganId its certificate names."""
 
@@ -83,35 +76,39 @@ class DemoPki:
     """Paths of every file :func:`create_demo_pki` wrote."""
 
     directory: Path
-    root: KeyPair
+    root_key: Path
+    root_cert: Path
+    #: CRL of the root (empty): lets the intermediate's revocation status be checked.
     root_crl: Path
-    intermediate: KeyPair
+    intermediate_key: Path
+    intermediate_cert: Path
+    #: CRL of the intermediate, listing :attr:`revoked`.
     intermediate_crl: Path
     #: The root certificate only: the trust store a gateway loads.
     trust: Path
     #: The intermediate certificate only: the chain a signer sends in KeyInfo.
     chain: Path
-    #: One RSA-2048 credential per agency, in the order given.
-    agencies: tuple[AgencyCredentials, ...]
+    #: One RSA-2048 credential per agency, keyed by OrganId, in the order given.
+    agencies: Mapping[str, AgencyCredentials]
     #: ECDSA P-256 credential of the first agency.
     ecdsa: AgencyCredentials
     #: A credential of the first agency whose certificate expired 30 days before ``now``.
     expired: AgencyCredentials
-    #: A credential of the first agency whose certificate is listed in ``intermediate_crl``.
+    #: A credential of the first agency whose certificate is listed in :attr:`intermediate_crl`.
     revoked: AgencyCredentials
     #: The untrusted CA (self-signed; its subject copies the trusted root's subject).
-    rogue_ca: KeyPair
+    rogue_ca_key: Path
+    rogue_ca_cert: Path
     #: A credential issued by the rogue CA, claiming the first agency's OrganId.
     rogue: AgencyCredentials
     #: The gateway's own credential (receipts).
-    gateway: KeyPair
+    gateway_key: Path
+    gateway_cert: Path
 
-    def agency(self, organ_id: str) -> AgencyCredentials:
-        """The RSA credential of ``organ_id``; ``KeyError`` if it was not generated."""
-        for cred in self.agencies:
-            if cred.organ_id == organ_id:
-                return cred
-        raise KeyError(organ_id)
+    @property
+    def crls(self) -> tuple[Path, ...]:
+        """Every CRL a verifier needs (intermediate, root)."""
+        return (self.intermediate_crl, self.root_crl)
 
 
 def create_demo_pki(
@@ -177,10 +174,10 @@ def create_demo_pki(
         return AgencyCredentials(organ_id, name, w.key(stem, key), w.cert(stem, cert)), cert
 
     valid_from, valid_to = now - timedelta(days=1), now + timedelta(days=730)
-    creds = tuple(
-        leaf(oid, name, _rsa_key(), f"agency-{oid}", not_before=valid_from, not_after=valid_to)[0]
+    creds = {
+        oid: leaf(oid, name, _rsa_key(), f"agency-{oid}", not_before=valid_from, not_after=valid_to)[0]
         for oid, name in agencies
-    )
+    }
     first_id, first_name = agencies[0]
     ecdsa, _ = leaf(
         first_id,
@@ -240,19 +237,23 @@ def create_demo_pki(
 
     return DemoPki(
         directory=base,
-        root=KeyPair(w.key("root-ca", root_key), w.cert("root-ca", root_cert)),
+        root_key=w.key("root-ca", root_key),
+        root_cert=w.cert("root-ca", root_cert),
         root_crl=w.crl("root-ca", root_crl),
-        intermediate=KeyPair(w.key("intermediate-ca", inter_key), w.cert("intermediate-ca", inter_cert)),
+        intermediate_key=w.key("intermediate-ca", inter_key),
+        intermediate_cert=w.cert("intermediate-ca", inter_cert),
         intermediate_crl=w.crl("intermediate-ca", inter_crl),
         trust=w.pem("trust.pem", _cert_pem(root_cert)),
         chain=w.pem("chain.pem", _cert_pem(inter_cert)),
-        agencies=creds,
+        agencies=MappingProxyType(creds),
         ecdsa=ecdsa,
         expired=expired,
         revoked=revoked,
-        rogue_ca=KeyPair(w.key("rogue-ca", rogue_key), w.cert("rogue-ca", rogue_cert)),
+        rogue_ca_key=w.key("rogue-ca", rogue_key),
+        rogue_ca_cert=w.cert("rogue-ca", rogue_cert),
         rogue=rogue,
-        gateway=KeyPair(w.key("gateway", gw_key), w.cert("gateway", gw_cert)),
+        gateway_key=w.key("gateway", gw_key),
+        gateway_cert=w.cert("gateway", gw_cert),
     )
 
 
