@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import errno
 import io
 import os
 import zipfile
@@ -33,15 +34,22 @@ def fifo(tmp_path):
 
 def _assert_fifo_never_opened(path):
     # A non-blocking open for writing fails with ENXIO exactly when no reader has the FIFO open.
-    with pytest.raises(OSError) as err:
+    try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-        os.close(fd)
-    assert err.value.errno == 6  # ENXIO
+    except OSError as exc:
+        assert exc.errno == errno.ENXIO
+        return
+    os.close(fd)
+    pytest.fail(f"the parser opened {path}")
 
 
 def _parse_with_deadline(data: bytes):
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    # No context manager: a parser stuck on the FIFO must fail the test, not hang the run.
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
         return pool.submit(validate_package, data).exception(timeout=10)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _status_with_prolog(prolog: str, text: str, encoding: str = "utf-8") -> bytes:
