@@ -219,6 +219,14 @@ def build(json_path: Path, outfile: Path, max_bytes: int) -> None:
     click.echo(f"{outfile}: built ({len(data)} bytes)")
 
 
+@main.command("json-schema")
+def json_schema_cmd() -> None:
+    """Print the JSON Schema of the canonical JSON form (published as xsd/edxml-package.schema.json)."""
+    from gateway.edxml import json_schema
+
+    click.echo(json.dumps(json_schema(), ensure_ascii=False, indent=2))
+
+
 # ------------------------------------------------------------------------------------------- pki
 
 
