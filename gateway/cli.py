@@ -16,7 +16,7 @@ import click
 
 from gateway import __version__
 from gateway.edxml import EdocPackage, Package, StatusPackage, extract, from_json, render, to_json
-from gateway.errors import GatewayError
+from gateway.errors import EdxmlParseError, GatewayError
 from gateway.validation import validate_package
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, read_limited
 
@@ -212,7 +212,7 @@ def build(json_path: Path, outfile: Path, max_bytes: int) -> None:
         try:
             doc = json.loads(read_limited(json_path, max_bytes))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise GatewayError(f"not valid JSON: {exc}") from None
+            raise EdxmlParseError(f"not valid JSON: {exc}") from None
         data = render(from_json(doc))
         validate_package(data, max_bytes=max_bytes)
         outfile.write_bytes(data)
