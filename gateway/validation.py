@@ -28,9 +28,7 @@ class ValidatedPackage:
     report: CheckReport
 
 
-def validate_package(
-    data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, today: date | None = None
-) -> ValidatedPackage:
+def validate_package(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, today: date | None = None) -> ValidatedPackage:
     """Validate package bytes; raises the first failing stage's typed :class:`GatewayError`."""
     tree = parse_bytes(data, max_bytes=max_bytes, what="edXML package")
     kind = classify(tree.getroot())

@@ -83,3 +83,40 @@ def test_build_refuses_bad_json(tmp_path, content, code):
     proc = run("build", "--json", tmp_path / "in.json", tmp_path / "out.edxml", ok=False)
     assert f": {code}: " in proc.stderr
     assert not (tmp_path / "out.edxml").exists()
+
+
+def test_demo_pki_sign_verify_through_the_cli(tmp_path):
+    pki = tmp_path / "pki"
+    run("demo-pki", pki)
+    again = run("demo-pki", pki, ok=False)
+    assert again.returncode == 1
+    assert "IO.ERROR" in again.stderr  # an existing PKI is never silently replaced
+    agency = next(p for p in sorted(pki.rglob("*.pem")) if "000.00.00.G22" in p.name and "key" in p.name)
+    cert = agency.with_name(agency.name.replace("key", "cert"))
+    src = sample("truclienthong-example__edoc_new.edxml")
+    signed = tmp_path / "signed.edxml"
+    run("sign", "--key", agency, "--cert", cert, "--chain", pki / "chain.pem", src, signed)
+    crls = [a for c in sorted(pki.glob("*crl*.pem")) for a in ("--crl", c)]
+    out = run("verify", "--trust", pki / "trust.pem", *crls, signed).stdout
+    assert f"{signed}: valid" in out
+    assert "fingerprint: sha256:" in out
+    assert "000.00.00.G22" in out
+    tampered = tmp_path / "tampered.edxml"
+    tampered.write_bytes(signed.read_bytes().replace("kết nối".encode(), b"ket noi", 1))
+    bad = run("verify", "--trust", pki / "trust.pem", *crls, tampered, ok=False)
+    assert ": EDXML.SIGNATURE: " in bad.stderr
+    unsigned = run("verify", "--trust", pki / "trust.pem", *crls, src, ok=False)
+    assert ": EDXML.SIGNATURE: " in unsigned.stderr
+
+
+def test_demo_walks_through_the_core(tmp_path):
+    proc = run("demo", "--data-dir", tmp_path)
+    out = proc.stdout
+    assert out.count("   ok      ") == len(WELL_FORMED)
+    assert f"REFUSED {MALFORMED}: EDXML.PARSE" in out
+    assert "demo.signed.edxml: valid" in out
+    signed = tmp_path / "outbox" / "demo.signed.edxml"
+    run("validate", signed)
+    rebuilt = tmp_path / "rebuilt.edxml"
+    run("build", "--json", tmp_path / "outbox" / "demo.json", rebuilt)
+    assert read_bytes(rebuilt.read_bytes()) == read_bytes((tmp_path / "outbox" / "demo.edxml").read_bytes())

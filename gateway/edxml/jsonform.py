@@ -238,4 +238,3 @@ def _schema_for(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
 
 def _enum_doc(tp: type[Enum]) -> str:
     return "; ".join(f"{m.value} = {m.label_vi}" for m in tp)  # type: ignore[attr-defined]
-
