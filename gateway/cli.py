@@ -10,12 +10,14 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import click
 
 from gateway import __version__
 from gateway.edxml import EdocPackage, Package, StatusPackage, extract, from_json, render, to_json
+from gateway.edxml.dates import format_date, format_timestamp
 from gateway.errors import EdxmlParseError, GatewayError
 from gateway.validation import validate_package
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, read_limited
@@ -118,6 +120,10 @@ def inspect(file: Path, as_json: bool, extract_dir: Path | None, max_bytes: int)
                     click.echo(f"extracted {target} ({len(f.data)} bytes)", err=as_json)
 
 
+def _date(value: date | None) -> str:
+    return format_date(value) if value else ""
+
+
 def _summary(pkg: Package, signature_state: str) -> list[str]:
     if isinstance(pkg, StatusPackage):
         rf = pkg.response_for
@@ -127,7 +133,7 @@ def _summary(pkg: Package, signature_state: str) -> list[str]:
             f"about:       {rf.document_id} (code {rf.code}, sender {rf.organ_id})",
             f"status:      {pkg.status_code.value} {pkg.status_code.label_vi} / {pkg.status_code.label_en}",
             f"description: {pkg.description or ''}",
-            f"time:        {pkg.timestamp or ''}",
+            f"time:        {format_timestamp(pkg.timestamp) if pkg.timestamp else ''}",
         ]
     h = pkg.message_header
     b = pkg.trace_header_list.bussiness
@@ -139,7 +145,7 @@ def _summary(pkg: Package, signature_state: str) -> list[str]:
         f"code:        {h.code}",
         f"type:        {h.document_type.type_name} (Type {h.document_type.type})",
         f"subject:     {h.subject}",
-        f"promulgated: {h.promulgation_info.promulgation_date or ''} {h.promulgation_info.place or ''}".rstrip(),
+        f"promulgated: {_date(h.promulgation_info.promulgation_date)} {h.promulgation_info.place or ''}".rstrip(),
         f"priority:    {h.other_info.priority.value} {h.other_info.priority.label_vi}",
         f"business:    {pkg.bussiness_doc_type.value} {pkg.bussiness_doc_type.label_vi}"
         + (f" of {b.document_id}" if b and b.document_id else ""),
