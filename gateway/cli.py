@@ -130,7 +130,7 @@ def _summary(pkg: Package, signature_state: str) -> list[str]:
         return [
             "kind:        status",
             f"from:        {pkg.from_.organ_id} {pkg.from_.organ_name or ''}".rstrip(),
-            f"about:       {rf.document_id} (code {rf.code}, sender {rf.organ_id})",
+            f"about:       {rf.document_id} (code {rf.code}, organ {rf.organ_id})",
             f"status:      {pkg.status_code.value} {pkg.status_code.label_vi} / {pkg.status_code.label_en}",
             f"description: {pkg.description or ''}",
             f"time:        {format_timestamp(pkg.timestamp) if pkg.timestamp else ''}",
