@@ -125,6 +125,7 @@ def test_dd_mm_yyyy_date_and_empty_elements_of_bkav_sample():
     pkg = read_bytes(sample("edoc-integrator__edoc_new.edxml").read_bytes())
     h = pkg.message_header
     assert h.promulgation_info.promulgation_date == date(2020, 10, 30)
+    assert any("'30/10/2020' read as '2020/10/30'" in w for w in pkg.warnings)
     assert h.from_.organ_add is None  # <edXML:OrganAdd/>
     assert h.due_date is None  # <edXML:DueDate></edXML:DueDate>
     assert h.signer_info.full_name is None

@@ -16,7 +16,7 @@ import base64
 import binascii
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -122,7 +122,11 @@ class _Node:
         node = self.opt(name)
         if node is None or node.text is None:
             return None
-        return fn(node.text, node.path)
+        value = fn(node.text, node.path)
+        canonical = _CANONICAL.get(fn)
+        if canonical is not None and canonical(value) != node.text:
+            self.warnings.append(f"{node.path}: {node.text!r} read as {canonical(value)!r}")
+        return value
 
     def texts(self, container: str, item: str) -> tuple[str, ...]:
         node = self.opt(container)
@@ -137,6 +141,13 @@ def _date(text: str, path: str) -> date:
 
 def _timestamp(text: str, path: str) -> datetime:
     return dates.parse_timestamp(text, path)
+
+
+#: Parsers whose input has one canonical spelling: a different spelling is read, and reported.
+_CANONICAL: dict[Callable[[str, str], object], Callable[[Any], str]] = {
+    _date: dates.format_date,
+    _timestamp: dates.format_timestamp,
+}
 
 
 def _int(text: str, path: str) -> int:
