@@ -54,6 +54,7 @@ from gateway.edxml.model import (
     TraceHeaderList,
 )
 from gateway.errors import AttachmentError, EdxmlStructureError, EdxmlValueError
+from gateway.xmlcheck.paths import element_path
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, parse_bytes
 
 _READ_NS = ns.EDXML_READ | {""}
@@ -197,25 +198,13 @@ def _message_header_element(root: etree._Element) -> etree._Element:
     for step in ("edXMLEnvelope", "edXMLHeader", "MessageHeader"):
         nxt = next((c for c in el if isinstance(c.tag, str) and _local(c) in _names(step)), None)
         if nxt is None:
-            raise EdxmlStructureError(f"required element {step} is missing", path=f"{_path_of(el)}/{step}")
+            raise EdxmlStructureError(f"required element {step} is missing", path=f"{element_path(el)}/{step}")
         el = nxt
     return el
 
 
 def _names(local: str) -> set[tuple[str, str]]:
     return {(uri, local) for uri in _READ_NS}
-
-
-def _path_of(el: etree._Element) -> str:
-    parts = []
-    node: etree._Element | None = el
-    while node is not None:
-        parts.append(_local(node)[1])
-        node = node.getparent()
-    return "/" + "/".join(reversed(parts))
-
-
-# ------------------------------------------------------------------------------------------ entries
 
 
 def read_bytes(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Package:

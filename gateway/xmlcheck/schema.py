@@ -28,6 +28,7 @@ from lxml import etree
 
 from gateway import ns
 from gateway.errors import ConfigError, EdxmlSchemaError, GatewayError
+from gateway.xmlcheck.paths import element_path
 from gateway.xmlcheck.safe import parse_file
 
 #: ``<repo>/xsd``: the schemas ship with the source tree, next to ``gateway/``.
@@ -126,7 +127,7 @@ def validate(tree: etree._ElementTree | etree._Element, kind: str, *, xsd_dir: s
     entries = [e for e in schema.error_log if _NOISE not in e.message] or list(schema.error_log)
     errors = [_describe(entry, root) for entry in entries[:MAX_REPORTED_ERRORS]]
     if not errors:  # libxml2 said "invalid" without a message: still refuse, never pass silently
-        errors = [{"path": _element_path(root), "line": root.sourceline, "message": "the package is not valid"}]
+        errors = [{"path": element_path(root), "line": root.sourceline, "message": "the package is not valid"}]
     first = errors[0]
     more = f" (and {len(entries) - 1} more)" if len(entries) > 1 else ""
     raise EdxmlSchemaError(
@@ -175,7 +176,7 @@ def _local_path(libxml_path: str | None, root: etree._Element) -> str:
     node = _follow(steps, root)
     if node is None:  # unexpected path syntax: strip the prefixes and keep libxml2's positions
         return _PREFIXED.sub("", libxml_path)
-    path = _element_path(node)
+    path = element_path(node)
     if attribute:
         path += "/@" + attribute.rpartition(":")[2]
     return path
@@ -208,22 +209,6 @@ def _follow(steps: list[str], root: etree._Element) -> etree._Element | None:
             return None
         node = candidates[index - 1]
     return node
-
-
-def _element_path(el: etree._Element) -> str:
-    """``/edXML/.../To[2]/OrganId``: local names, 1-based position only where a name repeats."""
-    parts: list[str] = []
-    node: etree._Element | None = el
-    while node is not None:
-        parent = node.getparent()
-        name = etree.QName(node).localname
-        if parent is not None:
-            same = list(parent.iterchildren(node.tag))
-            if len(same) > 1:
-                name = f"{name}[{same.index(node) + 1}]"
-        parts.append(name)
-        node = parent
-    return "/" + "/".join(reversed(parts))
 
 
 def _readable(message: str) -> str:

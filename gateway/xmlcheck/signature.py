@@ -51,6 +51,7 @@ from signxml.exceptions import InvalidSignature as SignxmlInvalidSignature
 
 from gateway.errors import ConfigError, EdxmlStructureError, SignatureError
 from gateway.ns import DSIG, EDXML_READ
+from gateway.xmlcheck.paths import element_path
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, make_parser, parse_bytes
 
 __all__ = [
@@ -71,7 +72,7 @@ _Ext = TypeVar("_Ext", bound=x509.ExtensionType)
 
 DS_SIGNATURE: Final = f"{{{DSIG}}}Signature"
 #: Where the signature lives, relative to the root, as local names (edxml.md §3 tree, §10.1 position).
-SIGNATURE_PATH: Final = "edXML/edXMLEnvelope/edXMLHeader/Signature"
+SIGNATURE_PATH: Final = "/edXML/edXMLEnvelope/edXMLHeader/Signature"
 
 _XML_DECLARATION: Final = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 _ENVELOPED: Final = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
@@ -371,7 +372,7 @@ def place_signature_placeholder(root: etree._Element) -> etree._Element:
         if stray.getparent() is not header:
             raise EdxmlStructureError(
                 "package carries an xmldsig Signature outside edXMLHeader; refusing to sign it",
-                path=_path_of(stray),
+                path=element_path(stray),
             )
     placeholder = etree.Element(DS_SIGNATURE, {"Id": "placeholder"}, nsmap={"ds": DSIG})
     existing = [child for child in header if _local(child) == "Signature"]
@@ -573,8 +574,8 @@ def _locate_signature(root: etree._Element) -> tuple[str, etree._Element]:
     if signature.getparent() is not header:
         _fail(
             "wrapping",
-            f"the Signature is at {_path_of(signature)}, not at {SIGNATURE_PATH}",
-            found=_path_of(signature),
+            f"the Signature is at {element_path(signature)}, not at {SIGNATURE_PATH}",
+            found=element_path(signature),
         )
     if any(_local(child) == "Signature" and child is not signature for child in header):
         _fail("wrapping", "edXMLHeader carries a second (non-xmldsig) Signature next to the xmldsig one")
@@ -898,15 +899,6 @@ def _remove_keeping_tail(el: etree._Element) -> None:
     else:
         parent.text = (parent.text or "") + tail
     parent.remove(el)
-
-
-def _path_of(el: etree._Element) -> str:
-    parts = []
-    node: etree._Element | None = el
-    while node is not None:
-        parts.append(_local(node) or "?")
-        node = node.getparent()
-    return "/".join(reversed(parts))
 
 
 def _is_ca(cert: x509.Certificate) -> bool:

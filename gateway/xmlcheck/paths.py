@@ -1,0 +1,21 @@
+"""Element paths for error messages, one spelling everywhere: ``/edXML/.../To[2]/OrganId``."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+
+def element_path(el: etree._Element) -> str:
+    """Local names from the root, with a 1-based position only where a name repeats among its siblings."""
+    parts: list[str] = []
+    node: etree._Element | None = el
+    while node is not None:
+        parent = node.getparent()
+        name = etree.QName(node).localname if isinstance(node.tag, str) else "?"
+        if parent is not None and isinstance(node.tag, str):
+            same = list(parent.iterchildren(node.tag))
+            if len(same) > 1:
+                name = f"{name}[{same.index(node) + 1}]"
+        parts.append(name)
+        node = parent
+    return "/" + "/".join(reversed(parts))
