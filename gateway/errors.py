@@ -113,3 +113,60 @@ class ConfigError(GatewayError):
 
     code = "CONFIG.INVALID"
     message_vi = "Cấu hình không hợp lệ"
+
+
+class DuplicateError(GatewayError):
+    """A different package under an idempotency key that is already taken (gateway.md Intake 6)."""
+
+    code = "EDXML.DUPLICATE"
+    message_vi = "Gói tin trùng mã với một gói tin khác đã nhận"
+
+
+class AuthError(GatewayError):
+    """Unknown system, wrong secret, bad or missing credentials."""
+
+    code = "AUTH.DENIED"
+    message_vi = "Xác thực không thành công"
+
+
+class ReplayError(AuthError):
+    """A WS-Security nonce seen before, or a Created time outside the replay window."""
+
+    code = "AUTH.REPLAY"
+    message_vi = "Thông tin xác thực đã được dùng lại hoặc hết hạn"
+
+
+class AccessError(GatewayError):
+    """An authenticated system acting for, or reading the mailbox of, an agency it does not host."""
+
+    code = "ACCESS.DENIED"
+    message_vi = "Hệ thống không được phép thao tác cho đơn vị này"
+
+
+class RouteError(GatewayError):
+    """A recipient that is neither registered locally nor reachable upstream."""
+
+    code = "ROUTE.UNKNOWN_RECIPIENT"
+    message_vi = "Không tìm thấy đơn vị nhận"
+
+
+class NotFoundError(GatewayError):
+    """No such document, delivery or status history (or not visible to the caller)."""
+
+    code = "NOT_FOUND"
+    message_vi = "Không tìm thấy"
+
+
+class RequestError(GatewayError):
+    """A malformed request at the protocol edge (wrong content type, charset, multipart, bad SOAP)."""
+
+    code = "REQUEST.INVALID"
+    message_vi = "Yêu cầu không hợp lệ"
+
+
+class UnavailableError(GatewayError):
+    """A dependency (database) is down; the client should retry."""
+
+    code = "SERVICE.UNAVAILABLE"
+    retryable = True
+    message_vi = "Dịch vụ tạm thời không sẵn sàng"

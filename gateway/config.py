@@ -1,0 +1,137 @@
+"""Settings: a frozen object read once, from a TOML file plus ``EDOC_GATEWAY_*`` environment variables.
+
+Precedence: built-in defaults < the TOML file (``--config`` or ``EDOC_GATEWAY_CONFIG``) < environment
+variables. Every key of the file can be set by the environment as ``EDOC_GATEWAY_<KEY upper-case>``;
+lists are comma-separated there. Secrets (``secret_key``) have no default: :meth:`Settings.require_service`
+stops start-up when one is missing (STYLE.md, "missing secrets stop start-up").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from gateway.errors import ConfigError
+from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES
+
+ENV_PREFIX = "EDOC_GATEWAY_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment. Paths are absolute after :func:`load_settings`."""
+
+    #: Where the SQLite database, the demo PKI and other local state live.
+    data_dir: Path = Path("data")
+    #: SQLAlchemy URL; empty means SQLite (WAL) at ``data_dir/gateway.db``.
+    database_url: str = ""
+    #: host:port gunicorn binds to.
+    bind: str = "127.0.0.1:8080"
+    workers: int = 2
+    #: Largest edXML package accepted (gateway.md Intake 1); the HTTP body limit is derived from it.
+    max_package_bytes: int = DEFAULT_MAX_BYTES
+    #: Key used to encrypt system secrets at rest (WS-Security PasswordDigest needs the secret itself).
+    secret_key: str = ""
+    #: The gateway's own signing credential, for receipts.
+    gateway_key: Path | None = None
+    gateway_cert: Path | None = None
+    #: Trust anchors (PEM bundle) and CRL files for verifying package signatures.
+    trust_store: Path | None = None
+    crl_files: tuple[Path, ...] = ()
+    #: Without a fresh CRL: refuse (False, default) or accept and mark the check "soft-fail" (True).
+    crl_soft_fail: bool = False
+    #: WS-Security UsernameToken: how far ``Created`` may be from now, in seconds (replay window).
+    wss_window_seconds: int = 300
+    #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
+    basic_auth_requires_tls: bool = True
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'gateway.db'}"
+
+    @property
+    def max_body_bytes(self) -> int:
+        """SOAP body limit: the package, base64-inflated (4/3), plus room for the envelope."""
+        return self.max_package_bytes * 4 // 3 + 64 * 1024
+
+    def require_service(self) -> None:
+        """Refuse to start the service without its secrets and credentials."""
+        missing = [
+            name for name in ("secret_key", "gateway_key", "gateway_cert", "trust_store") if not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigError(
+                "missing settings: " + ", ".join(missing) + f" (set them in the config file or {ENV_PREFIX}*)",
+                missing=missing,
+            )
+        if len(self.secret_key) < 16:
+            raise ConfigError("secret_key must be at least 16 characters")
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def _convert(name: str, raw: Any, tp: Any, base: Path) -> Any:
+    text = str(raw) if not isinstance(raw, list) else raw
+    try:
+        if tp is bool:
+            if isinstance(raw, bool):
+                return raw
+            low = str(raw).strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if tp is int:
+            return int(raw)
+        if tp is str:
+            return str(raw)
+        if tp in (Path, Path | None):
+            return None if raw in ("", None) else (base / Path(str(raw))).resolve()
+        if tp == tuple[Path, ...]:
+            items = raw if isinstance(raw, list) else [p for p in str(text).split(",") if p.strip()]
+            return tuple((base / Path(str(p).strip())).resolve() for p in items)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r} has an invalid value {raw!r}") from None
+    raise AssertionError(f"unhandled setting type {tp!r}")
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings once. Relative paths in the file are relative to the file; in the environment, to cwd."""
+    env = os.environ if env is None else env
+    hints = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    path = path or env.get(f"{ENV_PREFIX}CONFIG") or None
+    file_base = Path.cwd()
+    extra: dict[str, Any] = {}
+    if path:
+        p = Path(path)
+        try:
+            doc = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {p} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {p} is not valid TOML: {exc}") from None
+        file_base = p.resolve().parent
+        for key, raw in doc.items():
+            if key in _FIELDS:
+                values[key] = _convert(key, raw, hints[key], file_base)
+            else:
+                extra[key] = raw
+    for name in _FIELDS:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _convert(name, raw, hints[name], Path.cwd())
+    if "data_dir" in values:
+        values["data_dir"] = Path(values["data_dir"]).resolve()
+    else:
+        values["data_dir"] = (file_base / Settings.data_dir).resolve() if path else Settings.data_dir.resolve()
+    return Settings(**values, extra=extra)

@@ -1,0 +1,136 @@
+"""The contract between the edges (SOAP, later REST/VDXP) and the use cases: values and one Protocol.
+
+Every method takes the authenticated ``system_id`` first and enforces access itself, so no edge can
+forget to; errors are :class:`gateway.errors.GatewayError` subclasses with stable codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from gateway.edxml.codes import PackageKind, StatusCode
+
+
+class DeliveryState(StrEnum):
+    """Transport state of one (document, recipient) delivery — not the business StatusCode."""
+
+    QUEUED = "queued"  # waiting in the recipient's mailbox (or for the worker, for push channels)
+    FETCHED = "fetched"  # the recipient's system downloaded it, not yet acknowledged
+    DELIVERED = "delivered"  # acknowledged "done" by the recipient's system (or accepted by a push peer)
+    FAILED = "failed"  # acknowledged "fail" by the recipient's system (reason kept)
+    DEAD = "dead"  # push retries exhausted (issue 4)
+
+
+class AckOutcome(StrEnum):
+    DONE = "done"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The answer to an accepted package; the same answer again for a retried identical package."""
+
+    doc_id: str  # the gateway's id of the stored package (like the VDXP axis docId)
+    kind: PackageKind
+    document_id: str  # business DocumentId (for a status: the DocumentId it is about)
+    sha256: str  # hex of the package bytes exactly as received
+    received_at: datetime  # timezone-aware UTC
+    duplicate: bool  # True when this answers a retry of an already stored identical package
+    signed_receipt: bytes  # XML receipt signed by the gateway's key (doc id, sha256, time)
+
+
+@dataclass(frozen=True)
+class PendingItem:
+    """One waiting delivery in a mailbox; ``delivery_id`` is what GetEdoc/Acknowledge take."""
+
+    delivery_id: str
+    doc_id: str
+    kind: PackageKind
+    sender: str
+    recipient: str
+    document_id: str
+    received_at: datetime
+    size: int
+    state: DeliveryState
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    """One business status event of a document, as reported by (or for) one recipient."""
+
+    document_doc_id: str
+    recipient: str  # the agency whose processing the status describes (the reporter; for 13: the receiver)
+    reporter: str  # From/OrganId of the status package
+    status_code: StatusCode
+    description: str | None
+    timestamp: datetime | None  # as written in the package (Vietnam local time)
+    received_at: datetime
+    out_of_order: bool  # e.g. a 02 after a 03 — kept and flagged, never dropped
+    emitted_by_gateway: bool  # the gateway emitted it on the receiver's behalf (per-agency option)
+
+
+@dataclass(frozen=True)
+class RecipientView:
+    """Per recipient of a document: transport state plus business status history."""
+
+    recipient: str
+    delivery_id: str
+    state: DeliveryState
+    fetched_at: datetime | None
+    acknowledged_at: datetime | None
+    ack_reason: str | None
+    statuses: tuple[StatusEntry, ...]
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    doc_id: str
+    document_id: str
+    sender: str
+    received_at: datetime
+    recipients: tuple[RecipientView, ...]
+
+
+@dataclass(frozen=True)
+class AgencyInfo:
+    organ_id: str
+    name: str
+    parent: str | None
+    level: int | None
+    channel: str
+    active: bool
+
+
+class GatewayApi(Protocol):
+    """What the edges may ask of the gateway."""
+
+    def authenticate_basic(self, username: str, password: str) -> str:
+        """The system id, or AuthError."""
+        ...
+
+    def authenticate_digest(self, username: str, digest_b64: str, nonce_b64: str, created: str) -> str:
+        """WS-Security PasswordDigest (Base64(SHA-1(nonce + created + secret))) with replay checks."""
+        ...
+
+    def submit(self, system_id: str, data: bytes, expected: PackageKind | None = None) -> Receipt:
+        """Intake 1–8 for an edoc or status package (``expected`` refuses the other kind)."""
+        ...
+
+    def pending(self, system_id: str, organ_id: str, kind: PackageKind, limit: int = 100) -> list[PendingItem]: ...
+
+    def fetch(self, system_id: str, delivery_id: str) -> bytes:
+        """The package bytes exactly as received; marks the delivery fetched."""
+        ...
+
+    def acknowledge(self, system_id: str, delivery_id: str, outcome: AckOutcome, reason: str | None = None) -> None: ...
+
+    def document_view(
+        self, system_id: str, *, document_id: str | None = None, doc_id: str | None = None
+    ) -> DocumentView:
+        """Per-recipient delivery state and status history; visible to the sender's and recipients' systems."""
+        ...
+
+    def agencies(self, parent: str | None = None) -> list[AgencyInfo]: ...
