@@ -7,6 +7,7 @@ Exit status 0 on success; otherwise 1 with one line per failure on standard erro
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from pathlib import Path
 import click
 
 from gateway import __version__
+from gateway.config import Settings, load_settings
 from gateway.edxml import EdocPackage, Package, StatusPackage, extract, from_json, render, to_json
 from gateway.edxml.dates import format_date, format_timestamp
 from gateway.errors import EdxmlParseError, GatewayError
@@ -58,8 +60,24 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="edoc-gateway")
-def main() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="EDOC_GATEWAY_CONFIG",
+    help="TOML settings file (default: $EDOC_GATEWAY_CONFIG; EDOC_GATEWAY_* variables override it).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
     """edoc-gateway — send and receive edXML (QCVN 102:2016/BTTTT) official documents."""
+    ctx.obj = config_path
+
+
+def _settings() -> Settings:
+    """The settings, read once per command, only by the commands that need them."""
+    ctx = click.get_current_context()
+    with _reporting("config"):
+        return load_settings(ctx.find_root().obj)
 
 
 # ------------------------------------------------------------------------------------- validate
@@ -250,6 +268,118 @@ def demo_pki(directory: Path, overwrite: bool) -> None:
     click.echo(f"  chain:       {pki.chain}")
 
 
+# ------------------------------------------------------------------------------- service & registry
+
+
+@main.command()
+def serve() -> None:
+    """Run the gateway under gunicorn with deploy/gunicorn.conf.py (bind, workers from the settings)."""
+    settings = _settings()
+    with _reporting("serve"):
+        settings.require_service()
+        from gateway.db.migrations import upgrade
+
+        upgrade(settings)
+    argv = gunicorn_argv(settings)
+    os.execv(argv[0], argv)  # noqa: S606 -- gunicorn replaces this process: signals and exit are its own
+
+
+def gunicorn_argv(settings: Settings) -> list[str]:
+    """The gunicorn command line ``serve`` execs (also used by ``demo`` and the tests)."""
+    exe = Path(sys.executable).with_name("gunicorn")
+    conf = Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py"
+    return [str(exe), "-c", str(conf), "-b", settings.bind, "gateway.web.wsgi:application"]
+
+
+@main.group()
+def db() -> None:
+    """Database schema (alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the database schema."""
+    from gateway.db.migrations import current_revision, upgrade
+
+    settings = _settings()
+    with _reporting("db"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings, revision)
+        click.echo(f"database at revision {current_revision(settings)}")
+
+
+@main.group()
+def agencies() -> None:
+    """The agency registry."""
+
+
+@agencies.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def agencies_import(file: Path) -> None:
+    """Import (upsert) agencies from FILE.csv or FILE.json, all rows or none."""
+    from gateway.services.registry import Registry
+
+    with _reporting(str(file)):
+        report = Registry.from_settings(_settings()).import_file(file)
+    click.echo(f"{file}: {report.created} created, {report.updated} updated")
+
+
+@agencies.command("list")
+@click.option("--parent", help="Only the direct children of this OrganId.")
+def agencies_list(parent: str | None) -> None:
+    """List agencies: OrganId, level, channel, signature policy, name."""
+    from gateway.services.registry import Registry
+
+    with _reporting("agencies"):
+        rows = Registry.from_settings(_settings()).list_agencies(parent)
+    for a in rows:
+        level = a.level if a.level is not None else "-"
+        state = "" if a.active else " (inactive)"
+        click.echo(f"{a.organ_id:<16} L{level} {a.channel:<8} {a.signature_policy:<17} {a.name}{state}")
+
+
+@agencies.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+def agencies_export(fmt: str) -> None:
+    """Print the registry as CSV or JSON (re-importable)."""
+    from gateway.services.registry import Registry
+
+    with _reporting("agencies"):
+        click.echo(Registry.from_settings(_settings()).export(fmt), nl=False)
+
+
+@main.group()
+def systems() -> None:
+    """API client systems and the agencies they act for."""
+
+
+@systems.command("add")
+@click.argument("system_id")
+@click.option("--agency", "agency_ids", multiple=True, required=True, help="OrganId it acts for (repeatable).")
+@click.option("--name", help="A human name for the system.")
+def systems_add(system_id: str, agency_ids: tuple[str, ...], name: str | None) -> None:
+    """Register a system; prints its generated secret ONCE (it is stored encrypted, never shown again)."""
+    from gateway.services.registry import Registry
+
+    with _reporting(system_id):
+        secret = Registry.from_settings(_settings()).add_system(system_id, agency_ids, name=name)
+    click.echo(f"system {system_id} acts for {', '.join(agency_ids)} (and their level-2/3/4 units)")
+    click.echo(f"secret: {secret}")
+
+
+@systems.command("list")
+def systems_list() -> None:
+    """List systems and the agencies they act for (never secrets)."""
+    from gateway.services.registry import Registry
+
+    with _reporting("systems"):
+        rows = Registry.from_settings(_settings()).list_systems()
+    for sysinfo in rows:
+        state = "" if sysinfo.active else " (inactive)"
+        click.echo(f"{sysinfo.id:<20} {', '.join(sysinfo.agencies)}{state}")
+
+
 # ------------------------------------------------------------------------------------------ demo
 
 
@@ -263,12 +393,14 @@ def demo_pki(directory: Path, overwrite: bool) -> None:
     default=Path(__file__).resolve().parents[1].parent / "shared" / "samples",
     show_default=True,
 )
-def demo(data_dir: Path, samples: Path) -> None:
-    """Walk through the edXML core: validate the samples, build, sign, verify and inspect a package."""
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="Loopback address for the demo gateway.")
+@click.option("--wait/--no-wait", default=True, help="Keep serving until Ctrl-C (default) or stop after the traffic.")
+def demo(data_dir: Path, samples: Path, bind: str, wait: bool) -> None:
+    """Run the gateway on embedded defaults with a demo PKI, demo agencies and systems, and sample traffic."""
     from gateway.demo import run_demo
 
     with _reporting("demo"):
-        run_demo(data_dir, samples, echo=click.echo)
+        run_demo(data_dir, samples, bind=bind, wait=wait, echo=click.echo)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,76 @@
+"""gunicorn configuration for ``edoc-gateway`` — read by ``gunicorn -c deploy/gunicorn.conf.py``.
+
+Reads the gateway's own settings (``EDOC_GATEWAY_*`` or the file in ``EDOC_GATEWAY_CONFIG``) for what the operator
+configures (bind, workers, log level); the rest are fixed choices explained below. Command-line options and
+``GUNICORN_CMD_ARGS`` still override everything here (gunicorn's precedence).
+
+Worker class: ``sync``. Intake is CPU-bound (parse, XSD, signature verification, base64 of up to 50 MB) and holds
+the GIL, so threads would add little throughput but multiply peak memory: one request per process bounds RSS at
+workers × (one large package), which the sizing in deploy/README.md relies on. ``sync`` requires a buffering
+proxy in front — nginx buffers whole request bodies (``proxy_request_buffering on``, the default), so a slow
+client never holds a worker. Do not expose gunicorn directly.
+"""
+
+import os
+
+from gateway.config import load_settings
+
+_settings = load_settings()
+
+wsgi_app = "gateway.web.wsgi:application"
+bind = _settings.bind
+workers = _settings.workers
+worker_class = "sync"
+
+# No preload: each worker imports the app after the fork and builds its own database engine and pool
+# (connections must never be shared across a fork).
+preload_app = False
+
+# Recycle workers now and then: a 50 MB package leaves the heap fragmented; jitter keeps them from restarting
+# together.
+max_requests = 1000
+max_requests_jitter = 100
+
+# A 50 MB signed package takes seconds, not minutes; a worker silent for 120 s is stuck and gets replaced.
+timeout = 120
+# On SIGTERM, let in-flight intakes finish (they are one transaction each; an interrupted one leaves nothing).
+graceful_timeout = 30
+
+# Only the local nginx may set X-Forwarded-Proto (→ wsgi.url_scheme, which decides whether HTTP Basic is allowed).
+# gunicorn also reads FORWARDED_ALLOW_IPS from the environment; a proxy on another host must be listed here.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Only X-Forwarded-Proto, which nginx always overwrites. gunicorn's default also believes X-Forwarded-Ssl and
+# X-Forwarded-Protocol, which nginx passes through from the client unless told otherwise.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
+
+# The heartbeat file on tmpfs, so a slow or read-only disk (ProtectSystem=strict) cannot make workers look dead.
+if os.path.isdir("/dev/shm"):  # noqa: S108 -- tmpfs, not a temporary file
+    worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+# gunicorn ≥ 25 opens a control socket in $XDG_RUNTIME_DIR or $HOME/.gunicorn: not writable under
+# ProtectSystem=strict/DynamicUser, one fixed path shared by every instance on the host, and nothing we use.
+control_socket_disable = True
+
+# The guard logs one line per SOAP request (method, path, status, sizes, system, time, fault code);
+# gunicorn's access log would only repeat it.
+accesslog = None
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+
+# Application loggers (gateway.*) go to stderr too (journald under systemd). spyne is quieted by create_app.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"},
+    },
+    "root": {"level": _settings.log_level.upper(), "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": _settings.log_level.upper(), "handlers": ["stderr"], "propagate": False},
+        # Migration chatter at every worker start is not news.
+        "alembic": {"level": "WARNING"},
+    },
+}

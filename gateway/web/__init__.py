@@ -1,0 +1,5 @@
+"""The web edge: WSGI composition root, the SOAP guard and the spyne SOAP service.
+
+Faults are built only here (STYLE.md rule 5). Importing this package has no side effects: the application is built
+by :func:`gateway.web.app.create_app`, and only ``gateway.web.wsgi`` (which gunicorn imports) builds one at import.
+"""

@@ -1,0 +1,92 @@
+"""The web composition root: ``create_app(settings, api)`` wires the WSGI routes; nothing happens at import.
+
+Routes:
+
+- ``/soap`` — ``POST`` SOAP 1.1 and ``GET ?wsdl``, through :class:`gateway.web.guard.SoapGuard` into spyne;
+- ``/healthz`` — the process is alive and answers (no dependency is touched: a load balancer must not take
+  every worker out because the database blinked);
+- ``/readyz`` — the injected readiness check (database, disk, …) passes; 503 otherwise, with the failing checks.
+
+Later edges (REST, VDXP-compatible, admin) are mounted here too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from gateway.config import Settings
+from gateway.services.api import GatewayApi
+from gateway.web.guard import SoapGuard, StartResponse, WsgiApp
+from gateway.web.soap import soap_wsgi_app
+
+log = logging.getLogger(__name__)
+
+#: A readiness check: named results (``{"database": True, "disk": False}``); ready when all are true.
+#: Raising counts as not ready.
+Readiness = Callable[[], Mapping[str, bool]]
+
+SOAP_PATH = "/soap"
+
+
+def create_app(settings: Settings, api: GatewayApi, *, readiness: Readiness | None = None) -> WsgiApp:
+    """Build the WSGI application for ``settings`` over the use cases ``api``.
+
+    ``readiness`` is what ``/readyz`` asks; without one the process is ready as soon as it serves.
+    """
+    _quiet_spyne_logging()
+    soap = SoapGuard(soap_wsgi_app(api, settings.max_body_bytes), api, settings)
+    return _Router(soap, readiness)
+
+
+class _Router:
+    """Three fixed routes do not need a framework; a tiny dispatcher keeps the request path obvious."""
+
+    def __init__(self, soap: WsgiApp, readiness: Readiness | None) -> None:
+        self._soap = soap
+        self._readiness = readiness
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if path in (SOAP_PATH, SOAP_PATH + "/"):
+            return self._soap(environ, start_response)
+        if path == "/healthz":
+            return _json(start_response, 200, {"status": "ok", "pid": os.getpid()})
+        if path == "/readyz":
+            return self._ready(start_response)
+        return _json(start_response, 404, {"code": "NOT_FOUND", "message": f"no such path {path!r}"})
+
+    def _ready(self, start_response: StartResponse) -> Iterable[bytes]:
+        if self._readiness is None:
+            return _json(start_response, 200, {"ready": True, "checks": {}})
+        try:
+            checks = {name: bool(ok) for name, ok in self._readiness().items()}
+        except Exception:
+            log.exception("readiness check raised")
+            checks = {"readiness": False}
+        ready = all(checks.values())
+        return _json(start_response, 200 if ready else 503, {"ready": ready, "checks": checks})
+
+
+_REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
+
+
+def _json(start_response: StartResponse, status: int, body: Mapping[str, Any]) -> Iterable[bytes]:
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    start_response(
+        f"{status} {_REASONS[status]}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("Cache-Control", "no-store")],
+    )
+    return [data]
+
+
+def _quiet_spyne_logging() -> None:
+    """spyne logs every client Fault with a traceback, and at DEBUG whole documents; the guard logs instead.
+
+    Done here, in the composition root, not at import. Only CRITICAL passes, which spyne uses for exceptions that
+    escape a method — and :meth:`EdocGatewayService.call_wrapper` catches those first and logs them itself.
+    """
+    logging.getLogger("spyne").setLevel(logging.CRITICAL)

@@ -1,0 +1,404 @@
+"""The WSGI guard in front of spyne: everything that must happen before a SOAP operation runs.
+
+gateway.md Intake 1–2 and "Registry, routing, access", in this order, for ``POST /soap``:
+
+1. ``Content-Length`` present and within ``settings.max_body_bytes`` — checked *before* the body is read;
+2. ``Content-Type: text/xml`` (SOAP 1.1), charset absent or UTF-8; ``multipart/*`` (SwA/MTOM) refused;
+3. the body is read fully (never more than ``Content-Length``) and parsed ONCE with
+   :func:`gateway.xmlcheck.safe.parse_bytes` (DOCTYPE/ENTITY → ``EDXML.FORBIDDEN``); spyne reuses that tree;
+4. the body must be one known operation in a SOAP 1.1 envelope;
+5. authentication: WS-Security UsernameToken in ``soap:Header`` (PasswordDigest with Nonce + Created →
+   :meth:`GatewayApi.authenticate_digest`, which also enforces the replay window; PasswordText only over TLS), or
+   else HTTP Basic, only over TLS when ``settings.basic_auth_requires_tls``;
+6. the authenticated system id goes into ``environ["edoc_gateway.system_id"]`` for the operations.
+
+HTTP status codes (WS-I Basic Profile 1.1, R1126: a response carrying a Fault uses 500): refusals at the HTTP
+layer, before the body is parsed, answer 4xx — 405 method, 411 no Content-Length, 413 too large, 415 media type,
+400 truncated body — each *with* a SOAP Fault body so that every client sees the same detail format. Everything
+decided from the envelope (parse errors, unknown operation, authentication, the use cases) is a Fault with HTTP
+500. Authentication failures are therefore 500 + ``AUTH.DENIED``, not 401: the credentials live in the envelope,
+and a 401 would invite browsers and HTTP libraries to retry with other credentials.
+
+"TLS" means ``wsgi.url_scheme == "https"``. Behind the nginx proxy gunicorn sets that from
+``X-Forwarded-Proto`` — but only for peers listed in gunicorn's ``forwarded_allow_ips`` (deploy/gunicorn.conf.py:
+127.0.0.1 by default), and nginx overwrites any client-sent value. The guard never reads the header itself, so a
+client that reaches gunicorn directly cannot claim TLS.
+
+One log line per request (method, path, status, sizes, claimed user, authenticated system, elapsed, fault code);
+never the body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from lxml import etree
+
+from gateway import ns
+from gateway.config import Settings
+from gateway.errors import (
+    AuthError,
+    EdxmlForbiddenError,
+    EdxmlParseError,
+    GatewayError,
+    RequestError,
+    SizeLimitError,
+)
+from gateway.services.api import GatewayApi
+from gateway.web.faults import INTERNAL, FaultInfo, fault_envelope
+from gateway.web.soap import ENV_ENVELOPE, ENV_FAULT, ENV_SYSTEM_ID, OPERATIONS, wsdl_document
+from gateway.xmlcheck.safe import parse_bytes
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
+
+#: soap:Header entries the guard processes (so mustUnderstand="1" on them is honoured).
+_UNDERSTOOD: Final = frozenset({f"{{{WSSE}}}Security"})
+_XML_TYPE: Final = "text/xml; charset=utf-8"
+_READ_CHUNK: Final = 1 << 20
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
+
+_STATUS = {
+    200: "200 OK",
+    400: "400 Bad Request",
+    405: "405 Method Not Allowed",
+    411: "411 Length Required",
+    413: "413 Content Too Large",
+    415: "415 Unsupported Media Type",
+    500: "500 Internal Server Error",
+}
+
+
+class _Refusal(Exception):
+    """A refusal with its HTTP status; becomes a Fault response."""
+
+    def __init__(self, status: int, error: GatewayError, *, close: bool = False) -> None:
+        super().__init__(error.message)
+        self.status = status
+        self.info = FaultInfo.from_error(error)
+        #: Ask the server to close the connection (the unread body must not be parsed as the next request).
+        self.close = close
+
+
+@dataclass
+class _Audit:
+    """Who the request claimed to be and who it turned out to be, for the log line."""
+
+    user: str = "-"
+    system: str = "-"
+
+    def claim(self, username: str) -> None:
+        # Attacker-controlled: printable, bounded, no spaces, so it cannot forge or split a log line.
+        self.user = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in username[:64]) or "?"
+
+
+@dataclass
+class _Outcome:
+    status: int
+    body: bytes
+    content_type: str = _XML_TYPE
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    fault: str = "-"
+
+
+class SoapGuard:
+    """The ``/soap`` endpoint: guard checks, then spyne; also serves ``?wsdl`` with the request's address."""
+
+    def __init__(self, spyne_app: WsgiApp, api: GatewayApi, settings: Settings) -> None:
+        self._spyne = spyne_app
+        self._api = api
+        self._max_body = settings.max_body_bytes
+        self._basic_requires_tls = settings.basic_auth_requires_tls
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        method = environ.get("REQUEST_METHOD", "")
+        audit = _Audit()
+        try:
+            if method == "POST":
+                outcome = self._post(environ, audit)
+            elif method in ("GET", "HEAD") and _is_wsdl_query(environ.get("QUERY_STRING", "")):
+                outcome = _Outcome(200, self._wsdl(environ))
+            else:
+                raise _Refusal(405, RequestError(f"method {method} is not allowed: POST SOAP 1.1, or GET ?wsdl"))
+        except _Refusal as refusal:
+            outcome = _Outcome(
+                refusal.status,
+                fault_envelope(refusal.info),
+                extra_headers=(("Connection", "close"),) if refusal.close else (),
+                fault=refusal.info.code,
+            )
+            if refusal.status == 405:
+                outcome.extra_headers += (("Allow", "POST, GET"),)
+        except Exception:
+            # A defect in the guard or in spyne: the client gets a Fault, never an HTML 500; the log gets the
+            # traceback (which has no body in it: the body is never part of an exception message here).
+            log.exception("internal error at the SOAP edge (%s %s)", method, environ.get("PATH_INFO", ""))
+            outcome = _Outcome(500, fault_envelope(INTERNAL), fault=INTERNAL.code)
+        headers = [
+            ("Content-Type", outcome.content_type),
+            ("Content-Length", str(len(outcome.body))),
+            *outcome.extra_headers,
+        ]
+        start_response(_STATUS[outcome.status], headers)
+        log.info(
+            "%s %s %d in=%s out=%d user=%s system=%s %.1fms fault=%s",
+            method,
+            environ.get("PATH_INFO", ""),
+            outcome.status,
+            _length_for_log(environ),
+            len(outcome.body),
+            audit.user,
+            audit.system,
+            (time.perf_counter() - started) * 1000,
+            outcome.fault,
+        )
+        return [b"" if method == "HEAD" else outcome.body]
+
+    # ------------------------------------------------------------------------------------------ POST
+
+    def _post(self, environ: dict[str, Any], audit: _Audit) -> _Outcome:
+        length = self._check_headers(environ)
+        body = _read_body(environ["wsgi.input"], length)
+        envelope = _parse_envelope(body, self._max_body)
+        del body  # spyne gets the tree, not the bytes; free them before the package is decoded
+        system = audit.system = self._authenticate(environ, envelope, audit)
+
+        inner = dict(environ)
+        inner[ENV_SYSTEM_ID] = system
+        inner[ENV_ENVELOPE] = envelope
+        # spyne never reads the body (it takes ENV_ENVELOPE); an empty stream makes sure it cannot.
+        inner["wsgi.input"] = io.BytesIO(b"")
+        inner["CONTENT_LENGTH"] = "0"
+
+        captured: list[str] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            captured.append(status)
+            return lambda _data: None
+
+        chunks = self._spyne(inner, capture)
+        try:
+            payload = b"".join(c if isinstance(c, bytes) else c.encode("utf-8") for c in chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status = int(captured[0].split(" ", 1)[0]) if captured else 500
+        info: FaultInfo | None = inner.get(ENV_FAULT)
+        if status != 200 and info is None:
+            # spyne answered without going through our Fault renderer (should not happen): do not pass it on.
+            log.error("spyne answered HTTP %s without a gateway Fault; replaced by %s", status, INTERNAL.code)
+            return _Outcome(500, fault_envelope(INTERNAL), fault=INTERNAL.code)
+        return _Outcome(200 if info is None else 500, payload, fault=info.code if info else "-")
+
+    def _check_headers(self, environ: dict[str, Any]) -> int:
+        """Steps 1–2, on headers only: nothing of the body has been read when these refuse."""
+        raw = (environ.get("CONTENT_LENGTH") or "").strip()
+        if not raw.isdigit():
+            raise _Refusal(
+                411, RequestError("Content-Length is required (chunked request bodies are not accepted)"), close=True
+            )
+        length = int(raw)
+        if length > self._max_body:
+            raise _Refusal(
+                413,
+                SizeLimitError(
+                    f"request body is {length} bytes, above the limit of {self._max_body} bytes",
+                    size=length,
+                    limit=self._max_body,
+                ),
+                close=True,
+            )
+        media, params = _parse_content_type(environ.get("CONTENT_TYPE", ""))
+        if media.startswith("multipart/"):
+            raise _Refusal(
+                415,
+                RequestError(
+                    "multipart requests (SOAP with attachments, MTOM) are not accepted: "
+                    "send the package inline as xs:base64Binary"
+                ),
+                close=True,
+            )
+        if media == "application/soap+xml":
+            raise _Refusal(415, RequestError("SOAP 1.2 is not supported: use SOAP 1.1 (text/xml)"), close=True)
+        if media != "text/xml":
+            raise _Refusal(
+                415, RequestError(f"Content-Type must be text/xml (SOAP 1.1), not {media or 'none'!r}"), close=True
+            )
+        charset = params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            raise _Refusal(415, RequestError(f"charset must be UTF-8, not {charset!r}"), close=True)
+        return length
+
+    def _authenticate(self, environ: dict[str, Any], envelope: etree._Element, audit: _Audit) -> str:
+        """Step 5: WS-Security UsernameToken if present, else HTTP Basic; the system id or a Fault."""
+        token = _username_token(envelope)
+        if token is not None:
+            return self._ws_security(environ, token, audit)
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        if authorization[:6].lower() == "basic ":
+            self._require_tls(environ, "HTTP Basic authentication")
+            username, password = _basic_credentials(authorization[6:])
+            audit.claim(username)
+            return _call_auth(lambda: self._api.authenticate_basic(username, password))
+        raise _Refusal(
+            500,
+            AuthError(
+                "authentication required: a WS-Security UsernameToken (PasswordDigest) in soap:Header, "
+                "or HTTP Basic over TLS"
+            ),
+        )
+
+    def _ws_security(self, environ: dict[str, Any], token: etree._Element, audit: _Audit) -> str:
+        username = _child_text(token, WSSE, "Username")
+        audit.claim(username)
+        passwords = token.findall(f"{{{WSSE}}}Password")
+        if not username or len(passwords) != 1:
+            raise _Refusal(500, AuthError("UsernameToken needs exactly one Username and one Password"))
+        password = passwords[0]
+        kind = (password.get("Type") or "#PasswordText").rsplit("#", 1)[-1].rsplit(":", 1)[-1]
+        secret = (password.text or "").strip()
+        if kind == "PasswordDigest":
+            nonce = _child_text(token, WSSE, "Nonce")
+            created = _child_text(token, WSU, "Created")
+            if not nonce or not created:
+                raise _Refusal(500, AuthError("a PasswordDigest UsernameToken needs Nonce and wsu:Created"))
+            return _call_auth(lambda: self._api.authenticate_digest(username, secret, nonce, created))
+        if kind == "PasswordText":
+            self._require_tls(environ, "a PasswordText UsernameToken")
+            return _call_auth(lambda: self._api.authenticate_basic(username, password.text or ""))
+        raise _Refusal(500, AuthError(f"unsupported UsernameToken password type {kind!r}"))
+
+    def _require_tls(self, environ: dict[str, Any], what: str) -> None:
+        if self._basic_requires_tls and environ.get("wsgi.url_scheme") != "https":
+            raise _Refusal(500, AuthError(f"{what} is accepted only over TLS (HTTPS)"))
+
+    # ------------------------------------------------------------------------------------------ WSDL
+
+    def _wsdl(self, environ: dict[str, Any]) -> bytes:
+        """The WSDL with this request's address, so a client that follows soap:address comes back here."""
+        return wsdl_document(_request_url(environ))
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _length_for_log(environ: dict[str, Any]) -> str:
+    raw = (environ.get("CONTENT_LENGTH") or "").strip()
+    return raw if raw.isdigit() else "-"
+
+
+def _is_wsdl_query(query: str) -> bool:
+    return query.split("&", 1)[0].split("=", 1)[0].lower() == "wsdl"
+
+
+def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:
+    media, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    for part in rest.split(";"):
+        key, eq, val = part.partition("=")
+        if eq:
+            params[key.strip().lower()] = val.strip().strip('"')
+    return media.strip().lower(), params
+
+
+def _read_body(stream: Any, length: int) -> bytes:
+    """Exactly ``length`` bytes (already checked against the limit), or REQUEST.INVALID if the client stopped."""
+    chunks: list[bytes] = []
+    remaining = length
+    while remaining > 0:
+        chunk = stream.read(min(_READ_CHUNK, remaining))
+        if not chunk:
+            raise _Refusal(
+                400, RequestError(f"request body ended after {length - remaining} of {length} bytes"), close=True
+            )
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _parse_envelope(body: bytes, max_bytes: int) -> etree._Element:
+    """Step 3–4: safe parse, then the shape every operation has: Envelope/Body/<one known operation>."""
+    try:
+        root = parse_bytes(body, max_bytes=max_bytes, what="SOAP envelope").getroot()
+    except EdxmlForbiddenError as exc:
+        raise _Refusal(500, exc) from None
+    except EdxmlParseError as exc:
+        raise _Refusal(500, RequestError(exc.message, **exc.detail)) from None
+    except SizeLimitError as exc:  # pragma: no cover - Content-Length was checked first
+        raise _Refusal(413, exc) from None
+    if root.tag == f"{{{SOAP12}}}Envelope":
+        raise _Refusal(500, RequestError("SOAP 1.2 is not supported: use SOAP 1.1", path="/Envelope"))
+    if root.tag != f"{{{ns.SOAP11}}}Envelope":
+        raise _Refusal(500, RequestError(f"the root element must be a SOAP 1.1 Envelope, not {root.tag!r}"))
+    bodies = root.findall(f"{{{ns.SOAP11}}}Body")
+    if len(bodies) != 1:
+        raise _Refusal(500, RequestError("the envelope must have exactly one soap:Body", path="/Envelope"))
+    operations = [child for child in bodies[0] if isinstance(child.tag, str)]
+    if len(operations) != 1:
+        raise _Refusal(500, RequestError("soap:Body must contain exactly one operation", path="/Envelope/Body"))
+    tag = operations[0].tag
+    if tag not in OPERATIONS:
+        raise _Refusal(
+            500, RequestError(f"unknown operation {tag}", path=f"/Envelope/Body/{etree.QName(tag).localname}")
+        )
+    for header in root.iterfind(f"{{{ns.SOAP11}}}Header/*"):
+        # SOAP 1.1 §4.2.3: a header the receiver must understand but does not is a Fault, not silently ignored.
+        must = header.get(f"{{{ns.SOAP11}}}mustUnderstand", "0").strip() in ("1", "true")
+        if must and header.tag not in _UNDERSTOOD:
+            raise _Refusal(500, RequestError(f"header {header.tag} has mustUnderstand=1 and is not supported"))
+    return root
+
+
+def _username_token(envelope: etree._Element) -> etree._Element | None:
+    tokens = envelope.findall(f"{{{ns.SOAP11}}}Header/{{{WSSE}}}Security/{{{WSSE}}}UsernameToken")
+    if len(tokens) > 1:
+        raise _Refusal(500, AuthError("more than one UsernameToken in the request"))
+    return tokens[0] if tokens else None
+
+
+def _child_text(parent: etree._Element, namespace: str, local: str) -> str:
+    child = parent.find(f"{{{namespace}}}{local}")
+    return (child.text or "").strip() if child is not None else ""
+
+
+def _basic_credentials(encoded: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise _Refusal(500, AuthError("malformed HTTP Basic credentials")) from None
+    username, colon, password = decoded.partition(":")
+    if not colon or not username:
+        raise _Refusal(500, AuthError("malformed HTTP Basic credentials"))
+    return username, password
+
+
+def _call_auth(check: Callable[[], str]) -> str:
+    try:
+        return check()
+    except GatewayError as exc:
+        raise _Refusal(500, exc) from None
+
+
+def _request_url(environ: dict[str, Any]) -> str:
+    scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
+    host = environ.get("HTTP_HOST", "")
+    if not _HOST.match(host):
+        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "/soap")).replace('"', "")
+    return f"{scheme}://{host}{path}"

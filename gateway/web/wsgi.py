@@ -1,0 +1,51 @@
+"""The WSGI entry point gunicorn imports: ``gateway.web.wsgi:application``.
+
+The only module that builds an application at import, because that is what gunicorn's ``module:variable``
+contract asks for; everything it does is in :func:`make_application`, which tests and other servers can call.
+Each gunicorn worker imports this after forking (``preload_app = False``), so each builds its own database
+engine and connection pool.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+
+from gateway.config import Settings, load_settings
+from gateway.web.app import create_app
+from gateway.web.guard import WsgiApp
+
+#: /readyz reports "disk" not ready below this much free space in data_dir.
+MIN_FREE_DISK_BYTES = 256 * 1024 * 1024
+
+
+def make_application(settings: Settings | None = None) -> WsgiApp:
+    """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService → the web app."""
+    settings = settings or load_settings()
+    # Imported here, not at module level: the service pulls in the database layer, which must not load (or
+    # connect) when a tool merely imports the web package.
+    from gateway.services.gateway import GatewayService
+
+    service = GatewayService.from_settings(settings)
+    service_ready = getattr(service, "readiness", None)
+
+    def readiness() -> Mapping[str, bool]:
+        checks = {"disk": _disk_ok(settings)}
+        if callable(service_ready):
+            checks.update(service_ready())
+        return checks
+
+    return create_app(settings, service, readiness=readiness)
+
+
+def _disk_ok(settings: Settings) -> bool:
+    """data_dir exists, is writable, and has room for a few large packages."""
+    path = settings.data_dir
+    try:
+        return os.access(path, os.W_OK) and shutil.disk_usage(path).free >= MIN_FREE_DISK_BYTES
+    except OSError:
+        return False
+
+
+application = make_application()
