@@ -150,7 +150,7 @@ def prepare(data_dir: Path, bind: str, echo: Callable[[str], object] = print) ->
         if not (data_dir / _MARKER).exists():
             raise FileExistsError(f"{data_dir} exists and was not made by the demo; choose another --data-dir")
         shutil.rmtree(data_dir)
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / _MARKER).write_text("created by edoc-gateway demo; deleted and recreated by the next demo run\n")
     pki = create_demo_pki(data_dir / "pki")
     echo(f"== demo PKI: root CA {pki.root_cert}, intermediate {pki.chain}")
@@ -174,10 +174,10 @@ def prepare(data_dir: Path, bind: str, echo: Callable[[str], object] = print) ->
     echo(f"== settings {config}, database {settings.effective_database_url}")
     csv_path = data_dir / "agencies.csv"
     csv_path.write_text(DEMO_AGENCIES_CSV, encoding="utf-8")
-    registry = Registry.from_settings(settings)
-    report = registry.import_file(csv_path)
-    echo(f"== registry: {report.total} agencies imported from {csv_path}")
-    creds = {sid: registry.add_system(sid, organs, name=sid) for sid, organs in DEMO_SYSTEMS.items()}
+    with Registry.from_settings(settings) as registry:
+        report = registry.import_file(csv_path)
+        echo(f"== registry: {report.total} agencies imported from {csv_path}")
+        creds = {sid: registry.add_system(sid, organs, name=sid) for sid, organs in DEMO_SYSTEMS.items()}
     cred_file = data_dir / "credentials.txt"
     cred_file.write_text("".join(f"{sid} {secret}\n" for sid, secret in creds.items()), encoding="utf-8")
     cred_file.chmod(0o600)

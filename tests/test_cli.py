@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -109,14 +110,24 @@ def test_demo_pki_sign_verify_through_the_cli(tmp_path):
     assert ": EDXML.SIGNATURE: " in unsigned.stderr
 
 
-def test_demo_walks_through_the_core(tmp_path):
-    proc = run("demo", "--data-dir", tmp_path)
-    out = proc.stdout
-    assert out.count("   ok      ") == len(WELL_FORMED)
-    assert f"REFUSED {MALFORMED}: EDXML.PARSE" in out
-    assert "demo.signed.edxml: valid" in out
-    signed = tmp_path / "outbox" / "demo.signed.edxml"
-    run("validate", signed)
-    rebuilt = tmp_path / "rebuilt.edxml"
-    run("build", "--json", tmp_path / "outbox" / "demo.json", rebuilt)
-    assert read_bytes(rebuilt.read_bytes()) == read_bytes((tmp_path / "outbox" / "demo.edxml").read_bytes())
+def test_demo_runs_the_gateway_with_sample_traffic(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = run("demo", "--data-dir", tmp_path / "demo", "--bind", f"127.0.0.1:{port}", "--no-wait").stdout
+    assert "accepted truclienthong-example__edoc_new.edxml" in out
+    assert "accepted truclienthong-example__status_finish_06.edxml" in out
+    assert f"refused  {MALFORMED}" in out
+    assert "VPCP fetched" in out
+    assert "byte-identical: True" in out
+    assert "000.00.00.G22: delivered, statuses 01, 03" in out
+    assert "000.01.01.H53: delivered, statuses 01" in out  # emitted by the gateway on acknowledge
+    assert f"WSDL:        http://127.0.0.1:{port}/soap?wsdl" in out
+    # the demo left a usable configuration behind, and the CLI reads it
+    env_cfg = ["--config", tmp_path / "demo" / "gateway.toml"]
+    agencies = run(*env_cfg, "agencies", "list").stdout
+    assert "000.01.01.H53" in agencies
+    assert "require" in agencies
+    systems = run(*env_cfg, "systems", "list").stdout
+    assert "tayninh-qlvb" in systems
+    assert "secret" not in systems.lower()

@@ -1,0 +1,295 @@
+"""The gateway's schema as SQLAlchemy Core tables — the one definition migrations are checked against.
+
+Core rather than ORM: the services never see rows as live objects (``gateway.db.store`` hands out frozen
+dataclasses), every statement on the hot path is written out, and a Core ``Table`` is what alembic's
+``compare_metadata`` reads (tests/test_migrations.py proves models and migrations agree).
+
+Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, access"):
+
+``agencies``            the registry: OrganId, name, parent, derived level, hosting system, channel + endpoint,
+                        signature policy (``require`` / ``verify-if-present`` / ``off``), the named SHA-1
+                        allowance, the per-agency "emit 01 on acknowledge" option, the active flag. ``parent``
+                        is not a foreign key: a parent may live on another axis (or be imported later).
+``agency_certificates`` SHA-256 fingerprints of signer certificates bound to an agency (Intake 5).
+``systems``             API clients. The secret is stored twice, for two different verifiers: AES-GCM
+                        encrypted (``secret_enc``; WS-Security PasswordDigest needs the plain secret) and as
+                        a scrypt hash (``secret_hash``; HTTP Basic) — see ``gateway.services.auth``.
+``system_agencies``     which agencies (and, through OrganId.is_within, their level-2/3/4 children) a system
+                        may act for.
+``documents``           every accepted package, edoc or status: the raw bytes exactly as received
+                        (non-repudiation), the idempotency key (UNIQUE: concurrent retries collide here),
+                        metadata, the signature result, ``related_doc_id`` (update/revoke/replace → the
+                        original; status → the edoc it is about).
+``deliveries``          one row per (document, recipient): the transport state (api.DeliveryState).
+``status_history``      business status events per (edoc, recipient), never forced monotonic
+                        (``out_of_order`` flags a regression), ``emitted_by_gateway`` for the 01 the gateway
+                        emits on a receiver's behalf.
+``outbox``              one row per delivery to a push channel (soap / rest / vdxp), for the worker (issue 4).
+``audit_log``           who did what, with the wire code of every refusal; never a package body.
+``wss_nonces``          WS-Security nonces inside the replay window, shared by every gunicorn worker.
+
+Time columns are timezone-aware UTC (:class:`UTCDateTime`), except ``status_history.timestamp``, which keeps
+the package's own naive Vietnam local time (edxml.md §8).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+#: Stable constraint names: alembic needs them to alter constraints later (and SQLite batch mode needs them).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: OrganId: at most 35 characters (QĐ 20/2020, edxml.md §6.1).
+ORGAN_ID = 35
+#: Our own ids are uuid4 hex.
+ID = 32
+#: Systems ids are chosen by operators (VDXP system ids look like ``00.53.W00``).
+SYSTEM_ID = 64
+
+CHANNELS = ("mailbox", "soap", "rest", "vdxp")
+SIGNATURE_POLICIES = ("require", "verify-if-present", "off")
+DELIVERY_STATES = ("queued", "fetched", "delivered", "failed", "dead")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is stored as naive UTC and
+    made aware again on the way out. Naive input is refused: it is always a bug (whose local time?).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: Autoincrement ids: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _created(**kw: Any) -> Column[datetime]:
+    return Column("created_at", UTCDateTime(), nullable=False, **kw)
+
+
+agencies = Table(
+    "agencies",
+    metadata,
+    Column("organ_id", String(ORGAN_ID), primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("parent", String(ORGAN_ID), nullable=True),
+    Column("level", SmallInteger, nullable=True),
+    Column("system_id", String(SYSTEM_ID), nullable=True),
+    Column("channel", String(16), nullable=False, server_default="mailbox"),
+    Column("endpoint", String(1000), nullable=True),
+    Column("signature_policy", String(20), nullable=False, server_default="verify-if-present"),
+    Column("allow_sha1", Boolean, nullable=False, server_default=false()),
+    Column("emit_arrived_on_ack", Boolean, nullable=False, server_default=false()),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    _created(),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    CheckConstraint(_in("channel", CHANNELS), name="channel"),
+    CheckConstraint(_in("signature_policy", SIGNATURE_POLICIES), name="signature_policy"),
+    Index(None, "parent"),
+)
+
+agency_certificates = Table(
+    "agency_certificates",
+    metadata,
+    Column("organ_id", String(ORGAN_ID), ForeignKey("agencies.organ_id", ondelete="CASCADE"), primary_key=True),
+    #: SHA-256 of the certificate DER, lowercase hex (SignatureCheck.signer_fingerprint).
+    Column("fingerprint", String(64), primary_key=True),
+    _created(),
+)
+
+systems = Table(
+    "systems",
+    metadata,
+    Column("id", String(SYSTEM_ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    #: AES-GCM(version ‖ nonce ‖ ciphertext) of the secret, associated data = the system id.
+    Column("secret_enc", LargeBinary, nullable=False),
+    #: ``scrypt$n$r$p$salt$hash`` of the secret.
+    Column("secret_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=true()),
+    _created(),
+)
+
+system_agencies = Table(
+    "system_agencies",
+    metadata,
+    Column("system_id", String(SYSTEM_ID), ForeignKey("systems.id", ondelete="CASCADE"), primary_key=True),
+    Column("organ_id", String(ORGAN_ID), ForeignKey("agencies.organ_id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "organ_id"),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("doc_id", String(ID), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("sender", String(ORGAN_ID), nullable=False),
+    #: Business DocumentId (for a status: the DocumentId it is about); opaque, ≤ 200 (edxml.md §6.3).
+    Column("document_id", String(200), nullable=False),
+    Column("bussiness_doc_type", SmallInteger, nullable=True),
+    Column("status_code", String(2), nullable=True),
+    Column("related_doc_id", String(ID), ForeignKey("documents.doc_id"), nullable=True),
+    #: SHA-256 (hex) of the idempotency key tuple (gateway.md Intake 6); UNIQUE makes retries collide.
+    Column("idem_key", String(64), nullable=False, unique=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    #: The system that submitted it; NULL for packages the gateway emitted itself.
+    Column("submitted_by", String(SYSTEM_ID), nullable=True),
+    Column("emitted_by_gateway", Boolean, nullable=False, server_default=false()),
+    Column("signature_state", String(24), nullable=False),
+    Column("signer_subject", String(1000), nullable=True),
+    Column("signer_fingerprint", String(64), nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("code", String(100), nullable=True),
+    Column("meta", JSON, nullable=False),
+    CheckConstraint(_in("kind", ("edoc", "status")), name="kind"),
+    # Status routing and document_view look documents up by business id (and sender).
+    Index(None, "document_id", "sender"),
+    Index(None, "related_doc_id"),
+    Index(None, "received_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("delivery_id", String(ID), primary_key=True),
+    Column("doc_id", String(ID), ForeignKey("documents.doc_id"), nullable=False),
+    Column("recipient", String(ORGAN_ID), nullable=False),
+    Column("state", String(12), nullable=False),
+    _created(),
+    Column("fetched_at", UTCDateTime(), nullable=True),
+    Column("acknowledged_at", UTCDateTime(), nullable=True),
+    Column("ack_outcome", String(8), nullable=True),
+    Column("ack_reason", Text, nullable=True),
+    UniqueConstraint("doc_id", "recipient"),
+    CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
+    # The mailbox query: one recipient's waiting deliveries, oldest first.
+    Index(None, "recipient", "state", "created_at"),
+)
+
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    #: The edoc the status is about.
+    Column("doc_id", String(ID), ForeignKey("documents.doc_id"), nullable=False),
+    #: Whose processing it describes (the reporting receiver; for 13, the receiver asked to give it back).
+    Column("recipient", String(ORGAN_ID), nullable=False),
+    Column("reporter", String(ORGAN_ID), nullable=False),
+    Column("status_code", String(2), nullable=False),
+    Column("description", Text, nullable=True),
+    #: As written in the package: naive Vietnam local time.
+    Column("timestamp", DateTime(timezone=False), nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("status_doc_id", String(ID), ForeignKey("documents.doc_id"), nullable=True),
+    Column("out_of_order", Boolean, nullable=False, server_default=false()),
+    Column("emitted_by_gateway", Boolean, nullable=False, server_default=false()),
+    Index(None, "doc_id", "recipient"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(ID), ForeignKey("deliveries.delivery_id"), nullable=False, unique=True),
+    _created(),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("system_id", String(SYSTEM_ID), nullable=True),
+    #: e.g. ``intake.accepted``, ``intake.duplicate``, ``intake.refused``, ``delivery.ack``.
+    Column("action", String(40), nullable=False),
+    #: Not a foreign key: refusals have no document, and the log must outlive what it describes.
+    Column("doc_id", String(ID), nullable=True),
+    Column("organ_id", String(ORGAN_ID), nullable=True),
+    #: ``ok`` or the wire code of the refusal (``EDXML.SIGNATURE``, ``ACCESS.DENIED``…).
+    Column("outcome", String(40), nullable=False),
+    Column("detail", JSON, nullable=True),
+    Index(None, "at"),
+    Index(None, "doc_id"),
+)
+
+wss_nonces = Table(
+    "wss_nonces",
+    metadata,
+    Column("system_id", String(SYSTEM_ID), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    _created(),
+    Index(None, "created_at"),
+)
+
+__all__ = [
+    "CHANNELS",
+    "DELIVERY_STATES",
+    "SIGNATURE_POLICIES",
+    "UTCDateTime",
+    "agencies",
+    "agency_certificates",
+    "audit_log",
+    "deliveries",
+    "documents",
+    "metadata",
+    "outbox",
+    "status_history",
+    "system_agencies",
+    "systems",
+    "wss_nonces",
+]

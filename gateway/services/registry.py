@@ -1,0 +1,439 @@
+"""Agencies and systems administration (gateway.md "Registry, routing, access"): the CLI's use cases.
+
+``edoc-gateway agencies import FILE.csv|FILE.json`` → :meth:`Registry.import_file`
+``edoc-gateway agencies list`` → :meth:`Registry.list_agencies`
+``edoc-gateway agencies export [--json]`` → :meth:`Registry.export`
+``edoc-gateway systems add ID --agency ORGID…`` → :meth:`Registry.add_system` (returns the secret, shown once)
+``edoc-gateway systems list`` → :meth:`Registry.list_systems` (never shows secrets)
+
+Import format: CSV with a header row, or JSON (a list of objects), with the keys of :data:`COLUMNS`; only
+``organ_id`` and ``name`` are required. ``cert_fingerprints`` are SHA-256 fingerprints (hex, ``:`` allowed)
+separated by ``;`` in CSV (a list or a ``;`` string in JSON). Upsert: new agencies are created with defaults
+for what the row leaves out; for existing agencies only the columns the row fills in change (an empty CSV
+cell means "not given"). The level is derived from the OrganId (edxml.md §6.1); the parent defaults to the
+OrganId's parent when that agency exists (in the database or the same file). An invalid row rejects the
+whole file — one transaction, nothing imported — with every problem listed by row number (the first data
+row is row 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Settings
+from gateway.db import AgencyRecord, Store, SystemRecord, create_engine
+from gateway.db.tables import CHANNELS, SIGNATURE_POLICIES
+from gateway.edxml.organ import OrganId
+from gateway.errors import GatewayError, NotFoundError, RequestError
+from gateway.services.auth import SecretBox, generate_secret, hash_secret
+
+#: Import/export columns, in export order.
+COLUMNS: tuple[str, ...] = (
+    "organ_id",
+    "name",
+    "parent",
+    "channel",
+    "endpoint",
+    "signature_policy",
+    "allow_sha1",
+    "emit_arrived_on_ack",
+    "active",
+    "system",
+    "cert_fingerprints",
+)
+#: Largest import file read (a national registry has a few tens of thousands of agencies).
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+_PUSH_NEEDS_ENDPOINT = ("soap", "rest")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
+_TRUE = frozenset({"1", "true", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "no", "n", "off"})
+
+
+class RegistryImportError(GatewayError):
+    """An import file with invalid rows; ``detail["problems"]`` lists ``{row, field, message}``."""
+
+    code = "REGISTRY.INVALID"
+    message_vi = "Tệp danh mục đơn vị không hợp lệ"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """A system as ``systems list`` shows it: never its secret."""
+
+    id: str
+    name: str
+    active: bool
+    created_at: datetime
+    agencies: tuple[str, ...]
+
+
+class Registry:
+    """Registry administration over a :class:`~gateway.db.Store`."""
+
+    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._owns_engine = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        """For the CLI: its own engine on the configured database (no keys or trust store needed).
+
+        Call :meth:`close` (or use ``with``) to release its connections.
+        """
+        registry = cls(Store(create_engine(settings)), settings)
+        registry._owns_engine = True
+        # Forgetting close() must not leak connections (psycopg warns when one is garbage-collected open).
+        weakref.finalize(registry, registry._store.engine.dispose)
+        return registry
+
+    def close(self) -> None:
+        """Release the connection pool if this registry created it (a shared store is left alone)."""
+        if self._owns_engine:
+            self._store.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------- agencies
+
+    def import_file(self, path: str | Path) -> ImportReport:
+        """Import ``.csv`` or ``.json`` (by extension)."""
+        p = Path(path)
+        if p.stat().st_size > MAX_IMPORT_BYTES:
+            raise RequestError(f"{p} is larger than {MAX_IMPORT_BYTES} bytes")
+        suffix = p.suffix.lower()
+        if suffix == ".csv":
+            return self.import_csv(p.read_text(encoding="utf-8-sig"))
+        if suffix == ".json":
+            return self.import_json(p.read_text(encoding="utf-8"))
+        raise RequestError(f"{p}: unknown import format (use .csv or .json)")
+
+    def import_csv(self, text: str) -> ImportReport:
+        reader = csv.DictReader(io.StringIO(text))
+        rows: list[dict[str, Any]] = []
+        for row in reader:
+            if None in row:  # more cells than header columns
+                raise RegistryImportError(
+                    f"row {len(rows) + 1} has more cells than the header", problems=[{"row": len(rows) + 1}]
+                )
+            rows.append({k.strip(): v for k, v in row.items() if k is not None})
+        return self.import_records(rows)
+
+    def import_json(self, text: str) -> ImportReport:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RegistryImportError(f"not valid JSON: {exc}") from None
+        if not isinstance(doc, list) or not all(isinstance(x, dict) for x in doc):
+            raise RegistryImportError("a JSON import is a list of objects")
+        return self.import_records(doc)
+
+    def import_records(self, rows: Sequence[Mapping[str, Any]]) -> ImportReport:
+        """Validate every row, then upsert all of them in one transaction (or none)."""
+        problems: list[dict[str, Any]] = []
+        parsed: list[tuple[int, dict[str, Any]]] = []
+        seen: dict[str, int] = {}
+        for number, row in enumerate(rows, 1):
+            values = _parse_row(row, number, problems)
+            if values is None:
+                continue
+            organ = values["organ_id"]
+            if organ in seen:
+                problems.append(
+                    {"row": number, "field": "organ_id", "message": f"{organ} is also on row {seen[organ]}"}
+                )
+                continue
+            seen[organ] = number
+            parsed.append((number, values))
+        existing = self._store.agencies(seen)
+        known = set(seen) | {a.organ_id for a in self._store.list_agencies()} if parsed else set()
+        records: list[AgencyRecord] = []
+        certs_for: list[str] = []
+        for number, values in parsed:
+            organ = values["organ_id"]
+            base = existing.get(organ) or AgencyRecord(organ_id=organ, name=values["name"])
+            if "parent" not in values and (base.parent is None or organ not in existing):
+                derived = OrganId(organ).parent
+                if derived is not None and str(derived) in known:
+                    values["parent"] = str(derived)
+            fingerprints = values.pop("cert_fingerprints", None)
+            if fingerprints is not None:
+                certs_for.append(organ)
+                values["cert_fingerprints"] = fingerprints
+            rec = replace(base, **values, level=OrganId(organ).level)
+            if rec.channel in _PUSH_NEEDS_ENDPOINT and not rec.endpoint:
+                problems.append(
+                    {"row": number, "field": "endpoint", "message": f"channel {rec.channel} needs an endpoint"}
+                )
+            records.append(rec)
+        if problems:
+            problems.sort(key=lambda p: p.get("row", 0))
+            rows_text = ", ".join(sorted({str(p["row"]) for p in problems if "row" in p}, key=int))
+            first = problems[0]
+            raise RegistryImportError(
+                f"{len(problems)} problem(s) in row(s) {rows_text} (first: row {first['row']}, {first['field']}: "
+                f"{first['message']}); nothing was imported",
+                problems=problems,
+            )
+        if not records:
+            return ImportReport(0, 0)
+        created, updated = self._store.upsert_agencies(records, now=self._clock(), certs_for=certs_for)
+        return ImportReport(created, updated)
+
+    def export(self, fmt: str = "csv") -> str:
+        """Every agency as CSV (import columns) or JSON; re-importing the output changes nothing."""
+        agencies = self._store.list_agencies()
+        if fmt == "json":
+            return json.dumps([_export_row(a, as_json=True) for a in agencies], ensure_ascii=False, indent=2) + "\n"
+        if fmt != "csv":
+            raise RequestError(f"unknown export format {fmt!r} (csv or json)")
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for a in agencies:
+            writer.writerow(_export_row(a, as_json=False))
+        return out.getvalue()
+
+    def list_agencies(self, parent: str | None = None) -> list[AgencyRecord]:
+        return self._store.list_agencies(parent)
+
+    def agency(self, organ_id: str) -> AgencyRecord:
+        found = self._store.agencies([organ_id]).get(organ_id)
+        if found is None:
+            raise NotFoundError(f"agency {organ_id} is not registered", organ_id=organ_id)
+        return found
+
+    def set_agency_policy(
+        self,
+        organ_id: str,
+        *,
+        signature_policy: str | None = None,
+        allow_sha1: bool | None = None,
+        emit_arrived_on_ack: bool | None = None,
+        cert_fingerprints: Sequence[str] | None = None,
+        active: bool | None = None,
+        channel: str | None = None,
+        endpoint: str | None = None,
+    ) -> AgencyRecord:
+        """Change an agency's policy settings; ``cert_fingerprints`` replaces the bound set."""
+        changes: dict[str, Any] = {}
+        if signature_policy is not None:
+            if signature_policy not in SIGNATURE_POLICIES:
+                raise RequestError(f"signature_policy must be one of {', '.join(SIGNATURE_POLICIES)}")
+            changes["signature_policy"] = signature_policy
+        if channel is not None:
+            if channel not in CHANNELS:
+                raise RequestError(f"channel must be one of {', '.join(CHANNELS)}")
+            changes["channel"] = channel
+        for name, value in (
+            ("allow_sha1", allow_sha1),
+            ("emit_arrived_on_ack", emit_arrived_on_ack),
+            ("active", active),
+            ("endpoint", endpoint),
+        ):
+            if value is not None:
+                changes[name] = value
+        fps = None
+        if cert_fingerprints is not None:
+            fps = [_fingerprint(f) for f in cert_fingerprints]
+            bad = [f for f, n in zip(cert_fingerprints, fps, strict=True) if n is None]
+            if bad:
+                raise RequestError(f"not SHA-256 fingerprints: {', '.join(bad)}")
+        if not self._store.update_agency(
+            organ_id,
+            now=self._clock(),
+            cert_fingerprints=[f for f in fps or () if f] if fps is not None else None,
+            **changes,
+        ):
+            raise NotFoundError(f"agency {organ_id} is not registered", organ_id=organ_id)
+        return self.agency(organ_id)
+
+    # ------------------------------------------------------------------------------------- systems
+
+    def add_system(self, system_id: str, agencies: Iterable[str], *, name: str | None = None) -> str:
+        """Register a system acting for ``agencies`` (and their children); returns the secret — shown ONCE."""
+        organs = list(dict.fromkeys(agencies))
+        if not _SYSTEM_ID.match(system_id):
+            raise RequestError(f"{system_id!r} is not a valid system id (letters, digits, . _ : -; ≤ 64)")
+        if not organs:
+            raise RequestError("a system must act for at least one agency (--agency)")
+        secret = generate_secret()
+        box = SecretBox(self._settings.secret_key)
+        self._store.add_system(
+            SystemRecord(
+                id=system_id,
+                name=name or system_id,
+                secret_enc=box.seal(system_id, secret),
+                secret_hash=hash_secret(secret),
+                active=True,
+                created_at=self._clock(),
+                agencies=tuple(organs),
+            )
+        )
+        return secret
+
+    def rotate_secret(self, system_id: str) -> str:
+        """A new secret for an existing system (the old one stops working at once); shown once."""
+        secret = generate_secret()
+        box = SecretBox(self._settings.secret_key)
+        if not self._store.set_system_secret(system_id, box.seal(system_id, secret), hash_secret(secret)):
+            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
+        return secret
+
+    def set_system_active(self, system_id: str, active: bool) -> None:
+        if not self._store.set_system_active(system_id, active):
+            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
+
+    def list_systems(self) -> list[SystemInfo]:
+        return [
+            SystemInfo(id=s.id, name=s.name, active=s.active, created_at=s.created_at, agencies=s.agencies)
+            for s in self._store.list_systems()
+        ]
+
+
+# ================================================================================================ rows
+
+
+def _parse_row(row: Mapping[str, Any], number: int, problems: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Typed values of the non-empty cells of one row, or None (problems recorded) when it is invalid."""
+
+    def bad(field: str, message: str) -> None:
+        problems.append({"row": number, "field": field, "message": message})
+
+    unknown = sorted(set(row) - set(COLUMNS))
+    if unknown:
+        bad(unknown[0], f"unknown column(s): {', '.join(unknown)}")
+        return None
+    cells = {k: v for k, v in row.items() if v is not None and not (isinstance(v, str) and not v.strip())}
+    values: dict[str, Any] = {}
+    before = len(problems)
+    organ = _text(cells.get("organ_id"))
+    if not organ:
+        bad("organ_id", "organ_id is required")
+    elif not OrganId.is_valid(organ):
+        bad("organ_id", f"{organ!r} is not an agency identifier (OrganId)")
+    else:
+        values["organ_id"] = organ
+    name = _text(cells.get("name"))
+    if not name:
+        bad("name", "name is required")
+    elif len(name) > 500:
+        bad("name", "name is longer than 500 characters")
+    else:
+        values["name"] = name
+    if "parent" in cells:
+        parent = _text(cells["parent"])
+        if not OrganId.is_valid(parent):
+            bad("parent", f"{parent!r} is not an agency identifier (OrganId)")
+        elif parent == organ:
+            bad("parent", "an agency cannot be its own parent")
+        else:
+            values["parent"] = parent
+    if "channel" in cells:
+        channel = _text(cells["channel"]).lower()
+        if channel not in CHANNELS:
+            bad("channel", f"channel must be one of {', '.join(CHANNELS)}")
+        values["channel"] = channel
+    if "endpoint" in cells:
+        endpoint = _text(cells["endpoint"])
+        if len(endpoint) > 1000:
+            bad("endpoint", "endpoint is longer than 1000 characters")
+        values["endpoint"] = endpoint
+    if "signature_policy" in cells:
+        policy = _text(cells["signature_policy"]).lower()
+        if policy not in SIGNATURE_POLICIES:
+            bad("signature_policy", f"signature_policy must be one of {', '.join(SIGNATURE_POLICIES)}")
+        values["signature_policy"] = policy
+    for field in ("allow_sha1", "emit_arrived_on_ack", "active"):
+        if field in cells:
+            flag = _bool(cells[field])
+            if flag is None:
+                bad(field, f"{cells[field]!r} is not a boolean (true/false, 1/0, yes/no)")
+            values[field] = flag
+    if "system" in cells:
+        system = _text(cells["system"])
+        if not _SYSTEM_ID.match(system):
+            bad("system", f"{system!r} is not a valid system id")
+        values["system_id"] = system
+    if "cert_fingerprints" in cells:
+        raw = cells["cert_fingerprints"]
+        items = raw if isinstance(raw, list) else str(raw).split(";")
+        fps = []
+        for item in items:
+            if not str(item).strip():
+                continue
+            fp = _fingerprint(str(item))
+            if fp is None:
+                bad("cert_fingerprints", f"{item!r} is not a SHA-256 fingerprint (64 hex digits)")
+            else:
+                fps.append(fp)
+        values["cert_fingerprints"] = tuple(dict.fromkeys(fps))
+    return values if len(problems) == before else None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    low = str(value).strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    return None
+
+
+def _fingerprint(value: str) -> str | None:
+    """Lowercase hex without separators, or None if it is not a SHA-256 fingerprint."""
+    fp = value.strip().lower()
+    if fp.startswith("sha256:"):
+        fp = fp[7:]
+    fp = fp.replace(":", "")
+    return fp if _FINGERPRINT.match(fp) else None
+
+
+def _export_row(a: AgencyRecord, *, as_json: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "organ_id": a.organ_id,
+        "name": a.name,
+        "parent": a.parent,
+        "channel": a.channel,
+        "endpoint": a.endpoint,
+        "signature_policy": a.signature_policy,
+        "allow_sha1": a.allow_sha1,
+        "emit_arrived_on_ack": a.emit_arrived_on_ack,
+        "active": a.active,
+        "system": a.system_id,
+        "cert_fingerprints": list(a.cert_fingerprints) if as_json else ";".join(a.cert_fingerprints),
+    }
+    if as_json:
+        return row
+    return {k: ("" if v is None else ("true" if v is True else "false" if v is False else v)) for k, v in row.items()}
