@@ -301,6 +301,24 @@ def test_expired_certificate(pki, trust):
     assert check.not_after < datetime.now(UTC)
 
 
+def test_validated_paths_are_reused_but_never_past_their_validity(pki):
+    trust = TrustStore.from_files(pki.trust, pki.crls)  # a fresh store: an empty cache
+    key = _key(pki.expired, pki)
+    signed = sign_package(SMALL.read_bytes(), key)
+    inside = key.certificate.not_valid_before_utc + timedelta(days=30)
+    first = verify_package(signed, trust, VerifyPolicy(at=inside))
+    (entry,) = trust._paths.values()
+    second = verify_package(signed, trust, VerifyPolicy(at=inside + timedelta(seconds=5)))
+    assert first.signer_fingerprint == second.signer_fingerprint
+    assert next(iter(trust._paths.values())) is entry  # reused, not recomputed
+    verify_package(signed, trust, VerifyPolicy(at=inside + timedelta(seconds=61)))
+    assert next(iter(trust._paths.values())) is not entry  # older than PATH_CACHE_SECONDS: recomputed
+    # the cached path must not outlive the certificate, nor serve an earlier validation time
+    assert _refused(signed, trust) == "expired"
+    before = key.certificate.not_valid_before_utc - timedelta(days=1)
+    assert _refused(signed, trust, VerifyPolicy(at=before)) == "not-yet-valid"
+
+
 def test_not_yet_valid_at_an_earlier_validation_time(pki, trust, agency_key):
     signed = sign_package(STATUS.read_bytes(), agency_key)
     before = agency_key.certificate.not_valid_before_utc - timedelta(days=1)

@@ -32,7 +32,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Final, NoReturn, TypeAlias, TypeVar
@@ -259,6 +259,8 @@ class TrustStore:
     anchors: tuple[x509.Certificate, ...]
     crls: tuple[x509.CertificateRevocationList, ...] = ()
     intermediates: tuple[x509.Certificate, ...] = ()
+    #: Validated certificate paths (see :func:`_validated_path`); not part of the value.
+    _paths: dict[tuple[object, ...], _CachedPath] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "anchors", tuple(self.anchors))
@@ -500,15 +502,7 @@ def verify_package(
     certs = _keyinfo_certificates(signature)
     at = policy.validation_time()
     leaf = _end_entity(certs)
-    path = _build_path(leaf, [c for c in (*certs, *trust.intermediates) if c != leaf], trust.anchors)
-    if path is None:
-        _fail(
-            "untrusted",
-            f"no certificate path from {_subject(leaf)} (issuer {leaf.issuer.rfc4514_string()}) to a trusted CA",
-            certificate=_subject(leaf),
-        )
-    _check_path(path, at, policy)
-    revocation, warnings = _check_revocation(path, trust, at, policy)
+    validated = _validated_path(leaf, certs, trust, at, policy)
 
     result = _signxml_verify(raw if raw is not None else root, ns, leaf, at, policy)
     signed_root = result.signed_xml
@@ -522,7 +516,7 @@ def verify_package(
 
     return SignatureCheck(
         state=SignatureState.VALID,
-        signer_subject=_subject(leaf),
+        signer_subject=validated.subjects[0],
         signer_fingerprint=leaf.fingerprint(hashes.SHA256()).hex(),
         signer_serial=leaf.serial_number,
         issuer_subject=leaf.issuer.rfc4514_string(),
@@ -531,12 +525,73 @@ def verify_package(
         digest_algorithm=digest_uri,
         not_before=leaf.not_valid_before_utc,
         not_after=leaf.not_valid_after_utc,
-        chain_subjects=tuple(_subject(c) for c in path),
-        revocation=revocation,
-        warnings=warnings,
+        chain_subjects=validated.subjects,
+        revocation=validated.revocation,
+        warnings=validated.warnings,
         signer_certificate=leaf,
         signed_root=signed_root,
     )
+
+
+#: How long a validated path is reused. Within it, a CRL that expires or a revocation dated in the future
+#: takes effect late by at most this long; every other input (certificates, CRL files) is fixed per store.
+PATH_CACHE_SECONDS: Final = 60
+_PATH_CACHE_MAX: Final = 4096
+
+
+@dataclass(frozen=True)
+class _CachedPath:
+    path: tuple[x509.Certificate, ...]
+    subjects: tuple[str, ...]
+    revocation: str
+    warnings: tuple[str, ...]
+    valid_from: datetime
+    valid_until: datetime
+
+
+def _validated_path(
+    leaf: x509.Certificate,
+    certs: Sequence[x509.Certificate],
+    trust: TrustStore,
+    at: datetime,
+    policy: VerifyPolicy,
+) -> _CachedPath:
+    """Path building, validity and revocation for the KeyInfo certificates, cached per trust store.
+
+    Intake verifies many packages from few signers; building and checking the path (issuer signatures,
+    CRL signatures, names) costs about as much as the XML signature itself (docs/benchmarks.md), and
+    its inputs do not change between packages. Failures are never cached; a hit requires ``at`` inside
+    the window in which the cached answer was computed to hold.
+    """
+    key = (
+        tuple(c.fingerprint(hashes.SHA256()) for c in certs),
+        policy.allow_sha1,
+        policy.check_revocation,
+        policy.crl_soft_fail,
+    )
+    hit = trust._paths.get(key)
+    if hit is not None and hit.valid_from <= at < hit.valid_until:
+        return hit
+    path = _build_path(leaf, [c for c in (*certs, *trust.intermediates) if c != leaf], trust.anchors)
+    if path is None:
+        _fail(
+            "untrusted",
+            f"no certificate path from {_subject(leaf)} (issuer {leaf.issuer.rfc4514_string()}) to a trusted CA",
+            certificate=_subject(leaf),
+        )
+    _check_path(path, at, policy)
+    revocation, warnings = _check_revocation(path, trust, at, policy)
+    if len(trust._paths) >= _PATH_CACHE_MAX:
+        trust._paths.clear()
+    result = trust._paths[key] = _CachedPath(
+        path=tuple(path),
+        subjects=tuple(_subject(c) for c in path),
+        revocation=revocation,
+        warnings=tuple(warnings),
+        valid_from=max(at, *(c.not_valid_before_utc for c in path)),
+        valid_until=min(at + timedelta(seconds=PATH_CACHE_SECONDS), *(c.not_valid_after_utc for c in path)),
+    )
+    return result
 
 
 # ------------------------------------------------------------------------------------------ structure
