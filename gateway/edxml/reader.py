@@ -62,26 +62,40 @@ T = TypeVar("T")
 
 
 def _local(el: etree._Element) -> tuple[str, str]:
-    q = etree.QName(el)
-    return q.namespace or "", q.localname
+    """(namespace URI, local name) from the Clark-notation tag — cheaper than building a QName."""
+    tag = el.tag
+    if tag[0] == "{":
+        uri, _, local = tag[1:].partition("}")
+        return uri, local
+    return "", tag
 
 
 class _Node:
-    """An element with its edXML children indexed by local name (one pass, order-insensitive)."""
+    """An element with its edXML children indexed by local name (one pass, order-insensitive).
 
-    __slots__ = ("el", "kids", "path", "warnings")
+    The index is built on first use: most nodes are leaves whose text is all that is read.
+    """
+
+    __slots__ = ("_kids", "el", "path", "warnings")
 
     def __init__(self, el: etree._Element, path: str, warnings: list[str]) -> None:
         self.el = el
         self.path = path
         self.warnings = warnings
-        self.kids: dict[str, list[etree._Element]] = {}
-        for child in el:
-            if not isinstance(child.tag, str):  # comments, processing instructions
-                continue
-            uri, local = _local(child)
-            if uri in _READ_NS:
-                self.kids.setdefault(local, []).append(child)
+        self._kids: dict[str, list[etree._Element]] | None = None
+
+    @property
+    def kids(self) -> dict[str, list[etree._Element]]:
+        if self._kids is None:
+            kids: dict[str, list[etree._Element]] = {}
+            for child in self.el:
+                if not isinstance(child.tag, str):  # comments, processing instructions
+                    continue
+                uri, local = _local(child)
+                if uri in _READ_NS:
+                    kids.setdefault(local, []).append(child)
+            self._kids = kids
+        return self._kids
 
     def all(self, name: str) -> list[_Node]:
         els = self.kids.get(name, [])
