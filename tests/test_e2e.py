@@ -168,6 +168,7 @@ def test_send_fetch_acknowledge_and_status_history(gateway, pki):
     # and A receives the statuses in its own mailbox
     assert len(sa_client.pending(A, kind="status")) == 3
     assert len(sc.pending(C)) == 1
+    assert sorted(a.organId for a in sa_client.agencies()) == sorted([A, B, C])
 
 
 def test_idempotent_intake_and_duplicates(gateway, pki):
