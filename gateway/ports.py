@@ -1,0 +1,89 @@
+"""Small interfaces between the delivery engine and peer adapters (STYLE.md: adapters implement these and
+import only gateway's model, ports and errors).
+
+A delivery hands an adapter the exact stored bytes plus routing facts; the adapter returns a
+:class:`DeliveryResult` or raises :class:`DeliveryError` — ``retryable`` says whether the worker should try
+again (timeouts, connection errors, 5xx) or dead-letter at once (the peer refused the package for good).
+``delivery_id`` is stable across attempts so that receivers can de-duplicate (gateway.md Delivery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from gateway.edxml.codes import PackageKind
+from gateway.errors import GatewayError
+
+
+class DeliveryError(GatewayError):
+    """A failed attempt to hand a package to a peer; translated once, in the adapter (STYLE.md rule 5)."""
+
+    code: ClassVar[str] = "DELIVERY.FAILED"
+    message_vi: ClassVar[str] = "Gửi gói tin tới hệ thống nhận không thành công"
+
+    def __init__(self, message: str, *, retryable: bool = True, peer_answer: str | None = None, **detail: Any) -> None:
+        super().__init__(message, **detail)
+        self.retryable = retryable  # type: ignore[misc]  # per instance: transient or permanent
+        self.peer_answer = peer_answer
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Where and how to reach the receiving agency (from the registry)."""
+
+    organ_id: str
+    channel: str  # "soap" | "rest" | "vdxp"
+    endpoint: str | None
+    #: Channel credentials (e.g. the REST webhook HMAC key, the VDXP system id/secret); adapter-specific keys.
+    credentials: dict[str, str]
+
+
+@dataclass(frozen=True)
+class OutgoingPackage:
+    """One delivery attempt's input."""
+
+    delivery_id: str  # stable message id: receivers de-duplicate on it
+    doc_id: str
+    kind: PackageKind
+    sender: str
+    recipient: str
+    document_id: str
+    data: bytes  # the package exactly as received
+    attempt: int  # 1 for the first attempt
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """A successful hand-over."""
+
+    peer_reference: str | None = None  # the peer's id for the message (e.g. the VDXP DocId)
+    peer_answer: str | None = None  # a short, loggable summary of the peer's answer
+
+
+@dataclass(frozen=True)
+class IncomingPackage:
+    """A package fetched from a peer by polling (VDXP getReceivedEdocList/getEdoc)."""
+
+    peer_reference: str
+    kind: PackageKind
+    data: bytes
+
+
+class PeerAdapter(Protocol):
+    """Deliver stored packages to peers of one channel."""
+
+    channel: str
+
+    def deliver(self, peer: Peer, package: OutgoingPackage) -> DeliveryResult: ...
+
+    def close(self) -> None: ...
+
+
+class PollingAdapter(Protocol):
+    """Optionally, fetch packages waiting for us at a peer, and tell it what became of them."""
+
+    def poll(self, kind: PackageKind, limit: int = 100) -> Iterable[IncomingPackage]: ...
+
+    def acknowledge(self, peer_reference: str, ok: bool, reason: str | None = None) -> None: ...
