@@ -50,6 +50,29 @@ class Settings:
     #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
     basic_auth_requires_tls: bool = True
     log_level: str = "INFO"
+
+    # -- delivery worker (issue 4; gateway.md "Delivery") ------------------------------------------------
+    #: Deliveries one worker claims per round trip to the database (each is leased, see worker_lease_seconds).
+    worker_batch: int = 10
+    #: Seconds an idle worker waits before looking for due deliveries again.
+    worker_poll_seconds: float = 1.0
+    #: A claim is a lease: a worker that dies (kill -9, power cut) leaves claims that expire after this many
+    #: seconds, and the delivery is tried again by another worker. Must exceed one adapter call
+    #: (adapter_connect_timeout + adapter_read_timeout); the worker renews its leases before each call.
+    worker_lease_seconds: int = 300
+    #: How often a worker writes its heartbeat row (``/readyz`` reads it).
+    worker_heartbeat_seconds: float = 10.0
+    #: A heartbeat older than this means the worker is gone (``/readyz`` "worker" check).
+    worker_stale_seconds: int = 60
+    #: Exponential backoff with full jitter: attempt n waits uniform(0, min(retry_max, retry_base × 2^(n-1))).
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    #: A delivery still failing this long after it was queued (or re-driven) is dead-lettered (default 72 h).
+    retry_limit_seconds: float = 72 * 3600.0
+    #: Timeouts of one call to a peer: TCP connect, and the wait for the answer.
+    adapter_connect_timeout: float = 10.0
+    adapter_read_timeout: float = 60.0
+
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -74,6 +97,34 @@ class Settings:
         if len(self.secret_key) < 16:
             raise ConfigError("secret_key must be at least 16 characters")
 
+    def require_worker(self) -> None:
+        """Refuse worker settings that would break the delivery guarantees (issue 4).
+
+        A lease shorter than one adapter call would let a second worker claim a delivery that is still being
+        sent; zero or negative backoff values would hammer a peer that is down.
+        """
+        call = self.adapter_connect_timeout + self.adapter_read_timeout
+        problems = []
+        if self.worker_batch < 1:
+            problems.append("worker_batch must be at least 1")
+        if min(self.worker_poll_seconds, self.worker_heartbeat_seconds, self.retry_base_seconds) <= 0:
+            problems.append("worker_poll_seconds, worker_heartbeat_seconds and retry_base_seconds must be positive")
+        if self.adapter_connect_timeout <= 0 or self.adapter_read_timeout <= 0:
+            problems.append("adapter timeouts must be positive")
+        if self.retry_max_seconds < self.retry_base_seconds:
+            problems.append("retry_max_seconds must not be below retry_base_seconds")
+        if self.retry_limit_seconds <= 0:
+            problems.append("retry_limit_seconds must be positive")
+        if self.worker_lease_seconds <= call:
+            problems.append(
+                f"worker_lease_seconds ({self.worker_lease_seconds}) must exceed one adapter call "
+                f"(adapter_connect_timeout + adapter_read_timeout = {call:g})"
+            )
+        if self.worker_stale_seconds <= self.worker_heartbeat_seconds:
+            problems.append("worker_stale_seconds must exceed worker_heartbeat_seconds")
+        if problems:
+            raise ConfigError("invalid worker settings: " + "; ".join(problems), problems=problems)
+
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
@@ -92,6 +143,11 @@ def _convert(name: str, raw: Any, tp: Any, base: Path) -> Any:
             raise ValueError(raw)
         if tp is int:
             return int(raw)
+        if tp is float:
+            value = float(raw)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(raw)
+            return value
         if tp is str:
             return str(raw)
         if tp in (Path, Path | None):

@@ -29,6 +29,48 @@ class DeliveryError(GatewayError):
         self.peer_answer = peer_answer
 
 
+# The kinds of failure, each with its own wire code, so the attempt log and the operators branch on the code
+# (STYLE.md: errors as codes that pair a wire code with "business or technical").
+
+
+class DeliveryTimeout(DeliveryError):
+    """The peer did not answer in time (connect or read timeout): retried."""
+
+    code: ClassVar[str] = "DELIVERY.TIMEOUT"
+    message_vi: ClassVar[str] = "Hệ thống nhận không trả lời trong thời gian cho phép"
+
+
+class DeliveryUnreachable(DeliveryError):
+    """No connection to the peer (refused, reset, DNS, TLS): retried."""
+
+    code: ClassVar[str] = "DELIVERY.UNREACHABLE"
+    message_vi: ClassVar[str] = "Không kết nối được tới hệ thống nhận"
+
+
+class DeliveryProtocolError(DeliveryError):
+    """The peer answered something that is not the contract's answer (HTML, garbage, an HTTP error): retried."""
+
+    code: ClassVar[str] = "DELIVERY.PROTOCOL"
+    message_vi: ClassVar[str] = "Hệ thống nhận trả lời không đúng giao thức"
+
+
+class DeliveryPeerError(DeliveryError):
+    """The peer reported a failure on its side (a SOAP ``Server`` fault, an HTTP 5xx with a proper body): retried."""
+
+    code: ClassVar[str] = "DELIVERY.PEER_ERROR"
+    message_vi: ClassVar[str] = "Hệ thống nhận báo lỗi tạm thời"
+
+
+class DeliveryRefused(DeliveryError):
+    """The peer refused this package for good (a SOAP ``Client`` fault, ``accepted=false``): dead-lettered at once."""
+
+    code: ClassVar[str] = "DELIVERY.REFUSED"
+    message_vi: ClassVar[str] = "Hệ thống nhận từ chối gói tin"
+
+    def __init__(self, message: str, *, retryable: bool = False, peer_answer: str | None = None, **detail: Any) -> None:
+        super().__init__(message, retryable=retryable, peer_answer=peer_answer, **detail)
+
+
 @dataclass(frozen=True)
 class Peer:
     """Where and how to reach the receiving agency (from the registry)."""

@@ -14,7 +14,10 @@ from gateway.db.migrations import current_revision, head_revision, upgrade
 from gateway.db.store import (
     AckResult,
     AgencyRecord,
+    AttemptRecord,
     AuditEntry,
+    ClaimedDelivery,
+    DeliveryOverview,
     DeliveryRecord,
     DocumentRecord,
     IdempotencyConflict,
@@ -24,12 +27,16 @@ from gateway.db.store import (
     StatusRecord,
     Store,
     SystemRecord,
+    WorkerHeartbeat,
 )
 
 __all__ = [
     "AckResult",
     "AgencyRecord",
+    "AttemptRecord",
     "AuditEntry",
+    "ClaimedDelivery",
+    "DeliveryOverview",
     "DeliveryRecord",
     "DocumentRecord",
     "Engine",
@@ -40,6 +47,7 @@ __all__ = [
     "StatusRecord",
     "Store",
     "SystemRecord",
+    "WorkerHeartbeat",
     "create_engine",
     "current_revision",
     "head_revision",

@@ -12,13 +12,13 @@ key is :class:`IdempotencyConflict`, which the intake service turns into the dup
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from gateway.db import tables as t
@@ -174,6 +174,87 @@ class IntakeLookup:
 
 class IdempotencyConflict(Exception):
     """The idempotency key is taken (a concurrent identical submission won the race)."""
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A push delivery a worker holds a lease on, with what its adapter needs (the bytes: :meth:`Store.raw`)."""
+
+    delivery_id: str
+    doc_id: str
+    kind: str
+    sender: str
+    recipient: str
+    document_id: str
+    channel: str
+    endpoint: str | None
+    #: Attempts made so far, over every retry budget (the next one is ``attempts + 1``).
+    attempts: int
+    #: Attempts in the current budget (the backoff exponent) and when that budget started.
+    budget_attempts: int
+    budget_since: datetime
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One push attempt (``delivery_attempts``); ``outcome`` is ``delivered``, ``retry`` or ``dead``."""
+
+    delivery_id: str
+    attempt: int
+    started_at: datetime
+    duration_ms: int
+    outcome: str
+    worker_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    peer_answer: str | None = None
+    peer_reference: str | None = None
+    next_attempt_at: datetime | None = None
+
+    @property
+    def finished_at(self) -> datetime:
+        return self.started_at + timedelta(milliseconds=self.duration_ms)
+
+
+@dataclass(frozen=True)
+class DeliveryOverview:
+    """A delivery as operators see it: its document, state, attempts, and (while queued for push) its schedule."""
+
+    delivery_id: str
+    doc_id: str
+    kind: str
+    sender: str
+    recipient: str
+    document_id: str
+    state: str
+    created_at: datetime
+    #: The recipient's channel now (None if the agency was removed from the registry).
+    channel: str | None
+    attempts: int
+    last_attempt_at: datetime | None
+    last_error: str | None
+    peer_reference: str | None
+    acknowledged_at: datetime | None
+    ack_reason: str | None
+    #: From the outbox row; None when nothing is to be pushed (mailbox channel, delivered, dead).
+    next_attempt_at: datetime | None
+    budget_attempts: int | None
+    budget_since: datetime | None
+    claimed_by: str | None
+    lease_until: datetime | None
+
+
+@dataclass(frozen=True)
+class WorkerHeartbeat:
+    """One delivery worker process, as last seen."""
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    seen_at: datetime
+    stopped_at: datetime | None = None
 
 
 # ================================================================================================ store
@@ -551,6 +632,8 @@ class Store:
             if result.rowcount == 0:
                 current = conn.execute(select(d.c.state).where(d.c.delivery_id == delivery_id)).scalar()
                 return AckResult(changed=False, state=current or "")
+            # Settled through the mailbox: the worker must not push it any more (issue 4).
+            conn.execute(delete(t.outbox).where(t.outbox.c.delivery_id == delivery_id))
             _insert_audit(conn, audit)
             emitted = None
             if emit is not None and emit.status is not None:
@@ -584,6 +667,302 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(select(h).where(h.c.doc_id == doc_id).order_by(h.c.id)).mappings()
             return [_status(r) for r in rows]
+
+    # ---------------------------------------------------------------------------------- push delivery (issue 4)
+
+    def claim_deliveries(
+        self,
+        worker_id: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        channels: Collection[str],
+        due_before: datetime | None = None,
+    ) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due outbox rows of recipients on ``channels`` to ``worker_id``, earliest first.
+
+        Due: ``next_attempt_at <= due_before`` (default ``now``) and no live lease. PostgreSQL locks the chosen rows
+        ``FOR UPDATE OF outbox SKIP LOCKED``, so concurrent workers pick disjoint rows without waiting for each
+        other. SQLAlchemy drops that clause on SQLite, where the same statements are correct for a different
+        reason: the transaction begins IMMEDIATE (:func:`gateway.db.engine.writer`), so claims are serialized
+        by the database lock and a second claimer sees the first one's leases.
+        """
+        if limit < 1 or not channels:
+            return []
+        o, d, a, doc = t.outbox, t.deliveries, t.agencies, t.documents
+        due = now if due_before is None else min(due_before, now)
+        pick = (
+            select(o.c.id)
+            .select_from(o.join(d, d.c.delivery_id == o.c.delivery_id).join(a, a.c.organ_id == d.c.recipient))
+            .where(
+                o.c.next_attempt_at <= due,
+                or_(o.c.lease_until.is_(None), o.c.lease_until < now),
+                a.c.channel.in_(sorted(channels)),
+            )
+            .order_by(o.c.next_attempt_at, o.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=o)
+        )
+        with self._write() as conn:
+            ids = list(conn.scalars(pick))
+            if not ids:
+                return []
+            conn.execute(update(o).where(o.c.id.in_(ids)).values(claimed_by=worker_id, lease_until=lease_until))
+            rows = conn.execute(
+                select(
+                    d.c.delivery_id,
+                    d.c.doc_id,
+                    doc.c.kind,
+                    doc.c.sender,
+                    d.c.recipient,
+                    doc.c.document_id,
+                    a.c.channel,
+                    a.c.endpoint,
+                    d.c.attempts,
+                    o.c.attempts.label("budget_attempts"),
+                    o.c.created_at.label("budget_since"),
+                    o.c.lease_until,
+                )
+                .select_from(
+                    o.join(d, d.c.delivery_id == o.c.delivery_id)
+                    .join(doc, doc.c.doc_id == d.c.doc_id)
+                    .join(a, a.c.organ_id == d.c.recipient)
+                )
+                .where(o.c.id.in_(ids))
+                .order_by(o.c.next_attempt_at, o.c.id)
+            ).mappings()
+            return [ClaimedDelivery(**r) for r in rows]
+
+    def renew_claims(self, worker_id: str, delivery_ids: Collection[str], lease_until: datetime) -> set[str]:
+        """Extend this worker's leases; returns the deliveries it still holds (another worker may have taken one
+        whose lease had run out)."""
+        if not delivery_ids:
+            return set()
+        o = t.outbox
+        mine = (o.c.delivery_id.in_(list(delivery_ids)), o.c.claimed_by == worker_id)
+        with self._write() as conn:
+            conn.execute(update(o).where(*mine).values(lease_until=lease_until))
+            return set(conn.scalars(select(o.c.delivery_id).where(*mine)))
+
+    def release_claims(self, worker_id: str, delivery_ids: Collection[str] | None = None) -> int:
+        """Give back this worker's leases (all, or those of ``delivery_ids``) unattempted: due again at once."""
+        o = t.outbox
+        query = update(o).where(o.c.claimed_by == worker_id)
+        if delivery_ids is not None:
+            if not delivery_ids:
+                return 0
+            query = query.where(o.c.delivery_id.in_(list(delivery_ids)))
+        with self._write() as conn:
+            return conn.execute(query.values(claimed_by=None, lease_until=None)).rowcount
+
+    def postpone(self, worker_id: str, delivery_id: str, until: datetime) -> bool:
+        """Release a claim unattempted and make the delivery due at ``until`` (its peer is known to be failing)."""
+        o = t.outbox
+        with self._write() as conn:
+            result = conn.execute(
+                update(o)
+                .where(o.c.delivery_id == delivery_id, o.c.claimed_by == worker_id)
+                .values(next_attempt_at=until, claimed_by=None, lease_until=None)
+            )
+        return result.rowcount == 1
+
+    def finish_attempt(self, record: AttemptRecord, *, audit: AuditEntry | None = None) -> bool:
+        """Record an attempt and its consequence in ONE transaction; True if the delivery changed as decided.
+
+        * ``delivered``: the peer took the package — the delivery becomes DELIVERED (also from DEAD: a late
+          success is a fact) and leaves the outbox, whoever holds the lease;
+        * ``retry``: the outbox row is due again at ``record.next_attempt_at`` and released;
+        * ``dead``: the delivery becomes DEAD and leaves the outbox.
+
+        ``retry`` and ``dead`` apply only while ``record.worker_id`` still holds the lease: a worker whose lease
+        ran out (and was taken over) records its attempt but decides nothing. ``audit`` is written only when the
+        delivery changed.
+        """
+        d, o = t.deliveries, t.outbox
+        finished = record.finished_at
+        with self._write() as conn:
+            conn.execute(_INSERT_ATTEMPT, _attempt_values(record))
+            counted = {"attempts": d.c.attempts + 1, "last_attempt_at": record.started_at}
+            this = d.c.delivery_id == record.delivery_id
+            if record.outcome == "delivered":
+                changed = (
+                    conn.execute(
+                        update(d)
+                        .where(this, d.c.state.in_(("queued", "fetched", "dead")))
+                        .values(
+                            state="delivered",
+                            acknowledged_at=finished,
+                            ack_outcome="done",
+                            ack_reason=None,
+                            last_error=None,
+                            peer_reference=record.peer_reference,
+                            **counted,
+                        )
+                    ).rowcount
+                    == 1
+                )
+                if not changed:  # settled meanwhile (through the mailbox): count the attempt only
+                    conn.execute(update(d).where(this).values(**counted))
+                conn.execute(delete(o).where(o.c.delivery_id == record.delivery_id))
+            else:
+                error = _error_text(record)
+                held = o.c.delivery_id == record.delivery_id, o.c.claimed_by == record.worker_id
+                if record.outcome == "dead":
+                    changed = conn.execute(delete(o).where(*held)).rowcount == 1
+                    if changed:
+                        conn.execute(
+                            update(d)
+                            .where(this, d.c.state.in_(("queued", "fetched")))
+                            .values(state="dead", acknowledged_at=finished, ack_outcome="fail", ack_reason=error)
+                        )
+                elif record.outcome == "retry":
+                    changed = (
+                        conn.execute(
+                            update(o)
+                            .where(*held)
+                            .values(
+                                attempts=o.c.attempts + 1,
+                                next_attempt_at=record.next_attempt_at,
+                                claimed_by=None,
+                                lease_until=None,
+                            )
+                        ).rowcount
+                        == 1
+                    )
+                else:
+                    raise ValueError(f"unknown attempt outcome {record.outcome!r}")
+                conn.execute(update(d).where(this).values(last_error=error, **counted))
+            if changed and audit is not None:
+                _insert_audit(conn, audit)
+        return changed
+
+    def delivery_attempts(self, delivery_id: str) -> list[AttemptRecord]:
+        """Every attempt of a delivery, oldest first."""
+        a = t.delivery_attempts
+        with self._read() as conn:
+            rows = conn.execute(select(a).where(a.c.delivery_id == delivery_id).order_by(a.c.id)).mappings()
+            return [AttemptRecord(**{name: r[name] for name in _ATTEMPT_FIELDS}) for r in rows]
+
+    def delivery_overview(self, delivery_id: str) -> DeliveryOverview | None:
+        with self._read() as conn:
+            row = conn.execute(_Q_OVERVIEW.where(t.deliveries.c.delivery_id == delivery_id)).mappings().first()
+        return DeliveryOverview(**row) if row is not None else None
+
+    def list_deliveries(
+        self, *, state: str | None = None, recipient: str | None = None, limit: int = 100
+    ) -> list[DeliveryOverview]:
+        """Deliveries, newest first, optionally of one state and/or one recipient."""
+        d = t.deliveries
+        query = _Q_OVERVIEW.order_by(d.c.created_at.desc(), d.c.delivery_id).limit(limit)
+        if state is not None:
+            query = query.where(d.c.state == state)
+        if recipient is not None:
+            query = query.where(d.c.recipient == recipient)
+        with self._read() as conn:
+            return [DeliveryOverview(**r) for r in conn.execute(query).mappings()]
+
+    def redrive(
+        self,
+        delivery_ids: Sequence[str],
+        *,
+        now: datetime,
+        push_channels: Collection[str],
+        system_id: str | None = None,
+        actor: str | None = None,
+    ) -> list[str]:
+        """Send deliveries again, in one transaction; returns those re-driven (audited one by one).
+
+        DEAD and FAILED deliveries become QUEUED with a new retry budget starting ``now`` (an outbox row due at
+        once when the recipient's channel is a push channel now; otherwise they wait in its mailbox). A QUEUED or
+        FETCHED delivery still in the outbox (retrying) is made due at once with a new budget. Anything else
+        (delivered, or a mailbox delivery that is merely waiting) is left alone.
+        """
+        d, o, a = t.deliveries, t.outbox, t.agencies
+        done: list[str] = []
+        with self._write() as conn:
+            rows = conn.execute(
+                select(d.c.delivery_id, d.c.doc_id, d.c.recipient, d.c.state, a.c.channel, o.c.id.label("outbox_id"))
+                .select_from(
+                    d.outerjoin(a, a.c.organ_id == d.c.recipient).outerjoin(o, o.c.delivery_id == d.c.delivery_id)
+                )
+                .where(d.c.delivery_id.in_(list(delivery_ids)))
+                .order_by(d.c.created_at, d.c.delivery_id)
+            ).mappings()
+            fresh = {"created_at": now, "next_attempt_at": now, "attempts": 0}
+            for row in list(rows):
+                this = d.c.delivery_id == row["delivery_id"]
+                if row["state"] in ("dead", "failed"):
+                    result = conn.execute(
+                        update(d)
+                        .where(this, d.c.state == row["state"])
+                        .values(state="queued", acknowledged_at=None, ack_outcome=None, ack_reason=None)
+                    )
+                    if result.rowcount != 1:
+                        continue
+                    if row["channel"] in push_channels:
+                        if row["outbox_id"] is None:
+                            conn.execute(_INSERT_OUTBOX, {"delivery_id": row["delivery_id"], **fresh})
+                        else:
+                            conn.execute(update(o).where(o.c.id == row["outbox_id"]).values(**fresh))
+                elif row["state"] in ("queued", "fetched") and row["outbox_id"] is not None:
+                    conn.execute(update(o).where(o.c.id == row["outbox_id"]).values(**fresh))
+                else:
+                    continue
+                done.append(row["delivery_id"])
+                _insert_audit(
+                    conn,
+                    AuditEntry(
+                        at=now,
+                        action="delivery.redrive",
+                        system_id=system_id,
+                        doc_id=row["doc_id"],
+                        organ_id=row["recipient"],
+                        detail={"delivery_id": row["delivery_id"], "previous_state": row["state"], "by": actor},
+                    ),
+                )
+        return done
+
+    def beat(self, heartbeat: WorkerHeartbeat) -> None:
+        """Insert or refresh a worker's heartbeat row."""
+        h = t.worker_heartbeats
+        with self._write() as conn:
+            result = conn.execute(
+                update(h)
+                .where(h.c.worker_id == heartbeat.worker_id)
+                .values(seen_at=heartbeat.seen_at, stopped_at=heartbeat.stopped_at)
+            )
+            if result.rowcount == 0:
+                conn.execute(insert(h).values(**_heartbeat_values(heartbeat)))
+
+    def worker_heartbeats(self) -> list[WorkerHeartbeat]:
+        """Every worker heartbeat, most recently seen first."""
+        h = t.worker_heartbeats
+        with self._read() as conn:
+            rows = conn.execute(select(h).order_by(h.c.seen_at.desc(), h.c.worker_id)).mappings()
+            return [WorkerHeartbeat(**r) for r in rows]
+
+    def prune_heartbeats(self, before: datetime) -> int:
+        """Forget workers not seen since ``before``."""
+        h = t.worker_heartbeats
+        with self._write() as conn:
+            return conn.execute(delete(h).where(h.c.seen_at < before)).rowcount
+
+    def push_expected(self, push_channels: Collection[str]) -> bool:
+        """True when a worker has (or may soon have) work: an active push agency exists, or the outbox is not
+        empty."""
+        a = t.agencies
+        with self._read() as conn:
+            return bool(
+                conn.execute(
+                    select(
+                        or_(
+                            exists().where(a.c.active.is_(True), a.c.channel.in_(sorted(push_channels))),
+                            exists().where(t.outbox.c.id.is_not(None)),
+                        )
+                    )
+                ).scalar()
+            )
 
     # ---------------------------------------------------------------------------------- audit
 
@@ -635,6 +1014,35 @@ _INSERT_DELIVERY = insert(t.deliveries)
 _INSERT_OUTBOX = insert(t.outbox)
 _INSERT_STATUS = insert(t.status_history)
 _INSERT_AUDIT = insert(t.audit_log)
+_INSERT_ATTEMPT = insert(t.delivery_attempts)
+_Q_OVERVIEW = select(
+    t.deliveries.c.delivery_id,
+    t.deliveries.c.doc_id,
+    t.documents.c.kind,
+    t.documents.c.sender,
+    t.deliveries.c.recipient,
+    t.documents.c.document_id,
+    t.deliveries.c.state,
+    t.deliveries.c.created_at,
+    t.agencies.c.channel,
+    t.deliveries.c.attempts,
+    t.deliveries.c.last_attempt_at,
+    t.deliveries.c.last_error,
+    t.deliveries.c.peer_reference,
+    t.deliveries.c.acknowledged_at,
+    t.deliveries.c.ack_reason,
+    t.outbox.c.next_attempt_at,
+    t.outbox.c.attempts.label("budget_attempts"),
+    t.outbox.c.created_at.label("budget_since"),
+    t.outbox.c.claimed_by,
+    t.outbox.c.lease_until,
+).select_from(
+    t.deliveries.join(t.documents, t.documents.c.doc_id == t.deliveries.c.doc_id)
+    .outerjoin(t.agencies, t.agencies.c.organ_id == t.deliveries.c.recipient)
+    .outerjoin(t.outbox, t.outbox.c.delivery_id == t.deliveries.c.delivery_id)
+)
+#: Longest error text kept on a delivery (the attempt row keeps its own, equally bounded, copy).
+_MAX_ERROR = 2000
 
 
 @contextmanager
@@ -673,7 +1081,9 @@ def _insert_document(conn: Connection, new: NewDocument) -> dict[str, str]:
                 }
             )
             if is_push:
-                push.append({"delivery_id": delivery_id, "created_at": doc.received_at})
+                push.append(
+                    {"delivery_id": delivery_id, "created_at": doc.received_at, "next_attempt_at": doc.received_at}
+                )
         conn.execute(_INSERT_DELIVERY, rows)
         if push:
             conn.execute(_INSERT_OUTBOX, push)
@@ -774,6 +1184,29 @@ def _delivery(row: Mapping[str, Any]) -> DeliveryRecord:
 
 
 _STATUS_FIELDS = [f.name for f in fields(StatusRecord)]
+_ATTEMPT_FIELDS = [f.name for f in fields(AttemptRecord)]
+
+
+def _attempt_values(rec: AttemptRecord) -> dict[str, Any]:
+    values = {name: getattr(rec, name) for name in _ATTEMPT_FIELDS}
+    for name in ("error_message", "peer_answer"):
+        if values[name] is not None:
+            values[name] = values[name][:_MAX_ERROR]
+    if values["peer_reference"] is not None:
+        values["peer_reference"] = values["peer_reference"][:200]
+    return values
+
+
+def _error_text(rec: AttemptRecord) -> str:
+    """``CODE: message`` (and the peer's answer) — what the sender's status view shows for a dead letter."""
+    text = f"{rec.error_code or 'DELIVERY.FAILED'}: {rec.error_message or ''}".rstrip()
+    if rec.peer_answer:
+        text += f" (peer: {rec.peer_answer})"
+    return text[:_MAX_ERROR]
+
+
+def _heartbeat_values(h: WorkerHeartbeat) -> dict[str, Any]:
+    return {f.name: getattr(h, f.name) for f in fields(WorkerHeartbeat)}
 
 
 def _status(row: Mapping[str, Any]) -> StatusRecord:
@@ -787,7 +1220,10 @@ def _status_values(rec: StatusRecord) -> dict[str, Any]:
 __all__ = [
     "AckResult",
     "AgencyRecord",
+    "AttemptRecord",
     "AuditEntry",
+    "ClaimedDelivery",
+    "DeliveryOverview",
     "DeliveryRecord",
     "DocumentRecord",
     "IdempotencyConflict",
@@ -797,4 +1233,5 @@ __all__ = [
     "StatusRecord",
     "Store",
     "SystemRecord",
+    "WorkerHeartbeat",
 ]

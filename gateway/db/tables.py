@@ -20,11 +20,19 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
                         (non-repudiation), the idempotency key (UNIQUE: concurrent retries collide here),
                         metadata, the signature result, ``related_doc_id`` (update/revoke/replace → the
                         original; status → the edoc it is about).
-``deliveries``          one row per (document, recipient): the transport state (api.DeliveryState).
+``deliveries``          one row per (document, recipient): the transport state (api.DeliveryState), and for push
+                        channels the attempt count, the last error and the peer's reference (issue 4).
 ``status_history``      business status events per (edoc, recipient), never forced monotonic
                         (``out_of_order`` flags a regression), ``emitted_by_gateway`` for the 01 the gateway
                         emits on a receiver's behalf.
-``outbox``              one row per delivery to a push channel (soap / rest / vdxp), for the worker (issue 4).
+``outbox``              the worker's queue: one row per delivery to a push channel (soap / rest / vdxp) that is
+                        still to be pushed — removed in the transaction that records it delivered or dead.
+                        ``next_attempt_at`` is when it is due; ``claimed_by``/``lease_until`` are a worker's
+                        lease (an expired lease is free again: a killed worker loses nothing); ``attempts`` and
+                        ``created_at`` are the current retry budget (a re-drive starts a new one).
+``delivery_attempts``   every push attempt: when, by which worker, how long, the outcome, the error code and
+                        message, the peer's answer (gateway.md "Delivery": every attempt is recorded).
+``worker_heartbeats``   one row per delivery worker process (host, pid, last seen) for ``/readyz``.
 ``audit_log``           who did what, with the wire code of every refusal; never a package body.
 ``wss_nonces``          WS-Security nonces inside the replay window, shared by every gunicorn worker.
 
@@ -81,6 +89,10 @@ SYSTEM_ID = 64
 CHANNELS = ("mailbox", "soap", "rest", "vdxp")
 SIGNATURE_POLICIES = ("require", "verify-if-present", "off")
 DELIVERY_STATES = ("queued", "fetched", "delivered", "failed", "dead")
+#: What one push attempt ended in: the peer took it, it will be tried again, or it was dead-lettered.
+ATTEMPT_OUTCOMES = ("delivered", "retry", "dead")
+#: Worker ids are ``host:pid:random``.
+WORKER_ID = 128
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -215,10 +227,17 @@ deliveries = Table(
     Column("acknowledged_at", UTCDateTime(), nullable=True),
     Column("ack_outcome", String(8), nullable=True),
     Column("ack_reason", Text, nullable=True),
+    #: Push attempts made so far (all budgets), the outcome of the last failed one, and the peer's id for it.
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_attempt_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("peer_reference", String(200), nullable=True),
     UniqueConstraint("doc_id", "recipient"),
     CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
     # The mailbox query: one recipient's waiting deliveries, oldest first.
     Index(None, "recipient", "state", "created_at"),
+    # Operators list dead letters (and other states) across recipients, newest first.
+    Index(None, "state", "created_at"),
 )
 
 status_history = Table(
@@ -246,7 +265,50 @@ outbox = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("delivery_id", String(ID), ForeignKey("deliveries.delivery_id"), nullable=False, unique=True),
+    #: Start of the current retry budget (intake, or the last re-drive): dead-lettered retry_limit after it.
     _created(),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    #: Attempts in the current budget (the backoff exponent).
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_by", String(WORKER_ID), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    # The claim query: due rows, earliest first.
+    Index(None, "next_attempt_at"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(ID), ForeignKey("deliveries.delivery_id"), nullable=False),
+    #: 1 for the first attempt of the delivery (counted over every budget).
+    Column("attempt", Integer, nullable=False),
+    Column("worker_id", String(WORKER_ID), nullable=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("outcome", String(12), nullable=False),
+    #: The wire code of the DeliveryError (``DELIVERY.TIMEOUT``, ``DELIVERY.REFUSED``…); NULL on success.
+    Column("error_code", String(60), nullable=True),
+    Column("error_message", Text, nullable=True),
+    #: A short summary of what the peer answered (a faultstring, an HTTP status, its receipt).
+    Column("peer_answer", Text, nullable=True),
+    Column("peer_reference", String(200), nullable=True),
+    #: For ``retry``: when the next attempt is due.
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    CheckConstraint(_in("outcome", ATTEMPT_OUTCOMES), name="outcome"),
+    Index(None, "delivery_id"),
+)
+
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("worker_id", String(WORKER_ID), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+    #: Set by a graceful stop; a killed worker's row just stops being refreshed.
+    Column("stopped_at", UTCDateTime(), nullable=True),
 )
 
 audit_log = Table(
@@ -277,6 +339,7 @@ wss_nonces = Table(
 )
 
 __all__ = [
+    "ATTEMPT_OUTCOMES",
     "CHANNELS",
     "DELIVERY_STATES",
     "SIGNATURE_POLICIES",
@@ -285,11 +348,13 @@ __all__ = [
     "agency_certificates",
     "audit_log",
     "deliveries",
+    "delivery_attempts",
     "documents",
     "metadata",
     "outbox",
     "status_history",
     "system_agencies",
     "systems",
+    "worker_heartbeats",
     "wss_nonces",
 ]

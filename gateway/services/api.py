@@ -6,12 +6,15 @@ forget to; errors are :class:`gateway.errors.GatewayError` subclasses with stabl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gateway.edxml.codes import PackageKind, StatusCode
+
+T = TypeVar("T")
 
 
 class DeliveryState(StrEnum):
@@ -55,6 +58,29 @@ class PendingItem:
     received_at: datetime
     size: int
     state: DeliveryState
+    #: When the recipient's system first downloaded it (FETCHED); filled by :meth:`GatewayApi.pending_for_system`.
+    fetched_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SentItem:
+    """One recipient of a document an agency of the caller sent (VDXP ``getSentEdocList``, edxml.md §11.1)."""
+
+    doc_id: str  # what submit answered (the VDXP DocId)
+    kind: PackageKind
+    sender: str
+    document_id: str
+    subject: str | None
+    code: str | None  # the document's code ("7816/VPCP-TTĐT"); for a status, the code it answers
+    received_at: datetime
+    recipient: str
+    delivery_id: str
+    state: DeliveryState
+    fetched_at: datetime | None
+    acknowledged_at: datetime | None
+    ack_reason: str | None
+    #: The latest business status the recipient reported (edocs only).
+    status_code: StatusCode | None
 
 
 @dataclass(frozen=True)
@@ -115,11 +141,51 @@ class GatewayApi(Protocol):
         """WS-Security PasswordDigest (Base64(SHA-1(nonce + created + secret))) with replay checks."""
         ...
 
-    def submit(self, system_id: str, data: bytes, expected: PackageKind | None = None) -> Receipt:
-        """Intake 1–8 for an edoc or status package (``expected`` refuses the other kind)."""
+    def authenticate_hmac(self, system_id: str, verify: Callable[[str], T]) -> T:
+        """A request signed with the system's secret (VDXP XroadVnpt): ``verify(secret)`` checks it; audited."""
+        ...
+
+    def system_secret(self, system_id: str) -> str:
+        """The decrypted secret of an active system (the VDXP HMAC key), or AuthError."""
+        ...
+
+    def submit(
+        self, system_id: str, data: bytes, expected: PackageKind | None = None, *, declared_sender: str | None = None
+    ) -> Receipt:
+        """Intake 1–8 for an edoc or status package (``expected`` refuses the other kind; ``declared_sender``,
+        the sender a transport names outside the package — VDXP ``from`` — must equal ``From/OrganId``)."""
         ...
 
     def pending(self, system_id: str, organ_id: str, kind: PackageKind, limit: int = 100) -> list[PendingItem]: ...
+
+    def pending_for_system(
+        self,
+        system_id: str,
+        kind: PackageKind,
+        limit: int = 100,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[PendingItem]:
+        """Waiting deliveries of EVERY mailbox the system may read (VDXP ``getReceivedEdocList``), oldest first."""
+        ...
+
+    def delivery_state(self, system_id: str, delivery_id: str) -> DeliveryState:
+        """The state of a delivery in a mailbox of the system (NOT_FOUND otherwise); changes nothing."""
+        ...
+
+    def sent_list(
+        self,
+        system_id: str,
+        kind: PackageKind,
+        *,
+        doc_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 5000,
+    ) -> list[SentItem]:
+        """Per-recipient state of documents the system's agencies sent (VDXP ``getSentEdocList``), newest first."""
+        ...
 
     def fetch(self, system_id: str, delivery_id: str) -> bytes:
         """The package bytes exactly as received; marks the delivery fetched."""

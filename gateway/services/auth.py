@@ -1,12 +1,13 @@
-"""Authentication of API client systems: secrets at rest, WS-Security UsernameToken digest, HTTP Basic.
+"""Authentication of API client systems: secrets at rest, WS-Security UsernameToken digest, HTTP Basic, and
+the VDXP XroadVnpt HMAC (:meth:`Authenticator.hmac_request`).
 
 Why each secret is stored TWICE (gateway.md "Systems … secret (stored hashed)"):
 
 * WS-Security ``PasswordDigest`` = Base64(SHA-1(nonce + created + secret)) — the verifier must compute it,
-  so it needs the secret itself; a one-way hash cannot serve. The secret is therefore kept ENCRYPTED at rest
-  with AES-256-GCM under a key derived (HKDF-SHA256) from ``Settings.secret_key``, with the system id as
-  associated data (a ciphertext copied onto another system's row does not decrypt). A stolen database
-  without the configuration does not reveal secrets.
+  so it needs the secret itself; a one-way hash cannot serve (nor for the VDXP HMAC-SHA256 keyed by the
+  secret, edxml.md §11.2). The secret is therefore kept ENCRYPTED at rest with AES-256-GCM under a key derived
+  (HKDF-SHA256) from ``Settings.secret_key``, with the system id as associated data (a ciphertext copied onto
+  another system's row does not decrypt). A stolen database without the configuration does not reveal secrets.
 * HTTP Basic sends the secret itself; checking it against a slow one-way hash (scrypt, n=2^14, r=8, p=1)
   means Basic never needs the decryption key. Because scrypt costs ~50 ms, a successful check is remembered
   in memory for a few minutes, keyed by an HMAC of the password under a per-process random key and by the
@@ -31,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -51,6 +52,8 @@ _MAX_NONCE_BYTES = 64
 _BASIC_CACHE_SECONDS = 300.0
 _BASIC_CACHE_SIZE = 4096
 _PRUNE_EVERY_SECONDS = 60.0
+
+T = TypeVar("T")
 
 
 def generate_secret() -> str:
@@ -175,6 +178,38 @@ class Authenticator:
             raise ReplayError("the UsernameToken nonce was already used")
         self._maybe_prune(now)
         return system.id
+
+    # ------------------------------------------------------------------------------------- HMAC (VDXP)
+
+    def secret_for(self, system_id: str) -> str:
+        """The decrypted secret of an ACTIVE system: the HMAC key of the VDXP XroadVnpt scheme (edxml.md §11.2).
+
+        A shared-key HMAC needs the secret itself, like WS-Security PasswordDigest, hence the encrypted copy.
+        Unknown, inactive, or no ``secret_key`` configured → AuthError with the one generic message. Not audited
+        here: :meth:`hmac_request` audits the authentication attempt this is part of.
+        """
+        system = self._store.system(system_id) if system_id else None
+        if system is None or not system.active or self._box is None:
+            raise AuthError(_DENIED)
+        return self._box.open(system.id, system.secret_enc)
+
+    def hmac_request(self, system_id: str, verify: Callable[[str], T], method: str = "vdxp-hmac") -> T:
+        """Authenticate a request signed with the system's secret: ``verify(secret)`` checks the signature.
+
+        The secret goes to ``verify`` only. Every failure is audited (``auth.denied``) with its real reason;
+        an unknown system and a wrong signature look the same to the caller ("authentication failed"), other
+        refusals (a parameter sent unsigned, a header that differs from its signed value) keep their message:
+        they are only reachable with a valid signature or reveal nothing about the system.
+        """
+        try:
+            secret = self.secret_for(system_id)
+        except AuthError:
+            self._deny(system_id, method, "unknown or inactive system")
+        try:
+            return verify(secret)
+        except AuthError as exc:
+            self._audit(system_id, method, exc.code, str(exc.detail.get("reason") or exc.message)[:200])
+            raise
 
     def _maybe_prune(self, now: datetime) -> None:
         tick = time.monotonic()

@@ -36,6 +36,9 @@ pair (01 < 02 < 03 < 04 < 05 < 06; 13/15/16 unranked) is stored with ``out_of_or
 
 Access to deliveries: a system sees the mailbox of an agency it acts for. A delivery id that does not exist
 and a delivery id of an agency the system does not act for get the same ``NOT_FOUND`` (no existence oracle).
+A VDXP client authenticates as a system, not as an agency, so :meth:`GatewayService.pending_for_system` and
+:meth:`GatewayService.sent_list` cover every agency the system acts for at once (``gateway.db.queries_vdxp``),
+under the same ``acts_for`` rule.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from lxml import etree
@@ -65,6 +68,7 @@ from gateway.db import (
     create_engine,
     head_revision,
 )
+from gateway.db.queries_vdxp import VdxpQueries
 from gateway.edxml import (
     BussinessDocType,
     EdocPackage,
@@ -99,6 +103,7 @@ from gateway.services.api import (
     PendingItem,
     Receipt,
     RecipientView,
+    SentItem,
     StatusEntry,
 )
 from gateway.services.auth import Authenticator
@@ -125,9 +130,12 @@ STATUS_RANK: dict[StatusCode, int] = {
     StatusCode.DONE: 6,
 }
 MAX_PENDING = 1000
+#: Most (document, recipient) rows one sent-list answer carries.
+MAX_SENT = 5000
 _MAX_REASON = 2000
 _MAX_WARNINGS_KEPT = 20
 _PUSH = frozenset({"soap", "rest", "vdxp"})
+T = TypeVar("T")
 _EMITTED_01_DESCRIPTION = "Đã đến - cổng trục phát thay đơn vị nhận khi hệ thống của đơn vị xác nhận đã nhận văn bản"
 _RELATED_WHAT = {
     BussinessDocType.REVOKE: "revocation",
@@ -215,6 +223,7 @@ class GatewayService:
         self._trust = trust
         self._clock = clock or _utcnow
         self.auth = Authenticator(self.store, settings, self._clock)
+        self.queries = VdxpQueries(engine)
         self.registry = Registry(self.store, settings, clock=self._clock)
 
     @classmethod
@@ -256,20 +265,35 @@ class GatewayService:
     def authenticate_digest(self, username: str, digest_b64: str, nonce_b64: str, created: str) -> str:
         return self.auth.digest(username, digest_b64, nonce_b64, created)
 
+    def authenticate_hmac(self, system_id: str, verify: Callable[[str], T]) -> T:
+        return self.auth.hmac_request(system_id, verify)
+
+    def system_secret(self, system_id: str) -> str:
+        return self.auth.secret_for(system_id)
+
     # ================================================================================= intake
 
-    def submit(self, system_id: str, data: bytes, expected: PackageKind | None = None) -> Receipt:
+    def submit(
+        self, system_id: str, data: bytes, expected: PackageKind | None = None, *, declared_sender: str | None = None
+    ) -> Receipt:
         now = self._clock()
         attempt = _Attempt(system_id=system_id, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
         try:
-            return self._submit(attempt, data, expected, now)
+            return self._submit(attempt, data, expected, now, declared_sender)
         except UnavailableError:
             raise
         except GatewayError as exc:
             self._audit_refusal(attempt, exc, now)
             raise
 
-    def _submit(self, attempt: _Attempt, data: bytes, expected: PackageKind | None, now: datetime) -> Receipt:
+    def _submit(
+        self,
+        attempt: _Attempt,
+        data: bytes,
+        expected: PackageKind | None,
+        now: datetime,
+        declared_sender: str | None = None,
+    ) -> Receipt:
         validated = validate_package(
             data, max_bytes=self.settings.max_package_bytes, today=now.astimezone(VN_TZ).date()
         )
@@ -282,6 +306,13 @@ class GatewayService:
                 kind=validated.kind.value,
             )
         sender = pkg.sender
+        if declared_sender is not None and declared_sender != sender:
+            # VDXP sendEdoc names the sender in a signed header (edxml.md §11.1 ``from``): both must agree.
+            raise RequestError(
+                f"the declared sender {declared_sender} differs from the package's From/OrganId {sender}",
+                declared_sender=declared_sender,
+                organ_id=sender,
+            )
         key = idempotency_key(pkg)
         # One round trip for every read the decisions below need (acting-for, agencies, idempotency).
         lookup = self.store.intake_lookup(
@@ -581,6 +612,82 @@ class GatewayService:
                 state=DeliveryState(r.state),
             )
             for r in rows
+        ]
+
+    def pending_for_system(
+        self,
+        system_id: str,
+        kind: PackageKind,
+        limit: int = 100,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[PendingItem]:
+        """Every mailbox of the system at once: a VDXP client authenticates as a system, not as an agency."""
+        acting = self._acting_for(system_id)
+        rows = self.queries.mailbox(
+            acting, PackageKind(kind).value, limit=max(1, min(limit, MAX_PENDING)), since=since, until=until
+        )
+        return [
+            PendingItem(
+                delivery_id=r.delivery_id,
+                doc_id=r.doc_id,
+                kind=PackageKind(r.kind),
+                sender=r.sender,
+                recipient=r.recipient,
+                document_id=r.document_id,
+                received_at=r.received_at,
+                size=r.size,
+                state=DeliveryState(r.state),
+                fetched_at=r.fetched_at,
+            )
+            for r in rows
+            if acts_for(acting, r.recipient)  # the SQL scope may over-match (queries_vdxp docstring)
+        ]
+
+    def delivery_state(self, system_id: str, delivery_id: str) -> DeliveryState:
+        delivery, _doc = self._own_delivery(system_id, delivery_id)
+        return DeliveryState(delivery.state)
+
+    def sent_list(
+        self,
+        system_id: str,
+        kind: PackageKind,
+        *,
+        doc_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = MAX_SENT,
+    ) -> list[SentItem]:
+        """Documents whose sender the system acts for, like :meth:`document_view`'s sender side."""
+        acting = self._acting_for(system_id)
+        rows = self.queries.sent(
+            acting,
+            PackageKind(kind).value,
+            doc_id=doc_id,
+            since=since,
+            until=until,
+            limit=max(1, min(limit, MAX_SENT)),
+        )
+        return [
+            SentItem(
+                doc_id=r.doc_id,
+                kind=PackageKind(r.kind),
+                sender=r.sender,
+                document_id=r.document_id,
+                subject=r.subject,
+                code=r.code,
+                received_at=r.received_at,
+                recipient=r.recipient,
+                delivery_id=r.delivery_id,
+                state=DeliveryState(r.state),
+                fetched_at=r.fetched_at,
+                acknowledged_at=r.acknowledged_at,
+                ack_reason=r.ack_reason,
+                status_code=_status_code(r.status_code) if r.status_code else None,
+            )
+            for r in rows
+            if acts_for(acting, r.sender)
         ]
 
     def fetch(self, system_id: str, delivery_id: str) -> bytes:

@@ -52,6 +52,8 @@ COLUMNS: tuple[str, ...] = (
 )
 #: Largest import file read (a national registry has a few tens of thousands of agencies).
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+#: Bounds of an operator-given system secret (VDXP secrets seen in the wild are 24–44 base64 characters).
+MIN_SECRET_LENGTH, MAX_SECRET_LENGTH = 16, 200
 _PUSH_NEEDS_ENDPOINT = ("soap", "rest")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 _SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
@@ -275,14 +277,21 @@ class Registry:
 
     # ------------------------------------------------------------------------------------- systems
 
-    def add_system(self, system_id: str, agencies: Iterable[str], *, name: str | None = None) -> str:
-        """Register a system acting for ``agencies`` (and their children); returns the secret — shown ONCE."""
+    def add_system(
+        self, system_id: str, agencies: Iterable[str], *, name: str | None = None, secret: str | None = None
+    ) -> str:
+        """Register a system acting for ``agencies`` (and their children); returns the secret — shown ONCE.
+
+        ``secret`` keeps a secret the system already has instead of generating one: operators migrating from
+        VDXP keep their systemId + secret (edxml.md §6.2), because the VNPT SDK clients of their agencies are
+        configured with that pair and should connect by changing only the endpoint URL (gateway.md).
+        """
         organs = list(dict.fromkeys(agencies))
         if not _SYSTEM_ID.match(system_id):
             raise RequestError(f"{system_id!r} is not a valid system id (letters, digits, . _ : -; ≤ 64)")
         if not organs:
             raise RequestError("a system must act for at least one agency (--agency)")
-        secret = generate_secret()
+        secret = generate_secret() if secret is None else _given_secret(secret)
         box = SecretBox(self._settings.secret_key)
         self._store.add_system(
             SystemRecord(
@@ -297,9 +306,12 @@ class Registry:
         )
         return secret
 
-    def rotate_secret(self, system_id: str) -> str:
-        """A new secret for an existing system (the old one stops working at once); shown once."""
-        secret = generate_secret()
+    def rotate_secret(self, system_id: str, *, secret: str | None = None) -> str:
+        """A new secret for an existing system (the old one stops working at once); shown once.
+
+        ``secret`` sets a given secret (e.g. the system's VDXP secret when it migrates) instead of a random one.
+        """
+        secret = generate_secret() if secret is None else _given_secret(secret)
         box = SecretBox(self._settings.secret_key)
         if not self._store.set_system_secret(system_id, box.seal(system_id, secret), hash_secret(secret)):
             raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
@@ -394,6 +406,17 @@ def _parse_row(row: Mapping[str, Any], number: int, problems: list[dict[str, Any
                 fps.append(fp)
         values["cert_fingerprints"] = tuple(dict.fromkeys(fps))
     return values if len(problems) == before else None
+
+
+def _given_secret(secret: str) -> str:
+    """An operator-given secret: long enough to be a key, printable (it travels in configuration files)."""
+    bounded = MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH
+    if not bounded or not secret.isprintable() or secret != secret.strip():
+        raise RequestError(
+            f"a given secret must be {MIN_SECRET_LENGTH}–{MAX_SECRET_LENGTH} printable characters without "
+            "surrounding spaces"
+        )
+    return secret
 
 
 def _text(value: Any) -> str:

@@ -5,9 +5,11 @@ Routes:
 - ``/soap`` — ``POST`` SOAP 1.1 and ``GET ?wsdl``, through :class:`gateway.web.guard.SoapGuard` into spyne;
 - ``/healthz`` — the process is alive and answers (no dependency is touched: a load balancer must not take
   every worker out because the database blinked);
-- ``/readyz`` — the injected readiness check (database, disk, …) passes; 503 otherwise, with the failing checks.
+- ``/readyz`` — the injected readiness check (database, disk, …) passes; 503 otherwise, with the failing checks;
+- ``/vdxp/<operation>`` — the VDXP-compatible REST API (:class:`gateway.web.vdxp.VdxpEdge`, edxml.md §11),
+  mounted WSGI-style (``SCRIPT_NAME`` ``/vdxp``, ``PATH_INFO`` ``/<operation>``).
 
-Later edges (REST, VDXP-compatible, admin) are mounted here too.
+Later edges (REST, admin) are mounted here too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gateway.config import Settings
 from gateway.services.api import GatewayApi
 from gateway.web.guard import SoapGuard, StartResponse, WsgiApp
 from gateway.web.soap import soap_wsgi_app
+from gateway.web.vdxp import VdxpEdge
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 Readiness = Callable[[], Mapping[str, bool]]
 
 SOAP_PATH = "/soap"
+VDXP_PATH = "/vdxp"
 
 
 def create_app(settings: Settings, api: GatewayApi, *, readiness: Readiness | None = None) -> WsgiApp:
@@ -39,20 +43,26 @@ def create_app(settings: Settings, api: GatewayApi, *, readiness: Readiness | No
     """
     _quiet_spyne_logging()
     soap = SoapGuard(soap_wsgi_app(api, settings.max_body_bytes), api, settings)
-    return _Router(soap, readiness)
+    return _Router(soap, readiness, vdxp=VdxpEdge(api, settings))
 
 
 class _Router:
-    """Three fixed routes do not need a framework; a tiny dispatcher keeps the request path obvious."""
+    """A few fixed routes do not need a framework; a tiny dispatcher keeps the request path obvious."""
 
-    def __init__(self, soap: WsgiApp, readiness: Readiness | None) -> None:
+    def __init__(self, soap: WsgiApp, readiness: Readiness | None, *, vdxp: WsgiApp | None = None) -> None:
         self._soap = soap
         self._readiness = readiness
+        self._vdxp = vdxp
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         if path in (SOAP_PATH, SOAP_PATH + "/"):
             return self._soap(environ, start_response)
+        if self._vdxp is not None and path.startswith(VDXP_PATH + "/"):
+            inner = dict(environ)
+            inner["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + VDXP_PATH
+            inner["PATH_INFO"] = path[len(VDXP_PATH) :]
+            return self._vdxp(inner, start_response)
         if path == "/healthz":
             return _json(start_response, 200, {"status": "ok", "pid": os.getpid()})
         if path == "/readyz":

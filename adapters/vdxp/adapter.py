@@ -1,0 +1,199 @@
+"""The ``vdxp`` channel: deliver stored packages to a VDXP axis (``sendEdoc``) and poll it for ours.
+
+:class:`VdxpAdapter` is a :class:`gateway.ports.PeerAdapter` and a :class:`gateway.ports.PollingAdapter`:
+
+* ``deliver(peer, package)`` → ``sendEdoc(from = package.sender, messagetype = package.kind)`` to
+  ``peer.endpoint`` (or the adapter's endpoint) with ``peer.credentials`` ``{"system_id", "secret"}`` (or the
+  adapter's); the axis's ``DocId`` becomes ``DeliveryResult.peer_reference``.
+* ``poll(kind)`` → ``getReceivedEdocList`` + ``getEdoc`` per item, lazily (one package in memory at a time);
+  ``acknowledge(ref, ok)`` → ``updateStatus(done | fail)``. Polling uses the adapter's own endpoint and
+  credentials: it is this gateway's mailbox at the axis, not a peer's.
+
+Failures, translated once here into the worker's errors (as the SOAP adapter does):
+
+=====================================================  ==========================  ===============================
+what happened                                          error                       retried
+=====================================================  ==========================  ===============================
+no answer in time                                      ``DeliveryTimeout``         yes
+no connection / connection broken                      ``DeliveryUnreachable``     yes
+not a VDXP answer (HTML, redirect, 404 …, too large)   ``DeliveryProtocolError``   yes
+FAIL with HTTP 5xx / 408 / 425 / 429                   ``DeliveryPeerError``       yes
+FAIL with HTTP 200 (or 413): the axis's final word     ``DeliveryRefused``         no
+no endpoint or credentials configured                  ``DeliveryError``           yes (an operator can fix it)
+=====================================================  ==========================  ===============================
+
+Configuration (:meth:`VdxpAdapter.from_settings`): a ``[vdxp]`` table in the configuration file with
+``endpoint`` (the axis's base URL, e.g. ``https://axis.example/vdxp``; used for agencies on the ``vdxp`` channel
+without an endpoint of their own), ``system_id`` and ``secret`` (this gateway's credentials at the axis; used
+unless the caller passes per-agency ``Peer.credentials``).
+The adapter never retries by itself beyond :class:`~adapters.vdxp.client.VdxpClient`'s connection retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from adapters.vdxp.client import Failure, VdxpClient, VdxpError
+from gateway.edxml.codes import PackageKind
+from gateway.errors import ConfigError
+from gateway.ports import (
+    DeliveryError,
+    DeliveryPeerError,
+    DeliveryProtocolError,
+    DeliveryRefused,
+    DeliveryResult,
+    DeliveryTimeout,
+    DeliveryUnreachable,
+    IncomingPackage,
+    OutgoingPackage,
+    Peer,
+)
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class VdxpAdapter:
+    """``PeerAdapter`` + ``PollingAdapter`` for the ``vdxp`` channel; one client (HTTP pool) per credential set."""
+
+    channel = "vdxp"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        system_id: str | None = None,
+        secret: str | None = None,
+        connect_timeout: float = 10,
+        read_timeout: float = 120,
+    ) -> None:
+        self._endpoint = endpoint
+        self._system_id = system_id
+        self._secret = secret
+        self._timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
+        self._clients: dict[tuple[str, str, str], VdxpClient] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> VdxpAdapter:
+        """The factory the worker's adapter registry calls: the ``[vdxp]`` table, the adapter timeouts."""
+        table: Any = settings.extra.get("vdxp") or {}
+        if not isinstance(table, Mapping):
+            raise ConfigError("the [vdxp] configuration must be a table (endpoint, system_id, secret)")
+        return cls(
+            endpoint=_opt(table, "endpoint"),
+            system_id=_opt(table, "system_id"),
+            secret=_opt(table, "secret"),
+            connect_timeout=float(getattr(settings, "adapter_connect_timeout", 10.0)),
+            read_timeout=float(getattr(settings, "adapter_read_timeout", 120.0)),
+        )
+
+    # ------------------------------------------------------------------------------------------ PeerAdapter
+
+    def deliver(self, peer: Peer, package: OutgoingPackage) -> DeliveryResult:
+        endpoint = peer.endpoint or self._endpoint
+        system_id = peer.credentials.get("system_id") or self._system_id
+        secret = peer.credentials.get("secret") or self._secret
+        if not endpoint or not system_id or not secret:
+            # Retryable: an operator can add the configuration, and the delivery then goes out within its budget.
+            raise DeliveryError(
+                f"agency {peer.organ_id}: the vdxp channel needs an endpoint and credentials (system_id, secret)",
+                retryable=True,
+            )
+        client = self._client(endpoint, system_id, secret)
+        try:
+            doc_id = client.send_edoc(package.data, sender=package.sender, kind=package.kind)
+        except VdxpError as exc:
+            raise _translate(exc, f"sendEdoc for {package.recipient}") from None
+        return DeliveryResult(peer_reference=doc_id, peer_answer=f"OK DocId={doc_id}")
+
+    # ------------------------------------------------------------------------------------------ PollingAdapter
+
+    def poll(self, kind: PackageKind, limit: int = 100) -> Iterator[IncomingPackage]:
+        """Packages of ``kind`` waiting at the axis, fetched one by one as the caller iterates.
+
+        An item whose ``getEdoc`` the axis refuses for good is skipped (it stays listed there, for an operator);
+        a transport failure ends the poll with a retryable DeliveryError.
+        """
+        client = self._own_client()
+        try:
+            items = client.received_list(kind)[: max(0, limit)]
+        except VdxpError as exc:
+            raise _translate(exc, "getReceivedEdocList") from None
+        for item in items:
+            try:
+                data = client.get_edoc(item.doc_id)
+            except VdxpError as exc:
+                if exc.retryable:
+                    raise _translate(exc, f"getEdoc {item.doc_id}") from None
+                log.warning("VDXP getEdoc %s refused, skipped: %s", item.doc_id, exc.error_code)
+                continue
+            yield IncomingPackage(peer_reference=item.doc_id, kind=_kind(item.message_type, kind), data=data)
+
+    def acknowledge(self, peer_reference: str, ok: bool, reason: str | None = None) -> None:
+        try:
+            self._own_client().update_status(peer_reference, "done" if ok else "fail", reason)
+        except VdxpError as exc:
+            raise _translate(exc, f"updateStatus {peer_reference}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    # ------------------------------------------------------------------------------------------ clients
+
+    def _own_client(self) -> VdxpClient:
+        if not self._endpoint or not self._system_id or not self._secret:
+            raise ConfigError("polling VDXP needs the adapter's endpoint, system_id and secret")
+        return self._client(self._endpoint, self._system_id, self._secret)
+
+    def _client(self, endpoint: str, system_id: str, secret: str) -> VdxpClient:
+        # The secret is part of the key (a rotated secret gets a new client) only as a digest.
+        key = (endpoint, system_id, hashlib.sha256(secret.encode()).hexdigest())
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = VdxpClient(endpoint, system_id, secret, **self._timeouts)
+            return client
+
+
+_ERRORS: dict[Failure, type[DeliveryError]] = {
+    Failure.TIMEOUT: DeliveryTimeout,
+    Failure.UNREACHABLE: DeliveryUnreachable,
+    Failure.PROTOCOL: DeliveryProtocolError,
+    Failure.PEER: DeliveryPeerError,
+    Failure.REFUSED: DeliveryRefused,
+}
+
+
+def _translate(exc: VdxpError, what: str) -> DeliveryError:
+    """A client failure → the worker's error (module table); the peer's ErrorCode and HTTP status kept in detail."""
+    return _ERRORS[exc.failure](
+        f"VDXP {what}: {exc.message}",
+        peer_answer=exc.answer,
+        error_code=exc.error_code,
+        http_status=exc.http_status,
+    )
+
+
+def _opt(table: Mapping[str, Any], key: str) -> str | None:
+    value = table.get(key)
+    return (str(value).strip() or None) if value is not None else None
+
+
+def _kind(message_type: str, default: PackageKind) -> PackageKind:
+    try:
+        return PackageKind(message_type.strip().lower())
+    except ValueError:
+        return default
+
+
+__all__ = ["VdxpAdapter"]

@@ -1,0 +1,365 @@
+"""A VDXP REST client (edxml.md §11): the calls of the VNPT SDK, signed with :mod:`gateway.vdxp`, over ``requests``.
+
+It talks to the national axis, to a provincial axis, or to another edoc-gateway's ``/vdxp`` edge alike. What it
+does differently from the SDK, on purpose:
+
+* each call signs only its own parameters with a fresh timestamp (the SDK re-sends stale parameters and one
+  timestamp for the life of its client object — a server may act on the former and reject the latter);
+* ``sendEdoc`` posts the package bytes exactly, without the SDK's trailing CRLF (``append_crlf=True`` restores
+  it for a server that turns out to need it); ``hash-file`` is written in the SDK's form, the one form the
+  national axis is known to accept (our own edge accepts both);
+* the signed header is ASCII-only (``\\uXXXX``) and parameter headers are sent as UTF-8 bytes, so a Vietnamese
+  ``description`` survives (``http.client`` would encode str headers as Latin-1).
+
+Retries: only connection failures before anything was sent (connection refused, connect timeout) are retried,
+``connect_retries`` times with a short backoff — such a request cannot have reached the server. A read timeout,
+a reset after sending, or a 5xx is NOT retried here: the delivery worker owns retries (exponential backoff,
+dead-lettering), and retrying in both places would multiply attempts and could send a package twice to a
+server that does not de-duplicate. Errors are :class:`VdxpError`, with a :class:`Failure` kind and ``retryable``
+for the worker.
+
+Responses are read with a size cap (``max_response_bytes``) before JSON parsing; redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from gateway import vdxp
+from gateway.edxml.codes import PackageKind
+from gateway.edxml.dates import VN_TZ
+from gateway.errors import GatewayError
+from gateway.vdxp import Operation
+
+#: getEdoc of a 50 MB package is ~67 MB of base64; the national agency list is ~10 MB.
+DEFAULT_MAX_RESPONSE_BYTES = 200 * 1024 * 1024
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+_CHUNK = 1 << 16
+
+
+class Failure(StrEnum):
+    """What went wrong with a call, in the delivery worker's terms (gateway.ports Delivery* errors)."""
+
+    TIMEOUT = "timeout"  # no answer in time
+    UNREACHABLE = "unreachable"  # no connection, or it broke
+    PROTOCOL = "protocol"  # an answer that is not a VDXP answer (HTML, garbage, redirect, too large)
+    PEER = "peer"  # a VDXP FAIL answer with HTTP 5xx/408/425/429: the peer's temporary trouble
+    REFUSED = "refused"  # a VDXP FAIL answer (HTTP 200 or 413): the peer's final word
+
+
+class VdxpError(GatewayError):
+    """A VDXP call that failed: the peer answered FAIL (``error_code`` = its ``ErrorCode``) or could not be reached.
+
+    ``retryable`` is true for every :class:`Failure` but ``REFUSED``.
+    """
+
+    code: ClassVar[str] = "VDXP.ERROR"
+    message_vi: ClassVar[str] = "Trục VDXP trả lỗi hoặc không liên lạc được"
+
+    def __init__(
+        self,
+        message: str,
+        failure: Failure,
+        *,
+        error_code: str | None = None,
+        http_status: int | None = None,
+        answer: str | None = None,
+        **detail: Any,
+    ) -> None:
+        super().__init__(message, error_code=error_code, http_status=http_status, **detail)
+        self.failure = failure
+        self.error_code = error_code
+        self.http_status = http_status
+        self.retryable = failure is not Failure.REFUSED  # type: ignore[misc]  # per instance
+        self.answer = answer
+
+
+@dataclass(frozen=True)
+class ReceivedItem:
+    """One item of ``getReceivedEdocList``: ``doc_id`` is what ``getEdoc``/``updateStatus`` take."""
+
+    doc_id: str
+    message_type: str
+    sender: str
+    recipient: str
+    status: str
+    status_desc: str
+    created_time: str
+    updated_time: str
+    service_type: str = vdxp.SERVICE_TYPE_EDOC
+
+
+@dataclass(frozen=True)
+class AgencyItem:
+    """One item of ``getAgenciesList``; ``pid`` is the ``id`` of the parent item (``"0"`` at the top)."""
+
+    id: str
+    code: str
+    name: str
+    mail: str
+    pid: str
+
+
+class VdxpClient:
+    """One system (``system_id`` + ``secret``) talking to one VDXP endpoint; thread-safe like ``requests.Session``."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        system_id: str,
+        secret: str,
+        *,
+        connect_timeout: float = 10,
+        read_timeout: float = 120,
+        connect_retries: int = 2,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        user_agent: str = vdxp.SDK_USER_AGENT,
+        append_crlf: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if not endpoint or not system_id or not secret:
+            raise ValueError("a VDXP client needs an endpoint, a system id and a secret")
+        self.endpoint = endpoint.rstrip("/")
+        self.system_id = system_id
+        self._secret = secret
+        self._timeout = (connect_timeout, read_timeout)
+        self._max_response = max_response_bytes
+        self._user_agent = user_agent
+        self._append_crlf = append_crlf
+        self._clock = clock or (lambda: datetime.now(VN_TZ))
+        self._session = requests.Session()
+        retry = Retry(
+            total=connect_retries,
+            connect=connect_retries,
+            read=False,  # a read error re-raises as itself (ReadTimeout), never retried here
+            status=0,
+            other=0,
+            redirect=0,
+            backoff_factor=0.2,
+            allowed_methods=None,
+            raise_on_status=False,
+        )
+        self._session.mount("http://", HTTPAdapter(max_retries=retry))
+        self._session.mount("https://", HTTPAdapter(max_retries=retry))
+
+    # ------------------------------------------------------------------------------------------ operations
+
+    def send_edoc(self, package: bytes, *, sender: str, kind: PackageKind, to: str | None = None) -> str:
+        """``sendEdoc``: the axis's DocId for the package. ``to`` is passed through verbatim when given (the
+        SDK sends it as raw JSON text; routing is by the package's own ``To``)."""
+        params = {
+            vdxp.FROM: sender,
+            vdxp.SERVICETYPE: vdxp.SERVICE_TYPE_EDOC,
+            vdxp.MESSAGETYPE: PackageKind(kind).value,
+            vdxp.HASH_FILE: vdxp.file_hash(package),
+        }
+        if to is not None:
+            params[vdxp.TO] = to
+        body = package + vdxp.CRLF if self._append_crlf else package
+        answer = self._call(Operation.SEND_EDOC, params, body)
+        doc_id = answer.get("DocId")
+        if not isinstance(doc_id, str | int) or not str(doc_id):
+            raise VdxpError("sendEdoc answered OK without a DocId", Failure.PROTOCOL, answer=_summary(answer))
+        return str(doc_id)
+
+    def received_list(
+        self, kind: PackageKind, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ReceivedItem]:
+        """``getReceivedEdocList``: what waits for this system's agencies."""
+        params = {vdxp.SERVICETYPE: vdxp.SERVICE_TYPE_EDOC, vdxp.MESSAGETYPE: PackageKind(kind).value}
+        params.update(_dates(since, until))
+        items = []
+        for item in _data_list(self._call(Operation.GET_RECEIVED_EDOC_LIST, params)):
+            doc_id = _text(item.get("docId"))
+            if not doc_id:
+                continue
+            items.append(
+                ReceivedItem(
+                    doc_id=doc_id,
+                    message_type=_text(item.get("messageType")) or PackageKind(kind).value,
+                    sender=_text(item.get("from")),
+                    recipient=_text(item.get("to")),
+                    status=_text(item.get("status")),
+                    status_desc=_text(item.get("status_desc")),
+                    created_time=_text(item.get("created_time")),
+                    updated_time=_text(item.get("updated_time")),
+                    service_type=_text(item.get("serviceType")) or vdxp.SERVICE_TYPE_EDOC,
+                )
+            )
+        return items
+
+    def get_edoc(self, doc_id: str) -> bytes:
+        """``getEdoc``: the package bytes (the answer's ``data`` is their base64)."""
+        answer = self._call(Operation.GET_EDOC, {vdxp.DOC_ID: doc_id})
+        data = answer.get("data")
+        if not isinstance(data, str):
+            raise VdxpError("getEdoc answered OK without base64 data", Failure.PROTOCOL, answer=_summary(answer))
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise VdxpError(
+                "getEdoc answered data that is not base64", Failure.PROTOCOL, answer=_summary(answer)
+            ) from None
+
+    def update_status(self, doc_id: str, status: str, description: str | None = None) -> None:
+        """``updateStatus``: ``done`` | ``fail`` | ``processing`` for a received message."""
+        if status not in ("done", "fail", "processing"):
+            raise ValueError(f"status must be done, fail or processing, not {status!r}")
+        params = {vdxp.DOC_ID: doc_id, vdxp.STATUS: status}
+        if description:
+            params[vdxp.DESCRIPTION] = description
+        self._call(Operation.UPDATE_STATUS, params)
+
+    def sent_list(
+        self,
+        kind: PackageKind = PackageKind.EDOC,
+        *,
+        doc_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """``getSentEdocList``: one item per (document, recipient), with the keys of edxml.md §11.1."""
+        params = {vdxp.SERVICETYPE: vdxp.SERVICE_TYPE_EDOC, vdxp.MESSAGETYPE: PackageKind(kind).value}
+        if doc_id:
+            params[vdxp.DOC_ID] = doc_id
+        params.update(_dates(since, until))
+        return _data_list(self._call(Operation.GET_SENT_EDOC_LIST, params))
+
+    def agencies(self) -> list[AgencyItem]:
+        """``getAgenciesList``: every agency the axis knows."""
+        return [
+            AgencyItem(
+                id=_text(a.get("id")),
+                code=_text(a.get("code")),
+                name=_text(a.get("name")),
+                mail=_text(a.get("mail")),
+                pid=_text(a.get("pid")),
+            )
+            for a in _data_list(self._call(Operation.GET_AGENCIES_LIST, {}))
+        ]
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> VdxpClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------ HTTP
+
+    def _call(self, operation: Operation, params: Mapping[str, str], body: bytes = b"{}") -> dict[str, Any]:
+        """Sign, POST, read (capped), and check ``status``/``ErrorCode``: the answer object, or VdxpError."""
+        entries = vdxp.request_entries(
+            operation, self.system_id, vdxp.format_timestamp(self._clock()), list(params.items())
+        )
+        headers = vdxp.signed_headers(self._secret, entries, user_agent=self._user_agent, ascii_only=True)
+        wire = {name: value.encode("utf-8") for name, value in headers.items()}
+        url = f"{self.endpoint}/{operation.value}"
+        try:
+            resp = self._session.post(
+                url, data=body, headers=wire, timeout=self._timeout, stream=True, allow_redirects=False
+            )
+        except requests.Timeout:
+            raise VdxpError(f"{operation.value}: {url} timed out", Failure.TIMEOUT) from None
+        except requests.RequestException as exc:
+            raise VdxpError(
+                f"{operation.value}: {url} unreachable: {type(exc).__name__}", Failure.UNREACHABLE
+            ) from None
+        with resp:
+            raw = self._read(resp, operation, url)
+        status = resp.status_code
+        try:
+            answer = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            answer = None
+        if not isinstance(answer, dict) or "status" not in answer:
+            raise VdxpError(
+                f"{operation.value}: {url} answered HTTP {status} without a VDXP answer",
+                Failure.PEER if status >= 500 else Failure.PROTOCOL,
+                http_status=status,
+                answer=raw[:200].decode("utf-8", "replace"),
+            )
+        error_code = _text(answer.get("ErrorCode"))
+        if status == 200 and _text(answer.get("status")).upper() == "OK" and error_code == "0":
+            return answer
+        if status in (200, 413):
+            failure = Failure.REFUSED  # the peer's final word about this request
+        elif status >= 500 or status in _RETRYABLE_STATUS:
+            failure = Failure.PEER
+        else:
+            failure = Failure.PROTOCOL  # 404/405/411/415…: the wrong URL or a broken client, not this package
+        description = _text(answer.get("ErrorDesc"))[:500]
+        raise VdxpError(
+            f"{operation.value}: {url} answered {error_code or 'FAIL'}: {description or 'no description'}",
+            failure,
+            error_code=error_code or None,
+            http_status=status,
+            answer=_summary(answer),
+        )
+
+    def _read(self, resp: requests.Response, operation: Operation, url: str) -> bytes:
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._max_response:
+            raise VdxpError(
+                f"{operation.value}: {url} answer is larger than {self._max_response} bytes", Failure.PROTOCOL
+            )
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in resp.iter_content(_CHUNK):
+                size += len(chunk)
+                if size > self._max_response:
+                    raise VdxpError(
+                        f"{operation.value}: {url} answer is larger than {self._max_response} bytes", Failure.PROTOCOL
+                    )
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise VdxpError(
+                f"{operation.value}: reading the answer of {url} failed: {type(exc).__name__}",
+                Failure.TIMEOUT if isinstance(exc, requests.Timeout) else Failure.UNREACHABLE,
+            ) from None
+        return b"".join(chunks)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _data_list(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    data = answer.get("data")
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise VdxpError("the answer's data is not a list", Failure.PROTOCOL, answer=_summary(answer))
+    return [item for item in data if isinstance(item, dict)]
+
+
+def _dates(since: datetime | None, until: datetime | None) -> dict[str, str]:
+    out = {}
+    if since is not None:
+        out[vdxp.FROM_DATE] = since.astimezone(VN_TZ).strftime(vdxp.LIST_DATE_FORMAT)
+    if until is not None:
+        out[vdxp.TO_DATE] = until.astimezone(VN_TZ).strftime(vdxp.LIST_DATE_FORMAT)
+    return out
+
+
+def _summary(answer: Mapping[str, Any]) -> str:
+    """A short, loggable summary of an answer: its status keys, never its data."""
+    keys = ("status", "ErrorCode", "ErrorDesc", "DocId")
+    return json.dumps({k: answer[k] for k in keys if k in answer}, ensure_ascii=False)[:300]
+
+
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "AgencyItem", "Failure", "ReceivedItem", "VdxpClient", "VdxpError"]

@@ -1,0 +1,311 @@
+"""gateway.vdxp against the VNPT SDK wire capture: signing reproduces every captured request byte for byte, the
+verifier accepts each one, and refuses tampering (edxml.md §11.2, §11.4)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from _vdxp_vectors import SECRET, SYSTEM_ID, CapturedRequest, request, requests, sent_file
+
+from gateway import vdxp
+from gateway.edxml.dates import VN_TZ
+from gateway.errors import AuthError, ReplayError, RequestError
+from gateway.vdxp import Operation
+
+CAPTURED = requests()
+
+
+def _ids(rs: list[CapturedRequest]) -> list[str]:
+    return [r.operation for r in rs]
+
+
+def _verify(r: CapturedRequest, headers: dict[str, str] | None = None, **kw) -> vdxp.VerifiedRequest:
+    lookup = vdxp.mapping_headers(headers if headers is not None else r.headers)
+    return vdxp.verify_request(lookup, kw.pop("secret", SECRET), Operation(r.operation), system_id=SYSTEM_ID, **kw)
+
+
+def _resigned(headers: dict[str, str], secret: str = SECRET) -> dict[str, str]:
+    """Recompute the hash over a (modified) sign-header: a client holding the secret made this request."""
+    out = dict(headers)
+    out[vdxp.HASH_HEADER] = vdxp.sign(secret, out[vdxp.SIGN_HEADER])
+    return out
+
+
+# ================================================================================================ signing
+
+
+def test_capture_covers_every_operation_we_serve():
+    assert {r.operation for r in CAPTURED} == {op.value for op in Operation}
+    assert all(r.path == f"/{r.operation}" for r in CAPTURED)
+
+
+@pytest.mark.parametrize("r", CAPTURED, ids=_ids(CAPTURED))
+def test_signing_reproduces_the_captured_headers_exactly(r: CapturedRequest):
+    content_type = r.headers["Content-Type"]
+    headers = vdxp.signed_headers(SECRET, r.entries, content_type=content_type)
+    assert headers[vdxp.SIGN_HEADER] == r.headers[vdxp.SIGN_HEADER]
+    assert headers[vdxp.HASH_HEADER] == r.headers[vdxp.HASH_HEADER]
+    assert vdxp.sign(SECRET, r.headers[vdxp.SIGN_HEADER]) == r.headers[vdxp.HASH_HEADER]
+    expected = {k: v for k, v in r.headers.items() if k not in ("Content-Length", "Expect")}
+    assert headers == expected  # every header the SDK sends, with the same values (order is not significant)
+
+
+def test_sdk_hash_file_form_drops_each_bytes_leading_zero():
+    data = sent_file()
+    digest = hashlib.sha256(data).digest()
+    captured = request("sendEdoc").headers["XroadVnpt-hash-file"]
+    assert vdxp.file_hash(data) == vdxp.sdk_hex(digest) == captured
+    assert digest.hex() == "f51b0a8b927ea8c70e6c2b0e88ef55b86ca859f2030fbcbf090e2103e203e24e"
+    assert len(captured) < 64  # 0a → a, 0e → e …
+    assert vdxp.file_hash_matches(data, captured)
+    assert vdxp.file_hash_matches(data, digest.hex())  # the normal form is accepted too
+    assert vdxp.file_hash_matches(data, digest.hex().upper())
+    assert not vdxp.file_hash_matches(data + b" ", captured)
+    assert not vdxp.file_hash_matches(data, captured[:-1])
+
+
+def test_timestamp_format_is_day_first_with_milliseconds_not_a_zone():
+    stamp = request("getAgenciesList").headers["XroadVnpt-timestamp"]
+    assert stamp == "28112026T003758+0889"
+    parsed = vdxp.parse_timestamp(stamp)
+    assert parsed == datetime(2026, 11, 28, 0, 37, 58, 889_000, tzinfo=VN_TZ)
+    assert vdxp.format_timestamp(parsed) == stamp
+    assert vdxp.format_timestamp(datetime(2026, 1, 2, 3, 4, 5, 7_000, tzinfo=VN_TZ)) == "02012026T030405+0007"
+    for bad in ("", "28112026T003758", "28112026T003758+1000", "32112026T003758+0001", "28112026X003758+0001"):
+        assert vdxp.parse_timestamp(bad) is None
+
+
+def test_sign_header_json_escapes_like_gson():
+    entries = [("XroadVnpt-description", "Đã nhận <b> & 'x'=1\u2028"), ("XroadVnpt-n", 'a"b\\c\n')]
+    text = vdxp.gson_json(entries)
+    assert text == (
+        '{"XroadVnpt-description":"Đã nhận \\u003cb\\u003e \\u0026 \\u0027x\\u0027\\u003d1\\u2028",'
+        '"XroadVnpt-n":"a\\"b\\\\c\\n"}'
+    )
+    assert json.loads(text) == dict(entries)
+    assert vdxp.gson_json(entries, ascii_only=True).isascii()
+    with pytest.raises(ValueError, match="duplicate"):
+        vdxp.gson_json([("a", "1"), ("a", "2")])
+
+
+def test_client_entries_carry_only_this_calls_parameters():
+    entries = vdxp.request_entries(Operation.GET_EDOC, "sys", "01012026T000000+0000", {"docId": "d1"})
+    assert entries == [
+        ("systemid", "sys"),
+        ("timestamp", "01012026T000000+0000"),
+        ("docId", "d1"),
+        ("Content-Type", "application/json"),
+    ]
+    headers = vdxp.signed_headers("k" * 20, entries)
+    assert headers["Content-Type"] == "application/json"
+    assert headers[vdxp.SIGN_HEADER_KEY] == "systemid;timestamp;docId;Content-Type"
+    assert _verify_mapping(headers, Operation.GET_EDOC, "sys", "k" * 20).get("docId") == "d1"
+    with pytest.raises(ValueError, match="lack"):
+        vdxp.signed_headers("k", [("docId", "x")])
+
+
+def _verify_mapping(headers, op, system_id, secret) -> vdxp.VerifiedRequest:
+    return vdxp.verify_request(vdxp.mapping_headers(headers), secret, op, system_id=system_id)
+
+
+# ================================================================================================ verification
+
+
+@pytest.mark.parametrize("r", CAPTURED, ids=_ids(CAPTURED))
+def test_verifier_accepts_every_captured_request_and_keeps_only_the_operations_parameters(r: CapturedRequest):
+    verified = _verify(r)
+    assert verified.system_id == SYSTEM_ID
+    assert verified.operation.value == r.operation
+    assert set(verified.params) <= {p.lower() for p in vdxp.OPERATION_PARAMS[verified.operation]}
+    assert verified.timestamp is not None
+    assert verified.signed_names == tuple(name for name, _ in r.entries)
+    assert vdxp.claimed_system_id(vdxp.mapping_headers(r.headers)) == SYSTEM_ID
+
+
+def test_stale_sdk_parameters_are_ignored_not_used():
+    sent = _verify(request("getSentEdocList"))
+    # status, filePath, from and hash-file are left over from earlier calls: signed, but not sentList's
+    assert "status" in sent.signed_names and "filePath" in sent.signed_names
+    assert sent.params == {
+        "servicetype": "eDoc",
+        "messagetype": "edoc",
+        "docid": "87fef5b4-4b7e-41fc-9242-cc1892f40d6a",
+    }
+    received = _verify(request("getReceivedEdocList"))
+    assert received.get("from") is None  # stale from the sendEdoc before it
+    assert received.get("messagetype") == "edoc"
+    agencies = _verify(request("getAgenciesList"))
+    assert agencies.params == {}
+    update = _verify(request("updateStatus"))
+    assert update.get("docid") == update.get("docId") == "87fef5b4-4b7e-41fc-9242-cc1892f40d6a"
+    assert update.get("status") == "done"
+
+
+def test_wrong_secret_and_tampered_signature_are_refused_alike():
+    r = request("sendEdoc")
+    with pytest.raises(AuthError) as wrong:
+        _verify(r, secret="not-the-secret-at-all")
+    assert wrong.value.message == "authentication failed"
+    tampered = dict(r.headers)
+    tampered[vdxp.SIGN_HEADER] = tampered[vdxp.SIGN_HEADER].replace("000.00.00.H41", "000.00.00.G22")
+    with pytest.raises(AuthError) as err:
+        _verify(r, tampered)
+    assert err.value.message == wrong.value.message
+    bad_hash = dict(r.headers)
+    bad_hash[vdxp.HASH_HEADER] = "0" * 64
+    with pytest.raises(AuthError):
+        _verify(r, bad_hash)
+
+
+@pytest.mark.parametrize("missing", [vdxp.SIGN_HEADER, vdxp.HASH_HEADER])
+def test_missing_signature_headers_are_refused(missing: str):
+    headers = {k: v for k, v in request("getEdoc").headers.items() if k != missing}
+    with pytest.raises(AuthError, match="required"):
+        _verify(request("getEdoc"), headers)
+
+
+def test_a_plain_header_that_differs_from_its_signed_value_is_refused():
+    r = request("getEdoc")
+    headers = dict(r.headers)
+    headers["XroadVnpt-docId"] = "someone-elses-doc"
+    with pytest.raises(AuthError, match="differs from its signed value"):
+        _verify(r, headers)
+    # the same for an unused stale header? No: headers the operation does not use are not looked at.
+    headers = dict(r.headers)
+    headers["XroadVnpt-filePath"] = "/elsewhere"
+    assert _verify(r, headers).get("docId") == "87fef5b4-4b7e-41fc-9242-cc1892f40d6a"
+
+
+def test_an_unsigned_operation_parameter_is_refused():
+    r = request("getReceivedEdocList")
+    headers = dict(r.headers)
+    headers["XroadVnpt-fromDate"] = "01/01/2020 00:00:00"  # not in the signed set
+    with pytest.raises(AuthError, match="not signed"):
+        _verify(r, headers)
+
+
+def test_systemid_must_be_signed_and_match_the_claim():
+    r = request("getAgenciesList")
+    with pytest.raises(AuthError, match="systemid"):
+        vdxp.verify_request(vdxp.mapping_headers(r.headers), SECRET, Operation.GET_AGENCIES_LIST, system_id="other")
+    entries = [(n, v) for n, v in r.entries if n != "systemid"]
+    headers = vdxp.signed_headers(SECRET, [*entries, ("systemid", "00.53.W01")])
+    with pytest.raises(AuthError, match="systemid"):
+        _verify(r, headers)
+
+
+def test_content_type_must_have_the_signed_media_type():
+    r = request("getEdoc")
+    headers = dict(r.headers)
+    headers["Content-Type"] = "application/json; charset=UTF-8"
+    _verify(r, headers)  # parameters do not matter
+    headers["Content-Type"] = "text/plain"
+    with pytest.raises(AuthError, match="Content-Type"):
+        _verify(r, headers)
+
+
+def test_sign_header_key_must_list_the_signed_entries():
+    r = request("getEdoc")
+    headers = dict(r.headers)
+    headers[vdxp.SIGN_HEADER_KEY] = "systemid;timestamp"
+    with pytest.raises(AuthError, match="sign-header-key"):
+        _verify(r, headers)
+    del headers[vdxp.SIGN_HEADER_KEY]  # optional: the sign-header itself is what is signed
+    _verify(r, headers)
+
+
+def test_malformed_or_ambiguous_signed_json_is_refused_after_the_hmac():
+    r = request("getEdoc")
+    for text, error in (
+        ('["not", "an object"]', RequestError),
+        ('{"XroadVnpt-systemid": 5}', RequestError),
+        ('{"systemid":"00.53.W00"}', RequestError),
+        ("[" * 10000, RequestError),
+    ):
+        headers = dict(r.headers)
+        headers[vdxp.SIGN_HEADER] = text
+        del headers[vdxp.SIGN_HEADER_KEY]
+        with pytest.raises(error):
+            _verify(r, _resigned(headers))
+    entries = [*r.entries, ("docid", "another")]  # the same name twice, case-insensitively
+    headers = vdxp.signed_headers(SECRET, entries)
+    headers.pop("XroadVnpt-docId")
+    headers.pop("XroadVnpt-docid")
+    with pytest.raises(RequestError, match="signed twice"):
+        _verify(r, headers)
+
+
+def test_oversized_sign_header_is_refused_before_hashing():
+    r = request("getEdoc")
+    headers = dict(r.headers)
+    headers[vdxp.SIGN_HEADER] = '{"XroadVnpt-x":"' + "a" * vdxp.MAX_SIGN_HEADER_BYTES + '"}'
+    with pytest.raises(AuthError, match="longer"):
+        _verify(r, _resigned(headers))
+
+
+def test_freshness_is_optional_and_named():
+    r = request("getAgenciesList")
+    stamp = vdxp.parse_timestamp(r.headers["XroadVnpt-timestamp"])
+    assert stamp is not None
+    _verify(r)  # default: no window (the SDK fixes its timestamp when the client object is created)
+    _verify(r, max_age=timedelta(minutes=5), now=stamp + timedelta(minutes=4))
+    with pytest.raises(ReplayError):
+        _verify(r, max_age=timedelta(minutes=5), now=stamp + timedelta(minutes=6))
+
+
+# ================================================================================================ body
+
+
+def test_package_is_cut_from_the_body_by_its_hash_not_by_guessing():
+    r = request("sendEdoc")
+    verified = _verify(r)
+    data = sent_file()
+    assert data.endswith(b"\r\n")  # the file itself ends with CRLF, and the SDK added another
+    assert vdxp.package_from_body(r.body, verified.get("hash-file")) == data
+    assert vdxp.package_from_body(data, verified.get("hash-file")) == data  # a client that adds nothing
+    normal = hashlib.sha256(data).hexdigest()
+    assert vdxp.package_from_body(data + b"\r\n", normal) == data
+    # a package whose last CRLF is part of it: hashed with it, it is kept whole
+    assert vdxp.package_from_body(data, hashlib.sha256(data).hexdigest()) == data
+    stripped = data[:-2]
+    assert vdxp.package_from_body(data, hashlib.sha256(stripped).hexdigest()) == stripped
+
+
+def test_body_not_matching_hash_file_or_without_one_is_refused():
+    r = request("sendEdoc")
+    claimed = _verify(r).get("hash-file")
+    tampered = r.body.replace(b"<edXML:StatusCode>01<", b"<edXML:StatusCode>06<")
+    assert tampered != r.body
+    with pytest.raises(AuthError, match="does not match"):
+        vdxp.package_from_body(tampered, claimed)
+    with pytest.raises(AuthError, match="hash-file"):
+        vdxp.package_from_body(r.body, None)
+    with pytest.raises(AuthError):
+        vdxp.package_from_body(r.body + b"\r\n", claimed)  # only ONE trailing CRLF is the SDK's
+
+
+def test_wsgi_header_lookup_returns_the_bytes_as_sent():
+    environ = {
+        "HTTP_XROADVNPT_DESCRIPTION": "Đã nhận".encode().decode("latin-1"),  # PEP 3333: Latin-1 decoded bytes
+        "CONTENT_TYPE": "application/json",
+        "HTTP_XROADVNPT_CONTENT_TYPE": "application/json",
+    }
+    lookup = vdxp.wsgi_headers(environ)
+    assert lookup("XroadVnpt-description") == "Đã nhận".encode()
+    assert lookup("Content-Type") == b"application/json"
+    assert lookup("XroadVnpt-Content-Type") == b"application/json"
+    assert lookup("XroadVnpt-docId") is None
+
+
+def test_non_ascii_parameter_round_trip():
+    entries = vdxp.request_entries(
+        Operation.UPDATE_STATUS, "sys", "01012026T000000+0000", {"docId": "d", "status": "fail", "description": "Lỗi"}
+    )
+    headers = vdxp.signed_headers("k" * 20, entries, ascii_only=True)
+    assert headers[vdxp.SIGN_HEADER].isascii()
+    wire = {k: v.encode("utf-8") for k, v in headers.items()}  # what our client sends
+    verified = vdxp.verify_request(vdxp.mapping_headers(wire), "k" * 20, Operation.UPDATE_STATUS, system_id="sys")
+    assert verified.get("description") == "Lỗi"
