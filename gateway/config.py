@@ -50,6 +50,10 @@ class Settings:
     #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
     basic_auth_requires_tls: bool = True
     log_level: str = "INFO"
+    #: Whether /readyz also requires a fresh delivery-worker heartbeat (when any agency is reached by push).
+    #: Off by default: intake keeps working (deliveries queue) while workers restart, so a load balancer
+    #: should not take the web tier out for a worker outage; turn it on where one process runs both.
+    readyz_requires_worker: bool = False
 
     # -- delivery worker (issue 4; gateway.md "Delivery") ------------------------------------------------
     #: Deliveries one worker claims per round trip to the database (each is leased, see worker_lease_seconds).
