@@ -287,3 +287,60 @@ def test_recall_13_and_answer_15(gateway, pki):
     sb.send_status(render(status_for(pkg, B, StatusCode.CHANGE_ACCEPTED)))
     codes = [s.statusCode for r in sa_client.status_history(document_id=pkg.document_id).recipient for s in r.status]
     assert codes == ["13", "15"]
+
+
+def _rest_post(gateway, system: str, body: bytes, *, secret: str | None = None) -> tuple[int, dict]:
+    import hashlib
+    import hmac
+    import json as _json
+
+    ts = str(int(time.time()))
+    key = (secret or gateway.secrets[system]).encode()
+    sig = "sha256=" + hmac.new(key, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    port = int(gateway.url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(
+        "POST",
+        "/rest/v1/packages",
+        body=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Edoc-System": system,
+            "X-Edoc-Timestamp": ts,
+            "X-Edoc-Signature": sig,
+        },
+    )
+    resp = conn.getresponse()
+    out = resp.status, _json.loads(resp.read())
+    conn.close()
+    return out
+
+
+def test_json_edge_takes_status_updates_from_rest_peers(gateway, pki):
+    import json as _json
+
+    from gateway.edxml import to_json
+
+    data, pkg = _package(pki, number="600", to=(B,))
+    gateway.client("SA").send_edoc(data)
+    status = status_for(pkg, B, StatusCode.ACCEPTED)
+    body = _json.dumps(to_json(status), ensure_ascii=False).encode()
+    code, answer = _rest_post(gateway, "SB", body)
+    assert code == 200, answer
+    assert answer["kind"] == "status"
+    assert answer["duplicate"] is False
+    assert _rest_post(gateway, "SB", body)[1]["duplicate"] is True  # a replayed request creates nothing
+    codes = [
+        s.statusCode
+        for r in gateway.client("SA").status_history(document_id=pkg.document_id).recipient
+        for s in r.status
+    ]
+    assert codes == ["03"]
+    before = gateway.stored()
+    code, answer = _rest_post(gateway, "SB", body, secret="wrong-secret-wrong")
+    assert (code, answer["code"]) == (401, "AUTH.DENIED")
+    code, answer = _rest_post(gateway, "SA", body)  # A may not report for B
+    assert (code, answer["code"]) == (403, "ACCESS.DENIED")
+    code, answer = _rest_post(gateway, "SB", b"{not json")
+    assert (code, answer["code"]) == (400, "EDXML.PARSE")
+    assert gateway.stored() == before
