@@ -123,11 +123,23 @@ def test_demo_runs_the_gateway_with_sample_traffic(tmp_path):
     assert "000.00.00.G22: delivered, statuses 01, 03" in out
     assert "000.01.01.H53: delivered, statuses 01" in out  # emitted by the gateway on acknowledge
     assert f"WSDL:        http://127.0.0.1:{port}/soap?wsdl" in out
+    # push channels: the worker delivered to the reference SOAP and REST receivers, whose agencies answered
+    assert "000.00.00.H14: delivered, statuses 01" in out
+    assert "000.00.00.G17: delivered, statuses 03" in out
     # the demo left a usable configuration behind, and the CLI reads it
     env_cfg = ["--config", tmp_path / "demo" / "gateway.toml"]
     agencies = run(*env_cfg, "agencies", "list").stdout
     assert "000.01.01.H53" in agencies
     assert "require" in agencies
+    listed = run(*env_cfg, "deliveries", "list", "--state", "delivered").stdout
+    assert "000.00.00.H14" in listed
+    assert "000.00.00.G17" in listed
+    delivery_id = next(line.split()[0] for line in listed.splitlines() if "000.00.00.G17" in line)
+    shown = run(*env_cfg, "deliveries", "show", delivery_id).stdout
+    assert "delivered" in shown
+    assert "#1 " in shown
+    refused = run(*env_cfg, "deliveries", "redrive", delivery_id, ok=False)
+    assert refused.returncode == 1  # a delivered message is never re-driven
     systems = run(*env_cfg, "systems", "list").stdout
     assert "tayninh-qlvb" in systems
     assert "secret" not in systems.lower()
