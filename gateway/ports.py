@@ -111,6 +111,9 @@ class IncomingPackage:
     peer_reference: str
     kind: PackageKind
     data: bytes
+    #: The agency the peer holds this item for (VDXP lists one item per recipient: its ``to``), when it says;
+    #: intake checks it is one of ours, so an item for an agency we do not host is refused, not silently dropped.
+    recipient: str | None = None
 
 
 class PeerAdapter(Protocol):

@@ -20,6 +20,15 @@ the caller (the CLI), not here.
 
 Per-agency channel credentials (``Peer.credentials``) come from ``[credentials."<OrganId>"]`` tables of the
 configuration file (:func:`peer_credentials`).
+
+Upstream VDXP polling: when the ``[vdxp]`` table names an upstream axis (``endpoint``, ``system_id``, ``secret``)
+and ``poll`` is not false, the worker also fetches what the axis holds for our agencies, every ``poll_seconds``
+(default 30) and once at the start of a ``once`` pass, through the ``vdxp`` adapter's
+:class:`~gateway.ports.PollingAdapter` side and :class:`gateway.services.upstream.UpstreamPoller`: each package
+enters our intake (:meth:`GatewayService.ingest_upstream`) and is acknowledged at the axis. The axis pushes
+nothing to a VDXP client, so without this a province would send upstream but never receive. Ingesting needs the
+service's keys and trust store (signature policy, receipts): a worker configured to poll refuses to start without
+them (:class:`~gateway.errors.ConfigError`).
 """
 
 from __future__ import annotations
@@ -34,15 +43,17 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from gateway.config import Settings
 from gateway.db import Engine, Store, WorkerHeartbeat, create_engine, head_revision
 from gateway.errors import ConfigError, UnavailableError
-from gateway.ports import PeerAdapter
+from gateway.ports import PeerAdapter, PollingAdapter
+from gateway.services.api import Receipt
 from gateway.services.delivery import (
     HEARTBEAT_RETENTION,
     PUSH_CHANNELS,
@@ -50,6 +61,8 @@ from gateway.services.delivery import (
     Deliverer,
     RetryPolicy,
 )
+from gateway.services.gateway import GatewayService
+from gateway.services.upstream import PollResult, UpstreamPoller
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +78,10 @@ ADAPTERS: Final[Mapping[str, str]] = {
 _MAX_DB_BACKOFF = 30.0
 #: In ``once`` mode, give up after this many consecutive database failures instead of waiting for ever.
 _ONCE_DB_FAILURES = 3
+#: Upstream polling defaults (``[vdxp]`` ``poll_seconds``, ``poll_limit``): a national axis is shared by every
+#: province, so it is asked every half minute, not at the delivery loop's pace.
+DEFAULT_POLL_SECONDS = 30.0
+DEFAULT_POLL_LIMIT = 100
 
 
 def _utcnow() -> datetime:
@@ -83,11 +100,85 @@ class WorkerStats:
     released: int = 0
     postponed: int = 0
     lost: int = 0
+    #: Upstream polling (:class:`~gateway.services.upstream.PollResult`): rounds, packages fetched, stored as new,
+    #: already stored, refused for good.
+    polls: int = 0
+    polled: int = 0
+    ingested: int = 0
+    ingest_duplicates: int = 0
+    ingest_refused: int = 0
 
     def add(self, batch: BatchResult) -> None:
         self.batches += 1
         for f in fields(BatchResult):
             setattr(self, f.name, getattr(self, f.name) + getattr(batch, f.name))
+
+    def add_poll(self, result: PollResult) -> None:
+        self.polls += 1
+        self.polled += result.polled
+        self.ingested += result.ingested
+        self.ingest_duplicates += result.duplicates
+        self.ingest_refused += result.refused
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    """The polling part of the ``[vdxp]`` table (the adapter reads endpoint and credentials itself)."""
+
+    source: str
+    interval: float
+    limit: int
+
+
+def upstream_config(settings: Settings) -> UpstreamConfig | None:
+    """Polling settings when the ``[vdxp]`` table names an upstream axis and ``poll`` is not false; else None."""
+    table = settings.extra.get("vdxp")
+    if not isinstance(table, Mapping):
+        return None
+    endpoint, system_id, secret = (str(table.get(k) or "").strip() for k in ("endpoint", "system_id", "secret"))
+    if not (endpoint and system_id and secret):
+        return None
+    poll = table.get("poll", True)
+    if not isinstance(poll, bool):
+        raise ConfigError("[vdxp] poll must be true or false")
+    if not poll:
+        return None
+    try:
+        interval = float(table.get("poll_seconds", DEFAULT_POLL_SECONDS))
+        limit = int(table.get("poll_limit", DEFAULT_POLL_LIMIT))
+    except (TypeError, ValueError):
+        raise ConfigError("[vdxp] poll_seconds and poll_limit must be numbers") from None
+    if not interval > 0 or limit < 1:
+        raise ConfigError("[vdxp] poll_seconds must be positive and poll_limit at least 1")
+    return UpstreamConfig(source=f"vdxp:{system_id}@{endpoint}", interval=interval, limit=limit)
+
+
+@dataclass
+class _Upstream:
+    """The poller and the service it ingests through (closed with the worker)."""
+
+    config: UpstreamConfig
+    poller: UpstreamPoller
+    service: GatewayService
+
+
+def _upstream(
+    settings: Settings, adapters: Mapping[str, PeerAdapter], clock: Callable[[], datetime]
+) -> _Upstream | None:
+    config = upstream_config(settings)
+    if config is None:
+        return None
+    adapter = adapters.get("vdxp")
+    if adapter is None or not (hasattr(adapter, "poll") and hasattr(adapter, "acknowledge")):
+        log.error("[vdxp] names an upstream axis but no polling vdxp adapter is loaded: not polling it")
+        return None
+    service = GatewayService.from_settings(settings, clock=clock)  # ConfigError without keys: stop start-up
+
+    def ingest(data: bytes, reference: str, recipient: str | None) -> Receipt:
+        return service.ingest_upstream(data, source=config.source, reference=reference, recipient=recipient)
+
+    poller = UpstreamPoller(cast(PollingAdapter, adapter), ingest, limit=config.limit)
+    return _Upstream(config, poller, service)
 
 
 def adapter_registry(settings: Settings) -> dict[str, str]:
@@ -182,6 +273,12 @@ def run_worker(
     if not active:
         log.error("no adapter could be loaded: this worker delivers nothing (channels: %s)", ", ".join(ADAPTERS))
     worker_id = worker_id or new_worker_id()
+    try:
+        upstream = _upstream(settings, active, clock)
+    except BaseException:
+        if owned:
+            _close_adapters(active)
+        raise
     engine = create_engine(settings)
     store = Store(engine)
     _check_schema(store, engine)
@@ -199,12 +296,24 @@ def run_worker(
     stats = WorkerStats()
     heartbeat = _Heartbeat(store, worker_id, settings.worker_heartbeat_seconds, clock)
     due_before = clock() if once else None
-    log.info("worker %s started: channels %s", worker_id, ", ".join(sorted(active)) or "none")
+    next_poll = 0.0  # time.monotonic() of the next upstream poll round
+    log.info(
+        "worker %s started: channels %s%s",
+        worker_id,
+        ", ".join(sorted(active)) or "none",
+        f"; polling {upstream.config.source} every {upstream.config.interval:g} s" if upstream else "",
+    )
     try:
         with _signals(stop):
             heartbeat.start()
+            if upstream is not None and once:
+                stats.add_poll(upstream.poller.poll_once(stop))
+                due_before = clock()  # what the poll queued for push channels goes out in this pass too
             failures = 0
             while not stop.is_set():
+                if upstream is not None and not once and time.monotonic() >= next_poll:
+                    stats.add_poll(upstream.poller.poll_once(stop))
+                    next_poll = time.monotonic() + upstream.config.interval
                 try:
                     batch = deliverer.run_batch(settings.worker_batch, stop=stop, due_before=due_before)
                 except UnavailableError as exc:
@@ -226,21 +335,28 @@ def run_worker(
             stats.released += store.release_claims(worker_id)
         heartbeat.stop()
         if owned:
-            for adapter in active.values():
-                try:
-                    adapter.close()
-                except Exception:
-                    log.exception("closing the %s adapter failed", adapter.channel)
+            _close_adapters(active)
+        if upstream is not None:
+            upstream.service.close()
         engine.dispose()
         log.info(
-            "worker %s stopped: %d delivered, %d retried, %d dead, %d released",
+            "worker %s stopped: %d delivered, %d retried, %d dead, %d released; %d taken in from upstream",
             worker_id,
             stats.delivered,
             stats.retried,
             stats.dead,
             stats.released,
+            stats.ingested,
         )
     return stats
+
+
+def _close_adapters(adapters: Mapping[str, PeerAdapter]) -> None:
+    for adapter in adapters.values():
+        try:
+            adapter.close()
+        except Exception:
+            log.exception("closing the %s adapter failed", adapter.channel)
 
 
 def _check_schema(store: Store, engine: Engine) -> None:
@@ -330,10 +446,12 @@ def _signals(stop: threading.Event) -> Iterator[None]:
 
 __all__ = [
     "ADAPTERS",
+    "UpstreamConfig",
     "WorkerStats",
     "adapter_registry",
     "load_adapters",
     "new_worker_id",
     "peer_credentials",
     "run_worker",
+    "upstream_config",
 ]

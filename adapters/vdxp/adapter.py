@@ -134,7 +134,12 @@ class VdxpAdapter:
                     raise _translate(exc, f"getEdoc {item.doc_id}") from None
                 log.warning("VDXP getEdoc %s refused, skipped: %s", item.doc_id, exc.error_code)
                 continue
-            yield IncomingPackage(peer_reference=item.doc_id, kind=_kind(item.message_type, kind), data=data)
+            yield IncomingPackage(
+                peer_reference=item.doc_id,
+                kind=_kind(item.message_type, kind),
+                data=data,
+                recipient=item.recipient.strip() or None,
+            )
 
     def acknowledge(self, peer_reference: str, ok: bool, reason: str | None = None) -> None:
         try:

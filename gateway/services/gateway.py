@@ -135,6 +135,12 @@ MAX_SENT = 5000
 _MAX_REASON = 2000
 _MAX_WARNINGS_KEPT = 20
 _PUSH = frozenset({"soap", "rest", "vdxp"})
+#: The acting identity of packages polled from the upstream axis (:meth:`GatewayService.ingest_upstream`), in
+#: ``submitted_by`` and the audit log. No registered system can carry it (a system id starts with a letter or a
+#: digit), so no client can borrow the upstream's rights.
+UPSTREAM_SYSTEM = "@upstream"
+#: The channel of the agencies reached through the upstream axis: the only senders the upstream may act for.
+UPSTREAM_CHANNEL = "vdxp"
 T = TypeVar("T")
 _EMITTED_01_DESCRIPTION = "Đã đến - cổng trục phát thay đơn vị nhận khi hệ thống của đơn vị xác nhận đã nhận văn bản"
 _RELATED_WHAT = {
@@ -193,6 +199,26 @@ class _Attempt:
     sender: str | None = None
     kind: str | None = None
     document_id: str | None = None
+    #: Set for a package polled from the upstream axis (:meth:`GatewayService.ingest_upstream`): where from.
+    source: str | None = None
+    #: The upstream's id of the polled item, and the agency it holds the item for (when it says).
+    reference: str | None = None
+    for_recipient: str | None = None
+
+    @property
+    def upstream(self) -> bool:
+        return self.source is not None
+
+    def audit_detail(self) -> dict[str, str]:
+        """What marks an upstream package's audit rows: its source, the upstream's item id and recipient."""
+        if self.source is None:
+            return {}
+        detail = {"source": self.source[:200]}
+        if self.reference:
+            detail["peer_reference"] = self.reference[:100]
+        if self.for_recipient:
+            detail["for_recipient"] = self.for_recipient[:35]
+        return detail
 
 
 @dataclass(frozen=True)
@@ -276,8 +302,40 @@ class GatewayService:
     def submit(
         self, system_id: str, data: bytes, expected: PackageKind | None = None, *, declared_sender: str | None = None
     ) -> Receipt:
-        now = self._clock()
         attempt = _Attempt(system_id=system_id, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        return self._intake(attempt, data, expected, declared_sender)
+
+    def ingest_upstream(
+        self, data: bytes, *, source: str, reference: str | None = None, recipient: str | None = None
+    ) -> Receipt:
+        """Take in a package polled from the upstream VDXP axis (the worker's poller, issue 4 "two gateways").
+
+        Its ``From`` is an agency reached through the upstream, for which no local system acts; so it enters the
+        SAME pipeline as :meth:`submit` under the internal identity :data:`UPSTREAM_SYSTEM`, which may act only
+        for registered agencies on the :data:`UPSTREAM_CHANNEL` channel — never for a local one (a forged package
+        from the upstream cannot speak for our own agencies). The sending agency's signature policy applies as
+        registered. Routing differs in one way: the upstream delivers to the recipients it hosts itself, so only
+        the ``To`` hosted HERE (registered on another channel) get a delivery, and unknown ones are left to it —
+        nothing polled goes back up, which would loop. ``recipient`` (the agency the upstream holds the item for)
+        must be one of ours, or the item is refused rather than acknowledged and dropped. Idempotent like
+        :meth:`submit`: polling the same package again answers a duplicate receipt. Audit rows carry ``source``
+        and ``reference`` (the upstream's item id).
+        """
+        attempt = _Attempt(
+            system_id=UPSTREAM_SYSTEM,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            source=source,
+            reference=reference,
+            for_recipient=recipient,
+        )
+        return self._intake(attempt, data, None, None)
+
+    def _intake(
+        self, attempt: _Attempt, data: bytes, expected: PackageKind | None, declared_sender: str | None
+    ) -> Receipt:
+        """The one intake pipeline (module docstring), with its refusal audit row."""
+        now = self._clock()
         try:
             return self._submit(attempt, data, expected, now, declared_sender)
         except UnavailableError:
@@ -314,25 +372,46 @@ class GatewayService:
                 organ_id=sender,
             )
         key = idempotency_key(pkg)
+        named = {sender, *pkg.recipients} if isinstance(pkg, EdocPackage) else {sender}
+        if attempt.for_recipient:
+            named.add(attempt.for_recipient)
         # One round trip for every read the decisions below need (acting-for, agencies, idempotency).
-        lookup = self.store.intake_lookup(
-            attempt.system_id, {sender, *pkg.recipients} if isinstance(pkg, EdocPackage) else {sender}, key
-        )
-        if lookup.acting is None:
-            raise AuthError("system unknown or not active", system_id=attempt.system_id)
-        if not acts_for(lookup.acting, sender):
-            raise AccessError(
-                f"system {attempt.system_id} may not act for {sender}", system_id=attempt.system_id, organ_id=sender
-            )
+        lookup = self.store.intake_lookup(attempt.system_id, named, key)
+        if not attempt.upstream:
+            if lookup.acting is None:
+                raise AuthError("system unknown or not active", system_id=attempt.system_id)
+            if not acts_for(lookup.acting, sender):
+                raise AccessError(
+                    f"system {attempt.system_id} may not act for {sender}",
+                    system_id=attempt.system_id,
+                    organ_id=sender,
+                )
         agencies = lookup.agencies
         sender_agency = agencies.get(sender)
         if sender_agency is None or not sender_agency.active:
             raise AccessError(f"the sending agency {sender} is not registered or not active", organ_id=sender)
+        if attempt.upstream and sender_agency.channel != UPSTREAM_CHANNEL:
+            raise AccessError(
+                f"the upstream axis may act only for agencies reached through it (channel {UPSTREAM_CHANNEL}); "
+                f"{sender} is hosted by this gateway",
+                system_id=attempt.system_id,
+                organ_id=sender,
+            )
+        targets: tuple[str, ...] = ()
         if isinstance(pkg, EdocPackage):
-            unknown = [r for r in pkg.recipients if r not in agencies or not agencies[r].active]
-            if unknown:
-                # Upstream VDXP forwarding of unknown recipients is issue 4; until then: refuse.
-                raise RouteError(f"unknown or inactive recipient(s): {', '.join(unknown)}", recipients=unknown)
+            if attempt.upstream:
+                targets = _upstream_targets(pkg.recipients, agencies, attempt.for_recipient)
+            else:
+                unknown = [r for r in pkg.recipients if r not in agencies or not agencies[r].active]
+                if unknown:
+                    # Upstream VDXP forwarding of unknown recipients is issue 4; until then: refuse.
+                    raise RouteError(f"unknown or inactive recipient(s): {', '.join(unknown)}", recipients=unknown)
+                targets = pkg.recipients
+        elif attempt.for_recipient is not None and not _hosted_here(agencies.get(attempt.for_recipient)):
+            raise RouteError(
+                f"the upstream holds this status for {attempt.for_recipient}, which this gateway does not host",
+                recipients=[attempt.for_recipient],
+            )
 
         check = self._check_signature(validated.tree, sender_agency, now)
         if check.signed_root is not None:
@@ -346,7 +425,16 @@ class GatewayService:
         if lookup.existing is not None:
             return self._duplicate(attempt, lookup.existing, now)
 
-        plan = self._plan_edoc(pkg, agencies) if isinstance(pkg, EdocPackage) else self._plan_status(pkg, now)
+        if isinstance(pkg, EdocPackage):
+            plan = self._plan_edoc(pkg, agencies, targets)
+        else:
+            plan = self._plan_status(pkg, now, upstream=attempt.upstream)
+            deliver_to = plan.recipients[0][0]
+            if attempt.for_recipient is not None and attempt.for_recipient != deliver_to:
+                raise RouteError(
+                    f"the upstream holds this status for {attempt.for_recipient}, but it concerns {deliver_to}",
+                    recipients=[attempt.for_recipient, deliver_to],
+                )
 
         doc_id = uuid4().hex
         document = DocumentRecord(
@@ -385,6 +473,7 @@ class GatewayService:
                 "size": attempt.size,
                 "signature": check.state.value,
                 "recipients": [r for r, _push in plan.recipients],
+                **attempt.audit_detail(),
             },
         )
         try:
@@ -431,7 +520,7 @@ class GatewayService:
             )
         return check
 
-    def _plan_edoc(self, pkg: EdocPackage, agencies: dict[str, AgencyRecord]) -> _Plan:
+    def _plan_edoc(self, pkg: EdocPackage, agencies: dict[str, AgencyRecord], targets: Sequence[str]) -> _Plan:
         h = pkg.message_header
         b = pkg.trace_header_list.bussiness
         kind = pkg.bussiness_doc_type
@@ -454,7 +543,7 @@ class GatewayService:
                 targets = [rf.document_id for rf in h.response_for if rf.document_id]
             related = self._find_related(pkg.sender, targets, kind)
             meta["related_document_ids"] = targets
-        recipients = tuple((r, agencies[r].channel in _PUSH) for r in pkg.recipients)
+        recipients = tuple((r, agencies[r].channel in _PUSH) for r in targets)
         return _Plan(recipients=recipients, related_doc_id=related, meta=meta)
 
     def _find_related(self, sender: str, targets: list[str], kind: BussinessDocType) -> str:
@@ -471,7 +560,7 @@ class GatewayService:
             document_ids=targets,
         )
 
-    def _plan_status(self, pkg: StatusPackage, now: datetime) -> _Plan:
+    def _plan_status(self, pkg: StatusPackage, now: datetime, *, upstream: bool = False) -> _Plan:
         rf = pkg.response_for
         code = pkg.status_code
         if code.sent_by_sender:
@@ -501,6 +590,12 @@ class GatewayService:
         target = self.store.agencies([deliver_to]).get(deliver_to)
         if target is None:
             raise RouteError(f"the status recipient {deliver_to} is not registered", recipients=[deliver_to])
+        if upstream and not _hosted_here(target):
+            # The upstream routes statuses between the agencies it reaches itself: sending one back up would loop.
+            raise RouteError(
+                f"a status from the upstream axis for {deliver_to}, which this gateway does not host",
+                recipients=[deliver_to],
+            )
         rank = STATUS_RANK.get(code)
         out_of_order = False
         if rank is not None:
@@ -543,7 +638,7 @@ class GatewayService:
                 system_id=attempt.system_id,
                 doc_id=existing.doc_id,
                 organ_id=existing.sender,
-                detail={"sha256": attempt.sha256},
+                detail={"sha256": attempt.sha256, **attempt.audit_detail()},
             )
         )
         return self._receipt(existing, duplicate=True)
@@ -580,6 +675,7 @@ class GatewayService:
         reason = exc.detail.get("reason")
         if isinstance(reason, str):
             detail["reason"] = reason
+        detail.update(attempt.audit_detail())
         with contextlib.suppress(UnavailableError):  # the refusal itself is what the caller must see
             self.store.audit(
                 AuditEntry(
@@ -895,6 +991,35 @@ def _routing(pkg: Package) -> tuple[Any, ...]:
     return ("edoc", pkg.sender, pkg.recipients, pkg.document_id, pkg.bussiness_doc_type)
 
 
+def _hosted_here(agency: AgencyRecord | None) -> bool:
+    """A registered, active agency this gateway delivers to itself (any channel but the upstream's)."""
+    return agency is not None and agency.active and agency.channel != UPSTREAM_CHANNEL
+
+
+def _upstream_targets(
+    recipients: Sequence[str], agencies: dict[str, AgencyRecord], for_recipient: str | None
+) -> tuple[str, ...]:
+    """The ``To`` of an upstream edoc that get a delivery here: those hosted here (see ``ingest_upstream``).
+
+    A local recipient that is switched off refuses the package, as :meth:`GatewayService.submit` does; the
+    others (unknown here, or reached through the upstream) are the upstream's to deliver.
+    """
+    local = [r for r in recipients if r in agencies and agencies[r].channel != UPSTREAM_CHANNEL]
+    inactive = [r for r in local if not agencies[r].active]
+    if inactive:
+        raise RouteError(f"inactive recipient(s): {', '.join(inactive)}", recipients=inactive)
+    if not local:
+        raise RouteError(
+            "none of the recipients is hosted by this gateway: " + ", ".join(recipients), recipients=list(recipients)
+        )
+    if for_recipient is not None and for_recipient not in local:
+        raise RouteError(
+            f"the upstream holds this package for {for_recipient}, which is not a recipient hosted here",
+            recipients=[for_recipient],
+        )
+    return tuple(local)
+
+
 def _status_code(value: str) -> StatusCode | None:
     try:
         return StatusCode(value)
@@ -941,4 +1066,4 @@ def _warnings_meta(warnings: list[dict[str, str]]) -> dict[str, Any]:
     return {"warnings": warnings[:_MAX_WARNINGS_KEPT], "warning_count": len(warnings)}
 
 
-__all__ = ["STATUS_RANK", "GatewayService", "acts_for", "idempotency_key"]
+__all__ = ["STATUS_RANK", "UPSTREAM_CHANNEL", "UPSTREAM_SYSTEM", "GatewayService", "acts_for", "idempotency_key"]
