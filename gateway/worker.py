@@ -264,6 +264,8 @@ def run_worker(
     ``once``: one pass — deliver everything due at the start, then return (retries scheduled meanwhile wait for
     the next run). ``adapters`` replaces the registry (tests); adapters passed in are not closed here. ``clock`` and
     ``rng`` are injectable for tests. Raises :class:`~gateway.errors.ConfigError` for unusable worker settings.
+    With an upstream axis configured (module docstring), it is polled every ``poll_seconds``; a ``once`` pass
+    polls once first, then delivers what is due, including what that poll queued.
     """
     settings.require_worker()
     clock = clock or _utcnow
@@ -281,7 +283,12 @@ def run_worker(
         raise
     engine = create_engine(settings)
     store = Store(engine)
-    _check_schema(store, engine)
+    try:
+        _check_schema(store, engine)
+    except BaseException:
+        if upstream is not None:
+            upstream.service.close()
+        raise
     deliverer = Deliverer(
         store,
         active,

@@ -25,6 +25,11 @@ Intake (gateway.md "Intake" 1–8), in this order, every step able to refuse wit
    status-history row for a status package, the audit entry;
 8. a receipt signed with the gateway key.
 
+Packages polled from the upstream VDXP axis (:meth:`GatewayService.ingest_upstream`) take the same steps under the
+internal identity :data:`UPSTREAM_SYSTEM`, which acts only for agencies on the ``vdxp`` channel; their documents get
+deliveries only for the recipients hosted here, and their statuses must go to an agency hosted here (nothing polled
+goes back up). Their audit rows carry the source and the upstream's item id.
+
 Every refusal writes one ``intake.refused`` audit row (code, system, sending agency, digest and size — never
 the body) in its own transaction and stores nothing else.
 
@@ -397,16 +402,16 @@ class GatewayService:
                 system_id=attempt.system_id,
                 organ_id=sender,
             )
-        targets: tuple[str, ...] = ()
+        deliver_to: tuple[str, ...] = ()
         if isinstance(pkg, EdocPackage):
             if attempt.upstream:
-                targets = _upstream_targets(pkg.recipients, agencies, attempt.for_recipient)
+                deliver_to = _upstream_targets(pkg.recipients, agencies, attempt.for_recipient)
             else:
                 unknown = [r for r in pkg.recipients if r not in agencies or not agencies[r].active]
                 if unknown:
                     # Upstream VDXP forwarding of unknown recipients is issue 4; until then: refuse.
                     raise RouteError(f"unknown or inactive recipient(s): {', '.join(unknown)}", recipients=unknown)
-                targets = pkg.recipients
+                deliver_to = pkg.recipients
         elif attempt.for_recipient is not None and not _hosted_here(agencies.get(attempt.for_recipient)):
             raise RouteError(
                 f"the upstream holds this status for {attempt.for_recipient}, which this gateway does not host",
@@ -426,14 +431,14 @@ class GatewayService:
             return self._duplicate(attempt, lookup.existing, now)
 
         if isinstance(pkg, EdocPackage):
-            plan = self._plan_edoc(pkg, agencies, targets)
+            plan = self._plan_edoc(pkg, agencies, deliver_to)
         else:
             plan = self._plan_status(pkg, now, upstream=attempt.upstream)
-            deliver_to = plan.recipients[0][0]
-            if attempt.for_recipient is not None and attempt.for_recipient != deliver_to:
+            status_to = plan.recipients[0][0]
+            if attempt.for_recipient is not None and attempt.for_recipient != status_to:
                 raise RouteError(
-                    f"the upstream holds this status for {attempt.for_recipient}, but it concerns {deliver_to}",
-                    recipients=[attempt.for_recipient, deliver_to],
+                    f"the upstream holds this status for {attempt.for_recipient}, but it goes to {status_to}",
+                    recipients=[attempt.for_recipient, status_to],
                 )
 
         doc_id = uuid4().hex
@@ -520,7 +525,7 @@ class GatewayService:
             )
         return check
 
-    def _plan_edoc(self, pkg: EdocPackage, agencies: dict[str, AgencyRecord], targets: Sequence[str]) -> _Plan:
+    def _plan_edoc(self, pkg: EdocPackage, agencies: dict[str, AgencyRecord], deliver_to: Sequence[str]) -> _Plan:
         h = pkg.message_header
         b = pkg.trace_header_list.bussiness
         kind = pkg.bussiness_doc_type
@@ -543,7 +548,7 @@ class GatewayService:
                 targets = [rf.document_id for rf in h.response_for if rf.document_id]
             related = self._find_related(pkg.sender, targets, kind)
             meta["related_document_ids"] = targets
-        recipients = tuple((r, agencies[r].channel in _PUSH) for r in targets)
+        recipients = tuple((r, agencies[r].channel in _PUSH) for r in deliver_to)
         return _Plan(recipients=recipients, related_doc_id=related, meta=meta)
 
     def _find_related(self, sender: str, targets: list[str], kind: BussinessDocType) -> str:
