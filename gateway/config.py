@@ -50,6 +50,8 @@ class Settings:
     #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
     basic_auth_requires_tls: bool = True
     log_level: str = "INFO"
+    #: Bearer token of the admin REST API (/admin/v1); empty disables the API. A secret: use the environment.
+    admin_token: str = ""
     #: Whether /readyz also requires a fresh delivery-worker heartbeat (when any agency is reached by push).
     #: Off by default: intake keeps working (deliveries queue) while workers restart, so a load balancer
     #: should not take the web tier out for a worker outage; turn it on where one process runs both.

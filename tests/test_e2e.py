@@ -31,6 +31,7 @@ from gateway.services.registry import Registry
 from gateway.xmlcheck.signature import SigningKey, sign_package
 
 A, B, C = "000.00.01.H53", "000.00.00.G22", "000.00.00.H53"
+ADMIN_TOKEN = secrets.token_urlsafe(24)
 AGENCIES = f"""organ_id,name,signature_policy
 {A},Văn phòng UBND tỉnh Tây Ninh,require
 {B},Văn phòng Chính phủ,verify-if-present
@@ -83,6 +84,7 @@ def gateway(tmp_path, database_url, pki) -> Iterator[Gateway]:
         "EDOC_GATEWAY_TRUST_STORE": str(pki.trust),
         "EDOC_GATEWAY_CRL_FILES": ",".join(str(c) for c in pki.crls),
         "EDOC_GATEWAY_MAX_PACKAGE_BYTES": str(2 * 1024 * 1024),
+        "EDOC_GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
     }
     settings = load_settings(env=env)
     upgrade(settings)
@@ -344,3 +346,54 @@ def test_json_edge_takes_status_updates_from_rest_peers(gateway, pki):
     code, answer = _rest_post(gateway, "SB", b"{not json")
     assert (code, answer["code"]) == (400, "EDXML.PARSE")
     assert gateway.stored() == before
+
+
+def _admin(gateway, method: str, path: str, token: str = ADMIN_TOKEN) -> tuple[int, dict]:
+    import json as _json
+
+    port = int(gateway.url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(method, path, headers={"Authorization": f"Bearer {token}"})
+    resp = conn.getresponse()
+    out = resp.status, _json.loads(resp.read())
+    conn.close()
+    return out
+
+
+def test_admin_api_lists_shows_and_redrives_dead_letters(gateway, pki):
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.db import Store, create_engine
+    from gateway.worker import run_worker
+
+    engine = create_engine(gateway.settings)
+    try:  # B is now pushed by SOAP, to an endpoint where nobody listens
+        Store(engine).update_agency(
+            B, now=datetime.now(UTC), channel="soap", endpoint=f"http://127.0.0.1:{_free_port()}/"
+        )
+    finally:
+        engine.dispose()
+    data, pkg = _package(pki, number="700", to=(B,))
+    gateway.client("SA").send_edoc(data)
+    no_budget = dataclasses.replace(gateway.settings, retry_limit_seconds=1)
+    later = datetime.now(UTC) + timedelta(seconds=60)
+    run_worker(no_budget, once=True, clock=lambda: later)  # past the 1 s budget: the first failure is final
+
+    code, listed = _admin(gateway, "GET", "/admin/v1/deliveries?state=dead")
+    assert code == 200
+    dead = [d for d in listed["deliveries"] if d["document_id"] == pkg.document_id]
+    assert len(dead) == 1
+    assert dead[0]["last_error"].startswith("DELIVERY.")
+    delivery_id = dead[0]["delivery_id"]
+    code, shown = _admin(gateway, "GET", f"/admin/v1/deliveries/{delivery_id}")
+    assert code == 200
+    assert [a["outcome"] for a in shown["attempt_log"]] == ["dead"]
+    view = gateway.client("SA").status_history(document_id=pkg.document_id)
+    assert [r.state for r in view.recipient] == ["dead"]  # the sender sees the failure
+
+    assert _admin(gateway, "GET", "/admin/v1/deliveries", token="wrong")[0] == 401
+    assert _admin(gateway, "POST", "/admin/v1/deliveries/00000000000000000000000000000000/redrive")[0] == 404
+    code, answer = _admin(gateway, "POST", f"/admin/v1/deliveries/{delivery_id}/redrive")
+    assert (code, answer["redriven"]) == (200, [delivery_id])
+    code, shown = _admin(gateway, "GET", f"/admin/v1/deliveries/{delivery_id}")
+    assert shown["state"] == "queued"

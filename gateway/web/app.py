@@ -6,6 +6,7 @@ Routes:
 - ``/healthz`` — the process is alive and answers (no dependency is touched: a load balancer must not take
   every worker out because the database blinked);
 - ``/readyz`` — the injected readiness check (database, disk, …) passes; 503 otherwise, with the failing checks;
+- ``/admin/v1/deliveries…`` — the operators' API (:mod:`gateway.web.admin`), only when ``admin_token`` is set;
 - ``/rest/v1/packages`` — canonical JSON packages from modern systems and REST peers (:mod:`gateway.web.rest`);
 - ``/vdxp/<operation>`` — the VDXP-compatible REST API (:class:`gateway.web.vdxp.VdxpEdge`, edxml.md §11),
   mounted WSGI-style (``SCRIPT_NAME`` ``/vdxp``, ``PATH_INFO`` ``/<operation>``).
@@ -23,6 +24,7 @@ from typing import Any
 
 from gateway.config import Settings
 from gateway.services.api import GatewayApi
+from gateway.web.admin import AdminEdge
 from gateway.web.guard import SoapGuard, StartResponse, WsgiApp
 from gateway.web.rest import RestEdge
 from gateway.web.soap import soap_wsgi_app
@@ -37,6 +39,7 @@ Readiness = Callable[[], Mapping[str, bool]]
 SOAP_PATH = "/soap"
 VDXP_PATH = "/vdxp"
 REST_PATH = "/rest"
+ADMIN_PATH = "/admin"
 
 
 def create_app(settings: Settings, api: GatewayApi, *, readiness: Readiness | None = None) -> WsgiApp:
@@ -46,19 +49,28 @@ def create_app(settings: Settings, api: GatewayApi, *, readiness: Readiness | No
     """
     _quiet_spyne_logging()
     soap = SoapGuard(soap_wsgi_app(api, settings.max_body_bytes), api, settings)
-    return _Router(soap, readiness, vdxp=VdxpEdge(api, settings), rest=RestEdge(api, settings))
+    store = getattr(api, "store", None)
+    admin = AdminEdge(store, settings.admin_token) if settings.admin_token and store is not None else None
+    return _Router(soap, readiness, vdxp=VdxpEdge(api, settings), rest=RestEdge(api, settings), admin=admin)
 
 
 class _Router:
     """A few fixed routes do not need a framework; a tiny dispatcher keeps the request path obvious."""
 
     def __init__(
-        self, soap: WsgiApp, readiness: Readiness | None, *, vdxp: WsgiApp | None = None, rest: WsgiApp | None = None
+        self,
+        soap: WsgiApp,
+        readiness: Readiness | None,
+        *,
+        vdxp: WsgiApp | None = None,
+        rest: WsgiApp | None = None,
+        admin: WsgiApp | None = None,
     ) -> None:
         self._soap = soap
         self._readiness = readiness
         self._vdxp = vdxp
         self._rest = rest
+        self._admin = admin
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
@@ -69,6 +81,8 @@ class _Router:
             inner["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + VDXP_PATH
             inner["PATH_INFO"] = path[len(VDXP_PATH) :]
             return self._vdxp(inner, start_response)
+        if self._admin is not None and path.startswith(ADMIN_PATH + "/"):
+            return self._admin(environ, start_response)
         if self._rest is not None and path.startswith(REST_PATH + "/"):
             return self._rest(environ, start_response)
         if path == "/healthz":
