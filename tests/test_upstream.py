@@ -198,3 +198,22 @@ def test_polling_settings(tmp_path):
     no_keys = dataclasses.replace(settings(**full), worker_lease_seconds=300)
     with pytest.raises(ConfigError, match="missing settings"):
         run_worker(no_keys, once=True, adapters={"vdxp": fake})  # type: ignore[dict-item]
+
+
+def test_unknown_recipients_go_upstream_only_when_an_upstream_is_configured(svc):
+    data = edoc(A, (C, H99))
+    before = _stored(svc)
+    with pytest.raises(RouteError):  # no [vdxp] upstream in these settings: refused, nothing stored
+        svc.submit("sys-a", data)
+    assert _stored(svc) == before
+    assert H99 not in {a.organ_id for a in svc.registry.list_agencies()}
+
+    with_upstream = dataclasses.replace(
+        svc.settings, extra={"vdxp": {"endpoint": "http://127.0.0.1:9/vdxp", "system_id": "p", "secret": "s" * 16}}
+    )
+    forwarding = GatewayService(svc.store.engine, svc._key, svc._trust, with_upstream)
+    receipt = forwarding.submit("sys-a", data)
+    assert _deliveries(svc, receipt.doc_id) == {C: "queued", H99: "queued"}
+    assert svc.registry.agency(H99).channel == "vdxp"  # registered as an upstream agency, as sync-vdxp would
+    outbox = svc.store.counts()["outbox"] - before["outbox"]
+    assert outbox == 1  # only H99 is pushed (upstream); C waits in its mailbox

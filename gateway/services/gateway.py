@@ -51,7 +51,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -256,6 +256,9 @@ class GatewayService:
         self.auth = Authenticator(self.store, settings, self._clock)
         self.queries = VdxpQueries(engine)
         self.registry = Registry(self.store, settings, clock=self._clock)
+        upstream = settings.extra.get("vdxp")
+        #: An upstream national axis is configured: unknown recipients are forwarded to it (gateway.md Routing).
+        self._upstream_configured = isinstance(upstream, Mapping) and bool(upstream.get("endpoint"))
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> GatewayService:
@@ -403,13 +406,20 @@ class GatewayService:
                 organ_id=sender,
             )
         deliver_to: tuple[str, ...] = ()
+        new_upstream: dict[str, AgencyRecord] = {}
         if isinstance(pkg, EdocPackage):
             if attempt.upstream:
                 deliver_to = _upstream_targets(pkg.recipients, agencies, attempt.for_recipient)
             else:
                 unknown = [r for r in pkg.recipients if r not in agencies or not agencies[r].active]
-                if unknown:
-                    # Upstream VDXP forwarding of unknown recipients is issue 4; until then: refuse.
+                # gateway.md Routing: unknown locally and an upstream VDXP configured → forward upstream.
+                # Inactive agencies are known and stay refused; unknown ones become upstream agencies.
+                if unknown and self._upstream_configured and all(r not in agencies for r in unknown):
+                    names = {o.organ_id: o.organ_name for o in pkg.message_header.to}
+                    for r in unknown:
+                        new_upstream[r] = AgencyRecord(r, names.get(r) or r, channel=UPSTREAM_CHANNEL)
+                    agencies = {**agencies, **new_upstream}
+                elif unknown:
                     raise RouteError(f"unknown or inactive recipient(s): {', '.join(unknown)}", recipients=unknown)
                 deliver_to = pkg.recipients
         elif attempt.for_recipient is not None and not _hosted_here(agencies.get(attempt.for_recipient)):
@@ -481,6 +491,9 @@ class GatewayService:
                 **attempt.audit_detail(),
             },
         )
+        if new_upstream:
+            # Registered only now that every check passed (what `agencies sync-vdxp` would have created).
+            self.store.upsert_agencies(list(new_upstream.values()), now=now)
         try:
             self.store.insert_document(
                 NewDocument(document=document, raw=data, recipients=plan.recipients, audit=audit, status=status)
