@@ -713,20 +713,7 @@ class GatewayService:
         if not acts_for(acting, organ_id):
             raise AccessError(f"system {system_id} may not read the mailbox of {organ_id}", organ_id=organ_id)
         rows = self.store.pending(organ_id, PackageKind(kind).value, max(1, min(limit, MAX_PENDING)))
-        return [
-            PendingItem(
-                delivery_id=r.delivery_id,
-                doc_id=r.doc_id,
-                kind=PackageKind(r.kind),
-                sender=r.sender,
-                recipient=r.recipient,
-                document_id=r.document_id,
-                received_at=r.received_at,
-                size=r.size,
-                state=DeliveryState(r.state),
-            )
-            for r in rows
-        ]
+        return [_pending_item(r) for r in rows]
 
     def pending_for_system(
         self,
@@ -742,22 +729,8 @@ class GatewayService:
         rows = self.queries.mailbox(
             acting, PackageKind(kind).value, limit=max(1, min(limit, MAX_PENDING)), since=since, until=until
         )
-        return [
-            PendingItem(
-                delivery_id=r.delivery_id,
-                doc_id=r.doc_id,
-                kind=PackageKind(r.kind),
-                sender=r.sender,
-                recipient=r.recipient,
-                document_id=r.document_id,
-                received_at=r.received_at,
-                size=r.size,
-                state=DeliveryState(r.state),
-                fetched_at=r.fetched_at,
-            )
-            for r in rows
-            if acts_for(acting, r.recipient)  # the SQL scope may over-match (queries_vdxp docstring)
-        ]
+        # The SQL scope may over-match (queries_vdxp docstring): every row is checked against the system again.
+        return [_pending_item(r) for r in rows if acts_for(acting, r.recipient)]
 
     def delivery_state(self, system_id: str, delivery_id: str) -> DeliveryState:
         delivery, _doc = self._own_delivery(system_id, delivery_id)
@@ -1043,6 +1016,22 @@ def _status_code(value: str) -> StatusCode | None:
         return StatusCode(value)
     except ValueError:
         return None
+
+
+def _pending_item(r: Any) -> PendingItem:
+    """A mailbox row (from the store or the VDXP queries) as the contract's value."""
+    return PendingItem(
+        delivery_id=r.delivery_id,
+        doc_id=r.doc_id,
+        kind=PackageKind(r.kind),
+        sender=r.sender,
+        recipient=r.recipient,
+        document_id=r.document_id,
+        received_at=r.received_at,
+        size=r.size,
+        state=DeliveryState(r.state),
+        fetched_at=getattr(r, "fetched_at", None),
+    )
 
 
 def _entry(h: StatusRecord) -> StatusEntry:
