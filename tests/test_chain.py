@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import secrets
-import signal
 import socket
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from gatewayproc import served
 
 from adapters.vdxp import VdxpClient
-from gateway.cli import gunicorn_argv
 from gateway.client import GatewayClient
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
@@ -129,31 +124,13 @@ def running_gateway(
         registry.import_records(agencies)
         creds = {sid: registry.add_system(sid, organs, secret=secret) for sid, (organs, secret) in systems.items()}
     log = data_dir / "gunicorn.log"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("EDOC_GATEWAY_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(gunicorn_argv(settings), env={**clean, **env}, stdout=out, stderr=subprocess.STDOUT)
     gw = Gateway(f"http://127.0.0.1:{port}", settings, creds)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(gw.url + "/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "gateway did not become ready"
-            time.sleep(0.2)
-        yield gw
+        with served(settings, env, log):
+            yield gw
     finally:
         for client in gw.clients:
             client.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
-import os
 import secrets
-import signal
 import socket
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from gatewayproc import served
 from lxml import etree
 from zeep.exceptions import Fault
 
-from gateway.cli import gunicorn_argv
 from gateway.client import GatewayClient
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
@@ -97,31 +93,13 @@ def gateway(tmp_path, database_url, pki) -> Iterator[Gateway]:
         "SC": registry.add_system("SC", [C]),
     }
     log = tmp_path / "gunicorn.log"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("EDOC_GATEWAY_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(gunicorn_argv(settings), env={**clean, **env}, stdout=out, stderr=subprocess.STDOUT)
     gw = Gateway(f"http://127.0.0.1:{port}", settings, creds, log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(gw.url + "/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "gateway did not become ready"
-            time.sleep(0.2)
-        yield gw
+        with served(settings, env, log):
+            yield gw
     finally:
         for client in gw.clients:
             client.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _package(pki, *, number: str = "125", to=(B, C), sender: str = A, sign: bool = True) -> tuple[bytes, object]:

@@ -20,13 +20,9 @@ import dataclasses
 import http.client
 import io
 import json
-import os
 import re
 import secrets
-import signal
 import socket
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,10 +34,10 @@ import sqlalchemy as sa
 from _samples import sample
 from _vdxp_vectors import SECRET, SYSTEM_ID, CapturedRequest, requests, sent_file
 from _vdxp_vectors import request as captured
+from gatewayproc import served
 
 from adapters.vdxp import VdxpAdapter, VdxpClient, VdxpError, sync_agencies
 from gateway import vdxp
-from gateway.cli import gunicorn_argv
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
 from gateway.demo import demo_package, status_for
@@ -131,31 +127,13 @@ def running_gateway(
         registry.import_records(agencies)
         creds = {sid: registry.add_system(sid, organs, secret=secret) for sid, (organs, secret) in systems.items()}
     log = data_dir / "gunicorn.log"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("EDOC_GATEWAY_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(gunicorn_argv(settings), env={**clean, **env}, stdout=out, stderr=subprocess.STDOUT)
     gw = Gateway(f"http://127.0.0.1:{port}", settings, creds, log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(gw.url + "/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, log.read_text(errors="replace")
-            assert time.monotonic() < deadline, "gateway did not become ready"
-            time.sleep(0.2)
-        yield gw
+        with served(settings, env, log):
+            yield gw
     finally:
         for client in gw.clients:
             client.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 AGENCIES = [
