@@ -22,6 +22,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_edxml.py
+	$(PY) bench/bench_intake.py
+	$(PY) bench/bench_delivery.py --channel soap
+	$(PY) bench/bench_delivery.py --channel rest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
