@@ -56,12 +56,12 @@ from gateway.ports import PeerAdapter, PollingAdapter
 from gateway.services.api import Receipt
 from gateway.services.delivery import (
     HEARTBEAT_RETENTION,
-    PUSH_CHANNELS,
     BatchResult,
     Deliverer,
     RetryPolicy,
 )
 from gateway.services.gateway import GatewayService
+from gateway.services.routing import PUSH_CHANNELS
 from gateway.services.upstream import PollResult, UpstreamPoller
 
 log = logging.getLogger(__name__)

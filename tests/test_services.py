@@ -61,9 +61,11 @@ from gateway.errors import (
     SignatureError,
 )
 from gateway.pki import DemoPki
+from gateway.services.access import acts_for
 from gateway.services.api import AckOutcome, DeliveryState, GatewayApi
 from gateway.services.auth import password_digest
-from gateway.services.gateway import GatewayService, acts_for, idempotency_key
+from gateway.services.gateway import GatewayService
+from gateway.services.intake import idempotency_key
 from gateway.services.receipt import verify_receipt
 from gateway.validation import validate_package
 from gateway.xmlcheck.safe import parse_bytes

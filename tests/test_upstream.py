@@ -19,7 +19,8 @@ from gateway.config import Settings
 from gateway.edxml import PackageKind, StatusCode
 from gateway.errors import AccessError, ConfigError, EdxmlParseError, RouteError, UnavailableError
 from gateway.ports import IncomingPackage
-from gateway.services.gateway import UPSTREAM_SYSTEM, GatewayService
+from gateway.services.gateway import GatewayService
+from gateway.services.routing import UPSTREAM_SYSTEM
 from gateway.services.upstream import UpstreamPoller
 from gateway.worker import run_worker, upstream_config
 
@@ -211,7 +212,7 @@ def test_unknown_recipients_go_upstream_only_when_an_upstream_is_configured(svc)
     with_upstream = dataclasses.replace(
         svc.settings, extra={"vdxp": {"endpoint": "http://127.0.0.1:9/vdxp", "system_id": "p", "secret": "s" * 16}}
     )
-    forwarding = GatewayService(svc.store.engine, svc._key, svc._trust, with_upstream)
+    forwarding = GatewayService(svc.store.engine, svc.signing_key, svc.trust, with_upstream)
     receipt = forwarding.submit("sys-a", data)
     assert _deliveries(svc, receipt.doc_id) == {C: "queued", H99: "queued"}
     assert svc.registry.agency(H99).channel == "vdxp"  # registered as an upstream agency, as sync-vdxp would

@@ -51,11 +51,10 @@ from gateway.ports import (
     PeerAdapter,
 )
 from gateway.services.api import DeliveryState
+from gateway.services.routing import PUSH_CHANNELS
 
 log = logging.getLogger(__name__)
 
-#: Channels a worker pushes to; ``mailbox`` recipients fetch their deliveries themselves.
-PUSH_CHANNELS: Final = frozenset({"soap", "rest", "vdxp"})
 #: Error code recorded when an adapter raised something other than a DeliveryError (a defect: logged, retried).
 INTERNAL_ERROR: Final = "DELIVERY.INTERNAL"
 #: Most rows one listing returns.
@@ -570,7 +569,6 @@ def _info(r: DeliveryOverview) -> DeliveryInfo:
 
 __all__ = [
     "INTERNAL_ERROR",
-    "PUSH_CHANNELS",
     "AttemptInfo",
     "BatchResult",
     "Decision",

@@ -1,0 +1,472 @@
+"""Intake (gateway.md "Intake" 1–8): one pipeline for every package, whichever edge it came through.
+
+The stages, in this order, every one able to refuse with a stable code (:meth:`Intake._accept`):
+
+1. **parse/validate** — safe parse, classify, XSD, tolerant read, business checks
+   (:func:`gateway.validation.validate_package`: size limit first; the package is parsed ONCE and that tree is
+   reused by the signature check); the kind the edge expects and the sender a transport declares must match;
+2. **authenticate** — the system is known and active (one round trip reads the system's agencies, the named
+   agencies and the idempotency key: :meth:`Store.intake_lookup`);
+3. **authorise the sender** — the system acts for ``From/OrganId`` (:func:`gateway.services.access.acts_for`)
+   and the sending agency is registered and active; the upstream identity acts only for upstream agencies;
+4. **route** — every ``To`` is a registered, active agency, or goes upstream (:mod:`gateway.services.routing`);
+5. **signature policy** — the sending agency's (:mod:`gateway.services.signature_policy`). After verification
+   only the content the signature covers is read, and its routing fields must equal those checked above;
+6. **idempotency** — see :func:`idempotency_key`: the same key and bytes answer the original receipt and store
+   nothing; the same key and other bytes → ``EDXML.DUPLICATE``; concurrent identical submissions collide on the
+   UNIQUE key and the loser answers as a duplicate;
+7. **link** — an update/revoke/replace must name a known document of the same sender; a status must concern a
+   known document and is routed by :mod:`gateway.services.status_relay`;
+8. **persist** — ONE transaction: raw bytes + metadata, one delivery per recipient (an outbox row for push
+   channels), the status-history row of a status package, the audit entry;
+9. **receipt** — signed with the gateway key (:mod:`gateway.services.receipt`).
+
+Packages polled from the upstream VDXP axis (:meth:`Intake.ingest_upstream`) take the same stages under the
+internal identity :data:`~gateway.services.routing.UPSTREAM_SYSTEM`. Every refusal writes one ``intake.refused``
+audit row (code, system, sending agency, digest and size — never the body) in its own transaction and stores
+nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from gateway.config import Settings
+from gateway.db import AgencyRecord, AuditEntry, DocumentRecord, IdempotencyConflict, IntakeLookup, NewDocument, Store
+from gateway.edxml import EdocPackage, Package, PackageKind, StatusPackage, read_tree
+from gateway.edxml.dates import VN_TZ, format_timestamp
+from gateway.errors import (
+    AccessError,
+    AuthError,
+    DuplicateError,
+    EdxmlStructureError,
+    GatewayError,
+    RequestError,
+    RouteError,
+    SignatureError,
+    UnavailableError,
+)
+from gateway.services.access import acts_for
+from gateway.services.api import Receipt
+from gateway.services.receipt import build_receipt
+from gateway.services.routing import (
+    UPSTREAM_CHANNEL,
+    UPSTREAM_SYSTEM,
+    Plan,
+    Recipients,
+    edoc_recipients,
+    hosted_here,
+    plan_edoc,
+)
+from gateway.services.signature_policy import check_signature
+from gateway.services.status_relay import plan_status
+from gateway.validation import ValidatedPackage, validate_package
+from gateway.xmlcheck.signature import SignatureCheck, SignatureState, SigningKey, TrustStore
+
+_MAX_WARNINGS_KEPT = 20
+
+
+def idempotency_key(pkg: Package) -> str:
+    """SHA-256 (hex) of the idempotency key of a package (gateway.md Intake 6).
+
+    edoc: (kind, From/OrganId, DocumentId, BussinessDocType). status: (kind, From/OrganId,
+    ResponseFor/OrganId, ResponseFor/DocumentId, StatusCode, Timestamp). ``ResponseFor/OrganId`` is in the
+    status key because one sender recalls (13) a document from each receiver separately, possibly within the
+    same second: without it the second recall would be refused as a duplicate of the first.
+    """
+    if isinstance(pkg, StatusPackage):
+        ts = format_timestamp(pkg.timestamp) if pkg.timestamp is not None else ""
+        parts = ["status", pkg.sender, pkg.response_for.organ_id, pkg.document_id, pkg.status_code.value, ts]
+    else:
+        parts = ["edoc", pkg.sender, pkg.document_id, str(pkg.bussiness_doc_type.value)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass
+class IntakeAttempt:
+    """What is known about a submission so far: the refusal audit row is written from it."""
+
+    system_id: str
+    sha256: str
+    size: int
+    sender: str | None = None
+    kind: str | None = None
+    document_id: str | None = None
+    #: Set for a package polled from the upstream axis (:meth:`Intake.ingest_upstream`): where from.
+    source: str | None = None
+    #: The upstream's id of the polled item, and the agency it holds the item for (when it says).
+    reference: str | None = None
+    for_recipient: str | None = None
+
+    @classmethod
+    def of(cls, system_id: str, data: bytes, **upstream: str | None) -> IntakeAttempt:
+        return cls(system_id=system_id, sha256=hashlib.sha256(data).hexdigest(), size=len(data), **upstream)
+
+    @property
+    def upstream(self) -> bool:
+        return self.source is not None
+
+    def audit_detail(self) -> dict[str, str]:
+        """What marks an upstream package's audit rows: its source, the upstream's item id and recipient."""
+        if self.source is None:
+            return {}
+        detail = {"source": self.source[:200]}
+        if self.reference:
+            detail["peer_reference"] = self.reference[:100]
+        if self.for_recipient:
+            detail["for_recipient"] = self.for_recipient[:35]
+        return detail
+
+
+class Intake:
+    """The intake use case (module docstring); thread-safe, one per process."""
+
+    def __init__(
+        self,
+        store: Store,
+        signing_key: SigningKey,
+        trust: TrustStore,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        *,
+        upstream_configured: bool = False,
+    ) -> None:
+        self.store = store
+        self._key = signing_key
+        self._trust = trust
+        self._settings = settings
+        self._clock = clock
+        #: An upstream national axis is configured: unknown recipients are forwarded to it (gateway.md Routing).
+        self._upstream_configured = upstream_configured
+
+    def submit(
+        self, system_id: str, data: bytes, expected: PackageKind | None = None, *, declared_sender: str | None = None
+    ) -> Receipt:
+        """A package from an authenticated system (:meth:`gateway.services.api.GatewayApi.submit`)."""
+        return self._run(IntakeAttempt.of(system_id, data), data, expected, declared_sender)
+
+    def ingest_upstream(
+        self, data: bytes, *, source: str, reference: str | None = None, recipient: str | None = None
+    ) -> Receipt:
+        """Take in a package polled from the upstream VDXP axis (the worker's poller, issue 4 "two gateways").
+
+        Its ``From`` is an agency reached through the upstream, for which no local system acts; so it enters the
+        SAME pipeline as :meth:`submit` under the internal identity ``UPSTREAM_SYSTEM``, which may act only for
+        registered agencies on the ``UPSTREAM_CHANNEL`` channel — never for a local one (a forged package from
+        the upstream cannot speak for our own agencies). The sending agency's signature policy applies as
+        registered. Only the ``To`` hosted HERE get a delivery (:mod:`gateway.services.routing`); ``recipient``
+        (the agency the upstream holds the item for) must be one of ours, or the item is refused rather than
+        acknowledged and dropped. Idempotent like :meth:`submit`. Audit rows carry ``source`` and ``reference``.
+        """
+        attempt = IntakeAttempt.of(UPSTREAM_SYSTEM, data, source=source, reference=reference, for_recipient=recipient)
+        return self._run(attempt, data, None, None)
+
+    def _run(
+        self, attempt: IntakeAttempt, data: bytes, expected: PackageKind | None, declared_sender: str | None
+    ) -> Receipt:
+        """The pipeline with its refusal audit row."""
+        now = self._clock()
+        try:
+            return self._accept(attempt, data, expected, declared_sender, now)
+        except UnavailableError:
+            raise
+        except GatewayError as exc:
+            self._audit_refusal(attempt, exc, now)
+            raise
+
+    def _accept(
+        self,
+        attempt: IntakeAttempt,
+        data: bytes,
+        expected: PackageKind | None,
+        declared_sender: str | None,
+        now: datetime,
+    ) -> Receipt:
+        """The stages of the module docstring, in order."""
+        validated = self._parse(attempt, data, expected, declared_sender, now)
+        pkg = validated.package
+        key = idempotency_key(pkg)
+        named = {pkg.sender, *pkg.recipients} if isinstance(pkg, EdocPackage) else {pkg.sender}
+        if attempt.for_recipient:
+            named.add(attempt.for_recipient)
+        lookup = self.store.intake_lookup(attempt.system_id, named, key)
+        self._authenticate(attempt, lookup)
+        sender_agency = self._authorise_sender(attempt, pkg.sender, lookup)
+        recipients = self._route(attempt, pkg, lookup)
+        check = check_signature(validated.tree, sender_agency, self._trust, self._settings, now)
+        pkg = _signed_content(check, pkg)
+        if lookup.existing is not None:
+            return self._duplicate(attempt, lookup.existing, now)
+        plan = self._link(attempt, pkg, recipients, now)
+        document = _document_record(attempt, pkg, key, plan, check, validated, now)
+        return self._persist(attempt, data, document, plan, recipients)
+
+    # ------------------------------------------------------------------------------------------ stages
+
+    def _parse(
+        self,
+        attempt: IntakeAttempt,
+        data: bytes,
+        expected: PackageKind | None,
+        declared_sender: str | None,
+        now: datetime,
+    ) -> ValidatedPackage:
+        validated = validate_package(
+            data, max_bytes=self._settings.max_package_bytes, today=now.astimezone(VN_TZ).date()
+        )
+        pkg = validated.package
+        attempt.kind, attempt.sender, attempt.document_id = validated.kind.value, pkg.sender, pkg.document_id
+        if expected is not None and validated.kind is not expected:
+            raise EdxmlStructureError(
+                f"expected an {expected.value} package, got a {validated.kind.value} package",
+                expected=expected.value,
+                kind=validated.kind.value,
+            )
+        if declared_sender is not None and declared_sender != pkg.sender:
+            # VDXP sendEdoc names the sender in a signed header (edxml.md §11.1 ``from``): both must agree.
+            raise RequestError(
+                f"the declared sender {declared_sender} differs from the package's From/OrganId {pkg.sender}",
+                declared_sender=declared_sender,
+                organ_id=pkg.sender,
+            )
+        return validated
+
+    @staticmethod
+    def _authenticate(attempt: IntakeAttempt, lookup: IntakeLookup) -> None:
+        if not attempt.upstream and lookup.acting is None:
+            raise AuthError("system unknown or not active", system_id=attempt.system_id)
+
+    @staticmethod
+    def _authorise_sender(attempt: IntakeAttempt, sender: str, lookup: IntakeLookup) -> AgencyRecord:
+        if not attempt.upstream and not acts_for(lookup.acting or (), sender):
+            raise AccessError(
+                f"system {attempt.system_id} may not act for {sender}", system_id=attempt.system_id, organ_id=sender
+            )
+        agency = lookup.agencies.get(sender)
+        if agency is None or not agency.active:
+            raise AccessError(f"the sending agency {sender} is not registered or not active", organ_id=sender)
+        if attempt.upstream and agency.channel != UPSTREAM_CHANNEL:
+            raise AccessError(
+                f"the upstream axis may act only for agencies reached through it (channel {UPSTREAM_CHANNEL}); "
+                f"{sender} is hosted by this gateway",
+                system_id=attempt.system_id,
+                organ_id=sender,
+            )
+        return agency
+
+    def _route(self, attempt: IntakeAttempt, pkg: Package, lookup: IntakeLookup) -> Recipients:
+        if isinstance(pkg, EdocPackage):
+            return edoc_recipients(
+                pkg,
+                lookup.agencies,
+                upstream_configured=self._upstream_configured,
+                polled=attempt.upstream,
+                for_recipient=attempt.for_recipient,
+            )
+        if attempt.for_recipient is not None and not hosted_here(lookup.agencies.get(attempt.for_recipient)):
+            raise RouteError(
+                f"the upstream holds this status for {attempt.for_recipient}, which this gateway does not host",
+                recipients=[attempt.for_recipient],
+            )
+        return Recipients((), lookup.agencies)
+
+    def _link(self, attempt: IntakeAttempt, pkg: Package, recipients: Recipients, now: datetime) -> Plan:
+        if isinstance(pkg, EdocPackage):
+            return plan_edoc(self.store, pkg, recipients)
+        plan = plan_status(self.store, pkg, now, upstream=attempt.upstream)
+        status_to = plan.recipients[0][0]
+        if attempt.for_recipient is not None and attempt.for_recipient != status_to:
+            raise RouteError(
+                f"the upstream holds this status for {attempt.for_recipient}, but it goes to {status_to}",
+                recipients=[attempt.for_recipient, status_to],
+            )
+        return plan
+
+    def _persist(
+        self, attempt: IntakeAttempt, data: bytes, document: DocumentRecord, plan: Plan, recipients: Recipients
+    ) -> Receipt:
+        """The one transaction of Intake 7, then the receipt; a lost race on the idempotency key answers the
+        winner's receipt as a duplicate."""
+        now = document.received_at
+        status = replace(plan.status, status_doc_id=document.doc_id) if plan.status is not None else None
+        if recipients.new_upstream:
+            # Registered only now that every check passed (what `agencies sync-vdxp` would have created).
+            self.store.upsert_agencies(list(recipients.new_upstream), now=now)
+        audit = _accepted(attempt, document, plan)
+        try:
+            self.store.insert_document(
+                NewDocument(document=document, raw=data, recipients=plan.recipients, audit=audit, status=status)
+            )
+        except IdempotencyConflict:
+            winner = self.store.document_by_idem_key(document.idem_key)
+            if winner is None:  # pragma: no cover - the store only raises after seeing the row
+                raise UnavailableError("idempotency conflict without a stored document; retry") from None
+            return self._duplicate(attempt, winner, now)
+        return self._receipt(document, duplicate=False)
+
+    def _duplicate(self, attempt: IntakeAttempt, existing: DocumentRecord, now: datetime) -> Receipt:
+        if existing.sha256 != attempt.sha256:
+            raise DuplicateError(
+                f"a different package with the same key ({existing.kind} {existing.document_id} from "
+                f"{existing.sender}) was already received at {existing.received_at.isoformat()}",
+                doc_id=existing.doc_id,
+            )
+        self.store.audit(
+            AuditEntry(
+                at=now,
+                action="intake.duplicate",
+                system_id=attempt.system_id,
+                doc_id=existing.doc_id,
+                organ_id=existing.sender,
+                detail={"sha256": attempt.sha256, **attempt.audit_detail()},
+            )
+        )
+        return self._receipt(existing, duplicate=True)
+
+    def _receipt(self, doc: DocumentRecord, *, duplicate: bool) -> Receipt:
+        kind = PackageKind(doc.kind)
+        return Receipt(
+            doc_id=doc.doc_id,
+            kind=kind,
+            document_id=doc.document_id,
+            sha256=doc.sha256,
+            received_at=doc.received_at,
+            duplicate=duplicate,
+            signed_receipt=build_receipt(
+                self._key,
+                doc_id=doc.doc_id,
+                kind=kind,
+                document_id=doc.document_id,
+                sha256=doc.sha256,
+                received_at=doc.received_at,
+            ),
+        )
+
+    def _audit_refusal(self, attempt: IntakeAttempt, exc: GatewayError, now: datetime) -> None:
+        detail: dict[str, Any] = {"message": exc.message[:500], "sha256": attempt.sha256, "size": attempt.size}
+        for name in ("path", "kind", "document_id"):
+            value = exc.path if name == "path" else getattr(attempt, name)
+            if value:
+                detail[name] = str(value)[:300]
+        reason = exc.detail.get("reason")
+        if isinstance(reason, str):
+            detail["reason"] = reason
+        detail.update(attempt.audit_detail())
+        with contextlib.suppress(UnavailableError):  # the refusal itself is what the caller must see
+            self.store.audit(
+                AuditEntry(
+                    at=now,
+                    action="intake.refused",
+                    outcome=exc.code,
+                    system_id=attempt.system_id,
+                    organ_id=attempt.sender[:35] if attempt.sender else None,
+                    detail=detail,
+                )
+            )
+
+
+# ================================================================================================ helpers
+
+
+def _routing(pkg: Package) -> tuple[Any, ...]:
+    """What the access, route and idempotency decisions were made on."""
+    if isinstance(pkg, StatusPackage):
+        rf = pkg.response_for
+        return ("status", pkg.sender, rf.organ_id, rf.document_id, pkg.status_code, pkg.timestamp)
+    return ("edoc", pkg.sender, pkg.recipients, pkg.document_id, pkg.bussiness_doc_type)
+
+
+def _signed_content(check: SignatureCheck, pkg: Package) -> Package:
+    """From here on only what the signature covers; its key fields must equal the ones already checked."""
+    if check.signed_root is None:
+        return pkg
+    signed = read_tree(check.signed_root)
+    if _routing(signed) != _routing(pkg):
+        raise SignatureError("the signed content differs from the content checked for routing", reason="wrapping")
+    return signed
+
+
+def _document_record(
+    attempt: IntakeAttempt,
+    pkg: Package,
+    key: str,
+    plan: Plan,
+    check: SignatureCheck,
+    validated: ValidatedPackage,
+    now: datetime,
+) -> DocumentRecord:
+    if isinstance(pkg, EdocPackage):
+        doc_type, code = pkg.bussiness_doc_type.value, None
+        subject, code_text = pkg.message_header.subject, str(pkg.message_header.code)
+    else:
+        doc_type, code = None, pkg.status_code.value
+        subject, code_text = pkg.description, pkg.response_for.code
+    return DocumentRecord(
+        doc_id=uuid4().hex,
+        kind=pkg.kind.value,
+        sender=pkg.sender,
+        document_id=pkg.document_id,
+        sha256=attempt.sha256,
+        size=attempt.size,
+        received_at=now,
+        signature_state=check.state.value,
+        idem_key=key,
+        bussiness_doc_type=doc_type,
+        status_code=code,
+        related_doc_id=plan.related_doc_id,
+        submitted_by=attempt.system_id,
+        signer_subject=check.signer_subject,
+        signer_fingerprint=check.signer_fingerprint,
+        subject=subject,
+        code=code_text,
+        meta={**plan.meta, **_signature_meta(check), **_warnings_meta(validated.report.warnings)},
+    )
+
+
+def _accepted(attempt: IntakeAttempt, document: DocumentRecord, plan: Plan) -> AuditEntry:
+    return AuditEntry(
+        at=document.received_at,
+        action="intake.accepted",
+        system_id=attempt.system_id,
+        doc_id=document.doc_id,
+        organ_id=document.sender,
+        detail={
+            "kind": document.kind,
+            "document_id": document.document_id,
+            "sha256": attempt.sha256,
+            "size": attempt.size,
+            "signature": document.signature_state,
+            "recipients": [r for r, _push in plan.recipients],
+            **attempt.audit_detail(),
+        },
+    )
+
+
+def _signature_meta(check: SignatureCheck) -> dict[str, Any]:
+    if check.state is not SignatureState.VALID:
+        return {}
+    return {
+        "signature": {
+            "algorithm": check.signature_algorithm,
+            "digest": check.digest_algorithm,
+            "issuer": check.issuer_subject,
+            "serial": f"{check.signer_serial:x}" if check.signer_serial is not None else None,
+            "revocation": check.revocation,
+            "warnings": list(check.warnings),
+        }
+    }
+
+
+def _warnings_meta(warnings: list[dict[str, str]]) -> dict[str, Any]:
+    if not warnings:
+        return {}
+    return {"warnings": warnings[:_MAX_WARNINGS_KEPT], "warning_count": len(warnings)}
+
+
+__all__ = ["Intake", "IntakeAttempt", "idempotency_key"]

@@ -1,0 +1,59 @@
+"""The sending agency's signature policy (gateway.md Intake 5), applied to the tree intake already parsed.
+
+``require``: an xmldsig signature that verifies, chains to the trust store, passes CRL checks, and whose signer
+certificate is bound to the agency — a fingerprint in ``agency_certificates``, or when none is bound, the
+agency's OrganId in the certificate subject. ``verify-if-present``: the same checks whenever a real xmldsig
+signature is present (the legacy placeholder of the official samples counts as unsigned). ``off``: nothing is
+verified; the state found is recorded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from lxml import etree
+
+from gateway.config import Settings
+from gateway.db import AgencyRecord
+from gateway.errors import SignatureError
+from gateway.xmlcheck.signature import (
+    SignatureCheck,
+    SignatureState,
+    TrustStore,
+    VerifyPolicy,
+    inspect_signature,
+    verify_package,
+)
+
+
+def check_signature(
+    tree: etree._ElementTree, agency: AgencyRecord, trust: TrustStore, settings: Settings, now: datetime
+) -> SignatureCheck:
+    """The agency's policy over ``tree``. Binding is enforced whenever a signature is verified."""
+    state = inspect_signature(tree)
+    if agency.signature_policy == "off" or (
+        agency.signature_policy == "verify-if-present" and state is not SignatureState.PRESENT
+    ):
+        return SignatureCheck(state=state)
+    policy = VerifyPolicy(
+        allow_sha1=agency.allow_sha1,
+        at=now,
+        crl_soft_fail=settings.crl_soft_fail,
+        require_signature=True,
+    )
+    check = verify_package(tree, trust, policy, max_bytes=settings.max_package_bytes)
+    if agency.cert_fingerprints:
+        bound = check.signer_fingerprint in agency.cert_fingerprints
+    else:
+        bound = check.is_bound_to(agency.organ_id)
+    if not bound:
+        raise SignatureError(
+            f"the signer certificate ({check.signer_subject}) is not bound to the sending agency {agency.organ_id}",
+            reason="not-bound",
+            signer=check.signer_subject,
+            fingerprint=check.signer_fingerprint,
+        )
+    return check
+
+
+__all__ = ["check_signature"]
