@@ -65,7 +65,7 @@ from gateway.services.access import acts_for
 from gateway.services.api import AckOutcome, DeliveryState, GatewayApi
 from gateway.services.auth import password_digest
 from gateway.services.gateway import GatewayService
-from gateway.services.intake import idempotency_key
+from gateway.services.intake_records import idempotency_key
 from gateway.services.receipt import verify_receipt
 from gateway.validation import validate_package
 from gateway.xmlcheck.safe import parse_bytes

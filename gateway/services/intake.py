@@ -30,17 +30,15 @@ nothing else.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
 
 from gateway.config import Settings
 from gateway.db import AgencyRecord, AuditEntry, DocumentRecord, IdempotencyConflict, IntakeLookup, NewDocument, Store
 from gateway.edxml import EdocPackage, Package, PackageKind, StatusPackage, read_tree
-from gateway.edxml.dates import VN_TZ, format_timestamp
+from gateway.edxml.dates import VN_TZ
 from gateway.errors import (
     AccessError,
     AuthError,
@@ -54,6 +52,7 @@ from gateway.errors import (
 )
 from gateway.services.access import acts_for
 from gateway.services.api import Receipt
+from gateway.services.intake_records import IntakeAttempt, accepted, document_record, idempotency_key, refused
 from gateway.services.receipt import build_receipt
 from gateway.services.routing import (
     UPSTREAM_CHANNEL,
@@ -67,61 +66,7 @@ from gateway.services.routing import (
 from gateway.services.signature_policy import check_signature
 from gateway.services.status_relay import plan_status
 from gateway.validation import ValidatedPackage, validate_package
-from gateway.xmlcheck.signature import SignatureCheck, SignatureState, SigningKey, TrustStore
-
-_MAX_WARNINGS_KEPT = 20
-
-
-def idempotency_key(pkg: Package) -> str:
-    """SHA-256 (hex) of the idempotency key of a package (gateway.md Intake 6).
-
-    edoc: (kind, From/OrganId, DocumentId, BussinessDocType). status: (kind, From/OrganId,
-    ResponseFor/OrganId, ResponseFor/DocumentId, StatusCode, Timestamp). ``ResponseFor/OrganId`` is in the
-    status key because one sender recalls (13) a document from each receiver separately, possibly within the
-    same second: without it the second recall would be refused as a duplicate of the first.
-    """
-    if isinstance(pkg, StatusPackage):
-        ts = format_timestamp(pkg.timestamp) if pkg.timestamp is not None else ""
-        parts = ["status", pkg.sender, pkg.response_for.organ_id, pkg.document_id, pkg.status_code.value, ts]
-    else:
-        parts = ["edoc", pkg.sender, pkg.document_id, str(pkg.bussiness_doc_type.value)]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-@dataclass
-class IntakeAttempt:
-    """What is known about a submission so far: the refusal audit row is written from it."""
-
-    system_id: str
-    sha256: str
-    size: int
-    sender: str | None = None
-    kind: str | None = None
-    document_id: str | None = None
-    #: Set for a package polled from the upstream axis (:meth:`Intake.ingest_upstream`): where from.
-    source: str | None = None
-    #: The upstream's id of the polled item, and the agency it holds the item for (when it says).
-    reference: str | None = None
-    for_recipient: str | None = None
-
-    @classmethod
-    def of(cls, system_id: str, data: bytes, **upstream: str | None) -> IntakeAttempt:
-        return cls(system_id=system_id, sha256=hashlib.sha256(data).hexdigest(), size=len(data), **upstream)
-
-    @property
-    def upstream(self) -> bool:
-        return self.source is not None
-
-    def audit_detail(self) -> dict[str, str]:
-        """What marks an upstream package's audit rows: its source, the upstream's item id and recipient."""
-        if self.source is None:
-            return {}
-        detail = {"source": self.source[:200]}
-        if self.reference:
-            detail["peer_reference"] = self.reference[:100]
-        if self.for_recipient:
-            detail["for_recipient"] = self.for_recipient[:35]
-        return detail
+from gateway.xmlcheck.signature import SignatureCheck, SigningKey, TrustStore
 
 
 class Intake:
@@ -204,7 +149,7 @@ class Intake:
         if lookup.existing is not None:
             return self._duplicate(attempt, lookup.existing, now)
         plan = self._link(attempt, pkg, recipients, now)
-        document = _document_record(attempt, pkg, key, plan, check, validated, now)
+        document = document_record(attempt, pkg, key, plan, check, validated, now)
         return self._persist(attempt, data, document, plan, recipients)
 
     # ------------------------------------------------------------------------------------------ stages
@@ -298,7 +243,7 @@ class Intake:
         if recipients.new_upstream:
             # Registered only now that every check passed (what `agencies sync-vdxp` would have created).
             self.store.upsert_agencies(list(recipients.new_upstream), now=now)
-        audit = _accepted(attempt, document, plan)
+        audit = accepted(attempt, document, plan)
         try:
             self.store.insert_document(
                 NewDocument(document=document, raw=data, recipients=plan.recipients, audit=audit, status=status)
@@ -349,26 +294,8 @@ class Intake:
         )
 
     def _audit_refusal(self, attempt: IntakeAttempt, exc: GatewayError, now: datetime) -> None:
-        detail: dict[str, Any] = {"message": exc.message[:500], "sha256": attempt.sha256, "size": attempt.size}
-        for name in ("path", "kind", "document_id"):
-            value = exc.path if name == "path" else getattr(attempt, name)
-            if value:
-                detail[name] = str(value)[:300]
-        reason = exc.detail.get("reason")
-        if isinstance(reason, str):
-            detail["reason"] = reason
-        detail.update(attempt.audit_detail())
         with contextlib.suppress(UnavailableError):  # the refusal itself is what the caller must see
-            self.store.audit(
-                AuditEntry(
-                    at=now,
-                    action="intake.refused",
-                    outcome=exc.code,
-                    system_id=attempt.system_id,
-                    organ_id=attempt.sender[:35] if attempt.sender else None,
-                    detail=detail,
-                )
-            )
+            self.store.audit(refused(attempt, exc, now))
 
 
 # ================================================================================================ helpers
@@ -392,81 +319,4 @@ def _signed_content(check: SignatureCheck, pkg: Package) -> Package:
     return signed
 
 
-def _document_record(
-    attempt: IntakeAttempt,
-    pkg: Package,
-    key: str,
-    plan: Plan,
-    check: SignatureCheck,
-    validated: ValidatedPackage,
-    now: datetime,
-) -> DocumentRecord:
-    if isinstance(pkg, EdocPackage):
-        doc_type, code = pkg.bussiness_doc_type.value, None
-        subject, code_text = pkg.message_header.subject, str(pkg.message_header.code)
-    else:
-        doc_type, code = None, pkg.status_code.value
-        subject, code_text = pkg.description, pkg.response_for.code
-    return DocumentRecord(
-        doc_id=uuid4().hex,
-        kind=pkg.kind.value,
-        sender=pkg.sender,
-        document_id=pkg.document_id,
-        sha256=attempt.sha256,
-        size=attempt.size,
-        received_at=now,
-        signature_state=check.state.value,
-        idem_key=key,
-        bussiness_doc_type=doc_type,
-        status_code=code,
-        related_doc_id=plan.related_doc_id,
-        submitted_by=attempt.system_id,
-        signer_subject=check.signer_subject,
-        signer_fingerprint=check.signer_fingerprint,
-        subject=subject,
-        code=code_text,
-        meta={**plan.meta, **_signature_meta(check), **_warnings_meta(validated.report.warnings)},
-    )
-
-
-def _accepted(attempt: IntakeAttempt, document: DocumentRecord, plan: Plan) -> AuditEntry:
-    return AuditEntry(
-        at=document.received_at,
-        action="intake.accepted",
-        system_id=attempt.system_id,
-        doc_id=document.doc_id,
-        organ_id=document.sender,
-        detail={
-            "kind": document.kind,
-            "document_id": document.document_id,
-            "sha256": attempt.sha256,
-            "size": attempt.size,
-            "signature": document.signature_state,
-            "recipients": [r for r, _push in plan.recipients],
-            **attempt.audit_detail(),
-        },
-    )
-
-
-def _signature_meta(check: SignatureCheck) -> dict[str, Any]:
-    if check.state is not SignatureState.VALID:
-        return {}
-    return {
-        "signature": {
-            "algorithm": check.signature_algorithm,
-            "digest": check.digest_algorithm,
-            "issuer": check.issuer_subject,
-            "serial": f"{check.signer_serial:x}" if check.signer_serial is not None else None,
-            "revocation": check.revocation,
-            "warnings": list(check.warnings),
-        }
-    }
-
-
-def _warnings_meta(warnings: list[dict[str, str]]) -> dict[str, Any]:
-    if not warnings:
-        return {}
-    return {"warnings": warnings[:_MAX_WARNINGS_KEPT], "warning_count": len(warnings)}
-
-
-__all__ = ["Intake", "IntakeAttempt", "idempotency_key"]
+__all__ = ["Intake"]
