@@ -12,7 +12,8 @@ from gateway.config import Settings
 from gateway.db import Store, create_engine, upgrade
 from gateway.errors import AuthError, ConfigError, NotFoundError, RequestError
 from gateway.services.auth import Authenticator, SecretBox, hash_secret, verify_secret_hash
-from gateway.services.registry import COLUMNS, Registry, RegistryImportError
+from gateway.services.registry import Registry, RegistryImportError
+from gateway.services.registry_rows import COLUMNS
 
 KEY = "registry-test-key-0123456789"
 FP1, FP2 = "ab" * 32, "cd" * 32

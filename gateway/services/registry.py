@@ -6,14 +6,14 @@
 ``edoc-gateway systems add ID --agency ORGID…`` → :meth:`Registry.add_system` (returns the secret, shown once)
 ``edoc-gateway systems list`` → :meth:`Registry.list_systems` (never shows secrets)
 
-Import format: CSV with a header row, or JSON (a list of objects), with the keys of :data:`COLUMNS`; only
-``organ_id`` and ``name`` are required. ``cert_fingerprints`` are SHA-256 fingerprints (hex, ``:`` allowed)
-separated by ``;`` in CSV (a list or a ``;`` string in JSON). Upsert: new agencies are created with defaults
-for what the row leaves out; for existing agencies only the columns the row fills in change (an empty CSV
-cell means "not given"). The level is derived from the OrganId (edxml.md §6.1); the parent defaults to the
-OrganId's parent when that agency exists (in the database or the same file). An invalid row rejects the
-whole file — one transaction, nothing imported — with every problem listed by row number (the first data
-row is row 1).
+Import format (:mod:`gateway.services.registry_rows`): CSV with a header row, or JSON (a list of objects), with
+the keys of ``COLUMNS``; only ``organ_id`` and ``name`` are required. ``cert_fingerprints`` are SHA-256
+fingerprints (hex, ``:`` allowed) separated by ``;`` in CSV (a list or a ``;`` string in JSON). Upsert: new
+agencies are created with defaults for what the row leaves out; for existing agencies only the columns the row
+fills in change (an empty CSV cell means "not given"). The level is derived from the OrganId (edxml.md §6.1);
+the parent defaults to the OrganId's parent when that agency exists (in the database or the same file). An
+invalid row rejects the whole file — one transaction, nothing imported — with every problem listed by row
+number (the first data row is row 1).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,30 +34,13 @@ from gateway.db.tables import CHANNELS, SIGNATURE_POLICIES
 from gateway.edxml.organ import OrganId
 from gateway.errors import GatewayError, NotFoundError, RequestError
 from gateway.services.auth import SecretBox, generate_secret, hash_secret
+from gateway.services.registry_rows import COLUMNS, SYSTEM_ID, export_row, parse_fingerprint, parse_row
 
-#: Import/export columns, in export order.
-COLUMNS: tuple[str, ...] = (
-    "organ_id",
-    "name",
-    "parent",
-    "channel",
-    "endpoint",
-    "signature_policy",
-    "allow_sha1",
-    "emit_arrived_on_ack",
-    "active",
-    "system",
-    "cert_fingerprints",
-)
 #: Largest import file read (a national registry has a few tens of thousands of agencies).
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 #: Bounds of an operator-given system secret (VDXP secrets seen in the wild are 24–44 base64 characters).
 MIN_SECRET_LENGTH, MAX_SECRET_LENGTH = 16, 200
 _PUSH_NEEDS_ENDPOINT = ("soap", "rest")
-_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
-_SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
-_TRUE = frozenset({"1", "true", "yes", "y", "on"})
-_FALSE = frozenset({"0", "false", "no", "n", "off"})
 
 
 class RegistryImportError(GatewayError):
@@ -161,7 +143,7 @@ class Registry:
         parsed: list[tuple[int, dict[str, Any]]] = []
         seen: dict[str, int] = {}
         for number, row in enumerate(rows, 1):
-            values = _parse_row(row, number, problems)
+            values = parse_row(row, number, problems)
             if values is None:
                 continue
             organ = values["organ_id"]
@@ -211,14 +193,14 @@ class Registry:
         """Every agency as CSV (import columns) or JSON; re-importing the output changes nothing."""
         agencies = self._store.list_agencies()
         if fmt == "json":
-            return json.dumps([_export_row(a, as_json=True) for a in agencies], ensure_ascii=False, indent=2) + "\n"
+            return json.dumps([export_row(a, as_json=True) for a in agencies], ensure_ascii=False, indent=2) + "\n"
         if fmt != "csv":
             raise RequestError(f"unknown export format {fmt!r} (csv or json)")
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         for a in agencies:
-            writer.writerow(_export_row(a, as_json=False))
+            writer.writerow(export_row(a, as_json=False))
         return out.getvalue()
 
     def list_agencies(self, parent: str | None = None) -> list[AgencyRecord]:
@@ -262,7 +244,7 @@ class Registry:
                 changes[name] = value
         fps = None
         if cert_fingerprints is not None:
-            fps = [_fingerprint(f) for f in cert_fingerprints]
+            fps = [parse_fingerprint(f) for f in cert_fingerprints]
             bad = [f for f, n in zip(cert_fingerprints, fps, strict=True) if n is None]
             if bad:
                 raise RequestError(f"not SHA-256 fingerprints: {', '.join(bad)}")
@@ -287,7 +269,7 @@ class Registry:
         configured with that pair and should connect by changing only the endpoint URL (gateway.md).
         """
         organs = list(dict.fromkeys(agencies))
-        if not _SYSTEM_ID.match(system_id):
+        if not SYSTEM_ID.match(system_id):
             raise RequestError(f"{system_id!r} is not a valid system id (letters, digits, . _ : -; ≤ 64)")
         if not organs:
             raise RequestError("a system must act for at least one agency (--agency)")
@@ -328,86 +310,6 @@ class Registry:
         ]
 
 
-# ================================================================================================ rows
-
-
-def _parse_row(row: Mapping[str, Any], number: int, problems: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Typed values of the non-empty cells of one row, or None (problems recorded) when it is invalid."""
-
-    def bad(field: str, message: str) -> None:
-        problems.append({"row": number, "field": field, "message": message})
-
-    unknown = sorted(set(row) - set(COLUMNS))
-    if unknown:
-        bad(unknown[0], f"unknown column(s): {', '.join(unknown)}")
-        return None
-    cells = {k: v for k, v in row.items() if v is not None and not (isinstance(v, str) and not v.strip())}
-    values: dict[str, Any] = {}
-    before = len(problems)
-    organ = _text(cells.get("organ_id"))
-    if not organ:
-        bad("organ_id", "organ_id is required")
-    elif not OrganId.is_valid(organ):
-        bad("organ_id", f"{organ!r} is not an agency identifier (OrganId)")
-    else:
-        values["organ_id"] = organ
-    name = _text(cells.get("name"))
-    if not name:
-        bad("name", "name is required")
-    elif len(name) > 500:
-        bad("name", "name is longer than 500 characters")
-    else:
-        values["name"] = name
-    if "parent" in cells:
-        parent = _text(cells["parent"])
-        if not OrganId.is_valid(parent):
-            bad("parent", f"{parent!r} is not an agency identifier (OrganId)")
-        elif parent == organ:
-            bad("parent", "an agency cannot be its own parent")
-        else:
-            values["parent"] = parent
-    if "channel" in cells:
-        channel = _text(cells["channel"]).lower()
-        if channel not in CHANNELS:
-            bad("channel", f"channel must be one of {', '.join(CHANNELS)}")
-        values["channel"] = channel
-    if "endpoint" in cells:
-        endpoint = _text(cells["endpoint"])
-        if len(endpoint) > 1000:
-            bad("endpoint", "endpoint is longer than 1000 characters")
-        values["endpoint"] = endpoint
-    if "signature_policy" in cells:
-        policy = _text(cells["signature_policy"]).lower()
-        if policy not in SIGNATURE_POLICIES:
-            bad("signature_policy", f"signature_policy must be one of {', '.join(SIGNATURE_POLICIES)}")
-        values["signature_policy"] = policy
-    for field in ("allow_sha1", "emit_arrived_on_ack", "active"):
-        if field in cells:
-            flag = _bool(cells[field])
-            if flag is None:
-                bad(field, f"{cells[field]!r} is not a boolean (true/false, 1/0, yes/no)")
-            values[field] = flag
-    if "system" in cells:
-        system = _text(cells["system"])
-        if not _SYSTEM_ID.match(system):
-            bad("system", f"{system!r} is not a valid system id")
-        values["system_id"] = system
-    if "cert_fingerprints" in cells:
-        raw = cells["cert_fingerprints"]
-        items = raw if isinstance(raw, list) else str(raw).split(";")
-        fps = []
-        for item in items:
-            if not str(item).strip():
-                continue
-            fp = _fingerprint(str(item))
-            if fp is None:
-                bad("cert_fingerprints", f"{item!r} is not a SHA-256 fingerprint (64 hex digits)")
-            else:
-                fps.append(fp)
-        values["cert_fingerprints"] = tuple(dict.fromkeys(fps))
-    return values if len(problems) == before else None
-
-
 def _given_secret(secret: str) -> str:
     """An operator-given secret: long enough to be a key, printable (it travels in configuration files)."""
     bounded = MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH
@@ -417,46 +319,3 @@ def _given_secret(secret: str) -> str:
             "surrounding spaces"
         )
     return secret
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def _bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    low = str(value).strip().lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    return None
-
-
-def _fingerprint(value: str) -> str | None:
-    """Lowercase hex without separators, or None if it is not a SHA-256 fingerprint."""
-    fp = value.strip().lower()
-    if fp.startswith("sha256:"):
-        fp = fp[7:]
-    fp = fp.replace(":", "")
-    return fp if _FINGERPRINT.match(fp) else None
-
-
-def _export_row(a: AgencyRecord, *, as_json: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "organ_id": a.organ_id,
-        "name": a.name,
-        "parent": a.parent,
-        "channel": a.channel,
-        "endpoint": a.endpoint,
-        "signature_policy": a.signature_policy,
-        "allow_sha1": a.allow_sha1,
-        "emit_arrived_on_ack": a.emit_arrived_on_ack,
-        "active": a.active,
-        "system": a.system_id,
-        "cert_fingerprints": list(a.cert_fingerprints) if as_json else ";".join(a.cert_fingerprints),
-    }
-    if as_json:
-        return row
-    return {k: ("" if v is None else ("true" if v is True else "false" if v is False else v)) for k, v in row.items()}
