@@ -279,57 +279,7 @@ def _staff_info(node: _Node | None) -> StaffInfo | None:
 def _read_edoc(top: _Node, warnings: list[str]) -> EdocPackage:
     env = top.req("edXMLEnvelope")
     head = env.req("edXMLHeader")
-    mh = head.req("MessageHeader")
-    if not mh.kids.get("To"):
-        raise EdxmlStructureError("an edoc package needs at least one To", path=f"{mh.path}/To")
-    code = mh.opt("Code")
-    prom = mh.opt("PromulgationInfo")
-    dtype = mh.opt("DocumentType")
-    signer = mh.opt("SignerInfo")
-    other = mh.opt("OtherInfo")
-    other_info = OtherInfo()
-    if other is not None:
-        other_info = OtherInfo(
-            priority=other.parsed("Priority", Priority.parse) or Priority.NORMAL,  # type: ignore[arg-type]
-            sphere_of_promulgation=other.s("SphereOfPromulgation"),
-            typer_notation=other.s("TyperNotation"),
-            promulgation_amount=other.parsed("PromulgationAmount", _int),
-            page_amount=other.parsed("PageAmount", _int),
-            direction=other.parsed("Direction", _bool),
-            reply_fors=other.s("ReplyFors"),
-            reference_codes=other.s("ReferenceCodes"),
-            appendixes=other.texts("Appendixes", "Appendix"),
-        )
-    header = MessageHeader(
-        from_=_organization(mh.req("From")),
-        to=tuple(_organization(n) for n in mh.all("To")),
-        document_id=mh.s_req("DocumentId"),
-        code=Code(code_number=code.s_req("CodeNumber"), code_notation=code.s_req("CodeNotation")) if code else Code(),
-        promulgation_info=PromulgationInfo(
-            place=prom.s("Place"), promulgation_date=prom.parsed("PromulgationDate", _date)
-        )
-        if prom
-        else PromulgationInfo(),
-        document_type=DocumentType(
-            type=dtype.s_req("Type"), type_detail=dtype.s("TypeDetail"), type_name=dtype.s_req("TypeName")
-        )
-        if dtype
-        else DocumentType(),
-        subject=mh.s_req("Subject"),
-        content=mh.s("Content"),
-        signer_info=SignerInfo(
-            competence=signer.s("Competence"), position=signer.s("Position"), full_name=signer.s("FullName")
-        )
-        if signer
-        else SignerInfo(),
-        due_date=mh.parsed("DueDate", _date),
-        other_info=other_info,
-        response_for=tuple(rf for n in mh.all("ResponseFor") if (rf := _response_for(n)) != ResponseFor()),
-        steering_type=mh.parsed("SteeringType", SteeringType.parse),  # type: ignore[arg-type]
-        response_for_task=mh.texts("ResponseForTask", "TaskCode"),
-        application_type=mh.s("ApplicationType"),
-        to_places=mh.texts("ToPlaces", "Place"),
-    )
+    header = _message_header(head.req("MessageHeader"))
     trace = _trace_header_list(head.opt("TraceHeaderList"), warnings)
     body = env.opt("edXMLBody")
     manifest = body.opt("edXMLManifest") if body is not None else None
@@ -352,6 +302,61 @@ def _read_edoc(top: _Node, warnings: list[str]) -> EdocPackage:
         references=references,
         attachments=attachments,
         warnings=tuple(warnings),
+    )
+
+
+def _message_header(mh: _Node) -> MessageHeader:
+    if not mh.kids.get("To"):
+        raise EdxmlStructureError("an edoc package needs at least one To", path=f"{mh.path}/To")
+    code = mh.opt("Code")
+    prom = mh.opt("PromulgationInfo")
+    dtype = mh.opt("DocumentType")
+    signer = mh.opt("SignerInfo")
+    return MessageHeader(
+        from_=_organization(mh.req("From")),
+        to=tuple(_organization(n) for n in mh.all("To")),
+        document_id=mh.s_req("DocumentId"),
+        code=Code(code_number=code.s_req("CodeNumber"), code_notation=code.s_req("CodeNotation")) if code else Code(),
+        promulgation_info=PromulgationInfo(
+            place=prom.s("Place"), promulgation_date=prom.parsed("PromulgationDate", _date)
+        )
+        if prom
+        else PromulgationInfo(),
+        document_type=DocumentType(
+            type=dtype.s_req("Type"), type_detail=dtype.s("TypeDetail"), type_name=dtype.s_req("TypeName")
+        )
+        if dtype
+        else DocumentType(),
+        subject=mh.s_req("Subject"),
+        content=mh.s("Content"),
+        signer_info=SignerInfo(
+            competence=signer.s("Competence"), position=signer.s("Position"), full_name=signer.s("FullName")
+        )
+        if signer
+        else SignerInfo(),
+        due_date=mh.parsed("DueDate", _date),
+        other_info=_other_info(mh.opt("OtherInfo")),
+        response_for=tuple(rf for n in mh.all("ResponseFor") if (rf := _response_for(n)) != ResponseFor()),
+        steering_type=mh.parsed("SteeringType", SteeringType.parse),  # type: ignore[arg-type]
+        response_for_task=mh.texts("ResponseForTask", "TaskCode"),
+        application_type=mh.s("ApplicationType"),
+        to_places=mh.texts("ToPlaces", "Place"),
+    )
+
+
+def _other_info(other: _Node | None) -> OtherInfo:
+    if other is None:
+        return OtherInfo()
+    return OtherInfo(
+        priority=other.parsed("Priority", Priority.parse) or Priority.NORMAL,  # type: ignore[arg-type]
+        sphere_of_promulgation=other.s("SphereOfPromulgation"),
+        typer_notation=other.s("TyperNotation"),
+        promulgation_amount=other.parsed("PromulgationAmount", _int),
+        page_amount=other.parsed("PageAmount", _int),
+        direction=other.parsed("Direction", _bool),
+        reply_fors=other.s("ReplyFors"),
+        reference_codes=other.s("ReferenceCodes"),
+        appendixes=other.texts("Appendixes", "Appendix"),
     )
 
 
