@@ -9,18 +9,12 @@ safely parsed and authenticated the request, and :class:`_GuardedSoap11` takes t
 WSGI environ instead of letting spyne parse the body a second time (spyne's own parser path is the one that
 accepts DTDs, logs whole invalid bodies and breaks on MTOM — none of it is reachable).
 
-Packages travel as ``xs:base64Binary`` and must stay byte-exact (they are signed with inclusive C14N).
-spyne's ``ByteArray`` decodes them by joining the base64 text character by character (10 MB: 311 ms, against
-63 ms for :func:`base64.b64decode` on this machine) and without validation, so characters outside the alphabet are
-silently dropped — a corrupted package would be accepted as a different one. The :class:`Base64Package` type below
-is declared as the same ``xs:base64Binary`` in the WSDL but decoded and encoded by our own handlers (strict
-alphabet, whitespace tolerated, ``REQUEST.INVALID`` otherwise).
+Message types and the base64 package type: :mod:`gateway.web.soap_types`.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import logging
 from collections.abc import Callable, Iterable
@@ -31,14 +25,9 @@ from lxml import etree
 from spyne import (
     Application,
     Boolean,
-    ComplexModel,
-    DateTime,
-    Enum,
     Fault,
     Integer,
-    Long,
     ServiceBase,
-    SimpleModel,
     Unicode,
     rpc,
 )
@@ -52,10 +41,28 @@ from gateway.errors import GatewayError, RequestError
 from gateway.services import api as values
 from gateway.services.api import GatewayApi
 from gateway.web.faults import INTERNAL, SOAP_TNS, FaultInfo, fault_element
+from gateway.web.soap_types import (
+    OPT,
+    REQ,
+    XSD_NS,
+    AckStatusType,
+    Agency,
+    Base64Package,
+    DocumentView,
+    GatewayErrorDetail,
+    GatewayFault,
+    KindType,
+    PendingItem,
+    Receipt,
+    agency_type,
+    decode_package,
+    document_view_type,
+    pending_item_type,
+    receipt_type,
+)
 
 log = logging.getLogger(__name__)
 
-XSD_NS: Final = "http://www.w3.org/2001/XMLSchema"
 WSDL_SOAP_NS: Final = "http://schemas.xmlsoap.org/wsdl/soap/"
 SERVICE_NAME: Final = "EdocGateway"
 #: The address written into the committed WSDL (``wsdl/edoc-gateway.wsdl``); the served one carries the real one.
@@ -68,160 +75,6 @@ ENV_FAULT: Final = "edoc_gateway.fault"
 
 #: Largest ``limit`` of GetPendingList; a mailbox is drained page by page.
 MAX_PENDING_LIMIT: Final = 1000
-
-_WHITESPACE = str.maketrans("", "", " \t\r\n")
-
-
-# ----------------------------------------------------------------------------------------------- types
-
-
-class Base64Package(SimpleModel):
-    """An edXML package as ``xs:base64Binary``; its Python value is ``bytes``, exactly as sent.
-
-    Decoding and encoding are done by :class:`_GuardedSoap11`, not by spyne's ByteArray handlers.
-    """
-
-    __type_name__ = "base64Binary"
-    __namespace__ = XSD_NS
-
-
-def decode_package(text: str | None, path: str) -> bytes:
-    """Strict base64 → bytes; whitespace (line-wrapped base64 from some SOAP stacks) is allowed and ignored."""
-    if not text:
-        return b""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        pass
-    stripped = text.translate(_WHITESPACE)
-    try:
-        return base64.b64decode(stripped, validate=True)
-    except (binascii.Error, ValueError):
-        raise RequestError("the value is not valid base64", path=path) from None
-
-
-_REQ: Final = {"min_occurs": 1, "nillable": False}
-_OPT: Final = {"min_occurs": 0, "nillable": False}
-
-# Named enumerations in the WSDL. On input they are read by _GuardedSoap11._enum_from_element as plain str: spyne's
-# own handler does getattr(EnumType, text) — an unknown value is an AttributeError (an internal error), a name such
-# as "customize" returns a method, and the first value of every spyne Enum is falsy.
-KindType = Enum(*(k.value for k in PackageKind), type_name="PackageKind")
-AckStatusType = Enum(*(o.value for o in values.AckOutcome), type_name="AckStatus")
-DeliveryStateType = Enum(*(s.value for s in values.DeliveryState), type_name="DeliveryState")
-
-
-class Receipt(ComplexModel):
-    """The answer to SendEdoc/SendStatus (gateway.md Intake 7); the same answer again for a retried package."""
-
-    __namespace__ = SOAP_TNS
-    _type_info = [  # noqa: RUF012 -- spyne reads the order from this list
-        ("docId", Unicode(**_REQ)),
-        ("documentId", Unicode(**_REQ)),
-        ("sha256", Unicode(**_REQ)),
-        ("receivedAt", DateTime(**_REQ)),
-        ("duplicate", Boolean(**_REQ)),
-        ("signedReceipt", Base64Package.customize(**_REQ)),
-    ]
-
-
-class PendingItem(ComplexModel):
-    """One waiting delivery in a mailbox; ``deliveryId`` is what GetEdoc and Acknowledge take as ``docId``."""
-
-    __namespace__ = SOAP_TNS
-    _type_info = [  # noqa: RUF012
-        ("deliveryId", Unicode(**_REQ)),
-        ("docId", Unicode(**_REQ)),
-        ("kind", KindType.customize(**_REQ)),
-        ("sender", Unicode(**_REQ)),
-        ("recipient", Unicode(**_REQ)),
-        ("documentId", Unicode(**_REQ)),
-        ("receivedAt", DateTime(**_REQ)),
-        ("size", Long(**_REQ)),
-        ("state", DeliveryStateType.customize(**_REQ)),
-    ]
-
-
-class StatusEntry(ComplexModel):
-    """One business status (01…16) of a document for one recipient; out-of-order ones are kept and flagged."""
-
-    __namespace__ = SOAP_TNS
-    _type_info = [  # noqa: RUF012
-        ("statusCode", Unicode(**_REQ)),
-        ("reporter", Unicode(**_REQ)),
-        ("description", Unicode(**_OPT)),
-        ("timestamp", DateTime(**_OPT)),
-        ("receivedAt", DateTime(**_REQ)),
-        ("outOfOrder", Boolean(**_REQ)),
-        ("emittedByGateway", Boolean(**_REQ)),
-    ]
-
-
-class RecipientView(ComplexModel):
-    """Per recipient: the transport state of its delivery and its business status history."""
-
-    __namespace__ = SOAP_TNS
-    _type_info = [  # noqa: RUF012
-        ("organId", Unicode(**_REQ)),
-        ("deliveryId", Unicode(**_REQ)),
-        ("state", DeliveryStateType.customize(**_REQ)),
-        ("fetchedAt", DateTime(**_OPT)),
-        ("acknowledgedAt", DateTime(**_OPT)),
-        ("ackReason", Unicode(**_OPT)),
-        ("status", StatusEntry.customize(min_occurs=0, max_occurs="unbounded", nillable=False)),
-    ]
-
-
-class DocumentView(ComplexModel):
-    """A document as its sender and recipients see it (gateway.md "Status feedback")."""
-
-    __namespace__ = SOAP_TNS
-    _type_info = [  # noqa: RUF012
-        ("docId", Unicode(**_REQ)),
-        ("documentId", Unicode(**_REQ)),
-        ("sender", Unicode(**_REQ)),
-        ("receivedAt", DateTime(**_REQ)),
-        ("recipient", RecipientView.customize(min_occurs=0, max_occurs="unbounded", nillable=False)),
-    ]
-
-
-class Agency(ComplexModel):
-    """A registered agency (gateway.md "Registry")."""
-
-    __namespace__ = SOAP_TNS
-    _type_info = [  # noqa: RUF012
-        ("organId", Unicode(**_REQ)),
-        ("name", Unicode(**_REQ)),
-        ("parent", Unicode(**_OPT)),
-        ("level", Integer(**_OPT)),
-        ("channel", Unicode(**_REQ)),
-        ("active", Boolean(**_REQ)),
-    ]
-
-
-class GatewayErrorDetail(Fault):
-    """Declares the Fault detail in the WSDL (``wsdl:fault`` of every operation).
-
-    Instances are never serialized by spyne: :meth:`_GuardedSoap11.fault_to_parent` renders every Fault with
-    :func:`gateway.web.faults.fault_element`, so the guard and the service answer identically.
-    """
-
-    __namespace__ = SOAP_TNS
-    __type_name__ = "GatewayError"
-    _type_info = [  # noqa: RUF012
-        ("code", Unicode(**_REQ)),
-        ("message", Unicode(**_REQ)),
-        ("messageVi", Unicode(**_REQ)),
-        ("path", Unicode(**_OPT)),
-    ]
-
-
-class GatewayFault(Fault):
-    """A Fault that carries its :class:`FaultInfo` through spyne to :meth:`_GuardedSoap11.fault_to_parent`."""
-
-    def __init__(self, info: FaultInfo) -> None:
-        super().__init__("Server" if info.server else "Client", info.faultstring)
-        self.info = info
 
 
 # --------------------------------------------------------------------------------------------- service
@@ -261,67 +114,6 @@ def _package(value: bytes | None, operation: str) -> bytes:
     return value
 
 
-def _receipt(r: values.Receipt) -> Receipt:
-    return Receipt(
-        docId=r.doc_id,
-        documentId=r.document_id,
-        sha256=r.sha256,
-        receivedAt=r.received_at,
-        duplicate=r.duplicate,
-        signedReceipt=r.signed_receipt,
-    )
-
-
-def _pending_item(p: values.PendingItem) -> PendingItem:
-    return PendingItem(
-        deliveryId=p.delivery_id,
-        docId=p.doc_id,
-        kind=p.kind.value,
-        sender=p.sender,
-        recipient=p.recipient,
-        documentId=p.document_id,
-        receivedAt=p.received_at,
-        size=p.size,
-        state=p.state.value,
-    )
-
-
-def _document_view(d: values.DocumentView) -> DocumentView:
-    return DocumentView(
-        docId=d.doc_id,
-        documentId=d.document_id,
-        sender=d.sender,
-        receivedAt=d.received_at,
-        recipient=[
-            RecipientView(
-                organId=r.recipient,
-                deliveryId=r.delivery_id,
-                state=r.state.value,
-                fetchedAt=r.fetched_at,
-                acknowledgedAt=r.acknowledged_at,
-                ackReason=r.ack_reason,
-                status=[
-                    StatusEntry(
-                        statusCode=s.status_code.value,
-                        reporter=s.reporter,
-                        description=s.description,
-                        timestamp=s.timestamp,
-                        receivedAt=s.received_at,
-                        outOfOrder=s.out_of_order,
-                        emittedByGateway=s.emitted_by_gateway,
-                    )
-                    for s in r.statuses
-                ],
-            )
-            for r in d.recipients
-        ],
-    )
-
-
-def _agency(a: values.AgencyInfo) -> Agency:
-    return Agency(organId=a.organ_id, name=a.name, parent=a.parent, level=a.level, channel=a.channel, active=a.active)
-
-
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -344,23 +136,23 @@ class EdocGatewayService(ServiceBase):
 
     __service_name__ = SERVICE_NAME
 
-    @_op(Base64Package.customize(**_REQ), returns=Receipt.customize(**_REQ), out="receipt")
+    @_op(Base64Package.customize(**REQ), returns=Receipt.customize(**REQ), out="receipt")
     def SendEdoc(ctx, package: bytes | None) -> Receipt:
         """Submit an edXML document package (QCVN 102:2016), byte-exact as base64Binary. Retrying the same
         package returns the original receipt with duplicate=true and stores nothing new."""
         data = _package(package, "SendEdoc")
-        return _receipt(_ctx_api(ctx).submit(_ctx_system(ctx), data, PackageKind.EDOC))
+        return receipt_type(_ctx_api(ctx).submit(_ctx_system(ctx), data, PackageKind.EDOC))
 
-    @_op(Base64Package.customize(**_REQ), returns=Receipt.customize(**_REQ), out="receipt")
+    @_op(Base64Package.customize(**REQ), returns=Receipt.customize(**REQ), out="receipt")
     def SendStatus(ctx, package: bytes | None) -> Receipt:
         """Submit an edXML status package (01-06, 13, 15, 16); routed to the other party by ResponseFor."""
         data = _package(package, "SendStatus")
-        return _receipt(_ctx_api(ctx).submit(_ctx_system(ctx), data, PackageKind.STATUS))
+        return receipt_type(_ctx_api(ctx).submit(_ctx_system(ctx), data, PackageKind.STATUS))
 
     @_op(
-        Unicode(**_REQ),
-        KindType.customize(**_OPT),
-        Integer(**_OPT),
+        Unicode(**REQ),
+        KindType.customize(**OPT),
+        Integer(**OPT),
         returns=PendingItem.customize(min_occurs=0, max_occurs="unbounded", nillable=False),
         out="item",
     )
@@ -376,15 +168,15 @@ class EdocGatewayService(ServiceBase):
                 f"limit must be between 1 and {MAX_PENDING_LIMIT}", path="/Envelope/Body/GetPendingList/limit"
             )
         items = _ctx_api(ctx).pending(_ctx_system(ctx), organ, package_kind, limit)
-        return [_pending_item(p) for p in items]
+        return [pending_item_type(p) for p in items]
 
-    @_op(Unicode(**_REQ), returns=Base64Package.customize(**_REQ), out="package")
+    @_op(Unicode(**REQ), returns=Base64Package.customize(**REQ), out="package")
     def GetEdoc(ctx, docId: str | None) -> bytes:
         """Download a package exactly as the sender sent it. docId is the deliveryId of a PendingItem."""
         delivery = _required(docId, "docId", "GetEdoc")
         return _ctx_api(ctx).fetch(_ctx_system(ctx), delivery)
 
-    @_op(Unicode(**_REQ), AckStatusType.customize(**_REQ), Unicode(**_OPT), returns=Boolean(**_REQ), out="ok")
+    @_op(Unicode(**REQ), AckStatusType.customize(**REQ), Unicode(**OPT), returns=Boolean(**REQ), out="ok")
     def Acknowledge(ctx, docId: str | None, status: str | None, reason: str | None) -> bool:
         """Confirm a downloaded package (docId = deliveryId): done removes it from the mailbox; fail records
         reason for the sender."""
@@ -393,7 +185,7 @@ class EdocGatewayService(ServiceBase):
         _ctx_api(ctx).acknowledge(_ctx_system(ctx), delivery, outcome, reason or None)
         return True
 
-    @_op(Unicode(**_OPT), Unicode(**_OPT), returns=DocumentView.customize(**_REQ), out="document")
+    @_op(Unicode(**OPT), Unicode(**OPT), returns=DocumentView.customize(**REQ), out="document")
     def GetStatusHistory(ctx, documentId: str | None, docId: str | None) -> DocumentView:
         """Per-recipient delivery state and business status history of a document, by documentId (the edXML
         DocumentId) or docId (the gateway id from the receipt)."""
@@ -402,12 +194,12 @@ class EdocGatewayService(ServiceBase):
         if document_id is None and doc_id is None:
             raise RequestError("documentId or docId is required", path="/Envelope/Body/GetStatusHistory")
         view = _ctx_api(ctx).document_view(_ctx_system(ctx), document_id=document_id, doc_id=doc_id)
-        return _document_view(view)
+        return document_view_type(view)
 
-    @_op(Unicode(**_OPT), returns=Agency.customize(min_occurs=0, max_occurs="unbounded", nillable=False), out="agency")
+    @_op(Unicode(**OPT), returns=Agency.customize(min_occurs=0, max_occurs="unbounded", nillable=False), out="agency")
     def GetAgencies(ctx, parent: str | None) -> list[Agency]:
         """The registered agencies, or only the children of parent."""
-        return [_agency(a) for a in _ctx_api(ctx).agencies((parent or "").strip() or None)]
+        return [agency_type(a) for a in _ctx_api(ctx).agencies((parent or "").strip() or None)]
 
     @classmethod
     def call_wrapper(cls, ctx: Any, args: Iterable[Any] | None = None) -> Any:
