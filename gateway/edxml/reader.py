@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
-from datetime import date, datetime
-from typing import Any, TypeVar
 
 from lxml import etree
 
 from gateway import ns
-from gateway.edxml import dates
 from gateway.edxml.codes import (
     BussinessDocType,
     PackageKind,
@@ -53,135 +49,10 @@ from gateway.edxml.model import (
     TraceHeader,
     TraceHeaderList,
 )
-from gateway.errors import AttachmentError, EdxmlStructureError, EdxmlValueError
+from gateway.edxml.nodes import READ_NS, Node, local_name, parse_bool, parse_date, parse_int, parse_timestamp
+from gateway.errors import AttachmentError, EdxmlStructureError
 from gateway.xmlcheck.paths import element_path
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, parse_bytes
-
-_READ_NS = ns.EDXML_READ | {""}
-T = TypeVar("T")
-
-
-def _local(el: etree._Element) -> tuple[str, str]:
-    """(namespace URI, local name) from the Clark-notation tag — cheaper than building a QName."""
-    tag = el.tag
-    if tag[0] == "{":
-        uri, _, local = tag[1:].partition("}")
-        return uri, local
-    return "", tag
-
-
-class _Node:
-    """An element with its edXML children indexed by local name (one pass, order-insensitive).
-
-    The index is built on first use: most nodes are leaves whose text is all that is read.
-    """
-
-    __slots__ = ("_kids", "el", "path", "warnings")
-
-    def __init__(self, el: etree._Element, path: str, warnings: list[str]) -> None:
-        self.el = el
-        self.path = path
-        self.warnings = warnings
-        self._kids: dict[str, list[etree._Element]] | None = None
-
-    @property
-    def kids(self) -> dict[str, list[etree._Element]]:
-        if self._kids is None:
-            kids: dict[str, list[etree._Element]] = {}
-            for child in self.el:
-                if not isinstance(child.tag, str):  # comments, processing instructions
-                    continue
-                uri, local = _local(child)
-                if uri in _READ_NS:
-                    kids.setdefault(local, []).append(child)
-            self._kids = kids
-        return self._kids
-
-    def all(self, name: str) -> list[_Node]:
-        els = self.kids.get(name, [])
-        if len(els) == 1:
-            return [_Node(els[0], f"{self.path}/{name}", self.warnings)]
-        return [_Node(e, f"{self.path}/{name}[{i}]", self.warnings) for i, e in enumerate(els, 1)]
-
-    def opt(self, name: str) -> _Node | None:
-        els = self.kids.get(name)
-        if not els:
-            return None
-        if len(els) > 1:
-            self.warnings.append(f"{self.path}/{name} appears {len(els)} times; the first one is used")
-        return _Node(els[0], f"{self.path}/{name}", self.warnings)
-
-    def req(self, name: str) -> _Node:
-        node = self.opt(name)
-        if node is None:
-            raise EdxmlStructureError(f"required element {name} is missing", path=f"{self.path}/{name}")
-        return node
-
-    @property
-    def text(self) -> str | None:
-        """Stripped text; None when empty (absent and empty mean the same, model.py)."""
-        t = self.el.text
-        if t is None:
-            return None
-        t = t.strip()
-        return t or None
-
-    def s(self, name: str) -> str | None:
-        node = self.opt(name)
-        return node.text if node is not None else None
-
-    def s_req(self, name: str) -> str:
-        return self.s(name) or ""
-
-    def parsed(self, name: str, fn: Callable[[str, str], T]) -> T | None:
-        node = self.opt(name)
-        if node is None or node.text is None:
-            return None
-        value = fn(node.text, node.path)
-        canonical = _CANONICAL.get(fn)
-        if canonical is not None and canonical(value) != node.text:
-            self.warnings.append(f"{node.path}: {node.text!r} read as {canonical(value)!r}")
-        return value
-
-    def texts(self, container: str, item: str) -> tuple[str, ...]:
-        node = self.opt(container)
-        if node is None:
-            return ()
-        return tuple(t for n in node.all(item) if (t := n.text) is not None)
-
-
-def _date(text: str, path: str) -> date:
-    return dates.parse_date(text, path)
-
-
-def _timestamp(text: str, path: str) -> datetime:
-    return dates.parse_timestamp(text, path)
-
-
-#: Parsers whose input has one canonical spelling: a different spelling is read, and reported.
-_CANONICAL: dict[Callable[[str, str], object], Callable[[Any], str]] = {
-    _date: dates.format_date,
-    _timestamp: dates.format_timestamp,
-}
-
-
-def _int(text: str, path: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise EdxmlValueError(f"{text!r} is not an integer", path=path) from None
-    if value < 0:
-        raise EdxmlValueError(f"{text!r} must not be negative", path=path)
-    return value
-
-
-def _bool(text: str, path: str) -> bool:
-    low = text.lower()
-    if low in ("true", "1"):
-        return True
-    if low in ("false", "0"):
-        return False
-    raise EdxmlValueError(f"{text!r} is not a boolean (true/false or 1/0)", path=path)
 
 
 def strip_cid(value: str) -> str:
@@ -197,12 +68,12 @@ def strip_cid(value: str) -> str:
 
 def classify(root: etree._Element) -> PackageKind:
     """edoc or status, from the structure (edxml.md §3, §5): a status MessageHeader has a StatusCode."""
-    uri, local = _local(root)
+    uri, local = local_name(root)
     if local != "edXML" or uri not in ns.EDXML_READ:
         raise EdxmlStructureError(f"root element is {{{uri}}}{local}, expected edXML in namespace {ns.EDXML}", path="/")
     header = _message_header_element(root)
     for child in header:
-        if isinstance(child.tag, str) and _local(child)[1] == "StatusCode":
+        if isinstance(child.tag, str) and local_name(child)[1] == "StatusCode":
             return PackageKind.STATUS
     return PackageKind.EDOC
 
@@ -210,7 +81,7 @@ def classify(root: etree._Element) -> PackageKind:
 def _message_header_element(root: etree._Element) -> etree._Element:
     el = root
     for step in ("edXMLEnvelope", "edXMLHeader", "MessageHeader"):
-        nxt = next((c for c in el if isinstance(c.tag, str) and _local(c) in _names(step)), None)
+        nxt = next((c for c in el if isinstance(c.tag, str) and local_name(c) in _names(step)), None)
         if nxt is None:
             raise EdxmlStructureError(f"required element {step} is missing", path=f"{element_path(el)}/{step}")
         el = nxt
@@ -218,7 +89,7 @@ def _message_header_element(root: etree._Element) -> etree._Element:
 
 
 def _names(local: str) -> set[tuple[str, str]]:
-    return {(uri, local) for uri in _READ_NS}
+    return {(uri, local) for uri in READ_NS}
 
 
 def read_bytes(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Package:
@@ -232,15 +103,15 @@ def read_tree(tree: etree._ElementTree | etree._Element) -> Package:
     root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
     kind = classify(root)
     warnings: list[str] = []
-    if _local(root)[0] == ns.EDXML_LEGACY:
+    if local_name(root)[0] == ns.EDXML_LEGACY:
         warnings.append(f"legacy namespace {ns.EDXML_LEGACY} read as {ns.EDXML}")
-    top = _Node(root, "/edXML", warnings)
+    top = Node(root, "/edXML", warnings)
     if kind is PackageKind.STATUS:
         return _read_status(top, warnings)
     return _read_edoc(top, warnings)
 
 
-def _organization(node: _Node) -> Organization:
+def _organization(node: Node) -> Organization:
     return Organization(
         organ_id=node.s_req("OrganId"),
         organ_name=node.s("OrganName"),
@@ -253,16 +124,16 @@ def _organization(node: _Node) -> Organization:
     )
 
 
-def _response_for(node: _Node) -> ResponseFor:
+def _response_for(node: Node) -> ResponseFor:
     return ResponseFor(
         organ_id=node.s_req("OrganId"),
         code=node.s_req("Code"),
-        promulgation_date=node.parsed("PromulgationDate", _date),
+        promulgation_date=node.parsed("PromulgationDate", parse_date),
         document_id=node.s_req("DocumentId"),
     )
 
 
-def _staff_info(node: _Node | None) -> StaffInfo | None:
+def _staff_info(node: Node | None) -> StaffInfo | None:
     if node is None:
         return None
     info = StaffInfo(
@@ -276,7 +147,7 @@ def _staff_info(node: _Node | None) -> StaffInfo | None:
     return info if info != StaffInfo() else None
 
 
-def _read_edoc(top: _Node, warnings: list[str]) -> EdocPackage:
+def _read_edoc(top: Node, warnings: list[str]) -> EdocPackage:
     env = top.req("edXMLEnvelope")
     head = env.req("edXMLHeader")
     header = _message_header(head.req("MessageHeader"))
@@ -305,7 +176,7 @@ def _read_edoc(top: _Node, warnings: list[str]) -> EdocPackage:
     )
 
 
-def _message_header(mh: _Node) -> MessageHeader:
+def _message_header(mh: Node) -> MessageHeader:
     if not mh.kids.get("To"):
         raise EdxmlStructureError("an edoc package needs at least one To", path=f"{mh.path}/To")
     code = mh.opt("Code")
@@ -318,7 +189,7 @@ def _message_header(mh: _Node) -> MessageHeader:
         document_id=mh.s_req("DocumentId"),
         code=Code(code_number=code.s_req("CodeNumber"), code_notation=code.s_req("CodeNotation")) if code else Code(),
         promulgation_info=PromulgationInfo(
-            place=prom.s("Place"), promulgation_date=prom.parsed("PromulgationDate", _date)
+            place=prom.s("Place"), promulgation_date=prom.parsed("PromulgationDate", parse_date)
         )
         if prom
         else PromulgationInfo(),
@@ -334,7 +205,7 @@ def _message_header(mh: _Node) -> MessageHeader:
         )
         if signer
         else SignerInfo(),
-        due_date=mh.parsed("DueDate", _date),
+        due_date=mh.parsed("DueDate", parse_date),
         other_info=_other_info(mh.opt("OtherInfo")),
         response_for=tuple(rf for n in mh.all("ResponseFor") if (rf := _response_for(n)) != ResponseFor()),
         steering_type=mh.parsed("SteeringType", SteeringType.parse),  # type: ignore[arg-type]
@@ -344,23 +215,23 @@ def _message_header(mh: _Node) -> MessageHeader:
     )
 
 
-def _other_info(other: _Node | None) -> OtherInfo:
+def _other_info(other: Node | None) -> OtherInfo:
     if other is None:
         return OtherInfo()
     return OtherInfo(
         priority=other.parsed("Priority", Priority.parse) or Priority.NORMAL,  # type: ignore[arg-type]
         sphere_of_promulgation=other.s("SphereOfPromulgation"),
         typer_notation=other.s("TyperNotation"),
-        promulgation_amount=other.parsed("PromulgationAmount", _int),
-        page_amount=other.parsed("PageAmount", _int),
-        direction=other.parsed("Direction", _bool),
+        promulgation_amount=other.parsed("PromulgationAmount", parse_int),
+        page_amount=other.parsed("PageAmount", parse_int),
+        direction=other.parsed("Direction", parse_bool),
         reply_fors=other.s("ReplyFors"),
         reference_codes=other.s("ReferenceCodes"),
         appendixes=other.texts("Appendixes", "Appendix"),
     )
 
 
-def _trace_header_list(node: _Node | None, warnings: list[str]) -> TraceHeaderList:
+def _trace_header_list(node: Node | None, warnings: list[str]) -> TraceHeaderList:
     if node is None:
         return TraceHeaderList()
     bnode = node.opt("Bussiness")
@@ -368,7 +239,7 @@ def _trace_header_list(node: _Node | None, warnings: list[str]) -> TraceHeaderLi
         warnings.append("Business read as Bussiness (the standard's spelling)")
     return TraceHeaderList(
         trace_headers=tuple(
-            TraceHeader(organ_id=n.s_req("OrganId"), timestamp=n.parsed("Timestamp", _timestamp))
+            TraceHeader(organ_id=n.s_req("OrganId"), timestamp=n.parsed("Timestamp", parse_timestamp))
             for n in node.all("TraceHeader")
         ),
         bussiness=_bussiness(bnode) if bnode is not None else None,
@@ -377,7 +248,7 @@ def _trace_header_list(node: _Node | None, warnings: list[str]) -> TraceHeaderLi
     )
 
 
-def _bussiness(node: _Node) -> Bussiness:
+def _bussiness(node: Node) -> Bussiness:
     info = node.opt("BussinessDocumentInfo")
     repl = node.opt("ReplacementInfoList")
     receivers: tuple[Receiver, ...] = ()
@@ -393,11 +264,11 @@ def _bussiness(node: _Node) -> Bussiness:
         bussiness_doc_type=node.parsed("BussinessDocType", BussinessDocType.parse) or BussinessDocType.NEW,  # type: ignore[arg-type]
         document_id=node.s("DocumentId"),
         bussiness_doc_reason=node.s("BussinessDocReason"),
-        paper=node.parsed("Paper", _bool),
+        paper=node.parsed("Paper", parse_bool),
         staff_info=_staff_info(node.opt("StaffInfo")),
         bussiness_document_info=BussinessDocumentInfo(
-            document_info=bool(info.parsed("DocumentInfo", _bool)),
-            document_receiver=bool(info.parsed("DocumentReceiver", _bool)),
+            document_info=bool(info.parsed("DocumentInfo", parse_bool)),
+            document_receiver=bool(info.parsed("DocumentReceiver", parse_bool)),
             receivers=receivers,
         )
         if info is not None
@@ -409,17 +280,17 @@ def _bussiness(node: _Node) -> Bussiness:
     )
 
 
-def _signature(head: _Node) -> SignatureBlock | None:
+def _signature(head: Node) -> SignatureBlock | None:
     """The Signature under edXMLHeader: xmldsig-namespaced (real) or edXML-namespaced (the dummy)."""
     for child in head.el:
-        if isinstance(child.tag, str) and _local(child)[1] == "Signature":
-            uri = _local(child)[0]
+        if isinstance(child.tag, str) and local_name(child)[1] == "Signature":
+            uri = local_name(child)[0]
             xml = etree.tostring(child, method="c14n", exclusive=True, with_comments=False).decode()
             return SignatureBlock(xml=xml, is_xmldsig=uri == ns.DSIG)
     return None
 
 
-def _attachment(node: _Node) -> Attachment:
+def _attachment(node: Node) -> Attachment:
     enc = node.opt("ContentTransferEncoded")
     raw = enc.el.text if enc is not None and enc.el.text else ""
     return Attachment(
@@ -445,7 +316,7 @@ def decode_base64(text: str, path: str) -> bytes:
         raise AttachmentError(f"attachment content is not valid base64: {exc}", path=path) from None
 
 
-def _read_status(top: _Node, warnings: list[str]) -> StatusPackage:
+def _read_status(top: Node, warnings: list[str]) -> StatusPackage:
     mh = top.req("edXMLEnvelope").req("edXMLHeader").req("MessageHeader")
     code_node = mh.req("StatusCode")
     code, note = StatusCode.parse(code_node.text or "", code_node.path)
@@ -455,7 +326,7 @@ def _read_status(top: _Node, warnings: list[str]) -> StatusPackage:
         from_=_organization(mh.req("From")),
         response_for=_response_for(mh.req("ResponseFor")),
         status_code=code,
-        timestamp=mh.parsed("Timestamp", _timestamp),
+        timestamp=mh.parsed("Timestamp", parse_timestamp),
         staff_info=_staff_info(mh.opt("StaffInfo")),
         description=mh.s("Description"),
         warnings=tuple(warnings),

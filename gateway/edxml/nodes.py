@@ -1,0 +1,148 @@
+"""Tolerant element access for the reader (edxml.md §8–9, §15): children found by namespace URI + local name in any
+order, in the QCVN 102, legacy e-doc.vn or no namespace; empty elements read as "no value"; field parsers that
+accept every tolerated spelling and report non-canonical ones as warnings.
+
+Apart from :mod:`gateway.edxml.reader` so that the reader reads like the spec (one function per spec object) and
+the tolerance rules live in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from lxml import etree
+
+from gateway import ns
+from gateway.edxml import dates
+from gateway.errors import EdxmlStructureError, EdxmlValueError
+
+READ_NS = ns.EDXML_READ | {""}
+T = TypeVar("T")
+
+
+def local_name(el: etree._Element) -> tuple[str, str]:
+    """(namespace URI, local name) from the Clark-notation tag — cheaper than building a QName."""
+    tag = el.tag
+    if tag[0] == "{":
+        uri, _, local = tag[1:].partition("}")
+        return uri, local
+    return "", tag
+
+
+class Node:
+    """An element with its edXML children indexed by local name (one pass, order-insensitive).
+
+    The index is built on first use: most nodes are leaves whose text is all that is read.
+    """
+
+    __slots__ = ("_kids", "el", "path", "warnings")
+
+    def __init__(self, el: etree._Element, path: str, warnings: list[str]) -> None:
+        self.el = el
+        self.path = path
+        self.warnings = warnings
+        self._kids: dict[str, list[etree._Element]] | None = None
+
+    @property
+    def kids(self) -> dict[str, list[etree._Element]]:
+        if self._kids is None:
+            kids: dict[str, list[etree._Element]] = {}
+            for child in self.el:
+                if not isinstance(child.tag, str):  # comments, processing instructions
+                    continue
+                uri, local = local_name(child)
+                if uri in READ_NS:
+                    kids.setdefault(local, []).append(child)
+            self._kids = kids
+        return self._kids
+
+    def all(self, name: str) -> list[Node]:
+        els = self.kids.get(name, [])
+        if len(els) == 1:
+            return [Node(els[0], f"{self.path}/{name}", self.warnings)]
+        return [Node(e, f"{self.path}/{name}[{i}]", self.warnings) for i, e in enumerate(els, 1)]
+
+    def opt(self, name: str) -> Node | None:
+        els = self.kids.get(name)
+        if not els:
+            return None
+        if len(els) > 1:
+            self.warnings.append(f"{self.path}/{name} appears {len(els)} times; the first one is used")
+        return Node(els[0], f"{self.path}/{name}", self.warnings)
+
+    def req(self, name: str) -> Node:
+        node = self.opt(name)
+        if node is None:
+            raise EdxmlStructureError(f"required element {name} is missing", path=f"{self.path}/{name}")
+        return node
+
+    @property
+    def text(self) -> str | None:
+        """Stripped text; None when empty (absent and empty mean the same, model.py)."""
+        t = self.el.text
+        if t is None:
+            return None
+        t = t.strip()
+        return t or None
+
+    def s(self, name: str) -> str | None:
+        node = self.opt(name)
+        return node.text if node is not None else None
+
+    def s_req(self, name: str) -> str:
+        return self.s(name) or ""
+
+    def parsed(self, name: str, fn: Callable[[str, str], T]) -> T | None:
+        node = self.opt(name)
+        if node is None or node.text is None:
+            return None
+        value = fn(node.text, node.path)
+        canonical = _CANONICAL.get(fn)
+        if canonical is not None and canonical(value) != node.text:
+            self.warnings.append(f"{node.path}: {node.text!r} read as {canonical(value)!r}")
+        return value
+
+    def texts(self, container: str, item: str) -> tuple[str, ...]:
+        node = self.opt(container)
+        if node is None:
+            return ()
+        return tuple(t for n in node.all(item) if (t := n.text) is not None)
+
+
+def parse_date(text: str, path: str) -> date:
+    return dates.parse_date(text, path)
+
+
+def parse_timestamp(text: str, path: str) -> datetime:
+    return dates.parse_timestamp(text, path)
+
+
+#: Parsers whose input has one canonical spelling: a different spelling is read, and reported.
+_CANONICAL: dict[Callable[[str, str], object], Callable[[Any], str]] = {
+    parse_date: dates.format_date,
+    parse_timestamp: dates.format_timestamp,
+}
+
+
+def parse_int(text: str, path: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise EdxmlValueError(f"{text!r} is not an integer", path=path) from None
+    if value < 0:
+        raise EdxmlValueError(f"{text!r} must not be negative", path=path)
+    return value
+
+
+def parse_bool(text: str, path: str) -> bool:
+    low = text.lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise EdxmlValueError(f"{text!r} is not a boolean (true/false or 1/0)", path=path)
+
+
+__all__ = ["READ_NS", "Node", "local_name", "parse_bool", "parse_date", "parse_int", "parse_timestamp"]
