@@ -42,7 +42,7 @@ pair (01 < 02 < 03 < 04 < 05 < 06; 13/15/16 unranked) is stored with ``out_of_or
 Access to deliveries: a system sees the mailbox of an agency it acts for. A delivery id that does not exist
 and a delivery id of an agency the system does not act for get the same ``NOT_FOUND`` (no existence oracle).
 A VDXP client authenticates as a system, not as an agency, so :meth:`GatewayService.pending_for_system` and
-:meth:`GatewayService.sent_list` cover every agency the system acts for at once (``gateway.db.queries_vdxp``),
+:meth:`GatewayService.sent_list` cover every agency the system acts for at once (``gateway.db.deliveries``),
 under the same ``acts_for`` rule.
 """
 
@@ -73,7 +73,6 @@ from gateway.db import (
     create_engine,
     head_revision,
 )
-from gateway.db.queries_vdxp import VdxpQueries
 from gateway.edxml import (
     BussinessDocType,
     EdocPackage,
@@ -254,7 +253,6 @@ class GatewayService:
         self._trust = trust
         self._clock = clock or _utcnow
         self.auth = Authenticator(self.store, settings, self._clock)
-        self.queries = VdxpQueries(engine)
         self.registry = Registry(self.store, settings, clock=self._clock)
         upstream = settings.extra.get("vdxp")
         #: An upstream national axis is configured: unknown recipients are forwarded to it (gateway.md Routing).
@@ -384,7 +382,7 @@ class GatewayService:
         if attempt.for_recipient:
             named.add(attempt.for_recipient)
         # One round trip for every read the decisions below need (acting-for, agencies, idempotency).
-        lookup = self.store.intake_lookup(attempt.system_id, named, key)
+        lookup = self.store.documents.intake_lookup(attempt.system_id, named, key)
         if not attempt.upstream:
             if lookup.acting is None:
                 raise AuthError("system unknown or not active", system_id=attempt.system_id)
@@ -493,20 +491,20 @@ class GatewayService:
         )
         if new_upstream:
             # Registered only now that every check passed (what `agencies sync-vdxp` would have created).
-            self.store.upsert_agencies(list(new_upstream.values()), now=now)
+            self.store.registry.upsert_agencies(list(new_upstream.values()), now=now)
         try:
-            self.store.insert_document(
+            self.store.documents.insert_document(
                 NewDocument(document=document, raw=data, recipients=plan.recipients, audit=audit, status=status)
             )
         except IdempotencyConflict:
-            winner = self.store.document_by_idem_key(key)
+            winner = self.store.documents.document_by_idem_key(key)
             if winner is None:  # pragma: no cover - the store only raises after seeing the row
                 raise UnavailableError("idempotency conflict without a stored document; retry") from None
             return self._duplicate(attempt, winner, now)
         return self._receipt(document, duplicate=False)
 
     def _acting_for(self, system_id: str) -> tuple[str, ...]:
-        acting = self.store.active_system_agencies(system_id)
+        acting = self.store.registry.active_system_agencies(system_id)
         if acting is None:
             raise AuthError("system unknown or not active", system_id=system_id)
         return acting
@@ -567,7 +565,7 @@ class GatewayService:
     def _find_related(self, sender: str, targets: list[str], kind: BussinessDocType) -> str:
         """The original document a revoke/update/replace concerns: same sender, preferring a new (type 0)."""
         for target in targets:
-            candidates = self.store.edocs_with_recipients(target, sender)
+            candidates = self.store.documents.edocs_with_recipients(target, sender)
             if candidates:
                 originals = [d for d, _ in candidates if d.bussiness_doc_type == BussinessDocType.NEW.value]
                 return (originals or [candidates[0][0]])[0].doc_id
@@ -583,7 +581,7 @@ class GatewayService:
         code = pkg.status_code
         if code.sent_by_sender:
             # 13: From = the document's sender, ResponseFor/OrganId = the receiver asked to give it back.
-            candidates = self.store.edocs_with_recipients(pkg.document_id, pkg.sender)
+            candidates = self.store.documents.edocs_with_recipients(pkg.document_id, pkg.sender)
             if not candidates:
                 raise self._unknown_document(pkg)
             doc = next((d for d, recipients in candidates if rf.organ_id in recipients), None)
@@ -595,7 +593,7 @@ class GatewayService:
                 )
             deliver_to = recipient = rf.organ_id
         else:
-            candidates = self.store.edocs_with_recipients(pkg.document_id, rf.organ_id or None)
+            candidates = self.store.documents.edocs_with_recipients(pkg.document_id, rf.organ_id or None)
             if not candidates:
                 raise self._unknown_document(pkg)
             doc = next((d for d, recipients in candidates if pkg.sender in recipients), None)
@@ -605,7 +603,7 @@ class GatewayService:
                     organ_id=pkg.sender,
                 )
             deliver_to, recipient = doc.sender, pkg.sender
-        target = self.store.agencies([deliver_to]).get(deliver_to)
+        target = self.store.registry.agencies([deliver_to]).get(deliver_to)
         if target is None:
             raise RouteError(f"the status recipient {deliver_to} is not registered", recipients=[deliver_to])
         if upstream and not _hosted_here(target):
@@ -617,7 +615,9 @@ class GatewayService:
         rank = STATUS_RANK.get(code)
         out_of_order = False
         if rank is not None:
-            seen = [STATUS_RANK.get(_status_code(c), 0) for c in self.store.status_codes(doc.doc_id, recipient)]
+            seen = [
+                STATUS_RANK.get(_status_code(c), 0) for c in self.store.statuses.status_codes(doc.doc_id, recipient)
+            ]
             out_of_order = bool(seen) and rank < max(seen)
         status = StatusRecord(
             doc_id=doc.doc_id,
@@ -649,7 +649,7 @@ class GatewayService:
                 f"{existing.sender}) was already received at {existing.received_at.isoformat()}",
                 doc_id=existing.doc_id,
             )
-        self.store.audit(
+        self.store.audit.add(
             AuditEntry(
                 at=now,
                 action="intake.duplicate",
@@ -695,7 +695,7 @@ class GatewayService:
             detail["reason"] = reason
         detail.update(attempt.audit_detail())
         with contextlib.suppress(UnavailableError):  # the refusal itself is what the caller must see
-            self.store.audit(
+            self.store.audit.add(
                 AuditEntry(
                     at=now,
                     action="intake.refused",
@@ -712,7 +712,7 @@ class GatewayService:
         acting = self._acting_for(system_id)
         if not acts_for(acting, organ_id):
             raise AccessError(f"system {system_id} may not read the mailbox of {organ_id}", organ_id=organ_id)
-        rows = self.store.pending(organ_id, PackageKind(kind).value, max(1, min(limit, MAX_PENDING)))
+        rows = self.store.deliveries.pending(organ_id, PackageKind(kind).value, max(1, min(limit, MAX_PENDING)))
         return [_pending_item(r) for r in rows]
 
     def pending_for_system(
@@ -726,10 +726,10 @@ class GatewayService:
     ) -> list[PendingItem]:
         """Every mailbox of the system at once: a VDXP client authenticates as a system, not as an agency."""
         acting = self._acting_for(system_id)
-        rows = self.queries.mailbox(
+        rows = self.store.deliveries.pending_in_scope(
             acting, PackageKind(kind).value, limit=max(1, min(limit, MAX_PENDING)), since=since, until=until
         )
-        # The SQL scope may over-match (queries_vdxp docstring): every row is checked against the system again.
+        # The SQL scope may over-match (db.deliveries docstring): every row is checked against the system again.
         return [_pending_item(r) for r in rows if acts_for(acting, r.recipient)]
 
     def delivery_state(self, system_id: str, delivery_id: str) -> DeliveryState:
@@ -748,7 +748,7 @@ class GatewayService:
     ) -> list[SentItem]:
         """Documents whose sender the system acts for, like :meth:`document_view`'s sender side."""
         acting = self._acting_for(system_id)
-        rows = self.queries.sent(
+        rows = self.store.deliveries.sent_in_scope(
             acting,
             PackageKind(kind).value,
             doc_id=doc_id,
@@ -780,7 +780,7 @@ class GatewayService:
     def fetch(self, system_id: str, delivery_id: str) -> bytes:
         delivery, _doc = self._own_delivery(system_id, delivery_id)
         now = self._clock()
-        raw = self.store.fetch(
+        raw = self.store.deliveries.fetch(
             delivery_id,
             now,
             AuditEntry(
@@ -803,11 +803,11 @@ class GatewayService:
         state = DeliveryState.DELIVERED if outcome is AckOutcome.DONE else DeliveryState.FAILED
         emit = None
         if outcome is AckOutcome.DONE and doc.kind == PackageKind.EDOC.value:
-            parties = self.store.agencies([delivery.recipient, doc.sender])
+            parties = self.store.registry.agencies([delivery.recipient, doc.sender])
             receiver = parties.get(delivery.recipient)
             if receiver is not None and receiver.emit_arrived_on_ack:
                 emit = self._arrived_for(doc, receiver, parties.get(doc.sender), delivery_id, now)
-        result = self.store.acknowledge(
+        result = self.store.deliveries.acknowledge(
             delivery_id,
             state=state.value,
             outcome=outcome.value,
@@ -833,7 +833,7 @@ class GatewayService:
 
     def _own_delivery(self, system_id: str, delivery_id: str) -> tuple[Any, DocumentRecord]:
         acting = self._acting_for(system_id)
-        found = self.store.delivery(delivery_id) if delivery_id else None
+        found = self.store.deliveries.delivery(delivery_id) if delivery_id else None
         if found is None or not acts_for(acting, found[0].recipient):
             raise NotFoundError("no such delivery in the mailboxes of this system", delivery_id=delivery_id)
         return found
@@ -919,23 +919,23 @@ class GatewayService:
             raise RequestError("give exactly one of document_id and doc_id")
         doc: DocumentRecord | None = None
         if doc_id is not None:
-            doc = self.store.document(doc_id)
+            doc = self.store.documents.document(doc_id)
             if doc is not None and doc.kind == PackageKind.STATUS.value and doc.related_doc_id:
-                doc = self.store.document(doc.related_doc_id)  # a status id shows the document it is about
+                doc = self.store.documents.document(doc.related_doc_id)  # a status id shows the document it is about
             if doc is not None and not self._visible(acting, doc):
                 doc = None
         else:
             assert document_id is not None
-            for candidate, recipients in self.store.edocs_with_recipients(document_id):
+            for candidate, recipients in self.store.documents.edocs_with_recipients(document_id):
                 if acts_for(acting, candidate.sender) or any(acts_for(acting, r) for r in recipients):
                     doc = candidate
                     break
         if doc is None:
             raise NotFoundError("no such document visible to this system", document_id=document_id, doc_id=doc_id)
         sender_side = acts_for(acting, doc.sender)
-        history = self.store.history(doc.doc_id)
+        history = self.store.statuses.history(doc.doc_id)
         views = []
-        for d in self.store.deliveries(doc.doc_id):
+        for d in self.store.deliveries.for_document(doc.doc_id):
             if not sender_side and not acts_for(acting, d.recipient):
                 continue
             views.append(
@@ -960,14 +960,14 @@ class GatewayService:
     def _visible(self, acting: Sequence[str], doc: DocumentRecord) -> bool:
         if acts_for(acting, doc.sender):
             return True
-        return any(acts_for(acting, d.recipient) for d in self.store.deliveries(doc.doc_id))
+        return any(acts_for(acting, d.recipient) for d in self.store.deliveries.for_document(doc.doc_id))
 
     def agencies(self, parent: str | None = None) -> list[AgencyInfo]:
         return [
             AgencyInfo(
                 organ_id=a.organ_id, name=a.name, parent=a.parent, level=a.level, channel=a.channel, active=a.active
             )
-            for a in self.store.list_agencies(parent)
+            for a in self.store.registry.list_agencies(parent)
         ]
 
 
@@ -1019,7 +1019,7 @@ def _status_code(value: str) -> StatusCode | None:
 
 
 def _pending_item(r: Any) -> PendingItem:
-    """A mailbox row (from the store or the VDXP queries) as the contract's value."""
+    """A mailbox row (``store.deliveries.pending`` or ``pending_in_scope``) as the contract's value."""
     return PendingItem(
         delivery_id=r.delivery_id,
         doc_id=r.doc_id,
