@@ -211,6 +211,32 @@ def test_pending_is_oldest_first_and_fetched_stays_until_acknowledged(store: Sto
     assert len(store.deliveries.pending("000.00.00.H53", "edoc", 10)) == 3  # the other recipient is unaffected
 
 
+def test_scope_queries_cover_an_agency_and_its_descendants(store: Store):
+    """The VDXP lists: a system acting for 000.00.00.H53 sees the mailbox and the sent documents of its child."""
+    child, parent, other = "000.00.01.H53", "000.00.00.H53", "000.00.00.G22"
+    sent = new_doc(recipients=(other, parent))  # sent by the child (new_doc's sender)
+    store.documents.insert_document(sent)
+    store.documents.insert_document(new_doc(recipients=(child,), at=NOW + timedelta(seconds=1)))
+    for code in ("01", "03"):  # statuses carried by documents without deliveries of their own
+        status = StatusRecord(
+            doc_id=sent.document.doc_id, recipient=other, reporter=other, status_code=code, received_at=NOW
+        )
+        store.documents.insert_document(new_doc(recipients=(), status=status))
+
+    waiting = store.deliveries.pending_in_scope([parent], "edoc", limit=10)
+    assert [(p.recipient, p.fetched_at) for p in waiting] == [(parent, None), (child, None)]
+    assert store.deliveries.pending_in_scope([parent], "edoc", limit=10, since=NOW + timedelta(seconds=1)) == [
+        waiting[1]
+    ]
+    assert store.deliveries.pending_in_scope([child], "edoc", limit=10) == store.deliveries.pending(child, "edoc", 10)
+    store.deliveries.fetch(waiting[1].delivery_id, NOW, AuditEntry(at=NOW, action="delivery.fetch"))
+    assert store.deliveries.pending(child, "edoc", 10)[0].fetched_at == NOW
+
+    rows = store.deliveries.sent_in_scope([parent], "edoc", limit=10, doc_id=sent.document.doc_id)
+    assert [(r.recipient, r.status_code) for r in rows] == [(other, "03"), (parent, None)]
+    assert store.deliveries.sent_in_scope([other], "edoc", limit=10) == []
+
+
 # ================================================================================================ registry rows
 
 

@@ -134,8 +134,8 @@ class DeliveryRecord:
 
 
 @dataclass(frozen=True)
-class PendingRecord:
-    """A waiting (queued or fetched) delivery joined with what a mailbox listing shows of its document."""
+class DeliveryHead:
+    """What every joined view of a delivery starts with: the delivery, its document, who sends it to whom."""
 
     delivery_id: str
     doc_id: str
@@ -143,6 +143,12 @@ class PendingRecord:
     sender: str
     recipient: str
     document_id: str
+
+
+@dataclass(frozen=True)
+class PendingRecord(DeliveryHead):
+    """A waiting (queued or fetched) delivery joined with what a mailbox listing shows of its document."""
+
     received_at: datetime
     size: int
     state: str
@@ -150,18 +156,12 @@ class PendingRecord:
 
 
 @dataclass(frozen=True)
-class SentRecord:
+class SentRecord(DeliveryHead):
     """One (document, recipient) pair of a sent document: the sender's view of where its document is."""
 
-    doc_id: str
-    kind: str
-    sender: str
-    document_id: str
     subject: str | None
     code: str | None
     received_at: datetime
-    delivery_id: str
-    recipient: str
     state: str
     fetched_at: datetime | None
     acknowledged_at: datetime | None
@@ -230,15 +230,9 @@ class IntakeLookup:
 
 
 @dataclass(frozen=True)
-class ClaimedDelivery:
+class ClaimedDelivery(DeliveryHead):
     """A push delivery a worker holds a lease on, with what its adapter needs (the bytes: ``store.documents.raw``)."""
 
-    delivery_id: str
-    doc_id: str
-    kind: str
-    sender: str
-    recipient: str
-    document_id: str
     channel: str
     endpoint: str | None
     #: Attempts made so far, over every retry budget (the next one is ``attempts + 1``).
@@ -271,15 +265,9 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
-class DeliveryOverview:
+class DeliveryOverview(DeliveryHead):
     """A delivery as operators see it: its document, state, attempts, and (while queued for push) its schedule."""
 
-    delivery_id: str
-    doc_id: str
-    kind: str
-    sender: str
-    recipient: str
-    document_id: str
     state: str
     created_at: datetime
     #: The recipient's channel now (None if the agency was removed from the registry).
@@ -316,6 +304,7 @@ __all__ = [
     "AttemptRecord",
     "AuditEntry",
     "ClaimedDelivery",
+    "DeliveryHead",
     "DeliveryOverview",
     "DeliveryRecord",
     "DocumentRecord",
