@@ -96,6 +96,7 @@ class DeliveryRepository(Repository):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[PendingRecord]:
+        """The one mailbox query, for the recipients ``recipients`` selects."""
         query = _received_between(_Q_PENDING.where(recipients, _doc.c.kind == kind).limit(limit), since, until)
         with self._db.read() as conn:
             return [from_row(PendingRecord, r) for r in conn.execute(query).mappings()]

@@ -9,7 +9,7 @@ audit entry. It runs inside a caller's transaction — :meth:`DocumentRepository
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
@@ -132,7 +132,7 @@ def write_document(conn: Connection, new: NewDocument) -> dict[str, str]:
     return ids
 
 
-def _document(row: Any) -> DocumentRecord | None:
+def _document(row: Mapping[str, Any] | None) -> DocumentRecord | None:
     return from_row(DocumentRecord, row) if row is not None else None
 
 
