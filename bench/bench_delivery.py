@@ -111,7 +111,7 @@ def _queue(store: Store, count: int, raw: bytes) -> None:
     now = datetime.now(UTC)
     for _ in range(count):
         doc_id = uuid.uuid4().hex
-        store.insert_document(
+        store.documents.insert_document(
             NewDocument(
                 document=DocumentRecord(
                     doc_id=doc_id,
@@ -176,7 +176,7 @@ def main() -> int:
         config = tmp / "bench.toml"  # channel credentials live in the configuration file, not the database
         config.write_text(f'[credentials."{PEER}"]\nhmac_key = "{HMAC_KEY}"\n', encoding="utf-8")
         try:
-            store.upsert_agencies(
+            store.registry.upsert_agencies(
                 [AgencyRecord(SENDER, "sender"), AgencyRecord(PEER, "peer", channel=args.channel, endpoint=endpoint)],
                 now=datetime.now(UTC),
             )
@@ -197,7 +197,7 @@ def main() -> int:
                 for _ in range(args.workers)
             ]
             try:
-                while store.list_deliveries(state="queued", limit=1):
+                while store.deliveries.list_deliveries(state="queued", limit=1):
                     time.sleep(0.2)
             finally:
                 for w in workers:
@@ -205,7 +205,9 @@ def main() -> int:
                 for w in workers:
                     w.wait(timeout=60)
             attempts = [
-                a for r in store.list_deliveries(limit=args.count) for a in store.delivery_attempts(r.delivery_id)
+                a
+                for r in store.deliveries.list_deliveries(limit=args.count)
+                for a in store.outbox.delivery_attempts(r.delivery_id)
             ]
             first = min(a.started_at for a in attempts)
             last = max(a.finished_at for a in attempts)

@@ -339,7 +339,7 @@ def run_worker(
                     stop.wait(settings.worker_poll_seconds)
     finally:
         with contextlib.suppress(UnavailableError):
-            stats.released += store.release_claims(worker_id)
+            stats.released += store.outbox.release_claims(worker_id)
         heartbeat.stop()
         if owned:
             _close_adapters(active)
@@ -399,7 +399,7 @@ class _Heartbeat:
 
     def start(self) -> None:
         with contextlib.suppress(UnavailableError):
-            self._store.prune_heartbeats(self._clock() - HEARTBEAT_RETENTION)
+            self._store.workers.prune_heartbeats(self._clock() - HEARTBEAT_RETENTION)
         self._beat()
         self._thread.start()
 
@@ -424,7 +424,7 @@ class _Heartbeat:
             stopped_at=now if stopped else None,
         )
         try:
-            self._store.beat(row)
+            self._store.workers.beat(row)
         except UnavailableError as exc:
             log.warning("heartbeat not written: %s", exc)
         except Exception:

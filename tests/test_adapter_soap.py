@@ -193,7 +193,7 @@ def sqlite_store(tmp_path) -> Iterator[Store]:
 
 
 def _register(store: Store, endpoint: str) -> None:
-    store.upsert_agencies(
+    store.registry.upsert_agencies(
         [AgencyRecord(organ_id=SENDER, name="s"), AgencyRecord(PEER, "peer", channel="soap", endpoint=endpoint)],
         now=datetime.now(UTC),
     )
@@ -213,7 +213,7 @@ def _deliverer(store: Store, clock: Clock, adapter: SoapAdapter) -> Deliverer:
 
 
 def _next_pass(store: Store, clock: Clock, delivery: str) -> None:
-    row = store.delivery_overview(delivery)
+    row = store.deliveries.delivery_overview(delivery)
     assert row is not None and row.next_attempt_at is not None
     clock.now = max(clock.now, row.next_attempt_at)
 
@@ -232,7 +232,7 @@ def test_the_worker_retries_through_500_garbage_faults_and_timeouts_then_deliver
         _next_pass(store, clock, delivery)
     clean.fault(None)
     assert d.run_batch(10).delivered == 1
-    attempts = store.delivery_attempts(delivery)
+    attempts = store.outbox.delivery_attempts(delivery)
     assert [(a.outcome, a.error_code) for a in attempts] == [
         ("retry", "DELIVERY.PEER_ERROR"),
         ("retry", "DELIVERY.PROTOCOL"),
@@ -262,7 +262,7 @@ def test_a_receiver_down_then_up_gets_the_delivery_after_recovery(tmp_path, adap
             _next_pass(store, clock, delivery)
         rcv.start()
         assert d.run_batch(10).delivered == 1
-        assert [a.error_code for a in store.delivery_attempts(delivery)] == [
+        assert [a.error_code for a in store.outbox.delivery_attempts(delivery)] == [
             "DELIVERY.UNREACHABLE",
             "DELIVERY.UNREACHABLE",
             None,
@@ -277,7 +277,7 @@ def test_a_client_fault_dead_letters_at_once(clean, adapter, sqlite_store):
     delivery = add_doc(store, PEER, at=start)[PEER]
     clean.fault("client-fault")
     assert _deliverer(store, Clock(start), adapter).run_batch(10).dead == 1
-    row = store.delivery_overview(delivery)
+    row = store.deliveries.delivery_overview(delivery)
     assert row is not None and row.state == "dead"
     assert row.ack_reason is not None and row.ack_reason.startswith("DELIVERY.REFUSED")
 
@@ -290,8 +290,10 @@ def test_end_to_end_send_by_soap_push_to_the_receiver_and_see_the_state(gateway,
     store = Store(create_engine(gateway.settings.effective_database_url))
     try:
         now = datetime.now(UTC)
-        store.update_agency(B, now=now, channel="soap", endpoint=receiver.url)
-        store.update_agency(C, now=now, channel="soap", endpoint=f"http://127.0.0.1:{free_port()}/")  # nobody there
+        store.registry.update_agency(B, now=now, channel="soap", endpoint=receiver.url)
+        store.registry.update_agency(
+            C, now=now, channel="soap", endpoint=f"http://127.0.0.1:{free_port()}/"
+        )  # nobody there
         data, pkg = _package(pki, number="700")
         sender = gateway.client("SA")
         receipt = sender.send_edoc(data)
@@ -310,7 +312,7 @@ def test_end_to_end_send_by_soap_push_to_the_receiver_and_see_the_state(gateway,
         assert (rows[B].state, rows[C].state) == ("delivered", "queued")
         assert rows[B].acknowledgedAt is not None
 
-        deliveries = {d.recipient: d.delivery_id for d in store.deliveries(receipt.docId)}
+        deliveries = {d.recipient: d.delivery_id for d in store.deliveries.for_document(receipt.docId)}
         stored = receiver.store().path(deliveries[B]).read_bytes()
         assert stored == data  # byte-exact, signature intact
 
@@ -358,13 +360,15 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_the_receiver_writes_each_pa
                 first.send_signal(signal.SIGKILL)
                 first.wait(timeout=10)
             assert first.returncode == -signal.SIGKILL
-            orphaned = [r for r in store.list_deliveries(state="queued", limit=100) if r.claimed_by is not None]
+            orphaned = [
+                r for r in store.deliveries.list_deliveries(state="queued", limit=100) if r.claimed_by is not None
+            ]
             assert orphaned, "the killed worker held no leases: it was not killed mid-batch"
 
             second = start_worker(env, tmp_path / "worker-b.log")
             try:
                 wait_for(
-                    lambda: all(r.state == "delivered" for r in store.list_deliveries(limit=100)),
+                    lambda: all(r.state == "delivered" for r in store.deliveries.list_deliveries(limit=100)),
                     90,
                     "every delivery to be delivered",
                     interval=0.2,
@@ -381,8 +385,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_the_receiver_writes_each_pa
             assert set(duplicates(rcv)) <= set(raws)
             for delivery, raw in raws.items():
                 assert rcv.store().path(delivery).read_bytes() == raw
-                assert store.delivery_attempts(delivery)[-1].outcome == "delivered"
-            beats = {h.worker_id: h for h in store.worker_heartbeats()}
+                assert store.outbox.delivery_attempts(delivery)[-1].outcome == "delivered"
+            beats = {h.worker_id: h for h in store.workers.worker_heartbeats()}
             assert len(beats) == 2
             assert sorted(h.stopped_at is not None for h in beats.values()) == [False, True]  # killed vs stopped
         finally:

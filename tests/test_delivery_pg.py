@@ -21,7 +21,9 @@ def pg(pg_cluster):
     url = pg_cluster.new_database()
     store = Store(create_engine(url))
     store.create_schema()
-    store.upsert_agencies([AgencyRecord(organ_id=SENDER, name="s"), AgencyRecord(R, "r", channel="soap")], now=T0)
+    store.registry.upsert_agencies(
+        [AgencyRecord(organ_id=SENDER, name="s"), AgencyRecord(R, "r", channel="soap")], now=T0
+    )
     yield url, store
     store.engine.dispose()
 
@@ -45,7 +47,9 @@ def test_a_claimer_skips_rows_another_transaction_holds_instead_of_waiting(pg):
         # another worker's claim transaction, still open, holding the three earliest rows
         holder.execute("SELECT id FROM outbox WHERE delivery_id = ANY(%s) FOR UPDATE", (ids[:3],)).fetchall()
         started = time.monotonic()
-        got = store.claim_deliveries("w2", now=now, lease_until=now + timedelta(minutes=5), limit=10, channels={"soap"})
+        got = store.outbox.claim_deliveries(
+            "w2", now=now, lease_until=now + timedelta(minutes=5), limit=10, channels={"soap"}
+        )
         waited = time.monotonic() - started
         holder.rollback()
     assert [c.delivery_id for c in got] == ids[3:]
@@ -87,4 +91,4 @@ def test_claims_race_with_finishing_workers_without_losing_anything(pg):
     assert not errors, errors
     sent = [p.delivery_id for a in adapters for p in a.calls]
     assert sorted(sent) == sorted(expected)  # each exactly once
-    assert {r.state for r in store.list_deliveries(limit=1000)} == {"delivered"}
+    assert {r.state for r in store.deliveries.list_deliveries(limit=1000)} == {"delivered"}

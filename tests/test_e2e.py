@@ -346,7 +346,7 @@ def test_admin_api_lists_shows_and_redrives_dead_letters(gateway, pki):
 
     engine = create_engine(gateway.settings)
     try:  # B is now pushed by SOAP, to an endpoint where nobody listens
-        Store(engine).update_agency(
+        Store(engine).registry.update_agency(
             B, now=datetime.now(UTC), channel="soap", endpoint=f"http://127.0.0.1:{_free_port()}/"
         )
     finally:

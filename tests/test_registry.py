@@ -160,7 +160,7 @@ def test_systems_add_and_list_never_show_secrets(registry: Registry, store: Stor
         ("000.00.00.G22", "000.00.01.H53"),
     )
     assert not hasattr(info, "secret") and secret not in repr(info)
-    row = store.system("00.53.W00")
+    row = store.registry.system("00.53.W00")
     assert row is not None
     assert secret.encode() not in row.secret_enc and secret not in row.secret_hash
     assert secret not in repr(row)

@@ -254,7 +254,7 @@ def assert_refused_and_nothing_stored(w: World, call, exc_type: type[Exception],
     after = w.counts()
     assert {t: after[t] for t in STORED} == {t: before[t] for t in STORED}
     assert after["audit_log"] == before["audit_log"] + 1
-    entry = w.store.audit_entries(limit=1)[0]
+    entry = w.store.audit.entries(limit=1)[0]
     assert entry.action == "intake.refused"
     assert entry.outcome == (code or info.value.code)  # type: ignore[attr-defined]
     assert "raw" not in (entry.detail or {}) and all(
@@ -283,7 +283,7 @@ def test_a_sends_to_b_and_c_b_processes_and_reports_back(world: World):
     assert (signed.doc_id, signed.sha256, signed.received_at) == (receipt.doc_id, receipt.sha256, receipt.received_at)
     assert signed.document_id == document_id_of(data)
 
-    stored = w.store.document(receipt.doc_id)
+    stored = w.store.documents.document(receipt.doc_id)
     assert stored is not None and stored.signature_state == "valid"
     assert stored.signer_fingerprint == _fingerprint(w.pki.agencies[A].cert)
 
@@ -352,7 +352,7 @@ def test_same_package_again_answers_the_original_receipt_and_stores_nothing(worl
     assert (again.doc_id, again.received_at, again.sha256) == (first.doc_id, first.received_at, first.sha256)
     assert verify_receipt(again.signed_receipt, w.trust).received_at == first.received_at
     assert {t: after[t] for t in STORED} == {t: before[t] for t in STORED}
-    assert w.store.audit_entries(limit=1)[0].action == "intake.duplicate"
+    assert w.store.audit.entries(limit=1)[0].action == "intake.duplicate"
 
 
 def test_other_package_under_the_same_key_is_a_duplicate_error(world: World):
@@ -380,14 +380,14 @@ def test_concurrent_submissions_under_one_key_create_one_document(world: World, 
     number = next(_numbers)
     packages = [w.signed(edoc(number=number, subject=f"Bản {i if not same_bytes else 0}"), A) for i in range(2)]
     barrier = threading.Barrier(2, timeout=30)
-    real_lookup = w.store.intake_lookup
+    real_lookup = w.store.documents.intake_lookup
 
     def lookup_then_wait(*args, **kwargs):
         found = real_lookup(*args, **kwargs)
         barrier.wait()  # both threads have read "no such document" before either inserts
         return found
 
-    w.store.intake_lookup = lookup_then_wait  # type: ignore[method-assign]
+    w.store.documents.intake_lookup = lookup_then_wait  # type: ignore[method-assign]
     results: list[object] = [None, None]
 
     def run(i: int) -> None:
@@ -401,7 +401,7 @@ def test_concurrent_submissions_under_one_key_create_one_document(world: World, 
         t.start()
     for t in threads:
         t.join(60)
-    w.store.intake_lookup = real_lookup  # type: ignore[method-assign]
+    w.store.documents.intake_lookup = real_lookup  # type: ignore[method-assign]
     assert w.counts()["documents"] == 1 and w.counts()["deliveries"] == 2
     if same_bytes:
         assert all(not isinstance(r, Exception) for r in results), results
@@ -482,7 +482,7 @@ def test_require_policy_refusals(world: World, signer: str | None, reason: str):
     data = edoc() if signer is None else w.signed(edoc(), signer)
     err = assert_refused_and_nothing_stored(w, lambda: w.svc.submit("sys-a", data), SignatureError, "EDXML.SIGNATURE")
     assert err.detail["reason"] == reason
-    assert w.store.audit_entries(limit=1)[0].detail["reason"] == reason
+    assert w.store.audit.entries(limit=1)[0].detail["reason"] == reason
 
 
 def test_require_policy_with_bound_fingerprints(world: World):
@@ -492,13 +492,13 @@ def test_require_policy_with_bound_fingerprints(world: World):
     err = assert_refused_and_nothing_stored(w, lambda: w.svc.submit("sys-a", w.signed(edoc(), A)), SignatureError)
     assert err.detail["reason"] == "not-bound"
     receipt = w.svc.submit("sys-a", w.signed(edoc(), "ecdsa"))
-    assert w.store.document(receipt.doc_id).signer_fingerprint == _fingerprint(w.pki.ecdsa.cert)  # type: ignore[union-attr]
+    assert w.store.documents.document(receipt.doc_id).signer_fingerprint == _fingerprint(w.pki.ecdsa.cert)  # type: ignore[union-attr]
 
 
 def test_verify_if_present_accepts_unsigned_and_placeholder_but_checks_real_signatures(world: World):
     w = world
     plain = w.svc.submit("sys-c", edoc(sender=C, recipients=(B,)))
-    assert w.store.document(plain.doc_id).signature_state == "unsigned"  # type: ignore[union-attr]
+    assert w.store.documents.document(plain.doc_id).signature_state == "unsigned"  # type: ignore[union-attr]
     pkg = read_bytes(edoc(sender=C, recipients=(B,)))
     placeholder = render(
         EdocPackage(
@@ -510,9 +510,9 @@ def test_verify_if_present_accepts_unsigned_and_placeholder_but_checks_real_sign
         )
     )
     legacy = w.svc.submit("sys-c", placeholder)
-    assert w.store.document(legacy.doc_id).signature_state == "legacy-placeholder"  # type: ignore[union-attr]
+    assert w.store.documents.document(legacy.doc_id).signature_state == "legacy-placeholder"  # type: ignore[union-attr]
     signed = w.signed(edoc(sender=C, recipients=(B,)), C)
-    assert w.store.document(w.svc.submit("sys-c", signed).doc_id).signature_state == "valid"  # type: ignore[union-attr]
+    assert w.store.documents.document(w.svc.submit("sys-c", signed).doc_id).signature_state == "valid"  # type: ignore[union-attr]
     tampered = w.signed(edoc(sender=C, recipients=(B,), subject="Gốc"), C).replace("Gốc".encode(), "Sửa".encode())
     err = assert_refused_and_nothing_stored(w, lambda: w.svc.submit("sys-c", tampered), SignatureError)
     assert err.detail["reason"] == "bad-digest"
@@ -529,7 +529,7 @@ def test_policy_off_accepts_anything_signature_shaped(world: World):
     w = world
     tampered = w.signed(edoc(sender=L, recipients=(B,), subject="Gốc"), A).replace("Gốc".encode(), "Sửa".encode())
     receipt = w.svc.submit("sys-l", tampered)
-    assert w.store.document(receipt.doc_id).signature_state == "present"  # type: ignore[union-attr]
+    assert w.store.documents.document(receipt.doc_id).signature_state == "present"  # type: ignore[union-attr]
 
 
 class _LegacySigner(XMLSigner):
@@ -621,7 +621,7 @@ def test_update_revoke_replace_are_linked_to_the_original(world: World, kind: Bu
     original = w.svc.submit("sys-a", data)
     follow_up = w.signed(edoc(kind=kind, related=document_id_of(data)), A)
     receipt = w.svc.submit("sys-a", follow_up)
-    stored = w.store.document(receipt.doc_id)
+    stored = w.store.documents.document(receipt.doc_id)
     assert stored is not None
     assert stored.related_doc_id == original.doc_id and stored.bussiness_doc_type == kind.value
     # Not treated as a new document: a separate delivery, linked, to each recipient.
@@ -639,7 +639,7 @@ def test_update_and_original_may_share_a_document_id(world: World):
         "sys-a", w.signed(edoc(number=number, kind=BussinessDocType.UPDATE, related=document_id_of(data)), A)
     )
     assert update.doc_id != original.doc_id and not update.duplicate
-    assert w.store.document(update.doc_id).related_doc_id == original.doc_id  # type: ignore[union-attr]
+    assert w.store.documents.document(update.doc_id).related_doc_id == original.doc_id  # type: ignore[union-attr]
 
 
 def test_push_channel_deliveries_get_an_outbox_row(world: World):
@@ -705,7 +705,7 @@ def test_emit_arrived_on_acknowledge(world: World):
     assert isinstance(pkg, StatusPackage)
     assert (pkg.status_code, pkg.sender, pkg.response_for.organ_id) == (StatusCode.ARRIVED, B, A)
     assert pkg.document_id == document_id_of(data) and pkg.response_for.code
-    assert w.store.document(emitted.doc_id).emitted_by_gateway  # type: ignore[union-attr]
+    assert w.store.documents.document(emitted.doc_id).emitted_by_gateway  # type: ignore[union-attr]
     # C reported by itself before acknowledging: the gateway does not speak for it.
     w.svc.submit("sys-c", status(C, data, StatusCode.ACCEPTED))
     (c_item,) = w.svc.pending("sys-c", C, PackageKind.EDOC)
@@ -771,7 +771,7 @@ def test_ws_security_digest_and_replay(world: World):
     with pytest.raises(AuthError):
         w.svc.authenticate_digest("sys-b", *_digest_args("wrong", w.clock.now, nonce))
     assert w.svc.authenticate_digest("sys-b", *_digest_args(w.secrets["sys-b"], w.clock.now, nonce)) == "sys-b"
-    assert any(e.outcome == "AUTH.REPLAY" for e in w.store.audit_entries(action="auth.denied"))
+    assert any(e.outcome == "AUTH.REPLAY" for e in w.store.audit.entries(action="auth.denied"))
 
 
 def test_http_basic(world: World):

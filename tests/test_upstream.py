@@ -62,7 +62,7 @@ def _stored(svc: GatewayService) -> dict[str, int]:
 
 
 def _deliveries(svc: GatewayService, doc_id: str) -> dict[str, str]:
-    return {d.recipient: d.state for d in svc.store.deliveries(doc_id)}
+    return {d.recipient: d.state for d in svc.store.deliveries.for_document(doc_id)}
 
 
 def test_an_upstream_edoc_is_delivered_to_the_recipients_hosted_here_only(svc):
@@ -71,7 +71,7 @@ def test_an_upstream_edoc_is_delivered_to_the_recipients_hosted_here_only(svc):
     assert not receipt.duplicate
     # G is the upstream's to deliver (no echo back up), H99 unknown here: neither gets a delivery
     assert _deliveries(svc, receipt.doc_id) == {A: "queued", C: "queued"}
-    assert svc.store.document(receipt.doc_id).submitted_by == UPSTREAM_SYSTEM
+    assert svc.store.documents.document(receipt.doc_id).submitted_by == UPSTREAM_SYSTEM
     assert [i.document_id for i in svc.pending("sys-a", A, PackageKind.EDOC)] == [receipt.document_id]
     before = _stored(svc)
     again = svc.ingest_upstream(data, source=SOURCE, reference="axis-2", recipient=C)  # C's item: same package
@@ -92,7 +92,7 @@ def test_the_upstream_may_not_speak_for_local_agencies_nor_hand_over_what_is_not
     assert _stored(svc) == before
     refused = [
         e
-        for e in svc.store.audit_entries()
+        for e in svc.store.audit.entries()
         if e.action == "intake.refused" and e.system_id == UPSTREAM_SYSTEM and e.detail.get("source") == SOURCE
     ]
     assert {e.detail["peer_reference"] for e in refused} == {"x1", "x2", "x3"}
@@ -115,7 +115,7 @@ def test_upstream_statuses_reach_the_local_sender_and_local_answers_go_up(svc):
     incoming = edoc(B, (A,))
     svc.ingest_upstream(incoming, source=SOURCE, reference="e1", recipient=A)
     answer = svc.submit("sys-a", status(A, incoming, StatusCode.ACCEPTED))
-    [delivery] = svc.store.deliveries(answer.doc_id)
+    [delivery] = svc.store.deliveries.for_document(answer.doc_id)
     assert (delivery.recipient, delivery.state) == (B, "queued")
     assert svc.store.counts()["outbox"] >= 2  # the edoc for B and this status, both for the vdxp adapter
 

@@ -16,9 +16,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.config import Settings, load_settings
-from gateway.db import AgencyRecord, AttemptRecord, AuditEntry, DocumentRecord, NewDocument, Store, create_engine
+from gateway.db import (
+    AgencyRecord,
+    AttemptRecord,
+    AuditEntry,
+    DocumentRecord,
+    NewDocument,
+    Store,
+    WorkerHeartbeat,
+    create_engine,
+)
 from gateway.db.migrations import upgrade
-from gateway.db.store import WorkerHeartbeat
 from gateway.errors import ConfigError, NotFoundError, RequestError
 from gateway.ports import (
     DeliveryError,
@@ -88,7 +96,7 @@ def failing(exc: Exception) -> Callable[[Peer, OutgoingPackage], DeliveryResult]
 def store(database_url: str) -> Iterator[Store]:
     s = Store(create_engine(database_url))
     s.create_schema()
-    s.upsert_agencies(
+    s.registry.upsert_agencies(
         [
             AgencyRecord(organ_id=SENDER, name="sender"),
             AgencyRecord(organ_id=R, name="soap peer", channel="soap", endpoint="http://127.0.0.1:9/"),
@@ -106,7 +114,7 @@ def add_doc(store: Store, *recipients: str, at: datetime = T0, raw: bytes | None
     """One stored edoc; push recipients (soap/rest agencies) get an outbox row, like intake does."""
     doc_id = uuid.uuid4().hex
     push = {R, R2, REST}
-    return store.insert_document(
+    return store.documents.insert_document(
         NewDocument(
             document=DocumentRecord(
                 doc_id=doc_id,
@@ -141,7 +149,7 @@ def deliverer(store: Store, adapter: FakeAdapter, clock: Clock, *, worker: str =
 
 
 def state(store: Store, delivery_id: str) -> str:
-    row = store.delivery_overview(delivery_id)
+    row = store.deliveries.delivery_overview(delivery_id)
     assert row is not None
     return row.state
 
@@ -154,19 +162,23 @@ def test_claims_are_leases_earliest_first_and_only_for_known_channels(store):
     add_doc(store, MAILBOX)  # a mailbox delivery: never in the outbox
     add_doc(store, REST)  # a push channel this worker has no adapter for
     now = T0 + timedelta(minutes=1)
-    first = store.claim_deliveries("w1", now=now, lease_until=now + timedelta(minutes=5), limit=3, channels={"soap"})
+    first = store.outbox.claim_deliveries(
+        "w1", now=now, lease_until=now + timedelta(minutes=5), limit=3, channels={"soap"}
+    )
     assert [c.delivery_id for c in first] == ids[:3]
     assert all(c.channel == "soap" and c.endpoint == "http://127.0.0.1:9/" and c.attempts == 0 for c in first)
-    second = store.claim_deliveries("w2", now=now, lease_until=now + timedelta(minutes=5), limit=10, channels={"soap"})
+    second = store.outbox.claim_deliveries(
+        "w2", now=now, lease_until=now + timedelta(minutes=5), limit=10, channels={"soap"}
+    )
     assert [c.delivery_id for c in second] == ids[3:]
-    assert store.claim_deliveries("w3", now=now, lease_until=now, limit=10, channels={"soap"}) == []
+    assert store.outbox.claim_deliveries("w3", now=now, lease_until=now, limit=10, channels={"soap"}) == []
     # not due yet: nothing before its next_attempt_at
     later = add_doc(store, R, at=now + timedelta(hours=1))[R]
-    assert store.claim_deliveries("w3", now=now, lease_until=now, limit=10, channels={"soap"}) == []
-    overview = store.delivery_overview(ids[0])
+    assert store.outbox.claim_deliveries("w3", now=now, lease_until=now, limit=10, channels={"soap"}) == []
+    overview = store.deliveries.delivery_overview(ids[0])
     assert overview is not None and overview.claimed_by == "w1" and overview.next_attempt_at == T0
-    assert store.release_claims("w1") == 3
-    again = store.claim_deliveries("w3", now=now, lease_until=now, limit=10, channels={"soap", "rest"})
+    assert store.outbox.release_claims("w1") == 3
+    again = store.outbox.claim_deliveries("w3", now=now, lease_until=now, limit=10, channels={"soap", "rest"})
     assert {c.delivery_id for c in again} == {*ids[:3], *{c.delivery_id for c in again if c.channel == "rest"}}
     assert later not in {c.delivery_id for c in again}
 
@@ -175,7 +187,7 @@ def test_lease_expiry_after_a_crash_hands_the_delivery_to_another_worker(store):
     delivery = add_doc(store, R)[R]
     clock = Clock(T0 + timedelta(seconds=1))
     # worker A claims with a 30 s lease, then "is killed" (never records anything)
-    a = store.claim_deliveries(
+    a = store.outbox.claim_deliveries(
         "A", now=clock(), lease_until=clock() + timedelta(seconds=30), limit=10, channels={"soap"}
     )
     assert [c.delivery_id for c in a] == [delivery]
@@ -190,16 +202,18 @@ def test_lease_expiry_after_a_crash_hands_the_delivery_to_another_worker(store):
     # A comes back to life and reports a failure: recorded, but it decides nothing any more
     late = AttemptRecord(delivery, 1, clock(), 5, "retry", worker_id="A", error_code="DELIVERY.TIMEOUT",
                          next_attempt_at=clock() + timedelta(seconds=5))  # fmt: skip
-    assert store.finish_attempt(late) is False
+    assert store.outbox.finish_attempt(late) is False
     assert state(store, delivery) == "delivered"
-    assert [a.worker_id for a in store.delivery_attempts(delivery)] == ["B", "A"]
+    assert [a.worker_id for a in store.outbox.delivery_attempts(delivery)] == ["B", "A"]
 
 
 def test_concurrent_claimers_on_sqlite_never_share_a_delivery(tmp_path):
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     store = Store(create_engine(url))
     store.create_schema()
-    store.upsert_agencies([AgencyRecord(organ_id=SENDER, name="s"), AgencyRecord(R, "r", channel="soap")], now=T0)
+    store.registry.upsert_agencies(
+        [AgencyRecord(organ_id=SENDER, name="s"), AgencyRecord(R, "r", channel="soap")], now=T0
+    )
     expected = {add_doc(store, R)[R] for _ in range(120)}
     claimed = claim_concurrently(url, workers=4, limit=7)
     store.engine.dispose()
@@ -221,7 +235,7 @@ def claim_concurrently(url: str, *, workers: int, limit: int) -> dict[str, list[
             mine = claimed.setdefault(name, [])
             while True:
                 now = T0 + timedelta(hours=1)
-                got = own.claim_deliveries(
+                got = own.outbox.claim_deliveries(
                     name, now=now, lease_until=now + timedelta(minutes=5), limit=limit, channels={"soap"}
                 )
                 if not got:
@@ -271,12 +285,12 @@ def test_retries_follow_the_schedule_then_dead_letter_at_the_limit(store):
         if result.dead:
             break
         assert result.retried == 1
-        overview = store.delivery_overview(delivery)
+        overview = store.deliveries.delivery_overview(delivery)
         assert overview is not None and overview.state == "queued" and overview.claimed_by is None
         clock.now = overview.next_attempt_at
     else:
         pytest.fail("never dead-lettered")
-    attempts = store.delivery_attempts(delivery)
+    attempts = store.outbox.delivery_attempts(delivery)
     assert [a.outcome for a in attempts] == ["retry"] * (len(attempts) - 1) + ["dead"]
     assert [a.attempt for a in attempts] == list(range(1, len(attempts) + 1))
     assert len(attempts) >= 8  # 30 s with waits of at most 4 s
@@ -294,7 +308,7 @@ def test_retries_follow_the_schedule_then_dead_letter_at_the_limit(store):
     assert detail.last_error is not None and detail.last_error.startswith("DELIVERY.TIMEOUT: no answer")
     assert detail.delivery.reason == detail.last_error  # what the sender's status view shows (ackReason)
     assert [a.outcome for a in detail.attempts] == [a.outcome for a in attempts]
-    assert [e.outcome for e in store.audit_entries(action="delivery.dead")] == ["DELIVERY.TIMEOUT"]
+    assert [e.outcome for e in store.audit.entries(action="delivery.dead")] == ["DELIVERY.TIMEOUT"]
     assert [i.delivery_id for i in list_deliveries(store, state="dead")] == [delivery]
     as_json = json.loads(json.dumps(detail.to_dict()))  # what `deliveries show --json` / the admin API print
     assert as_json["state"] == "dead" and as_json["kind"] == "edoc"
@@ -307,14 +321,14 @@ def test_a_non_retryable_error_dead_letters_at_once(store):
     adapter = FakeAdapter(failing(DeliveryRefused("refused", peer_answer="soap:Client: not ours")))
     result = deliverer(store, adapter, Clock()).run_batch(10)
     assert (result.claimed, result.dead, result.retried) == (1, 1, 0)
-    (attempt,) = store.delivery_attempts(delivery)
+    (attempt,) = store.outbox.delivery_attempts(delivery)
     assert (attempt.outcome, attempt.error_code, attempt.peer_answer) == (
         "dead",
         "DELIVERY.REFUSED",
         "soap:Client: not ours",
     )
     assert state(store, delivery) == "dead"
-    assert store.deliveries(store.delivery(delivery)[0].doc_id)[0].ack_reason == (
+    assert store.deliveries.for_document(store.deliveries.delivery(delivery)[0].doc_id)[0].ack_reason == (
         "DELIVERY.REFUSED: refused (peer: soap:Client: not ours)"
     )
 
@@ -325,7 +339,7 @@ def test_an_unexpected_adapter_exception_is_retried_not_fatal(store, caplog):
     with caplog.at_level(logging.ERROR, logger="gateway.services.delivery"):
         result = deliverer(store, adapter, Clock()).run_batch(10)
     assert result.retried == 1
-    (attempt,) = store.delivery_attempts(delivery)
+    (attempt,) = store.outbox.delivery_attempts(delivery)
     assert attempt.error_code == INTERNAL_ERROR and "KeyError" in attempt.error_message
     assert "raised unexpectedly" in caplog.text
 
@@ -343,10 +357,10 @@ def test_a_peer_that_is_down_is_not_hammered_within_a_batch(store):
     result = deliverer(store, adapter, Clock(T0 + timedelta(seconds=5))).run_batch(10)
     assert (result.retried, result.postponed, result.delivered) == (1, 2, 1)
     assert len(adapter.calls) == 2  # one attempt to R, one to R2
-    first = store.delivery_overview(ids[0])
+    first = store.deliveries.delivery_overview(ids[0])
     assert first is not None
     for postponed in ids[1:]:
-        row = store.delivery_overview(postponed)
+        row = store.deliveries.delivery_overview(postponed)
         assert row is not None and row.attempts == 0 and row.claimed_by is None
         assert row.next_attempt_at == first.next_attempt_at
     assert state(store, other) == "delivered"
@@ -357,14 +371,16 @@ def test_a_late_success_wins_over_a_dead_letter(store):
     deliverer(store, FakeAdapter(failing(DeliveryRefused("no"))), Clock()).run_batch(10)
     assert state(store, delivery) == "dead"
     # another worker whose lease had run out reports that the peer took it after all
-    assert store.finish_attempt(AttemptRecord(delivery, 2, T0, 3, "delivered", worker_id="old", peer_reference="X"))
-    row = store.delivery_overview(delivery)
+    assert store.outbox.finish_attempt(
+        AttemptRecord(delivery, 2, T0, 3, "delivered", worker_id="old", peer_reference="X")
+    )
+    row = store.deliveries.delivery_overview(delivery)
     assert row is not None and (row.state, row.peer_reference, row.last_error) == ("delivered", "X", None)
 
 
 def test_a_mailbox_acknowledgement_takes_the_delivery_out_of_the_outbox(store):
     delivery = add_doc(store, R)[R]
-    store.acknowledge(
+    store.deliveries.acknowledge(
         delivery, state="delivered", outcome="done", reason=None, at=T0, audit=AuditEntry(at=T0, action="delivery.ack")
     )
     assert deliverer(store, FakeAdapter(), Clock(T0 + timedelta(seconds=1))).run_batch(10).claimed == 0
@@ -380,11 +396,11 @@ def test_redrive_one_dead_letter_then_it_is_delivered(store):
     assert state(store, delivery) == "dead"
     clock.advance(3600)
     assert redrive(store, delivery_id=delivery, actor="cli:ops", clock=clock) == [delivery]
-    row = store.delivery_overview(delivery)
+    row = store.deliveries.delivery_overview(delivery)
     assert row is not None
     assert (row.state, row.next_attempt_at, row.budget_since, row.budget_attempts) == ("queued", clock(), clock(), 0)
     assert row.ack_reason is None and row.acknowledged_at is None
-    (audit,) = store.audit_entries(action="delivery.redrive")
+    (audit,) = store.audit.entries(action="delivery.redrive")
     assert audit.detail == {"delivery_id": delivery, "previous_state": "dead", "by": "cli:ops"}
     adapter = FakeAdapter()
     assert deliverer(store, adapter, clock).run_batch(10).delivered == 1
@@ -414,20 +430,20 @@ def test_redrive_of_a_retrying_delivery_makes_it_due_now_and_failed_mailbox_goes
     delivery = add_doc(store, R)[R]
     clock = Clock(T0 + timedelta(seconds=1))
     deliverer(store, FakeAdapter(failing(DeliveryTimeout("slow"))), clock).run_batch(10)
-    row = store.delivery_overview(delivery)
+    row = store.deliveries.delivery_overview(delivery)
     assert row is not None and row.next_attempt_at > clock()
     assert redrive(store, delivery_id=delivery, clock=clock) == [delivery]
-    row = store.delivery_overview(delivery)
+    row = store.deliveries.delivery_overview(delivery)
     assert row is not None and row.next_attempt_at == clock() and row.budget_attempts == 0
 
     mailbox = add_doc(store, MAILBOX)[MAILBOX]
     with pytest.raises(RequestError):
         redrive(store, delivery_id=mailbox)  # waiting in its mailbox: nothing to do
-    store.acknowledge(
+    store.deliveries.acknowledge(
         mailbox, state="failed", outcome="fail", reason="unreadable", at=T0, audit=AuditEntry(at=T0, action="x")
     )
     assert redrive(store, delivery_id=mailbox, clock=clock) == [mailbox]
-    row = store.delivery_overview(mailbox)
+    row = store.deliveries.delivery_overview(mailbox)
     assert row is not None and (row.state, row.next_attempt_at) == ("queued", None)  # back in the mailbox
 
 
@@ -447,7 +463,7 @@ def test_graceful_stop_finishes_the_delivery_in_hand_and_releases_the_rest(store
     assert (result.claimed, result.delivered, result.released) == (5, 2, 3)
     assert [state(store, i) for i in ids] == ["delivered", "delivered", "queued", "queued", "queued"]
     for i in ids[2:]:
-        row = store.delivery_overview(i)
+        row = store.deliveries.delivery_overview(i)
         assert row is not None and row.claimed_by is None and row.attempts == 0  # due again at once, for anyone
 
 
@@ -478,7 +494,7 @@ def test_run_worker_delivers_beats_and_stops_on_request(store, database_url, tmp
             if all(state(store, i) == "delivered" for i in ids):
                 break
             stop.wait(0.05)
-        beats = store.worker_heartbeats()
+        beats = store.workers.worker_heartbeats()
         assert [h.worker_id for h in beats] == ["t:1:x"] and beats[0].stopped_at is None
         assert readiness(store, settings) == {"worker": True}
     finally:
@@ -487,7 +503,7 @@ def test_run_worker_delivers_beats_and_stops_on_request(store, database_url, tmp
     assert not thread.is_alive()
     assert all(state(store, i) == "delivered" for i in ids)
     assert stats["result"].delivered == 4
-    (beat,) = store.worker_heartbeats()
+    (beat,) = store.workers.worker_heartbeats()
     assert beat.stopped_at is not None
     assert readiness(store, settings) == {"worker": False}  # push agencies exist and no worker runs
     assert adapter.closed is False  # adapters passed in belong to the caller
@@ -536,14 +552,14 @@ def test_readiness_needs_a_fresh_heartbeat_only_when_something_may_be_pushed(dat
     settings = Settings(worker_stale_seconds=60)
     try:
         assert readiness(s, settings, now=T0) == {"worker": True}  # nothing to push: no worker needed
-        s.upsert_agencies([AgencyRecord(organ_id=R, name="r", channel="soap", endpoint="http://x/")], now=T0)
+        s.registry.upsert_agencies([AgencyRecord(organ_id=R, name="r", channel="soap", endpoint="http://x/")], now=T0)
         assert readiness(s, settings, now=T0) == {"worker": False}
-        s.beat(WorkerHeartbeat("h:1:a", "h", 1, started_at=T0, seen_at=T0))
+        s.workers.beat(WorkerHeartbeat("h:1:a", "h", 1, started_at=T0, seen_at=T0))
         assert readiness(s, settings, now=T0 + timedelta(seconds=59)) == {"worker": True}
         assert readiness(s, settings, now=T0 + timedelta(seconds=61)) == {"worker": False}
-        s.beat(WorkerHeartbeat("h:1:a", "h", 1, started_at=T0, seen_at=T0, stopped_at=T0))
+        s.workers.beat(WorkerHeartbeat("h:1:a", "h", 1, started_at=T0, seen_at=T0, stopped_at=T0))
         assert readiness(s, settings, now=T0) == {"worker": False}
-        assert s.prune_heartbeats(T0 + timedelta(days=8)) == 1
+        assert s.workers.prune_heartbeats(T0 + timedelta(days=8)) == 1
     finally:
         s.engine.dispose()
 

@@ -60,8 +60,7 @@ class _Stored:
     receipt: Receipt
     data: bytes
     sender: str
-    delivery: PendingItem
-    fetched_at: datetime | None = None
+    delivery: PendingItem  # its fetched_at is the delivery's
     acknowledged_at: datetime | None = None
     ack_reason: str | None = None
 
@@ -145,8 +144,8 @@ class FakeApi:
 
     def fetch(self, system_id: str, delivery_id: str) -> bytes:
         stored = self._delivery(system_id, delivery_id)
-        stored.fetched_at = stored.fetched_at or datetime.now(UTC)
-        stored.delivery = replace(stored.delivery, state=DeliveryState.FETCHED)
+        fetched_at = stored.delivery.fetched_at or datetime.now(UTC)
+        stored.delivery = replace(stored.delivery, state=DeliveryState.FETCHED, fetched_at=fetched_at)
         return stored.data
 
     def acknowledge(self, system_id: str, delivery_id: str, outcome: AckOutcome, reason: str | None = None) -> None:
@@ -171,7 +170,7 @@ class FakeApi:
                     RECEIVER,
                     stored.delivery.delivery_id,
                     stored.delivery.state,
-                    stored.fetched_at,
+                    stored.delivery.fetched_at,
                     stored.acknowledged_at,
                     stored.ack_reason,
                     (arrived,),

@@ -3,15 +3,20 @@
 * :mod:`gateway.db.tables` — the schema (SQLAlchemy Core), documented table by table;
 * :mod:`gateway.db.engine` — :func:`create_engine` from :class:`~gateway.config.Settings` (SQLite WAL by
   default, PostgreSQL through psycopg 3);
-* :mod:`gateway.db.store` — :class:`Store`, the repository the services use;
+* :mod:`gateway.db.store` — :class:`Store`, what the services hold: the engine and one repository per aggregate
+  (``store.documents``, ``.deliveries``, ``.outbox``, ``.statuses``, ``.registry``, ``.audit``, ``.nonces``,
+  ``.workers``), each in its own module;
+* :mod:`gateway.db.records` — the values those repositories take and return, and the one row↔record mapping;
+* :mod:`gateway.db.connections` — the reader/writer connections and the one translation of database outages;
 * :mod:`gateway.db.migrations` — alembic revisions and :func:`upgrade` (``edoc-gateway db upgrade``).
 """
 
 from sqlalchemy import Engine
 
+from gateway.db.documents import IdempotencyConflict
 from gateway.db.engine import create_engine
 from gateway.db.migrations import current_revision, head_revision, upgrade
-from gateway.db.store import (
+from gateway.db.records import (
     AckResult,
     AgencyRecord,
     AttemptRecord,
@@ -20,15 +25,15 @@ from gateway.db.store import (
     DeliveryOverview,
     DeliveryRecord,
     DocumentRecord,
-    IdempotencyConflict,
     IntakeLookup,
     NewDocument,
     PendingRecord,
+    SentRecord,
     StatusRecord,
-    Store,
     SystemRecord,
     WorkerHeartbeat,
 )
+from gateway.db.store import Store
 
 __all__ = [
     "AckResult",
@@ -44,6 +49,7 @@ __all__ = [
     "IntakeLookup",
     "NewDocument",
     "PendingRecord",
+    "SentRecord",
     "StatusRecord",
     "Store",
     "SystemRecord",

@@ -36,7 +36,7 @@ def acts_for(acting: Sequence[str], organ_id: str) -> bool:
 
 def acting_for(store: Store, system_id: str) -> tuple[str, ...]:
     """The agencies an active system is registered for; ``AuthError`` for an unknown or disabled system."""
-    acting = store.active_system_agencies(system_id)
+    acting = store.registry.active_system_agencies(system_id)
     if acting is None:
         raise AuthError("system unknown or not active", system_id=system_id)
     return acting

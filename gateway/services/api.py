@@ -58,7 +58,7 @@ class PendingItem:
     received_at: datetime
     size: int
     state: DeliveryState
-    #: When the recipient's system first downloaded it (FETCHED); filled by :meth:`GatewayApi.pending_for_system`.
+    #: When the recipient's system first downloaded it (FETCHED); None while queued.
     fetched_at: datetime | None = None
 
 

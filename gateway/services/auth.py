@@ -132,7 +132,7 @@ class Authenticator:
     # ------------------------------------------------------------------------------------- HTTP Basic
 
     def basic(self, username: str, password: str) -> str:
-        system = self._store.system(username) if username else None
+        system = self._store.registry.system(username) if username else None
         if system is None or not system.active:
             self._deny(username, "basic")
         token = (system.id, system.secret_hash, hmac.digest(self._cache_key, password.encode(), "sha256"))
@@ -167,13 +167,13 @@ class Authenticator:
                 "the UsernameToken Created time is outside the replay window",
                 window_seconds=int(self._window.total_seconds()),
             )
-        system = self._store.system(username) if username else None
+        system = self._store.registry.system(username) if username else None
         if system is None or not system.active or self._box is None:
             self._deny(username, "digest")
         expected = password_digest(nonce, created, self._box.open(system.id, system.secret_enc))
         if not hmac.compare_digest(expected.encode(), digest_b64.strip().encode()):
             self._deny(username, "digest")
-        if not self._store.remember_nonce(system.id, _b64(nonce), now):
+        if not self._store.nonces.remember_nonce(system.id, _b64(nonce), now):
             self._audit(username, "digest", ReplayError.code, "nonce already used")
             raise ReplayError("the UsernameToken nonce was already used")
         self._maybe_prune(now)
@@ -188,7 +188,7 @@ class Authenticator:
         Unknown, inactive, or no ``secret_key`` configured → AuthError with the one generic message. Not audited
         here: :meth:`hmac_request` audits the authentication attempt this is part of.
         """
-        system = self._store.system(system_id) if system_id else None
+        system = self._store.registry.system(system_id) if system_id else None
         if system is None or not system.active or self._box is None:
             raise AuthError(_DENIED)
         return self._box.open(system.id, system.secret_enc)
@@ -216,14 +216,14 @@ class Authenticator:
         if tick - self._last_prune < _PRUNE_EVERY_SECONDS:
             return
         self._last_prune = tick
-        self._store.prune_nonces(now - 2 * self._window)
+        self._store.nonces.prune_nonces(now - 2 * self._window)
 
     def _deny(self, username: str, method: str, why: str = "bad credentials") -> NoReturn:
         self._audit(username, method, AuthError.code, why)
         raise AuthError(_DENIED)
 
     def _audit(self, username: str, method: str, code: str, why: str) -> None:
-        self._store.audit(
+        self._store.audit.add(
             AuditEntry(
                 at=self._clock(),
                 action="auth.denied",

@@ -3,10 +3,10 @@ backoff, dead-letter, and let operators see and re-drive what failed.
 
 How a push delivery moves:
 
-* intake writes it QUEUED with an outbox row due at once (:meth:`Store.insert_document`, one transaction);
-* a worker leases a batch of due rows (:meth:`Store.claim_deliveries`: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+* intake writes it QUEUED with an outbox row due at once (``store.documents.insert_document``, one transaction);
+* a worker leases a batch of due rows (``store.outbox.claim_deliveries``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
   an IMMEDIATE transaction on SQLite), calls the recipient's adapter, and records the attempt together with its
-  consequence in ONE transaction (:meth:`Store.finish_attempt`):
+  consequence in ONE transaction (``store.outbox.finish_attempt``):
 
   - the adapter returned → DELIVERED (only then: a crash between the peer's acceptance and our commit sends the
     package again, under the same ``delivery_id``, which receivers de-duplicate on — "delivered exactly once to an
@@ -185,7 +185,7 @@ class Deliverer:
         """
         result = BatchResult()
         now = self._clock()
-        claims = self.store.claim_deliveries(
+        claims = self.store.outbox.claim_deliveries(
             self.worker_id,
             now=now,
             lease_until=now + self._lease,
@@ -202,19 +202,19 @@ class Deliverer:
         for index, claim in enumerate(claims):
             if stop is not None and stop.is_set():
                 rest = [c.delivery_id for c in claims[index:] if c.delivery_id in held]
-                result.released = self.store.release_claims(self.worker_id, rest)
+                result.released = self.store.outbox.release_claims(self.worker_id, rest)
                 break
             now = self._clock()
             if lease_until - now < self._call:
                 # Renew before the call so that no other worker can take a delivery while we are sending it.
                 lease_until = now + self._lease
                 rest = [c.delivery_id for c in claims[index:] if c.delivery_id in held]
-                held = self.store.renew_claims(self.worker_id, rest, lease_until)
+                held = self.store.outbox.renew_claims(self.worker_id, rest, lease_until)
             if claim.delivery_id not in held:
                 result.lost += 1
                 continue
             if claim.recipient in peer_down:
-                if self.store.postpone(self.worker_id, claim.delivery_id, peer_down[claim.recipient]):
+                if self.store.outbox.postpone(self.worker_id, claim.delivery_id, peer_down[claim.recipient]):
                     result.postponed += 1
                 continue
             outcome = self.deliver(claim)
@@ -237,7 +237,7 @@ class Deliverer:
         error: DeliveryError | None = None
         error_code: str | None = None
         try:
-            data = self.store.raw(claim.doc_id)
+            data = self.store.documents.raw(claim.doc_id)
             if data is None:  # pragma: no cover - documents are never deleted
                 raise DeliveryError(f"document {claim.doc_id} has no stored package", retryable=False)
             adapter = self.adapters[claim.channel]
@@ -329,13 +329,13 @@ class Deliverer:
         """Commit the attempt; a short database outage is waited out (the peer's answer is worth keeping)."""
         for wait in (0.5, 1.0, 2.0, 4.0):
             try:
-                self.store.finish_attempt(record, audit=audit)
+                self.store.outbox.finish_attempt(record, audit=audit)
                 return
             except UnavailableError as exc:
                 log.warning("could not record attempt of delivery %s (%s); retrying", record.delivery_id, exc)
                 time.sleep(wait)
         # Still down: give up on this record. The lease expires and the delivery is sent again (same delivery_id).
-        self.store.finish_attempt(record, audit=audit)
+        self.store.outbox.finish_attempt(record, audit=audit)
 
     def _log(self, claim: ClaimedDelivery, record: AttemptRecord) -> None:
         level = logging.INFO if record.outcome == "delivered" else logging.WARNING
@@ -454,13 +454,13 @@ def list_deliveries(
 ) -> list[DeliveryInfo]:
     """Deliveries newest first — ``state="dead"`` lists the dead letters (``edoc-gateway deliveries list``)."""
     wanted = DeliveryState(state).value if state is not None else None
-    rows = store.list_deliveries(state=wanted, recipient=recipient, limit=max(1, min(limit, MAX_LIST)))
+    rows = store.deliveries.list_deliveries(state=wanted, recipient=recipient, limit=max(1, min(limit, MAX_LIST)))
     return [_info(r) for r in rows]
 
 
 def show_delivery(store: Store, delivery_id: str) -> DeliveryDetail:
     """One delivery with its attempts (``edoc-gateway deliveries show``); NOT_FOUND if there is none."""
-    row = store.delivery_overview(delivery_id)
+    row = store.deliveries.delivery_overview(delivery_id)
     if row is None:
         raise NotFoundError(f"no delivery {delivery_id}", delivery_id=delivery_id)
     attempts = tuple(
@@ -476,7 +476,7 @@ def show_delivery(store: Store, delivery_id: str) -> DeliveryDetail:
             peer_reference=a.peer_reference,
             next_attempt_at=a.next_attempt_at,
         )
-        for a in store.delivery_attempts(delivery_id)
+        for a in store.outbox.delivery_attempts(delivery_id)
     )
     return DeliveryDetail(delivery=_info(row), attempts=attempts)
 
@@ -502,7 +502,7 @@ def redrive(
         raise RequestError("give exactly one of delivery_id and recipient")
     now = (clock or _utcnow)()
     if delivery_id is not None:
-        row = store.delivery_overview(delivery_id)
+        row = store.deliveries.delivery_overview(delivery_id)
         if row is None:
             raise NotFoundError(f"no delivery {delivery_id}", delivery_id=delivery_id)
         waiting = row.state in ("queued", "fetched") and row.next_attempt_at is None
@@ -514,14 +514,18 @@ def redrive(
                 delivery_id=delivery_id,
                 state=row.state,
             )
-        return store.redrive([delivery_id], now=now, push_channels=PUSH_CHANNELS, system_id=system_id, actor=actor)
+        return store.outbox.redrive(
+            [delivery_id], now=now, push_channels=PUSH_CHANNELS, system_id=system_id, actor=actor
+        )
     assert recipient is not None
     done: list[str] = []
     while True:  # page by page: each page leaves the DEAD state, so the next query returns the next page
-        page = [r.delivery_id for r in store.list_deliveries(state="dead", recipient=recipient, limit=MAX_LIST)]
+        page = [
+            r.delivery_id for r in store.deliveries.list_deliveries(state="dead", recipient=recipient, limit=MAX_LIST)
+        ]
         if not page:
             return done
-        moved = store.redrive(page, now=now, push_channels=PUSH_CHANNELS, system_id=system_id, actor=actor)
+        moved = store.outbox.redrive(page, now=now, push_channels=PUSH_CHANNELS, system_id=system_id, actor=actor)
         done.extend(moved)
         if not moved:  # pragma: no cover - only if every row changed concurrently
             return done
@@ -536,9 +540,9 @@ def readiness(store: Store, settings: Settings, *, now: datetime | None = None) 
     now = now or _utcnow()
     stale = timedelta(seconds=settings.worker_stale_seconds)
     try:
-        if any(h.stopped_at is None and now - h.seen_at <= stale for h in store.worker_heartbeats()):
+        if any(h.stopped_at is None and now - h.seen_at <= stale for h in store.workers.worker_heartbeats()):
             return {"worker": True}
-        return {"worker": not store.push_expected(PUSH_CHANNELS)}
+        return {"worker": not store.outbox.push_expected(PUSH_CHANNELS)}
     except UnavailableError:
         return {"worker": False}
 

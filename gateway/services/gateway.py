@@ -21,7 +21,6 @@ from typing import TypeVar
 
 from gateway.config import Settings
 from gateway.db import Engine, Store, create_engine, head_revision
-from gateway.db.queries_vdxp import VdxpQueries
 from gateway.edxml import PackageKind
 from gateway.services.api import AckOutcome, AgencyInfo, DeliveryState, DocumentView, PendingItem, Receipt, SentItem
 from gateway.services.auth import Authenticator
@@ -58,7 +57,6 @@ class GatewayService:
         self.trust = trust
         clock = clock or _utcnow
         upstream = settings.extra.get("vdxp")
-        queries = VdxpQueries(engine)
         self.auth = Authenticator(self.store, settings, clock)
         self.registry = Registry(self.store, settings, clock=clock)
         self.intake = Intake(
@@ -69,8 +67,8 @@ class GatewayService:
             clock,
             upstream_configured=isinstance(upstream, Mapping) and bool(upstream.get("endpoint")),
         )
-        self.mailbox = Mailbox(self.store, clock, queries)
-        self.history = DocumentHistory(self.store, queries)
+        self.mailbox = Mailbox(self.store, clock)
+        self.history = DocumentHistory(self.store)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> GatewayService:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from gateway.db import DocumentRecord, Store
 from gateway.edxml import PackageKind
@@ -26,9 +26,8 @@ MAX_SENT: Final = 5000
 class DocumentHistory:
     """The history views of :class:`gateway.services.api.GatewayApi` (thread-safe)."""
 
-    def __init__(self, store: Store, queries: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self._queries = queries
 
     def document_view(
         self, system_id: str, *, document_id: str | None = None, doc_id: str | None = None
@@ -40,7 +39,7 @@ class DocumentHistory:
         if doc is None:
             raise NotFoundError("no such document visible to this system", document_id=document_id, doc_id=doc_id)
         sender_side = acts_for(acting, doc.sender)
-        history = self.store.history(doc.doc_id)
+        history = self.store.statuses.history(doc.doc_id)
         views = [
             RecipientView(
                 recipient=d.recipient,
@@ -51,7 +50,7 @@ class DocumentHistory:
                 ack_reason=d.ack_reason,
                 statuses=tuple(status_entry(h) for h in history if h.recipient == d.recipient),
             )
-            for d in self.store.deliveries(doc.doc_id)
+            for d in self.store.deliveries.for_document(doc.doc_id)
             if sender_side or acts_for(acting, d.recipient)
         ]
         return DocumentView(
@@ -74,7 +73,7 @@ class DocumentHistory:
     ) -> list[SentItem]:
         """Documents whose sender the system acts for, like :meth:`document_view`'s sender side."""
         acting = acting_for(self.store, system_id)
-        rows = self._queries.sent(
+        rows = self.store.deliveries.sent_in_scope(
             acting,
             PackageKind(kind).value,
             doc_id=doc_id,
@@ -85,16 +84,16 @@ class DocumentHistory:
         return [sent_item(r) for r in rows if acts_for(acting, r.sender)]
 
     def _by_doc_id(self, acting: Sequence[str], doc_id: str) -> DocumentRecord | None:
-        doc = self.store.document(doc_id)
+        doc = self.store.documents.document(doc_id)
         if doc is not None and doc.kind == PackageKind.STATUS.value and doc.related_doc_id:
-            doc = self.store.document(doc.related_doc_id)  # a status id shows the document it is about
+            doc = self.store.documents.document(doc.related_doc_id)  # a status id shows the document it is about
         if doc is not None and not self._visible(acting, doc):
             return None
         return doc
 
     def _by_document_id(self, acting: Sequence[str], document_id: str | None) -> DocumentRecord | None:
         assert document_id is not None
-        for candidate, recipients in self.store.edocs_with_recipients(document_id):
+        for candidate, recipients in self.store.documents.edocs_with_recipients(document_id):
             if acts_for(acting, candidate.sender) or any(acts_for(acting, r) for r in recipients):
                 return candidate
         return None
@@ -102,7 +101,7 @@ class DocumentHistory:
     def _visible(self, acting: Sequence[str], doc: DocumentRecord) -> bool:
         if acts_for(acting, doc.sender):
             return True
-        return any(acts_for(acting, d.recipient) for d in self.store.deliveries(doc.doc_id))
+        return any(acts_for(acting, d.recipient) for d in self.store.deliveries.for_document(doc.doc_id))
 
 
 __all__ = ["MAX_SENT", "DocumentHistory"]

@@ -140,7 +140,7 @@ class Intake:
         named = {pkg.sender, *pkg.recipients} if isinstance(pkg, EdocPackage) else {pkg.sender}
         if attempt.for_recipient:
             named.add(attempt.for_recipient)
-        lookup = self.store.intake_lookup(attempt.system_id, named, key)
+        lookup = self.store.documents.intake_lookup(attempt.system_id, named, key)
         self._authenticate(attempt, lookup)
         sender_agency = self._authorise_sender(attempt, pkg.sender, lookup)
         recipients = self._route(attempt, pkg, lookup)
@@ -242,14 +242,14 @@ class Intake:
         status = replace(plan.status, status_doc_id=document.doc_id) if plan.status is not None else None
         if recipients.new_upstream:
             # Registered only now that every check passed (what `agencies sync-vdxp` would have created).
-            self.store.upsert_agencies(list(recipients.new_upstream), now=now)
+            self.store.registry.upsert_agencies(list(recipients.new_upstream), now=now)
         audit = accepted(attempt, document, plan)
         try:
-            self.store.insert_document(
+            self.store.documents.insert_document(
                 NewDocument(document=document, raw=data, recipients=plan.recipients, audit=audit, status=status)
             )
         except IdempotencyConflict:
-            winner = self.store.document_by_idem_key(document.idem_key)
+            winner = self.store.documents.document_by_idem_key(document.idem_key)
             if winner is None:  # pragma: no cover - the store only raises after seeing the row
                 raise UnavailableError("idempotency conflict without a stored document; retry") from None
             return self._duplicate(attempt, winner, now)
@@ -262,7 +262,7 @@ class Intake:
                 f"{existing.sender}) was already received at {existing.received_at.isoformat()}",
                 doc_id=existing.doc_id,
             )
-        self.store.audit(
+        self.store.audit.add(
             AuditEntry(
                 at=now,
                 action="intake.duplicate",
@@ -295,7 +295,7 @@ class Intake:
 
     def _audit_refusal(self, attempt: IntakeAttempt, exc: GatewayError, now: datetime) -> None:
         with contextlib.suppress(UnavailableError):  # the refusal itself is what the caller must see
-            self.store.audit(refused(attempt, exc, now))
+            self.store.audit.add(refused(attempt, exc, now))
 
 
 # ================================================================================================ helpers

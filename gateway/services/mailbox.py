@@ -29,16 +29,15 @@ _MAX_REASON = 2000
 class Mailbox:
     """The mailbox use cases of :class:`gateway.services.api.GatewayApi` (thread-safe)."""
 
-    def __init__(self, store: Store, clock: Callable[[], datetime], queries: Any) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
         self.store = store
         self._clock = clock
-        self._queries = queries
 
     def pending(self, system_id: str, organ_id: str, kind: PackageKind, limit: int = 100) -> list[PendingItem]:
         acting = acting_for(self.store, system_id)
         if not acts_for(acting, organ_id):
             raise AccessError(f"system {system_id} may not read the mailbox of {organ_id}", organ_id=organ_id)
-        rows = self.store.pending(organ_id, PackageKind(kind).value, max(1, min(limit, MAX_PENDING)))
+        rows = self.store.deliveries.pending(organ_id, PackageKind(kind).value, max(1, min(limit, MAX_PENDING)))
         return [pending_item(r) for r in rows]
 
     def pending_for_system(
@@ -52,7 +51,7 @@ class Mailbox:
     ) -> list[PendingItem]:
         """Every mailbox of the system at once: a VDXP client authenticates as a system, not as an agency."""
         acting = acting_for(self.store, system_id)
-        rows = self._queries.mailbox(
+        rows = self.store.deliveries.pending_in_scope(
             acting, PackageKind(kind).value, limit=max(1, min(limit, MAX_PENDING)), since=since, until=until
         )
         # The SQL scope may over-match (prefix match on identifiers): every row is checked against the system again.
@@ -73,7 +72,7 @@ class Mailbox:
             organ_id=delivery.recipient,
             detail={"delivery_id": delivery_id},
         )
-        raw = self.store.fetch(delivery_id, now, audit)
+        raw = self.store.deliveries.fetch(delivery_id, now, audit)
         if raw is None:  # pragma: no cover - deliveries are never deleted
             raise NotFoundError("no such delivery", delivery_id=delivery_id)
         return raw
@@ -87,11 +86,11 @@ class Mailbox:
         state = DeliveryState.DELIVERED if outcome is AckOutcome.DONE else DeliveryState.FAILED
         emit = None
         if outcome is AckOutcome.DONE and doc.kind == PackageKind.EDOC.value:
-            parties = self.store.agencies([delivery.recipient, doc.sender])
+            parties = self.store.registry.agencies([delivery.recipient, doc.sender])
             receiver = parties.get(delivery.recipient)
             if receiver is not None and receiver.emit_arrived_on_ack:
                 emit = arrived_for(doc, receiver, parties.get(doc.sender), delivery_id, now)
-        result = self.store.acknowledge(
+        result = self.store.deliveries.acknowledge(
             delivery_id,
             state=state.value,
             outcome=outcome.value,
@@ -117,7 +116,7 @@ class Mailbox:
 
     def _own_delivery(self, system_id: str, delivery_id: str) -> tuple[Any, DocumentRecord]:
         acting = acting_for(self.store, system_id)
-        found = self.store.delivery(delivery_id) if delivery_id else None
+        found = self.store.deliveries.delivery(delivery_id) if delivery_id else None
         if found is None or not acts_for(acting, found[0].recipient):
             raise NotFoundError("no such delivery in the mailboxes of this system", delivery_id=delivery_id)
         return found

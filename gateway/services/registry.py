@@ -154,8 +154,8 @@ class Registry:
                 continue
             seen[organ] = number
             parsed.append((number, values))
-        existing = self._store.agencies(seen)
-        known = set(seen) | {a.organ_id for a in self._store.list_agencies()} if parsed else set()
+        existing = self._store.registry.agencies(seen)
+        known = set(seen) | {a.organ_id for a in self._store.registry.list_agencies()} if parsed else set()
         records: list[AgencyRecord] = []
         certs_for: list[str] = []
         for number, values in parsed:
@@ -186,12 +186,12 @@ class Registry:
             )
         if not records:
             return ImportReport(0, 0)
-        created, updated = self._store.upsert_agencies(records, now=self._clock(), certs_for=certs_for)
+        created, updated = self._store.registry.upsert_agencies(records, now=self._clock(), certs_for=certs_for)
         return ImportReport(created, updated)
 
     def export(self, fmt: str = "csv") -> str:
         """Every agency as CSV (import columns) or JSON; re-importing the output changes nothing."""
-        agencies = self._store.list_agencies()
+        agencies = self._store.registry.list_agencies()
         if fmt == "json":
             return json.dumps([export_row(a, as_json=True) for a in agencies], ensure_ascii=False, indent=2) + "\n"
         if fmt != "csv":
@@ -204,10 +204,10 @@ class Registry:
         return out.getvalue()
 
     def list_agencies(self, parent: str | None = None) -> list[AgencyRecord]:
-        return self._store.list_agencies(parent)
+        return self._store.registry.list_agencies(parent)
 
     def agency(self, organ_id: str) -> AgencyRecord:
-        found = self._store.agencies([organ_id]).get(organ_id)
+        found = self._store.registry.agencies([organ_id]).get(organ_id)
         if found is None:
             raise NotFoundError(f"agency {organ_id} is not registered", organ_id=organ_id)
         return found
@@ -248,7 +248,7 @@ class Registry:
             bad = [f for f, n in zip(cert_fingerprints, fps, strict=True) if n is None]
             if bad:
                 raise RequestError(f"not SHA-256 fingerprints: {', '.join(bad)}")
-        if not self._store.update_agency(
+        if not self._store.registry.update_agency(
             organ_id,
             now=self._clock(),
             cert_fingerprints=[f for f in fps or () if f] if fps is not None else None,
@@ -275,7 +275,7 @@ class Registry:
             raise RequestError("a system must act for at least one agency (--agency)")
         secret = generate_secret() if secret is None else _given_secret(secret)
         box = SecretBox(self._settings.secret_key)
-        self._store.add_system(
+        self._store.registry.add_system(
             SystemRecord(
                 id=system_id,
                 name=name or system_id,
@@ -295,18 +295,18 @@ class Registry:
         """
         secret = generate_secret() if secret is None else _given_secret(secret)
         box = SecretBox(self._settings.secret_key)
-        if not self._store.set_system_secret(system_id, box.seal(system_id, secret), hash_secret(secret)):
+        if not self._store.registry.set_system_secret(system_id, box.seal(system_id, secret), hash_secret(secret)):
             raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
         return secret
 
     def set_system_active(self, system_id: str, active: bool) -> None:
-        if not self._store.set_system_active(system_id, active):
+        if not self._store.registry.set_system_active(system_id, active):
             raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
 
     def list_systems(self) -> list[SystemInfo]:
         return [
             SystemInfo(id=s.id, name=s.name, active=s.active, created_at=s.created_at, agencies=s.agencies)
-            for s in self._store.list_systems()
+            for s in self._store.registry.list_systems()
         ]
 
 

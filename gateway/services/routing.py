@@ -138,7 +138,7 @@ def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients) -> Plan:
 def _find_related(store: Store, sender: str, targets: list[str], kind: BussinessDocType) -> str:
     """The original document a revoke/update/replace concerns: same sender, preferring a new (type 0)."""
     for target in targets:
-        candidates = store.edocs_with_recipients(target, sender)
+        candidates = store.documents.edocs_with_recipients(target, sender)
         if candidates:
             originals = [d for d, _ in candidates if d.bussiness_doc_type == BussinessDocType.NEW.value]
             return (originals or [candidates[0][0]])[0].doc_id

@@ -40,7 +40,7 @@ EMITTED_01_DESCRIPTION: Final = (
 def plan_status(store: Store, pkg: StatusPackage, now: datetime, *, upstream: bool = False) -> Plan:
     """The delivery and history row of a status package (module docstring); ``upstream``: polled from the axis."""
     doc, deliver_to, recipient = _concerned(store, pkg)
-    target = store.agencies([deliver_to]).get(deliver_to)
+    target = store.registry.agencies([deliver_to]).get(deliver_to)
     if target is None:
         raise RouteError(f"the status recipient {deliver_to} is not registered", recipients=[deliver_to])
     if upstream and not hosted_here(target):
@@ -75,7 +75,7 @@ def _concerned(store: Store, pkg: StatusPackage) -> tuple[DocumentRecord, str, s
     rf = pkg.response_for
     if pkg.status_code.sent_by_sender:
         # 13: From = the document's sender, ResponseFor/OrganId = the receiver asked to give it back.
-        candidates = store.edocs_with_recipients(pkg.document_id, pkg.sender)
+        candidates = store.documents.edocs_with_recipients(pkg.document_id, pkg.sender)
         if not candidates:
             raise unknown_document(pkg)
         doc = next((d for d, recipients in candidates if rf.organ_id in recipients), None)
@@ -86,7 +86,7 @@ def _concerned(store: Store, pkg: StatusPackage) -> tuple[DocumentRecord, str, s
                 recipients=[rf.organ_id],
             )
         return doc, rf.organ_id, rf.organ_id
-    candidates = store.edocs_with_recipients(pkg.document_id, rf.organ_id or None)
+    candidates = store.documents.edocs_with_recipients(pkg.document_id, rf.organ_id or None)
     if not candidates:
         raise unknown_document(pkg)
     doc = next((d for d, recipients in candidates if pkg.sender in recipients), None)
@@ -102,7 +102,7 @@ def _out_of_order(store: Store, doc_id: str, recipient: str, code: StatusCode) -
     rank = STATUS_RANK.get(code)
     if rank is None:
         return False
-    seen = [STATUS_RANK.get(status_code(c), 0) for c in store.status_codes(doc_id, recipient)]
+    seen = [STATUS_RANK.get(status_code(c), 0) for c in store.statuses.status_codes(doc_id, recipient)]
     return bool(seen) and rank < max(seen)
 
 

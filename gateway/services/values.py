@@ -6,9 +6,7 @@ field added to a value is filled everywhere or nowhere.
 
 from __future__ import annotations
 
-from typing import Any
-
-from gateway.db import AgencyRecord, StatusRecord
+from gateway.db import AgencyRecord, PendingRecord, SentRecord, StatusRecord
 from gateway.edxml import PackageKind, StatusCode
 from gateway.services.api import AgencyInfo, DeliveryState, PendingItem, SentItem, StatusEntry
 
@@ -23,7 +21,7 @@ def status_code(value: str | None) -> StatusCode | None:
         return None
 
 
-def pending_item(r: Any) -> PendingItem:
+def pending_item(r: PendingRecord) -> PendingItem:
     """A mailbox row (one recipient's delivery joined with its document) as the contract's value."""
     return PendingItem(
         delivery_id=r.delivery_id,
@@ -35,11 +33,11 @@ def pending_item(r: Any) -> PendingItem:
         received_at=r.received_at,
         size=r.size,
         state=DeliveryState(r.state),
-        fetched_at=getattr(r, "fetched_at", None),
+        fetched_at=r.fetched_at,
     )
 
 
-def sent_item(r: Any) -> SentItem:
+def sent_item(r: SentRecord) -> SentItem:
     """A sent-list row (a document and one of its recipients) as the contract's value."""
     return SentItem(
         doc_id=r.doc_id,

@@ -1,0 +1,139 @@
+"""Documents (``documents``): stored packages, their bytes, the idempotency key, and the one write of intake.
+
+:func:`write_document` is THE intake transaction's body (gateway.md Intake 7): the document with its raw bytes,
+one delivery per recipient (an outbox row for push channels), the status-history row of a status package and the
+audit entry. It runs inside a caller's transaction — :meth:`DocumentRepository.insert_document` for intake, and
+:meth:`gateway.db.deliveries.DeliveryRepository.acknowledge` for the 01 the gateway emits on acknowledgement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.db import tables as t
+from gateway.db.audit import insert_audit
+from gateway.db.connections import Repository
+from gateway.db.records import DocumentRecord, IntakeLookup, NewDocument, from_row, to_values
+from gateway.db.registry import acting, agencies_by_id
+from gateway.db.statuses import insert_status
+
+#: Every column but the bytes: what a DocumentRecord is read from (joined reads reuse it).
+DOC_COLUMNS = [c for c in t.documents.c if c.name != "raw"]
+_DOC_SELECT = select(*DOC_COLUMNS)
+# Hot-path statements are built once, with bound parameters, so SQLAlchemy compiles each only once.
+_Q_BY_IDEM = _DOC_SELECT.where(t.documents.c.idem_key == bindparam("idem_key"))
+_INSERT_DOCUMENT = insert(t.documents)
+_INSERT_DELIVERY = insert(t.deliveries)
+_INSERT_OUTBOX = insert(t.outbox)
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key is taken (a concurrent identical submission won the race)."""
+
+
+class DocumentRepository(Repository):
+    """``store.documents``."""
+
+    def intake_lookup(self, system_id: str, organ_ids: Iterable[str], idem_key: str) -> IntakeLookup:
+        """Everything intake reads before deciding, in ONE connection checkout (the hot path):
+        the system's agencies, the agencies the package names, and a document already under the key."""
+        ids = sorted(set(organ_ids))
+        with self._db.read() as conn:
+            system_acting = acting(conn, system_id)
+            agencies = agencies_by_id(conn, ids) if ids else {}
+            row = conn.execute(_Q_BY_IDEM, {"idem_key": idem_key}).mappings().first()
+        return IntakeLookup(acting=system_acting, agencies=agencies, existing=_document(row))
+
+    def document_by_idem_key(self, idem_key: str) -> DocumentRecord | None:
+        """The document stored under an idempotency key (gateway.md Intake 6)."""
+        with self._db.read() as conn:
+            return _document(conn.execute(_Q_BY_IDEM, {"idem_key": idem_key}).mappings().first())
+
+    def document(self, doc_id: str) -> DocumentRecord | None:
+        """A stored document without its bytes."""
+        with self._db.read() as conn:
+            return _document(conn.execute(_DOC_SELECT.where(t.documents.c.doc_id == doc_id)).mappings().first())
+
+    def raw(self, doc_id: str) -> bytes | None:
+        """The package bytes of a document, exactly as received."""
+        with self._db.read() as conn:
+            return conn.execute(select(t.documents.c.raw).where(t.documents.c.doc_id == doc_id)).scalar()
+
+    def edocs_with_recipients(
+        self, document_id: str, sender: str | None = None, *, limit: int = 20
+    ) -> list[tuple[DocumentRecord, tuple[str, ...]]]:
+        """Edocs with this business DocumentId (and sender), newest first, each with its recipients."""
+        query = _DOC_SELECT.where(t.documents.c.document_id == document_id, t.documents.c.kind == "edoc")
+        if sender is not None:
+            query = query.where(t.documents.c.sender == sender)
+        query = query.order_by(t.documents.c.received_at.desc(), t.documents.c.doc_id).limit(limit)
+        with self._db.read() as conn:
+            docs = [from_row(DocumentRecord, r) for r in conn.execute(query).mappings()]
+            recipients: dict[str, list[str]] = {}
+            if docs:
+                for doc_id, recipient in conn.execute(
+                    select(t.deliveries.c.doc_id, t.deliveries.c.recipient).where(
+                        t.deliveries.c.doc_id.in_([d.doc_id for d in docs])
+                    )
+                ):
+                    recipients.setdefault(doc_id, []).append(recipient)
+        return [(d, tuple(sorted(recipients.get(d.doc_id, ())))) for d in docs]
+
+    def insert_document(self, new: NewDocument) -> dict[str, str]:
+        """Store a package with its deliveries, outbox rows, status history row and audit entry, atomically.
+
+        Returns ``{recipient: delivery_id}``. Raises :class:`IdempotencyConflict` when the idempotency key is
+        already taken (the caller re-reads and answers as a duplicate).
+        """
+        try:
+            with self._db.write() as conn:
+                return write_document(conn, new)
+        except IntegrityError as exc:
+            if self.document_by_idem_key(new.document.idem_key) is not None:
+                raise IdempotencyConflict(new.document.idem_key) from exc
+            raise
+
+
+def write_document(conn: Connection, new: NewDocument) -> dict[str, str]:
+    """The rows of ``new`` inside the caller's transaction; returns ``{recipient: delivery_id}``."""
+    doc = new.document
+    conn.execute(_INSERT_DOCUMENT, {**to_values(doc), "meta": dict(doc.meta), "raw": new.raw})
+    ids: dict[str, str] = {}
+    if new.recipients:
+        rows: list[dict[str, Any]] = []
+        push: list[dict[str, Any]] = []
+        for recipient, is_push in new.recipients:
+            delivery_id = uuid.uuid4().hex
+            ids[recipient] = delivery_id
+            rows.append(
+                {
+                    "delivery_id": delivery_id,
+                    "doc_id": doc.doc_id,
+                    "recipient": recipient,
+                    "state": "queued",
+                    "created_at": doc.received_at,
+                }
+            )
+            if is_push:
+                push.append(
+                    {"delivery_id": delivery_id, "created_at": doc.received_at, "next_attempt_at": doc.received_at}
+                )
+        conn.execute(_INSERT_DELIVERY, rows)
+        if push:
+            conn.execute(_INSERT_OUTBOX, push)
+    if new.status is not None:
+        insert_status(conn, new.status)
+    insert_audit(conn, new.audit)
+    return ids
+
+
+def _document(row: Mapping[str, Any] | None) -> DocumentRecord | None:
+    return from_row(DocumentRecord, row) if row is not None else None
+
+
+__all__ = ["DOC_COLUMNS", "DocumentRepository", "IdempotencyConflict", "write_document"]

@@ -1,0 +1,227 @@
+"""The registry: agencies (``agencies``), the signer certificates bound to them (``agency_certificates``), and the
+API client systems with the agencies they act for (``systems``, ``system_agencies``).
+
+Intake reads the registry on its hot path through :meth:`gateway.db.documents.DocumentRepository.intake_lookup`
+(one connection checkout for everything it needs); :func:`acting` and :func:`agencies_by_id` are the two reads it
+shares with this repository.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.db import tables as t
+from gateway.db.connections import Repository
+from gateway.db.records import AgencyRecord, SystemRecord, field_names, from_row, to_values
+from gateway.errors import RequestError
+
+# Hot-path statements are built once, with bound parameters, so SQLAlchemy compiles each only once.
+_Q_ACTING = (
+    select(t.systems.c.id, t.system_agencies.c.organ_id)
+    .select_from(t.systems.outerjoin(t.system_agencies, t.system_agencies.c.system_id == t.systems.c.id))
+    .where(t.systems.c.id == bindparam("system_id"), t.systems.c.active.is_(True))
+)
+_Q_AGENCIES = (
+    select(t.agencies, t.agency_certificates.c.fingerprint)
+    .select_from(t.agencies.outerjoin(t.agency_certificates))
+    .where(t.agencies.c.organ_id.in_(bindparam("ids", expanding=True)))
+    .order_by(t.agencies.c.organ_id, t.agency_certificates.c.fingerprint)
+)
+#: AgencyRecord fields that are not plain columns of ``agencies`` (the key, and the bound certificates).
+_NOT_AGENCY_VALUES = ("organ_id", "cert_fingerprints")
+
+
+class RegistryRepository(Repository):
+    """``store.registry``."""
+
+    # ---------------------------------------------------------------------------------- agencies
+
+    def upsert_agencies(
+        self, records: Sequence[AgencyRecord], *, now: datetime, certs_for: Iterable[str] = ()
+    ) -> tuple[int, int]:
+        """Insert or update agencies in one transaction; returns (created, updated).
+
+        Bound certificate fingerprints are replaced for the OrganIds in ``certs_for`` only (an import file
+        without a ``cert_fingerprints`` column must not erase bindings).
+        """
+        replace_certs = set(certs_for)
+        created = updated = 0
+        with self._db.write() as conn:
+            ids = [r.organ_id for r in records]
+            existing = set(conn.scalars(select(t.agencies.c.organ_id).where(t.agencies.c.organ_id.in_(ids))))
+            for rec in records:
+                values = to_values(rec, skip=_NOT_AGENCY_VALUES)
+                if rec.organ_id in existing:
+                    conn.execute(
+                        update(t.agencies).where(t.agencies.c.organ_id == rec.organ_id).values(**values, updated_at=now)
+                    )
+                    updated += 1
+                else:
+                    conn.execute(
+                        insert(t.agencies).values(organ_id=rec.organ_id, **values, created_at=now, updated_at=now)
+                    )
+                    existing.add(rec.organ_id)
+                    created += 1
+                if rec.organ_id in replace_certs:
+                    _replace_certificates(conn, rec.organ_id, rec.cert_fingerprints, now)
+        return created, updated
+
+    def update_agency(
+        self, organ_id: str, *, now: datetime, cert_fingerprints: Sequence[str] | None = None, **changes: Any
+    ) -> bool:
+        """Change some columns of one agency (and optionally its bound fingerprints); False if unknown."""
+        unknown = set(changes) - (set(field_names(AgencyRecord)) - set(_NOT_AGENCY_VALUES))
+        if unknown:
+            raise ValueError(f"unknown agency fields: {sorted(unknown)}")
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(t.agencies).where(t.agencies.c.organ_id == organ_id).values(**changes, updated_at=now)
+            )
+            if result.rowcount == 0:
+                return False
+            if cert_fingerprints is not None:
+                _replace_certificates(conn, organ_id, cert_fingerprints, now)
+        return True
+
+    def agencies(self, organ_ids: Iterable[str]) -> dict[str, AgencyRecord]:
+        """The registered agencies among ``organ_ids`` (with their bound fingerprints)."""
+        ids = sorted(set(organ_ids))
+        if not ids:
+            return {}
+        with self._db.read() as conn:
+            return agencies_by_id(conn, ids)
+
+    def list_agencies(self, parent: str | None = None) -> list[AgencyRecord]:
+        """Every agency (or the direct children of ``parent``), ordered by OrganId."""
+        query = select(t.agencies).order_by(t.agencies.c.organ_id)
+        if parent is not None:
+            query = query.where(t.agencies.c.parent == parent)
+        with self._db.read() as conn:
+            rows = conn.execute(query).mappings().all()
+            certs = _certificates(conn)
+        return [_agency(r, certs.get(r["organ_id"], ())) for r in rows]
+
+    # ---------------------------------------------------------------------------------- systems
+
+    def add_system(self, record: SystemRecord) -> None:
+        """Register a system with the agencies it acts for; RequestError if the id or an agency is wrong."""
+        try:
+            with self._db.write() as conn:
+                if conn.execute(select(t.systems.c.id).where(t.systems.c.id == record.id)).first() is not None:
+                    raise RequestError(f"system {record.id!r} already exists", system_id=record.id)
+                known = set(
+                    conn.scalars(select(t.agencies.c.organ_id).where(t.agencies.c.organ_id.in_(record.agencies)))
+                )
+                missing = sorted(set(record.agencies) - known)
+                if missing:
+                    raise RequestError(f"unknown agencies: {', '.join(missing)}", agencies=missing)
+                conn.execute(insert(t.systems).values(**to_values(record, skip=("agencies",))))
+                if record.agencies:
+                    conn.execute(
+                        insert(t.system_agencies),
+                        [{"system_id": record.id, "organ_id": o} for o in dict.fromkeys(record.agencies)],
+                    )
+        except IntegrityError:  # a concurrent add of the same id
+            raise RequestError(f"system {record.id!r} already exists", system_id=record.id) from None
+
+    def set_system_secret(self, system_id: str, secret_enc: bytes, secret_hash: str) -> bool:
+        """Replace a system's secret (sealed, and hashed for HTTP Basic); False if the system is unknown."""
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(t.systems)
+                .where(t.systems.c.id == system_id)
+                .values(secret_enc=secret_enc, secret_hash=secret_hash)
+            )
+        return result.rowcount == 1
+
+    def set_system_active(self, system_id: str, active: bool) -> bool:
+        """Enable or disable a system; False if the system is unknown."""
+        with self._db.write() as conn:
+            result = conn.execute(update(t.systems).where(t.systems.c.id == system_id).values(active=active))
+        return result.rowcount == 1
+
+    def system(self, system_id: str) -> SystemRecord | None:
+        """One system with the agencies it acts for (active or not)."""
+        with self._db.read() as conn:
+            row = conn.execute(select(t.systems).where(t.systems.c.id == system_id)).mappings().first()
+            if row is None:
+                return None
+            agencies = tuple(
+                conn.scalars(
+                    select(t.system_agencies.c.organ_id)
+                    .where(t.system_agencies.c.system_id == system_id)
+                    .order_by(t.system_agencies.c.organ_id)
+                )
+            )
+        return _system(row, agencies)
+
+    def list_systems(self) -> list[SystemRecord]:
+        """Every system, ordered by id."""
+        with self._db.read() as conn:
+            rows = conn.execute(select(t.systems).order_by(t.systems.c.id)).mappings().all()
+            links: dict[str, list[str]] = {}
+            for sid, organ in conn.execute(
+                select(t.system_agencies.c.system_id, t.system_agencies.c.organ_id).order_by(
+                    t.system_agencies.c.organ_id
+                )
+            ):
+                links.setdefault(sid, []).append(organ)
+        return [_system(r, tuple(links.get(r["id"], ()))) for r in rows]
+
+    def active_system_agencies(self, system_id: str) -> tuple[str, ...] | None:
+        """The agencies an ACTIVE system acts for (directly), or None for an unknown/inactive system."""
+        with self._db.read() as conn:
+            return acting(conn, system_id)
+
+
+def acting(conn: Connection, system_id: str) -> tuple[str, ...] | None:
+    """The agencies an ACTIVE system acts for (directly), or None for an unknown/inactive system."""
+    rows = conn.execute(_Q_ACTING, {"system_id": system_id}).all()
+    if not rows:
+        return None
+    return tuple(organ for _sid, organ in rows if organ is not None)
+
+
+def agencies_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, AgencyRecord]:
+    """The registered agencies among ``ids``, with their bound fingerprints, in one query."""
+    found: dict[str, Mapping[str, Any]] = {}
+    certs: dict[str, list[str]] = {}
+    for row in conn.execute(_Q_AGENCIES, {"ids": list(ids)}).mappings():
+        found.setdefault(row["organ_id"], row)
+        if row["fingerprint"] is not None:
+            certs.setdefault(row["organ_id"], []).append(row["fingerprint"])
+    return {organ: _agency(row, tuple(certs.get(organ, ()))) for organ, row in found.items()}
+
+
+def _replace_certificates(conn: Connection, organ_id: str, fingerprints: Iterable[str], now: datetime) -> None:
+    c = t.agency_certificates
+    conn.execute(delete(c).where(c.c.organ_id == organ_id))
+    unique = list(dict.fromkeys(fingerprints))
+    if unique:
+        conn.execute(insert(c), [{"organ_id": organ_id, "fingerprint": fp, "created_at": now} for fp in unique])
+
+
+def _certificates(conn: Connection) -> dict[str, tuple[str, ...]]:
+    """Every bound fingerprint, by OrganId."""
+    c = t.agency_certificates
+    out: dict[str, list[str]] = {}
+    for organ, fp in conn.execute(select(c.c.organ_id, c.c.fingerprint).order_by(c.c.organ_id, c.c.fingerprint)):
+        out.setdefault(organ, []).append(fp)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _agency(row: Mapping[str, Any], certs: tuple[str, ...]) -> AgencyRecord:
+    return from_row(AgencyRecord, row, cert_fingerprints=certs)
+
+
+def _system(row: Mapping[str, Any], agencies: tuple[str, ...]) -> SystemRecord:
+    # LargeBinary comes back as memoryview on PostgreSQL; the record holds bytes.
+    return from_row(SystemRecord, row, secret_enc=bytes(row["secret_enc"]), agencies=agencies)
+
+
+__all__ = ["RegistryRepository", "acting", "agencies_by_id"]
