@@ -411,7 +411,7 @@ def deliveries() -> None:
 def deliveries_list(state: str | None, recipient: str | None, limit: int, as_json: bool) -> None:
     """List deliveries, newest first."""
     from gateway.services.api import DeliveryState
-    from gateway.services.delivery import list_deliveries, open_store
+    from gateway.services.delivery_admin import list_deliveries, open_store
 
     with _reporting("deliveries"), open_store(_settings()) as store:
         rows = list_deliveries(store, state=DeliveryState(state) if state else None, recipient=recipient, limit=limit)
@@ -431,7 +431,7 @@ def deliveries_list(state: str | None, recipient: str | None, limit: int, as_jso
 @click.option("--json", "as_json", is_flag=True)
 def deliveries_show(delivery_id: str, as_json: bool) -> None:
     """One delivery with its attempt log."""
-    from gateway.services.delivery import open_store, show_delivery
+    from gateway.services.delivery_admin import open_store, show_delivery
 
     with _reporting(delivery_id), open_store(_settings()) as store:
         detail = show_delivery(store, delivery_id)
@@ -454,7 +454,7 @@ def deliveries_redrive(delivery_id: str | None, recipient: str | None) -> None:
     """Queue a dead (or failed, or retrying) delivery again, with a fresh retry budget."""
     import getpass
 
-    from gateway.services.delivery import open_store, redrive
+    from gateway.services.delivery_admin import open_store, redrive
 
     if bool(delivery_id) == bool(recipient):
         raise click.UsageError("give a DELIVERY_ID or --recipient, not both")

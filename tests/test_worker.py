@@ -37,15 +37,8 @@ from gateway.ports import (
     OutgoingPackage,
     Peer,
 )
-from gateway.services.delivery import (
-    INTERNAL_ERROR,
-    Deliverer,
-    RetryPolicy,
-    list_deliveries,
-    readiness,
-    redrive,
-    show_delivery,
-)
+from gateway.services.delivery import INTERNAL_ERROR, Deliverer, RetryPolicy
+from gateway.services.delivery_admin import list_deliveries, readiness, redrive, show_delivery
 from gateway.worker import load_adapters, run_worker
 
 T0 = datetime(2026, 12, 1, 8, 0, 0, tzinfo=UTC)

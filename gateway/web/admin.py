@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 
 from gateway.db import Store
 from gateway.errors import AuthError, GatewayError, NotFoundError, RequestError
-from gateway.services import delivery
+from gateway.services import delivery_admin
 from gateway.services.api import DeliveryState
 from gateway.web.guard import StartResponse
 
@@ -67,20 +67,20 @@ class AdminEdge:
                     limit = int(query.get("limit", "100"))
                 except ValueError:
                     raise RequestError("limit must be an integer") from None
-                rows = delivery.list_deliveries(
+                rows = delivery_admin.list_deliveries(
                     self._store, state=wanted, recipient=query.get("recipient"), limit=limit
                 )
                 return _json(start_response, 200, {"deliveries": [r.to_dict() for r in rows]})
             if (m := _ONE.match(path)) and method == "GET":
-                return _json(start_response, 200, delivery.show_delivery(self._store, m.group(1)).to_dict())
+                return _json(start_response, 200, delivery_admin.show_delivery(self._store, m.group(1)).to_dict())
             if (m := _REDRIVE_ONE.match(path)) and method == "POST":
-                ids = delivery.redrive(self._store, delivery_id=m.group(1), actor="admin-api")
+                ids = delivery_admin.redrive(self._store, delivery_id=m.group(1), actor="admin-api")
                 return _json(start_response, 200, {"redriven": ids})
             if path == "/deliveries/redrive" and method == "POST":
                 recipient = query.get("recipient")
                 if not recipient:
                     raise RequestError("recipient is required")
-                ids = delivery.redrive(self._store, recipient=recipient, actor="admin-api")
+                ids = delivery_admin.redrive(self._store, recipient=recipient, actor="admin-api")
                 return _json(start_response, 200, {"redriven": ids})
             raise NotFoundError(f"no such admin route {method} {PREFIX}{path}")
         except GatewayError as exc:

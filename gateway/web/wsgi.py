@@ -25,7 +25,7 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     settings = settings or load_settings()
     # Imported here, not at module level: the service pulls in the database layer, which must not load (or
     # connect) when a tool merely imports the web package.
-    from gateway.services import delivery
+    from gateway.services import delivery_admin
     from gateway.services.gateway import GatewayService
 
     service = GatewayService.from_settings(settings)
@@ -37,7 +37,7 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
             checks.update(service_ready())
         # A fresh worker heartbeat, when any agency is reached by push (gateway.md: /readyz … worker heartbeat).
         if settings.readyz_requires_worker:
-            checks.update(delivery.readiness(service.store, settings))
+            checks.update(delivery_admin.readiness(service.store, settings))
         return checks
 
     return create_app(settings, service, readiness=readiness)

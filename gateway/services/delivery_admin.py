@@ -1,0 +1,251 @@
+"""Deliveries as operators see them (gateway.md "Delivery"): list, show with the attempt log, re-drive dead letters
+— for ``edoc-gateway deliveries …`` and the admin API; never by SQL — and the worker-heartbeat readiness check.
+
+The worker side (claim, push, retry, dead-letter) is :mod:`gateway.services.delivery`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+from gateway.config import Settings
+from gateway.db import DeliveryOverview, Store, create_engine
+from gateway.edxml.codes import PackageKind
+from gateway.errors import NotFoundError, RequestError, UnavailableError
+from gateway.services.api import DeliveryState
+from gateway.services.routing import PUSH_CHANNELS
+
+#: Most rows one listing returns.
+MAX_LIST: Final = 1000
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    return value
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    """One recorded attempt."""
+
+    attempt: int
+    started_at: datetime
+    duration_ms: int
+    outcome: str  # delivered | retry | dead
+    worker_id: str | None
+    error_code: str | None
+    error_message: str | None
+    peer_answer: str | None
+    peer_reference: str | None
+    next_attempt_at: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (ISO 8601 times) — for ``--json`` and the admin API."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class DeliveryInfo:
+    """A delivery as operators (CLI, admin API, web UI) see it."""
+
+    delivery_id: str
+    doc_id: str
+    kind: PackageKind
+    sender: str
+    recipient: str
+    document_id: str
+    state: DeliveryState
+    #: The recipient's channel now (None: the agency is no longer registered).
+    channel: str | None
+    created_at: datetime
+    attempts: int
+    last_attempt_at: datetime | None
+    #: ``CODE: message (peer: answer)`` of the last failed attempt; None after success.
+    last_error: str | None
+    peer_reference: str | None
+    #: When it became delivered / dead (or was acknowledged through the mailbox), and why it is dead or failed.
+    settled_at: datetime | None
+    reason: str | None
+    #: While waiting to be pushed: when the next attempt is due, and which worker holds it (if any).
+    next_attempt_at: datetime | None
+    retry_budget_since: datetime | None
+    claimed_by: str | None
+    lease_until: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (ISO 8601 times, enum values) — for ``--json`` and the admin API."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class DeliveryDetail:
+    """A delivery with every attempt, oldest first."""
+
+    delivery: DeliveryInfo
+    attempts: tuple[AttemptInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def last_error(self) -> str | None:
+        """The error of the most recent failed attempt (None if the last attempt succeeded or none was made)."""
+        return self.delivery.last_error
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.delivery.to_dict(), "attempt_log": [a.to_dict() for a in self.attempts]}
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Store]:
+    """A :class:`Store` on the configured database for one command (``edoc-gateway deliveries …``); the
+    connection pool is released on exit."""
+    engine = create_engine(settings)
+    try:
+        yield Store(engine)
+    finally:
+        engine.dispose()
+
+
+def list_deliveries(
+    store: Store, *, state: DeliveryState | str | None = None, recipient: str | None = None, limit: int = 100
+) -> list[DeliveryInfo]:
+    """Deliveries newest first — ``state="dead"`` lists the dead letters (``edoc-gateway deliveries list``)."""
+    wanted = DeliveryState(state).value if state is not None else None
+    rows = store.deliveries.list_deliveries(state=wanted, recipient=recipient, limit=max(1, min(limit, MAX_LIST)))
+    return [_info(r) for r in rows]
+
+
+def show_delivery(store: Store, delivery_id: str) -> DeliveryDetail:
+    """One delivery with its attempts (``edoc-gateway deliveries show``); NOT_FOUND if there is none."""
+    row = store.deliveries.delivery_overview(delivery_id)
+    if row is None:
+        raise NotFoundError(f"no delivery {delivery_id}", delivery_id=delivery_id)
+    attempts = tuple(
+        AttemptInfo(
+            attempt=a.attempt,
+            started_at=a.started_at,
+            duration_ms=a.duration_ms,
+            outcome=a.outcome,
+            worker_id=a.worker_id,
+            error_code=a.error_code,
+            error_message=a.error_message,
+            peer_answer=a.peer_answer,
+            peer_reference=a.peer_reference,
+            next_attempt_at=a.next_attempt_at,
+        )
+        for a in store.outbox.delivery_attempts(delivery_id)
+    )
+    return DeliveryDetail(delivery=_info(row), attempts=attempts)
+
+
+def redrive(
+    store: Store,
+    *,
+    delivery_id: str | None = None,
+    recipient: str | None = None,
+    actor: str | None = None,
+    system_id: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> list[str]:
+    """Re-drive one delivery, or every DEAD delivery of one recipient; returns the re-driven delivery ids.
+
+    A re-driven delivery is QUEUED, due at once, with a fresh retry budget; each gets a ``delivery.redrive`` audit
+    row naming ``actor`` (e.g. ``cli:<unix user>``) and ``system_id`` (an admin API caller). One delivery may be
+    DEAD, FAILED (its system acknowledged "fail": it goes back to the mailbox, or to the worker for a push
+    channel) or still retrying (it is tried at once). A delivered one, or one simply waiting in a mailbox, is
+    refused with REQUEST.INVALID.
+    """
+    if (delivery_id is None) == (recipient is None):
+        raise RequestError("give exactly one of delivery_id and recipient")
+    now = (clock or _utcnow)()
+    if delivery_id is not None:
+        row = store.deliveries.delivery_overview(delivery_id)
+        if row is None:
+            raise NotFoundError(f"no delivery {delivery_id}", delivery_id=delivery_id)
+        waiting = row.state in ("queued", "fetched") and row.next_attempt_at is None
+        if row.state == "delivered" or waiting:
+            raise RequestError(
+                f"delivery {delivery_id} is {row.state}"
+                + (" in the recipient's mailbox" if waiting else "")
+                + "; there is nothing to re-drive",
+                delivery_id=delivery_id,
+                state=row.state,
+            )
+        return store.outbox.redrive(
+            [delivery_id], now=now, push_channels=PUSH_CHANNELS, system_id=system_id, actor=actor
+        )
+    assert recipient is not None
+    done: list[str] = []
+    while True:  # page by page: each page leaves the DEAD state, so the next query returns the next page
+        page = [
+            r.delivery_id for r in store.deliveries.list_deliveries(state="dead", recipient=recipient, limit=MAX_LIST)
+        ]
+        if not page:
+            return done
+        moved = store.outbox.redrive(page, now=now, push_channels=PUSH_CHANNELS, system_id=system_id, actor=actor)
+        done.extend(moved)
+        if not moved:  # pragma: no cover - only if every row changed concurrently
+            return done
+
+
+def readiness(store: Store, settings: Settings, *, now: datetime | None = None) -> dict[str, bool]:
+    """For ``/readyz``: ``{"worker": bool}`` — a worker's heartbeat is fresher than ``worker_stale_seconds``.
+
+    Only meaningful when something may need pushing: with no active push agency and an empty outbox the check
+    passes without a worker (a mailbox-only installation runs none).
+    """
+    now = now or _utcnow()
+    stale = timedelta(seconds=settings.worker_stale_seconds)
+    try:
+        if any(h.stopped_at is None and now - h.seen_at <= stale for h in store.workers.worker_heartbeats()):
+            return {"worker": True}
+        return {"worker": not store.outbox.push_expected(PUSH_CHANNELS)}
+    except UnavailableError:
+        return {"worker": False}
+
+
+def _info(r: DeliveryOverview) -> DeliveryInfo:
+    return DeliveryInfo(
+        delivery_id=r.delivery_id,
+        doc_id=r.doc_id,
+        kind=PackageKind(r.kind),
+        sender=r.sender,
+        recipient=r.recipient,
+        document_id=r.document_id,
+        state=DeliveryState(r.state),
+        channel=r.channel,
+        created_at=r.created_at,
+        attempts=r.attempts,
+        last_attempt_at=r.last_attempt_at,
+        last_error=r.last_error,
+        peer_reference=r.peer_reference,
+        settled_at=r.acknowledged_at,
+        reason=r.ack_reason,
+        next_attempt_at=r.next_attempt_at,
+        retry_budget_since=r.budget_since,
+        claimed_by=r.claimed_by,
+        lease_until=r.lease_until,
+    )
+
+
+__all__ = [
+    "MAX_LIST",
+    "AttemptInfo",
+    "DeliveryDetail",
+    "DeliveryInfo",
+    "list_deliveries",
+    "open_store",
+    "readiness",
+    "redrive",
+    "show_delivery",
+]
