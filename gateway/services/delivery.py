@@ -21,7 +21,7 @@ How a push delivery moves:
   to send.
 
 DEAD shows in the sender's status view (the ``state`` of the delivery, with the last error as its reason) and in
-:func:`list_deliveries` / :func:`show_delivery`; :func:`redrive` puts it back (never by SQL: gateway.md).
+:mod:`gateway.services.delivery_admin` (list, show, re-drive: never by SQL, gateway.md).
 """
 
 from __future__ import annotations
