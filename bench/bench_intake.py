@@ -37,7 +37,7 @@ from gateway.edxml import Organization, add_files, render
 from gateway.pki import create_demo_pki
 from gateway.services.gateway import GatewayService
 from gateway.services.registry import Registry
-from gateway.xmlcheck.signature import SigningKey, sign_package
+from gateway.xmlcheck.signing import SigningKey, sign_package
 
 A, B = "000.00.01.H53", "000.00.00.G22"
 SIZES = {"10 KB": 10_000, "100 KB": 100_000, "1 MB": 1_000_000}

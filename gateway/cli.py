@@ -187,7 +187,7 @@ def _summary(pkg: Package, signature_state: str) -> list[str]:
 @_MAX
 def sign(key_path: Path, cert_path: Path, chain_path: Path | None, infile: Path, outfile: Path, max_bytes: int) -> None:
     """Sign INFILE (enveloped XML-DSig, RSA/ECDSA-SHA256, exclusive C14N) into OUTFILE."""
-    from gateway.xmlcheck.signature import SigningKey, sign_package
+    from gateway.xmlcheck.signing import SigningKey, sign_package
 
     with _reporting(str(infile)):
         data = read_limited(infile, max_bytes)
@@ -208,7 +208,8 @@ def verify(
     trust_path: Path, crl_paths: tuple[Path, ...], allow_sha1: bool, no_revocation: bool, file: Path, max_bytes: int
 ) -> None:
     """Verify FILE's XML-DSig against a trust store; print the signer's subject and fingerprint."""
-    from gateway.xmlcheck.signature import TrustStore, VerifyPolicy, verify_package
+    from gateway.xmlcheck.signature import VerifyPolicy, verify_package
+    from gateway.xmlcheck.trust import TrustStore
 
     with _reporting(str(file)):
         data = read_limited(file, max_bytes)

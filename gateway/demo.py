@@ -293,7 +293,7 @@ def send_traffic(setup: DemoSetup, samples: Path, echo: Callable[[str], object] 
     from zeep.exceptions import Fault
 
     from gateway.client import GatewayClient
-    from gateway.xmlcheck.signature import SigningKey, sign_package
+    from gateway.xmlcheck.signing import SigningKey, sign_package
 
     clients = {sid: GatewayClient(setup.url, sid, secret) for sid, secret in setup.secrets.items()}
     by_sender = {organ: sid for sid, organs in DEMO_SYSTEMS.items() for organ in organs}

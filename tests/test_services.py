@@ -67,7 +67,8 @@ from gateway.services.gateway import GatewayService, acts_for, idempotency_key
 from gateway.services.receipt import verify_receipt
 from gateway.validation import validate_package
 from gateway.xmlcheck.safe import parse_bytes
-from gateway.xmlcheck.signature import SigningKey, TrustStore, place_signature_placeholder, sign_package
+from gateway.xmlcheck.signing import SigningKey, place_signature_placeholder, sign_package
+from gateway.xmlcheck.trust import TrustStore
 
 A, B, C = "000.00.01.H53", "000.00.00.G22", "000.01.01.H53"
 H, L = "000.00.00.H53", "000.00.02.H53"

@@ -118,12 +118,12 @@ from gateway.validation import validate_package
 from gateway.xmlcheck.signature import (
     SignatureCheck,
     SignatureState,
-    SigningKey,
-    TrustStore,
     VerifyPolicy,
     inspect_signature,
     verify_package,
 )
+from gateway.xmlcheck.signing import SigningKey
+from gateway.xmlcheck.trust import TrustStore
 
 #: Rank of the receiver-side processing statuses, for the out-of-order flag (gateway.md "Status feedback").
 STATUS_RANK: dict[StatusCode, int] = {
