@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from gateway.demo import demo_package
+from gateway.demo.documents import demo_package
+from gateway.demo.pki import create_demo_pki
 from gateway.edxml import add_files, check, classify, read_tree, render
-from gateway.pki import create_demo_pki
 from gateway.xmlcheck import schema
 from gateway.xmlcheck.safe import parse_bytes
 from gateway.xmlcheck.signature import VerifyPolicy, verify_package

@@ -260,7 +260,7 @@ def json_schema_cmd() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing PKI in DIRECTORY.")
 def demo_pki(directory: Path, overwrite: bool) -> None:
     """Create a demo root CA, an intermediate CA and certificates for a few agencies in DIRECTORY."""
-    from gateway.pki import create_demo_pki
+    from gateway.demo.pki import create_demo_pki
 
     with _reporting(str(directory)):
         pki = create_demo_pki(directory, overwrite=overwrite)
@@ -281,15 +281,10 @@ def serve() -> None:
         from gateway.db.migrations import upgrade
 
         upgrade(settings)
+    from gateway.web.launch import gunicorn_argv
+
     argv = gunicorn_argv(settings)
     os.execv(argv[0], argv)  # noqa: S606 -- gunicorn replaces this process: signals and exit are its own
-
-
-def gunicorn_argv(settings: Settings) -> list[str]:
-    """The gunicorn command line ``serve`` execs (also used by ``demo`` and the tests)."""
-    exe = Path(sys.executable).with_name("gunicorn")
-    conf = Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py"
-    return [str(exe), "-c", str(conf), "-b", settings.bind, "gateway.web.wsgi:application"]
 
 
 @main.group()
@@ -502,7 +497,7 @@ def agencies_sync_vdxp(endpoint: str, system_id: str, secret_env: str) -> None:
 @click.option("--wait/--no-wait", default=True, help="Keep serving until Ctrl-C (default) or stop after the traffic.")
 def demo(data_dir: Path, samples: Path, bind: str, wait: bool) -> None:
     """Run the gateway on embedded defaults with a demo PKI, demo agencies and systems, and sample traffic."""
-    from gateway.demo import run_demo
+    from gateway.demo.run import run_demo
 
     with _reporting("demo"):
         run_demo(data_dir, samples, bind=bind, wait=wait, echo=click.echo)

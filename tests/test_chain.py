@@ -29,7 +29,7 @@ from adapters.vdxp import VdxpClient
 from gateway.client import GatewayClient
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
-from gateway.demo import demo_package, status_for
+from gateway.demo.documents import demo_package, status_for
 from gateway.edxml import EdocPackage, Organization, PackageKind, StatusCode, read_bytes, render
 from gateway.services.registry import Registry
 from gateway.worker import run_worker

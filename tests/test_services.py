@@ -25,6 +25,7 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 
 from gateway.config import Settings
 from gateway.db import Store, create_engine, upgrade
+from gateway.demo.pki import DemoPki
 from gateway.edxml import (
     Bussiness,
     BussinessDocType,
@@ -60,7 +61,6 @@ from gateway.errors import (
     RouteError,
     SignatureError,
 )
-from gateway.pki import DemoPki
 from gateway.services.api import AckOutcome, DeliveryState, GatewayApi
 from gateway.services.auth import password_digest
 from gateway.services.gateway import GatewayService, acts_for, idempotency_key

@@ -23,9 +23,9 @@ from lxml import etree
 from signxml import SignatureConfiguration, XMLSigner, XMLVerifier
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
+from gateway.demo.pki import AgencyCredentials, DemoPki
 from gateway.errors import ConfigError, EdxmlParseError, EdxmlStructureError, SignatureError
 from gateway.ns import DSIG, EDXML
-from gateway.pki import AgencyCredentials, DemoPki
 from gateway.xmlcheck.paths import SIGNATURE_PATH
 from gateway.xmlcheck.safe import parse_bytes
 from gateway.xmlcheck.signature import SignatureCheck, SignatureState, VerifyPolicy, inspect_signature, verify_package
