@@ -64,7 +64,7 @@ def _package() -> bytes:
     """A real ~10 KB edXML package (the REST adapter parses what it sends; SOAP carries it opaque)."""
     import dataclasses
 
-    from gateway.demo import demo_package
+    from gateway.demo.documents import demo_package
     from gateway.edxml import add_files, render
 
     base = dataclasses.replace(demo_package(), references=(), attachments=())

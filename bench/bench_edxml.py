@@ -24,12 +24,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from gateway.demo import demo_package
+from gateway.demo.documents import demo_package
+from gateway.demo.pki import create_demo_pki
 from gateway.edxml import add_files, check, classify, read_tree, render
-from gateway.pki import create_demo_pki
 from gateway.xmlcheck import schema
 from gateway.xmlcheck.safe import parse_bytes
-from gateway.xmlcheck.signature import SigningKey, TrustStore, VerifyPolicy, sign_package, verify_package
+from gateway.xmlcheck.signature import VerifyPolicy, verify_package
+from gateway.xmlcheck.signing import SigningKey, sign_package
+from gateway.xmlcheck.trust import TrustStore
 
 SIZES = {"10 KB": 10_000, "1 MB": 1_000_000, "20 MB": 20_000_000}
 RUNS = {"10 KB": 300, "1 MB": 30, "20 MB": 5}

@@ -29,15 +29,15 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.cli import gunicorn_argv
 from gateway.config import load_settings
 from gateway.db.migrations import upgrade
-from gateway.demo import demo_package
+from gateway.demo.documents import demo_package
+from gateway.demo.pki import create_demo_pki
 from gateway.edxml import Organization, add_files, render
-from gateway.pki import create_demo_pki
 from gateway.services.gateway import GatewayService
 from gateway.services.registry import Registry
-from gateway.xmlcheck.signature import SigningKey, sign_package
+from gateway.web.launch import gunicorn_argv
+from gateway.xmlcheck.signing import SigningKey, sign_package
 
 A, B = "000.00.01.H53", "000.00.00.G22"
 SIZES = {"10 KB": 10_000, "100 KB": 100_000, "1 MB": 1_000_000}

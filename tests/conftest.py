@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.pki import DemoPki, create_demo_pki
+from gateway.demo.pki import DemoPki, create_demo_pki
 
 
 @pytest.fixture(scope="session")

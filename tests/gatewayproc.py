@@ -11,8 +11,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from gateway.cli import gunicorn_argv
 from gateway.config import Settings
+from gateway.web.launch import gunicorn_argv
 
 
 @contextmanager

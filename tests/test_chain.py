@@ -29,11 +29,11 @@ from adapters.vdxp import VdxpClient
 from gateway.client import GatewayClient
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
-from gateway.demo import demo_package, status_for
+from gateway.demo.documents import demo_package, status_for
 from gateway.edxml import EdocPackage, Organization, PackageKind, StatusCode, read_bytes, render
 from gateway.services.registry import Registry
 from gateway.worker import run_worker
-from gateway.xmlcheck.signature import SigningKey, sign_package
+from gateway.xmlcheck.signing import SigningKey, sign_package
 
 G22, H53, A, A2 = "000.00.00.G22", "000.00.00.H53", "000.00.01.H53", "000.01.01.H53"
 AXIS, AXIS_SECRET = "province-axis", "province-axis-secret-0123456789"

@@ -28,10 +28,10 @@ from lxml import etree
 from soap_receiver import Receiver, free_port, running_receiver
 from test_e2e import A, B, _package
 
-from gateway.cli import gunicorn_argv
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
 from gateway.services.registry import Registry
+from gateway.web.launch import gunicorn_argv
 from gateway.worker import run_worker
 
 PACKAGES = 60

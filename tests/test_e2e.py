@@ -21,10 +21,10 @@ from zeep.exceptions import Fault
 from gateway.client import GatewayClient
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
-from gateway.demo import demo_package, status_for
+from gateway.demo.documents import demo_package, status_for
 from gateway.edxml import Organization, StatusCode, read_bytes, render
 from gateway.services.registry import Registry
-from gateway.xmlcheck.signature import SigningKey, sign_package
+from gateway.xmlcheck.signing import SigningKey, sign_package
 
 A, B, C = "000.00.01.H53", "000.00.00.G22", "000.00.00.H53"
 ADMIN_TOKEN = secrets.token_urlsafe(24)

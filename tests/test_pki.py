@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from gateway.pki import DEFAULT_AGENCIES, AgencyCredentials, DemoPki, create_demo_pki
+from gateway.demo.pki import DEFAULT_AGENCIES, AgencyCredentials, DemoPki, create_demo_pki
 
 
 def _cert(path: Path) -> x509.Certificate:

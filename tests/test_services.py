@@ -25,6 +25,7 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 
 from gateway.config import Settings
 from gateway.db import Store, create_engine, upgrade
+from gateway.demo.pki import DemoPki
 from gateway.edxml import (
     Bussiness,
     BussinessDocType,
@@ -60,7 +61,6 @@ from gateway.errors import (
     RouteError,
     SignatureError,
 )
-from gateway.pki import DemoPki
 from gateway.services.access import acts_for
 from gateway.services.api import AckOutcome, DeliveryState, GatewayApi
 from gateway.services.auth import password_digest
@@ -69,7 +69,8 @@ from gateway.services.intake_records import idempotency_key
 from gateway.services.receipt import verify_receipt
 from gateway.validation import validate_package
 from gateway.xmlcheck.safe import parse_bytes
-from gateway.xmlcheck.signature import SigningKey, TrustStore, place_signature_placeholder, sign_package
+from gateway.xmlcheck.signing import SigningKey, place_signature_placeholder, sign_package
+from gateway.xmlcheck.trust import TrustStore
 
 A, B, C = "000.00.01.H53", "000.00.00.G22", "000.01.01.H53"
 H, L = "000.00.00.H53", "000.00.02.H53"

@@ -23,22 +23,14 @@ from lxml import etree
 from signxml import SignatureConfiguration, XMLSigner, XMLVerifier
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
+from gateway.demo.pki import AgencyCredentials, DemoPki
 from gateway.errors import ConfigError, EdxmlParseError, EdxmlStructureError, SignatureError
 from gateway.ns import DSIG, EDXML
-from gateway.pki import AgencyCredentials, DemoPki
+from gateway.xmlcheck.paths import SIGNATURE_PATH
 from gateway.xmlcheck.safe import parse_bytes
-from gateway.xmlcheck.signature import (
-    SIGNATURE_PATH,
-    SignatureCheck,
-    SignatureState,
-    SigningKey,
-    TrustStore,
-    VerifyPolicy,
-    inspect_signature,
-    place_signature_placeholder,
-    sign_package,
-    verify_package,
-)
+from gateway.xmlcheck.signature import SignatureCheck, SignatureState, VerifyPolicy, inspect_signature, verify_package
+from gateway.xmlcheck.signing import SigningKey, place_signature_placeholder, sign_package
+from gateway.xmlcheck.trust import TrustStore
 
 #: ~13 KB edoc with the official dummy <Signature> (edXML namespace).
 SMALL = sample("truclienthong-example__dc0bdef0-c7a3-4aaf-b717-777303442973.edxml")

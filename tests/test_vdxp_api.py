@@ -40,7 +40,7 @@ from adapters.vdxp import VdxpAdapter, VdxpClient, VdxpError, sync_agencies
 from gateway import vdxp
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
-from gateway.demo import demo_package, status_for
+from gateway.demo.documents import demo_package, status_for
 from gateway.edxml import EdocPackage, Organization, PackageKind, StatusCode, render
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import AuthError, RequestError

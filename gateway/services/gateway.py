@@ -29,7 +29,8 @@ from gateway.services.intake import Intake
 from gateway.services.mailbox import Mailbox
 from gateway.services.registry import Registry
 from gateway.services.values import agency_info
-from gateway.xmlcheck.signature import SigningKey, TrustStore
+from gateway.xmlcheck.signing import SigningKey
+from gateway.xmlcheck.trust import TrustStore
 
 T = TypeVar("T")
 

@@ -66,7 +66,9 @@ from gateway.services.routing import (
 from gateway.services.signature_policy import check_signature
 from gateway.services.status_relay import plan_status
 from gateway.validation import ValidatedPackage, validate_package
-from gateway.xmlcheck.signature import SignatureCheck, SigningKey, TrustStore
+from gateway.xmlcheck.signature import SignatureCheck
+from gateway.xmlcheck.signing import SigningKey
+from gateway.xmlcheck.trust import TrustStore
 
 
 class Intake:

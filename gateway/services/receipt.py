@@ -11,7 +11,7 @@ Shape::
 An enveloped XML-DSig with one whole-document reference, exclusive C14N, RSA-SHA256 (ECDSA-SHA256 for EC
 keys) and the gateway certificate with its chain in KeyInfo: a sender can check it with stock tools
 (``xmlsec1 --verify``) and keep it as proof that the gateway received exactly these bytes at that time.
-The key objects come pre-loaded in a :class:`~gateway.xmlcheck.signature.SigningKey` (no PEM parsing per
+The key objects come pre-loaded in a :class:`~gateway.xmlcheck.signing.SigningKey` (no PEM parsing per
 receipt). A duplicate answer re-issues a receipt with the ORIGINAL doc id and time, freshly signed.
 """
 
@@ -34,7 +34,8 @@ from gateway.edxml.codes import PackageKind
 from gateway.errors import SignatureError
 from gateway.ns import DSIG
 from gateway.xmlcheck.safe import make_parser, parse_bytes
-from gateway.xmlcheck.signature import SigningKey, TrustStore
+from gateway.xmlcheck.signing import SigningKey
+from gateway.xmlcheck.trust import TrustStore
 
 RECEIPT_NS: Final = "urn:edoc-gateway:receipt:1"
 _R: Final = f"{{{RECEIPT_NS}}}"

@@ -19,11 +19,11 @@ from gateway.errors import SignatureError
 from gateway.xmlcheck.signature import (
     SignatureCheck,
     SignatureState,
-    TrustStore,
     VerifyPolicy,
     inspect_signature,
     verify_package,
 )
+from gateway.xmlcheck.trust import TrustStore
 
 
 def check_signature(

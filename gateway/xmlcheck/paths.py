@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from lxml import etree
+
+#: Where an edXML signature lives, as local names (edxml.md §3 tree, §10.1 position). Every signature refusal,
+#: from the XML-DSig checks or the certificate trust checks, is reported at this path.
+SIGNATURE_PATH: Final = "/edXML/edXMLEnvelope/edXMLHeader/Signature"
 
 
 def element_path(el: etree._Element) -> str:

@@ -1,0 +1,40 @@
+"""The ``edoc-gateway`` command line: the root group :func:`main` (the console-script entry point).
+
+Commands live in one module per group: :mod:`~gateway.cli.packages` (validate, inspect, sign, verify, build,
+json-schema), :mod:`~gateway.cli.service` (serve, db, worker), :mod:`~gateway.cli.registry` (agencies,
+systems), :mod:`~gateway.cli.deliveries` and :mod:`~gateway.cli.demo` (demo, demo-pki); what they share is in
+:mod:`~gateway.cli.common`. Exit status 0 on success; otherwise 1 with one line per failure on standard error
+of the form ``FILE: CODE: message [at PATH]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gateway import __version__
+from gateway.cli import deliveries, demo, packages, registry, service
+from gateway.cli.common import _Group
+
+__all__ = ["main"]
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="edoc-gateway")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="EDOC_GATEWAY_CONFIG",
+    help="TOML settings file (default: $EDOC_GATEWAY_CONFIG; EDOC_GATEWAY_* variables override it).",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """edoc-gateway — send and receive edXML (QCVN 102:2016/BTTTT) official documents."""
+    ctx.obj = config_path
+
+
+for _module in (packages, service, registry, deliveries, demo):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

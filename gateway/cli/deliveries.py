@@ -1,0 +1,79 @@
+"""``deliveries``: inspect and re-drive deliveries to push peers (never by SQL)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from gateway.cli.common import _reporting, _settings
+
+
+@click.group()
+def deliveries() -> None:
+    """Deliveries to push peers: inspect and re-drive (never by SQL)."""
+
+
+@deliveries.command("list")
+@click.option("--state", type=click.Choice(["queued", "fetched", "delivered", "failed", "dead"]))
+@click.option("--recipient", help="Only deliveries to this OrganId.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def deliveries_list(state: str | None, recipient: str | None, limit: int, as_json: bool) -> None:
+    """List deliveries, newest first."""
+    from gateway.services.api import DeliveryState
+    from gateway.services.delivery_admin import list_deliveries, open_store
+
+    with _reporting("deliveries"), open_store(_settings()) as store:
+        rows = list_deliveries(store, state=DeliveryState(state) if state else None, recipient=recipient, limit=limit)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        err = f"  {r.last_error}" if r.last_error else ""
+        click.echo(
+            f"{r.delivery_id} {r.state.value:<9} {r.channel or '-':<7} {r.recipient:<16} "
+            f"attempts={r.attempts} {r.document_id}{err}"
+        )
+
+
+@deliveries.command("show")
+@click.argument("delivery_id")
+@click.option("--json", "as_json", is_flag=True)
+def deliveries_show(delivery_id: str, as_json: bool) -> None:
+    """One delivery with its attempt log."""
+    from gateway.services.delivery_admin import open_store, show_delivery
+
+    with _reporting(delivery_id), open_store(_settings()) as store:
+        detail = show_delivery(store, delivery_id)
+    if as_json:
+        click.echo(json.dumps(detail.to_dict(), ensure_ascii=False, indent=2))
+        return
+    d = detail.delivery
+    click.echo(f"delivery:  {d.delivery_id} ({d.state.value}, channel {d.channel or '-'})")
+    click.echo(f"document:  {d.document_id} (docId {d.doc_id}) {d.sender} -> {d.recipient}")
+    click.echo(f"attempts:  {d.attempts}")
+    for a in detail.attempts:
+        err = f" {a.error_code}: {a.error_message}" if a.error_code else ""
+        click.echo(f"  #{a.attempt} {a.started_at.isoformat()} {a.outcome} {a.duration_ms} ms{err}")
+
+
+@deliveries.command("redrive")
+@click.argument("delivery_id", required=False)
+@click.option("--recipient", help="Re-drive every dead delivery to this OrganId.")
+def deliveries_redrive(delivery_id: str | None, recipient: str | None) -> None:
+    """Queue a dead (or failed, or retrying) delivery again, with a fresh retry budget."""
+    import getpass
+
+    from gateway.services.delivery_admin import open_store, redrive
+
+    if bool(delivery_id) == bool(recipient):
+        raise click.UsageError("give a DELIVERY_ID or --recipient, not both")
+    with _reporting(delivery_id or recipient or "redrive"), open_store(_settings()) as store:
+        ids = redrive(store, delivery_id=delivery_id, recipient=recipient, actor=f"cli:{getpass.getuser()}")
+    click.echo(f"re-driven: {len(ids)}")
+    for i in ids:
+        click.echo(f"  {i}")
+
+
+COMMANDS: tuple[click.Command, ...] = (deliveries,)

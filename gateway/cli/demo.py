@@ -1,0 +1,52 @@
+"""``demo`` and ``demo-pki``: the only commands that import the demo tooling (:mod:`gateway.demo`), and only
+when they run, so the rest of the command line never loads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gateway.cli.common import _reporting
+
+# ------------------------------------------------------------------------------------------- pki
+
+
+@click.command("demo-pki")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace an existing PKI in DIRECTORY.")
+def demo_pki(directory: Path, overwrite: bool) -> None:
+    """Create a demo root CA, an intermediate CA and certificates for a few agencies in DIRECTORY."""
+    from gateway.demo.pki import create_demo_pki
+
+    with _reporting(str(directory)):
+        pki = create_demo_pki(directory, overwrite=overwrite)
+    click.echo(f"demo PKI written to {directory}")
+    click.echo(f"  trust store: {pki.trust}")
+    click.echo(f"  chain:       {pki.chain}")
+
+
+# ------------------------------------------------------------------------------------------ demo
+
+
+@click.command()
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-data"), show_default=True
+)
+@click.option(
+    "--samples",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(__file__).resolve().parents[2].parent / "shared" / "samples",
+    show_default=True,
+)
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="Loopback address for the demo gateway.")
+@click.option("--wait/--no-wait", default=True, help="Keep serving until Ctrl-C (default) or stop after the traffic.")
+def demo(data_dir: Path, samples: Path, bind: str, wait: bool) -> None:
+    """Run the gateway on embedded defaults with a demo PKI, demo agencies and systems, and sample traffic."""
+    from gateway.demo.run import run_demo
+
+    with _reporting("demo"):
+        run_demo(data_dir, samples, bind=bind, wait=wait, echo=click.echo)
+
+
+COMMANDS: tuple[click.Command, ...] = (demo_pki, demo)

@@ -1,0 +1,90 @@
+"""X.509 reading shared by the signing, XML-DSig and trust modules: files, extensions, names.
+
+Why a module of its own: the signer (:mod:`gateway.xmlcheck.signing`), the verifier
+(:mod:`gateway.xmlcheck.signature`) and the trust side (:mod:`gateway.xmlcheck.trust`) all load certificates and
+read the same few certificate facts; keeping them here lets the trust side stay independent of XML-DSig.
+Nothing here decides whether a certificate is trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Final, TypeVar
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from gateway.errors import ConfigError
+
+__all__ = [
+    "MIN_RSA_BITS",
+    "extension",
+    "is_ca",
+    "load_certs",
+    "load_crl",
+    "organ_ids",
+    "subject",
+]
+
+_Ext = TypeVar("_Ext", bound=x509.ExtensionType)
+
+#: The smallest RSA key we sign with or accept in a certificate path (gateway.md Intake 5).
+MIN_RSA_BITS: Final = 2048
+#: OrganId as found in a certificate subject: the lenient edxml.md §6.1 grammar, but with at least one dot so
+#: that a plain organisational-unit word ("IT") is never taken for an agency identifier.
+_ORGAN_ID_IN_CERT: Final = re.compile(r"[0-9A-Z]+(?:\.[0-9A-Z]+)+")
+_ORGAN_ID_ATTRIBUTES: Final = (NameOID.SERIAL_NUMBER, NameOID.ORGANIZATIONAL_UNIT_NAME)
+
+
+def load_certs(path: str | os.PathLike[str]) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle; an unreadable or empty file is ``CONFIG.INVALID``."""
+    try:
+        certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load PEM certificates from {path}: {exc}") from exc
+    if not certs:
+        raise ConfigError(f"no certificate in {path}")
+    return certs
+
+
+def load_crl(path: str | os.PathLike[str]) -> x509.CertificateRevocationList:
+    """One CRL, PEM or DER; an unreadable file is ``CONFIG.INVALID``."""
+    try:
+        data = Path(path).read_bytes()
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load CRL from {path}: {exc}") from exc
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    """True when BasicConstraints says CA (a certificate without the extension is not a CA)."""
+    constraints = extension(cert, x509.BasicConstraints)
+    return constraints is not None and constraints.ca
+
+
+def extension(obj: x509.Certificate | x509.RevokedCertificate, ext_type: type[_Ext]) -> _Ext | None:
+    """The extension's value, or ``None`` when absent."""
+    try:
+        return obj.extensions.get_extension_for_class(ext_type).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def subject(cert: x509.Certificate) -> str:
+    """The subject as RFC 4514 text, the one spelling used in messages and results."""
+    return cert.subject.rfc4514_string()
+
+
+def organ_ids(cert: x509.Certificate) -> tuple[str, ...]:
+    """OrganIds named by the subject's ``serialNumber``/``OU`` attributes, in order, never from free text."""
+    found: list[str] = []
+    for oid in _ORGAN_ID_ATTRIBUTES:
+        for attr in cert.subject.get_attributes_for_oid(oid):
+            value = attr.value if isinstance(attr.value, str) else None
+            if value and len(value) <= 35 and _ORGAN_ID_IN_CERT.fullmatch(value) and value not in found:
+                found.append(value)
+    return tuple(found)
