@@ -63,22 +63,22 @@ class VdxpError(GatewayError):
     code: ClassVar[str] = "VDXP.ERROR"
     message_vi: ClassVar[str] = "Trục VDXP trả lỗi hoặc không liên lạc được"
 
-    def __init__(
-        self,
-        message: str,
-        failure: Failure,
-        *,
-        error_code: str | None = None,
-        http_status: int | None = None,
-        answer: str | None = None,
-        **detail: Any,
-    ) -> None:
-        super().__init__(message, error_code=error_code, http_status=http_status, **detail)
+    def __init__(self, message: str, failure: Failure, *, answer: str | None = None, **detail: Any) -> None:
+        super().__init__(message, **detail)
         self.failure = failure
-        self.error_code = error_code
-        self.http_status = http_status
         self.retryable = failure is not Failure.REFUSED  # type: ignore[misc]  # per instance
+        #: A loggable summary of what the peer answered (:func:`gateway.protocols.vdxp.answer_summary`).
         self.answer = answer
+
+    @property
+    def error_code(self) -> str | None:
+        """The peer's ``ErrorCode`` (passed as ``error_code=``), when it answered FAIL."""
+        return self.detail.get("error_code")
+
+    @property
+    def http_status(self) -> int | None:
+        """The HTTP status of the peer's answer (passed as ``http_status=``), when there was one."""
+        return self.detail.get("http_status")
 
 
 class VdxpClient:

@@ -19,7 +19,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from gateway.errors import GatewayError
 from gateway.protocols.vdxp.names import SERVICE_TYPE_EDOC
@@ -121,8 +121,24 @@ def answer_summary(answer: Mapping[str, Any]) -> str:
 # ================================================================================================ list items
 
 
+class _WireItem:
+    """A list item whose fields travel under the keys of ``WIRE`` — (field, key) in the order answers carry
+    them — so the one table serves both directions."""
+
+    WIRE: ClassVar[tuple[tuple[str, str], ...]]
+
+    def to_wire(self) -> dict[str, str]:
+        return {key: getattr(self, name) for name, key in self.WIRE}
+
+    @classmethod
+    def _values(cls, item: Mapping[str, Any], **defaults: str) -> dict[str, str]:
+        """Every field as text from ``item``; a field that is empty there takes its default, when one is given."""
+        values = {name: text(item.get(key)) for name, key in cls.WIRE}
+        return {name: value or defaults.get(name, "") for name, value in values.items()}
+
+
 @dataclass(frozen=True)
-class ReceivedItem:
+class ReceivedItem(_WireItem):
     """One item of ``getReceivedEdocList``: ``doc_id`` is what ``getEdoc``/``updateStatus`` take."""
 
     doc_id: str
@@ -135,40 +151,27 @@ class ReceivedItem:
     updated_time: str
     service_type: str = SERVICE_TYPE_EDOC
 
-    def to_wire(self) -> dict[str, str]:
-        return {
-            "docId": self.doc_id,
-            "serviceType": self.service_type,
-            "messageType": self.message_type,
-            "created_time": self.created_time,
-            "updated_time": self.updated_time,
-            "from": self.sender,
-            "to": self.recipient,
-            "status": self.status,
-            "status_desc": self.status_desc,
-        }
+    WIRE: ClassVar = (
+        ("doc_id", "docId"),
+        ("service_type", "serviceType"),
+        ("message_type", "messageType"),
+        ("created_time", "created_time"),
+        ("updated_time", "updated_time"),
+        ("sender", "from"),
+        ("recipient", "to"),
+        ("status", "status"),
+        ("status_desc", "status_desc"),
+    )
 
     @classmethod
     def from_wire(cls, item: Mapping[str, Any], *, message_type: str) -> ReceivedItem | None:
         """The item, or None without a ``docId``; ``message_type`` stands in for a missing ``messageType``."""
-        doc_id = text(item.get("docId"))
-        if not doc_id:
-            return None
-        return cls(
-            doc_id=doc_id,
-            message_type=text(item.get("messageType")) or message_type,
-            sender=text(item.get("from")),
-            recipient=text(item.get("to")),
-            status=text(item.get("status")),
-            status_desc=text(item.get("status_desc")),
-            created_time=text(item.get("created_time")),
-            updated_time=text(item.get("updated_time")),
-            service_type=text(item.get("serviceType")) or SERVICE_TYPE_EDOC,
-        )
+        values = cls._values(item, message_type=message_type, service_type=SERVICE_TYPE_EDOC)
+        return cls(**values) if values["doc_id"] else None
 
 
 @dataclass(frozen=True)
-class SentItem:
+class SentItem(_WireItem):
     """One item of ``getSentEdocList``: one (document, recipient) the caller sent, with the keys of edxml.md §11.1
     and, beyond VDXP's, the gateway's transport state and latest business status (clients read them as a dict)."""
 
@@ -190,30 +193,29 @@ class SentItem:
     send_status_desc: str = "Cong truc da tiep nhan"
     service_type: str = SERVICE_TYPE_EDOC
 
-    def to_wire(self) -> dict[str, str]:
-        return {
-            "serviceType": self.service_type,
-            "messageType": self.message_type,
-            "senderDocId": self.sender_doc_id,
-            "receiverDocId": self.receiver_doc_id,
-            "fromCode": self.from_code,
-            "toCode": self.to_code,
-            "title": self.title,
-            "notation": self.notation,
-            "sentTime": self.sent_time,
-            "receivedTime": self.received_time,
-            "sendStatus": self.send_status,
-            "sendStatusDesc": self.send_status_desc,
-            "receiveStatus": self.receive_status,
-            "receiveStatusDesc": self.receive_status_desc,
-            "deliveryState": self.delivery_state,
-            "statusCode": self.status_code,
-            "documentId": self.document_id,
-        }
+    WIRE: ClassVar = (
+        ("service_type", "serviceType"),
+        ("message_type", "messageType"),
+        ("sender_doc_id", "senderDocId"),
+        ("receiver_doc_id", "receiverDocId"),
+        ("from_code", "fromCode"),
+        ("to_code", "toCode"),
+        ("title", "title"),
+        ("notation", "notation"),
+        ("sent_time", "sentTime"),
+        ("received_time", "receivedTime"),
+        ("send_status", "sendStatus"),
+        ("send_status_desc", "sendStatusDesc"),
+        ("receive_status", "receiveStatus"),
+        ("receive_status_desc", "receiveStatusDesc"),
+        ("delivery_state", "deliveryState"),
+        ("status_code", "statusCode"),
+        ("document_id", "documentId"),
+    )
 
 
 @dataclass(frozen=True)
-class AgencyItem:
+class AgencyItem(_WireItem):
     """One item of ``getAgenciesList``; ``pid`` is the ``id`` of the parent item (``"0"`` at the top)."""
 
     id: str
@@ -222,15 +224,8 @@ class AgencyItem:
     mail: str
     pid: str
 
-    def to_wire(self) -> dict[str, str]:
-        return {"id": self.id, "code": self.code, "name": self.name, "mail": self.mail, "pid": self.pid}
+    WIRE: ClassVar = (("id", "id"), ("code", "code"), ("name", "name"), ("mail", "mail"), ("pid", "pid"))
 
     @classmethod
     def from_wire(cls, item: Mapping[str, Any]) -> AgencyItem:
-        return cls(
-            id=text(item.get("id")),
-            code=text(item.get("code")),
-            name=text(item.get("name")),
-            mail=text(item.get("mail")),
-            pid=text(item.get("pid")),
-        )
+        return cls(**cls._values(item))
