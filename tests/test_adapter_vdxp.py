@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from adapters.vdxp import AgencyItem, VdxpAdapter, VdxpClient, VdxpError, import_agencies
+from adapters.vdxp import VdxpAdapter, VdxpClient, VdxpError, import_agencies
 from adapters.vdxp.client import Failure
-from gateway import vdxp
 from gateway.edxml import PackageKind
 from gateway.errors import ConfigError
 from gateway.ports import (
@@ -27,6 +26,8 @@ from gateway.ports import (
     OutgoingPackage,
     Peer,
 )
+from gateway.protocols import vdxp
+from gateway.protocols.vdxp import AgencyItem
 
 SECRET = "stub-secret-0123456789"
 

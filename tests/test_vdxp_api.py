@@ -37,7 +37,6 @@ from _vdxp_vectors import request as captured
 from gatewayproc import served
 
 from adapters.vdxp import VdxpAdapter, VdxpClient, VdxpError, sync_agencies
-from gateway import vdxp
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
 from gateway.demo.documents import demo_package, status_for
@@ -52,6 +51,7 @@ from gateway.ports import (
     OutgoingPackage,
     Peer,
 )
+from gateway.protocols import vdxp
 from gateway.services.gateway import GatewayService
 from gateway.services.registry import Registry
 from gateway.web.vdxp import VdxpEdge

@@ -1,5 +1,5 @@
-"""gateway.vdxp against the VNPT SDK wire capture: signing reproduces every captured request byte for byte, the
-verifier accepts each one, and refuses tampering (edxml.md §11.2, §11.4)."""
+"""gateway.protocols.vdxp against the VNPT SDK wire capture: signing reproduces every captured request byte for
+byte, the verifier accepts each one, and refuses tampering (edxml.md §11.2, §11.4)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 from _vdxp_vectors import SECRET, SYSTEM_ID, CapturedRequest, request, requests, sent_file
 
-from gateway import vdxp
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import AuthError, ReplayError, RequestError
-from gateway.vdxp import Operation
+from gateway.protocols import vdxp
+from gateway.protocols.vdxp import Operation
 
 CAPTURED = requests()
 

@@ -44,7 +44,7 @@ from gateway.services.api import (
 )
 
 if TYPE_CHECKING:
-    from gateway.web.guard import WsgiApp
+    from gateway.web.rawhttp import WsgiApp
 
 ROOT = Path(__file__).resolve().parent.parent
 SENDER = "000.00.00.H01"

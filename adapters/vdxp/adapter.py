@@ -52,6 +52,7 @@ from gateway.ports import (
     OutgoingPackage,
     Peer,
 )
+from gateway.protocols.vdxp import UpdateStatus
 
 if TYPE_CHECKING:
     from gateway.config import Settings
@@ -143,7 +144,8 @@ class VdxpAdapter:
 
     def acknowledge(self, peer_reference: str, ok: bool, reason: str | None = None) -> None:
         try:
-            self._own_client().update_status(peer_reference, "done" if ok else "fail", reason)
+            status = UpdateStatus.DONE if ok else UpdateStatus.FAIL
+            self._own_client().update_status(peer_reference, status, reason)
         except VdxpError as exc:
             raise _translate(exc, f"updateStatus {peer_reference}") from None
 

@@ -1,4 +1,4 @@
-"""A VDXP REST client (edxml.md §11): the calls of the VNPT SDK, signed with :mod:`gateway.vdxp`, over ``requests``.
+"""A VDXP REST client (edxml.md §11): the calls of the VNPT SDK, over ``requests``, in :mod:`gateway.protocols.vdxp`.
 
 It talks to the national axis, to a provincial axis, or to another edoc-gateway's ``/vdxp`` edge alike. What it
 does differently from the SDK, on purpose:
@@ -23,11 +23,7 @@ Responses are read with a size cap (``max_response_bytes``) before JSON parsing;
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -36,11 +32,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from gateway import vdxp
 from gateway.edxml.codes import PackageKind
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import GatewayError
-from gateway.vdxp import Operation
+from gateway.protocols import vdxp
+from gateway.protocols.vdxp import AgencyItem, Operation, ReceivedItem
 
 #: getEdoc of a 50 MB package is ~67 MB of base64; the national agency list is ~10 MB.
 DEFAULT_MAX_RESPONSE_BYTES = 200 * 1024 * 1024
@@ -67,48 +63,22 @@ class VdxpError(GatewayError):
     code: ClassVar[str] = "VDXP.ERROR"
     message_vi: ClassVar[str] = "Trục VDXP trả lỗi hoặc không liên lạc được"
 
-    def __init__(
-        self,
-        message: str,
-        failure: Failure,
-        *,
-        error_code: str | None = None,
-        http_status: int | None = None,
-        answer: str | None = None,
-        **detail: Any,
-    ) -> None:
-        super().__init__(message, error_code=error_code, http_status=http_status, **detail)
+    def __init__(self, message: str, failure: Failure, *, answer: str | None = None, **detail: Any) -> None:
+        super().__init__(message, **detail)
         self.failure = failure
-        self.error_code = error_code
-        self.http_status = http_status
         self.retryable = failure is not Failure.REFUSED  # type: ignore[misc]  # per instance
+        #: A loggable summary of what the peer answered (:func:`gateway.protocols.vdxp.answer_summary`).
         self.answer = answer
 
+    @property
+    def error_code(self) -> str | None:
+        """The peer's ``ErrorCode`` (passed as ``error_code=``), when it answered FAIL."""
+        return self.detail.get("error_code")
 
-@dataclass(frozen=True)
-class ReceivedItem:
-    """One item of ``getReceivedEdocList``: ``doc_id`` is what ``getEdoc``/``updateStatus`` take."""
-
-    doc_id: str
-    message_type: str
-    sender: str
-    recipient: str
-    status: str
-    status_desc: str
-    created_time: str
-    updated_time: str
-    service_type: str = vdxp.SERVICE_TYPE_EDOC
-
-
-@dataclass(frozen=True)
-class AgencyItem:
-    """One item of ``getAgenciesList``; ``pid`` is the ``id`` of the parent item (``"0"`` at the top)."""
-
-    id: str
-    code: str
-    name: str
-    mail: str
-    pid: str
+    @property
+    def http_status(self) -> int | None:
+        """The HTTP status of the peer's answer (passed as ``http_status=``), when there was one."""
+        return self.detail.get("http_status")
 
 
 class VdxpClient:
@@ -158,68 +128,35 @@ class VdxpClient:
     def send_edoc(self, package: bytes, *, sender: str, kind: PackageKind, to: str | None = None) -> str:
         """``sendEdoc``: the axis's DocId for the package. ``to`` is passed through verbatim when given (the
         SDK sends it as raw JSON text; routing is by the package's own ``To``)."""
-        params = {
-            vdxp.FROM: sender,
-            vdxp.SERVICETYPE: vdxp.SERVICE_TYPE_EDOC,
-            vdxp.MESSAGETYPE: PackageKind(kind).value,
-            vdxp.HASH_FILE: vdxp.file_hash(package),
-        }
-        if to is not None:
-            params[vdxp.TO] = to
+        params = vdxp.send_edoc_params(package, sender=sender, kind=kind, to=to)
         body = package + vdxp.CRLF if self._append_crlf else package
         answer = self._call(Operation.SEND_EDOC, params, body)
-        doc_id = answer.get("DocId")
-        if not isinstance(doc_id, str | int) or not str(doc_id):
-            raise VdxpError("sendEdoc answered OK without a DocId", Failure.PROTOCOL, answer=_summary(answer))
-        return str(doc_id)
+        doc_id = vdxp.answer_doc_id(answer)
+        if doc_id is None:
+            raise VdxpError(
+                "sendEdoc answered OK without a DocId", Failure.PROTOCOL, answer=vdxp.answer_summary(answer)
+            )
+        return doc_id
 
     def received_list(
         self, kind: PackageKind, *, since: datetime | None = None, until: datetime | None = None
     ) -> list[ReceivedItem]:
-        """``getReceivedEdocList``: what waits for this system's agencies."""
-        params = {vdxp.SERVICETYPE: vdxp.SERVICE_TYPE_EDOC, vdxp.MESSAGETYPE: PackageKind(kind).value}
-        params.update(_dates(since, until))
-        items = []
-        for item in _data_list(self._call(Operation.GET_RECEIVED_EDOC_LIST, params)):
-            doc_id = _text(item.get("docId"))
-            if not doc_id:
-                continue
-            items.append(
-                ReceivedItem(
-                    doc_id=doc_id,
-                    message_type=_text(item.get("messageType")) or PackageKind(kind).value,
-                    sender=_text(item.get("from")),
-                    recipient=_text(item.get("to")),
-                    status=_text(item.get("status")),
-                    status_desc=_text(item.get("status_desc")),
-                    created_time=_text(item.get("created_time")),
-                    updated_time=_text(item.get("updated_time")),
-                    service_type=_text(item.get("serviceType")) or vdxp.SERVICE_TYPE_EDOC,
-                )
-            )
-        return items
+        """``getReceivedEdocList``: what waits for this system's agencies (items without a ``docId`` skipped)."""
+        answer = self._call(Operation.GET_RECEIVED_EDOC_LIST, vdxp.received_list_params(kind, since=since, until=until))
+        parsed = (ReceivedItem.from_wire(i, message_type=PackageKind(kind).value) for i in _items(answer))
+        return [item for item in parsed if item is not None]
 
     def get_edoc(self, doc_id: str) -> bytes:
         """``getEdoc``: the package bytes (the answer's ``data`` is their base64)."""
-        answer = self._call(Operation.GET_EDOC, {vdxp.DOC_ID: doc_id})
-        data = answer.get("data")
-        if not isinstance(data, str):
-            raise VdxpError("getEdoc answered OK without base64 data", Failure.PROTOCOL, answer=_summary(answer))
+        answer = self._call(Operation.GET_EDOC, vdxp.get_edoc_params(doc_id))
         try:
-            return base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise VdxpError(
-                "getEdoc answered data that is not base64", Failure.PROTOCOL, answer=_summary(answer)
-            ) from None
+            return vdxp.answer_package(answer)
+        except ValueError as exc:
+            raise VdxpError(f"getEdoc answered {exc}", Failure.PROTOCOL, answer=vdxp.answer_summary(answer)) from None
 
-    def update_status(self, doc_id: str, status: str, description: str | None = None) -> None:
-        """``updateStatus``: ``done`` | ``fail`` | ``processing`` for a received message."""
-        if status not in ("done", "fail", "processing"):
-            raise ValueError(f"status must be done, fail or processing, not {status!r}")
-        params = {vdxp.DOC_ID: doc_id, vdxp.STATUS: status}
-        if description:
-            params[vdxp.DESCRIPTION] = description
-        self._call(Operation.UPDATE_STATUS, params)
+    def update_status(self, doc_id: str, status: vdxp.UpdateStatus | str, description: str | None = None) -> None:
+        """``updateStatus``: ``done`` | ``fail`` | ``processing`` (ValueError otherwise) for a received message."""
+        self._call(Operation.UPDATE_STATUS, vdxp.update_status_params(doc_id, status, description))
 
     def sent_list(
         self,
@@ -229,25 +166,13 @@ class VdxpClient:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """``getSentEdocList``: one item per (document, recipient), with the keys of edxml.md §11.1."""
-        params = {vdxp.SERVICETYPE: vdxp.SERVICE_TYPE_EDOC, vdxp.MESSAGETYPE: PackageKind(kind).value}
-        if doc_id:
-            params[vdxp.DOC_ID] = doc_id
-        params.update(_dates(since, until))
-        return _data_list(self._call(Operation.GET_SENT_EDOC_LIST, params))
+        """``getSentEdocList``: one item per (document, recipient), with the keys of :class:`vdxp.SentItem`."""
+        params = vdxp.sent_list_params(kind, doc_id=doc_id, since=since, until=until)
+        return _items(self._call(Operation.GET_SENT_EDOC_LIST, params))
 
     def agencies(self) -> list[AgencyItem]:
         """``getAgenciesList``: every agency the axis knows."""
-        return [
-            AgencyItem(
-                id=_text(a.get("id")),
-                code=_text(a.get("code")),
-                name=_text(a.get("name")),
-                mail=_text(a.get("mail")),
-                pid=_text(a.get("pid")),
-            )
-            for a in _data_list(self._call(Operation.GET_AGENCIES_LIST, {}))
-        ]
+        return [AgencyItem.from_wire(a) for a in _items(self._call(Operation.GET_AGENCIES_LIST, {}))]
 
     def close(self) -> None:
         self._session.close()
@@ -281,19 +206,15 @@ class VdxpClient:
         with resp:
             raw = self._read(resp, operation, url)
         status = resp.status_code
-        try:
-            answer = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            answer = None
-        if not isinstance(answer, dict) or "status" not in answer:
+        answer = vdxp.decode_answer(raw)
+        if answer is None:
             raise VdxpError(
                 f"{operation.value}: {url} answered HTTP {status} without a VDXP answer",
                 Failure.PEER if status >= 500 else Failure.PROTOCOL,
                 http_status=status,
                 answer=raw[:200].decode("utf-8", "replace"),
             )
-        error_code = _text(answer.get("ErrorCode"))
-        if status == 200 and _text(answer.get("status")).upper() == "OK" and error_code == "0":
+        if status == 200 and vdxp.is_ok(answer):
             return answer
         if status in (200, 413):
             failure = Failure.REFUSED  # the peer's final word about this request
@@ -301,13 +222,14 @@ class VdxpClient:
             failure = Failure.PEER
         else:
             failure = Failure.PROTOCOL  # 404/405/411/415…: the wrong URL or a broken client, not this package
-        description = _text(answer.get("ErrorDesc"))[:500]
+        error_code = vdxp.text(answer.get("ErrorCode"))
+        description = vdxp.text(answer.get("ErrorDesc"))[:500]
         raise VdxpError(
             f"{operation.value}: {url} answered {error_code or 'FAIL'}: {description or 'no description'}",
             failure,
             error_code=error_code or None,
             http_status=status,
-            answer=_summary(answer),
+            answer=vdxp.answer_summary(answer),
         )
 
     def _read(self, resp: requests.Response, operation: Operation, url: str) -> bytes:
@@ -334,32 +256,11 @@ class VdxpClient:
         return b"".join(chunks)
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+def _items(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    try:
+        return vdxp.answer_items(answer)
+    except ValueError as exc:
+        raise VdxpError(str(exc), Failure.PROTOCOL, answer=vdxp.answer_summary(answer)) from None
 
 
-def _data_list(answer: Mapping[str, Any]) -> list[dict[str, Any]]:
-    data = answer.get("data")
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise VdxpError("the answer's data is not a list", Failure.PROTOCOL, answer=_summary(answer))
-    return [item for item in data if isinstance(item, dict)]
-
-
-def _dates(since: datetime | None, until: datetime | None) -> dict[str, str]:
-    out = {}
-    if since is not None:
-        out[vdxp.FROM_DATE] = since.astimezone(VN_TZ).strftime(vdxp.LIST_DATE_FORMAT)
-    if until is not None:
-        out[vdxp.TO_DATE] = until.astimezone(VN_TZ).strftime(vdxp.LIST_DATE_FORMAT)
-    return out
-
-
-def _summary(answer: Mapping[str, Any]) -> str:
-    """A short, loggable summary of an answer: its status keys, never its data."""
-    keys = ("status", "ErrorCode", "ErrorDesc", "DocId")
-    return json.dumps({k: answer[k] for k in keys if k in answer}, ensure_ascii=False)[:300]
-
-
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "AgencyItem", "Failure", "ReceivedItem", "VdxpClient", "VdxpError"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Failure", "VdxpClient", "VdxpError"]

@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from adapters.vdxp.client import AgencyItem, VdxpClient
+from adapters.vdxp.client import VdxpClient
 from gateway.edxml.organ import OrganId
+from gateway.protocols.vdxp import AgencyItem
 
 CHANNEL = "vdxp"
 _MAX_NAME = 500

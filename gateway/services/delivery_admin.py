@@ -238,9 +238,35 @@ def _info(r: DeliveryOverview) -> DeliveryInfo:
     )
 
 
+class DeliveryAdmin:
+    """The operators' delivery use cases over one store, as an object: what the admin edge is handed.
+
+    The edge (:mod:`gateway.web.admin`) must not hold a :class:`Store` — edges talk to services only — so the
+    entry point (:mod:`gateway.web.wsgi`) builds this over the service's store and passes it in. The methods are
+    :func:`list_deliveries`, :func:`show_delivery` and :func:`redrive` with the store bound.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def list_deliveries(
+        self, *, state: DeliveryState | None = None, recipient: str | None = None, limit: int = 100
+    ) -> list[DeliveryInfo]:
+        return list_deliveries(self._store, state=state, recipient=recipient, limit=limit)
+
+    def show_delivery(self, delivery_id: str) -> DeliveryDetail:
+        return show_delivery(self._store, delivery_id)
+
+    def redrive(
+        self, *, delivery_id: str | None = None, recipient: str | None = None, actor: str | None = None
+    ) -> list[str]:
+        return redrive(self._store, delivery_id=delivery_id, recipient=recipient, actor=actor)
+
+
 __all__ = [
     "MAX_LIST",
     "AttemptInfo",
+    "DeliveryAdmin",
     "DeliveryDetail",
     "DeliveryInfo",
     "list_deliveries",

@@ -1,118 +1,84 @@
-"""The web composition root: ``create_app(settings, api)`` wires the WSGI routes; nothing happens at import.
+"""The web composition root: ``create_app(settings, api, …)`` builds the one WSGI app; nothing happens at import.
 
 Routes:
 
-- ``/soap`` — ``POST`` SOAP 1.1 and ``GET ?wsdl``, through :class:`gateway.web.guard.SoapGuard` into spyne;
-- ``/healthz`` — the process is alive and answers (no dependency is touched: a load balancer must not take
-  every worker out because the database blinked);
-- ``/readyz`` — the injected readiness check (database, disk, …) passes; 503 otherwise, with the failing checks;
-- ``/admin/v1/deliveries…`` — the operators' API (:mod:`gateway.web.admin`), only when ``admin_token`` is set;
+- ``/soap`` (and ``/soap/``) — ``POST`` SOAP 1.1 and ``GET ?wsdl``, through :class:`gateway.web.guard.SoapGuard`
+  into spyne. Not a Flask route: :class:`SoapMount` hands the untouched environ to the guard before Flask sees
+  the request, so the SOAP path (limits, Faults, the WSDL) is exactly what the guard and spyne make of it;
+- ``/healthz``, ``/readyz`` — the probes (:mod:`gateway.web.health`);
+- ``/admin/v1/deliveries…`` — the operators' API (:mod:`gateway.web.admin`), only when ``admin_token`` is set
+  and the delivery use cases are given;
 - ``/rest/v1/packages`` — canonical JSON packages from modern systems and REST peers (:mod:`gateway.web.rest`);
-- ``/vdxp/<operation>`` — the VDXP-compatible REST API (:class:`gateway.web.vdxp.VdxpEdge`, edxml.md §11),
-  mounted WSGI-style (``SCRIPT_NAME`` ``/vdxp``, ``PATH_INFO`` ``/<operation>``).
+- ``/vdxp/<operation>`` — the VDXP-compatible REST API (:mod:`gateway.web.vdxp`, edxml.md §11).
 
-Later edges (REST, admin) are mounted here too.
+Everything but ``/soap`` is a Flask blueprint; errors of the JSON edges are translated once
+(:mod:`gateway.web.jsonapi`), an unknown path answers a JSON 404. Later edges (the operators' console with
+sessions and templates, the legacy e-doc.vn profile) are blueprints registered here too.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Final
+
+from flask import Flask
 
 from gateway.config import Settings
 from gateway.services.api import GatewayApi
-from gateway.web.admin import AdminEdge
-from gateway.web.guard import SoapGuard, StartResponse, WsgiApp
+from gateway.web.admin import AdminEdge, DeliveryAdminApi
+from gateway.web.guard import SoapGuard
+from gateway.web.health import Readiness, health_blueprint
+from gateway.web.jsonapi import install_error_handlers
+from gateway.web.rawhttp import StartResponse, WsgiApp
 from gateway.web.rest import RestEdge
 from gateway.web.soap import soap_wsgi_app
 from gateway.web.vdxp import VdxpEdge
 
-log = logging.getLogger(__name__)
-
-#: A readiness check: named results (``{"database": True, "disk": False}``); ready when all are true.
-#: Raising counts as not ready.
-Readiness = Callable[[], Mapping[str, bool]]
-
-SOAP_PATH = "/soap"
-VDXP_PATH = "/vdxp"
-REST_PATH = "/rest"
-ADMIN_PATH = "/admin"
+SOAP_PATH: Final = "/soap"
 
 
-def create_app(settings: Settings, api: GatewayApi, *, readiness: Readiness | None = None) -> WsgiApp:
-    """Build the WSGI application for ``settings`` over the use cases ``api``.
+def create_app(
+    settings: Settings,
+    api: GatewayApi,
+    *,
+    readiness: Readiness | None = None,
+    deliveries: DeliveryAdminApi | None = None,
+) -> Flask:
+    """The WSGI application for ``settings`` over the use cases ``api``.
 
     ``readiness`` is what ``/readyz`` asks; without one the process is ready as soon as it serves.
+    ``deliveries`` are the operators' delivery use cases; the admin API is mounted only with them and an
+    ``admin_token``.
     """
     _quiet_spyne_logging()
+    app = Flask("gateway.web")
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keys in the order the edge wrote them
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Vietnamese as UTF-8, not \\u escapes
+    # Paths are matched as sent: never a redirect to another spelling (a client posting there would not follow).
+    app.url_map.merge_slashes = False
+    install_error_handlers(app)
+    app.register_blueprint(health_blueprint(readiness))
+    app.register_blueprint(RestEdge(api, settings).blueprint())
+    app.register_blueprint(VdxpEdge(api, settings).blueprint())
+    if settings.admin_token and deliveries is not None:
+        app.register_blueprint(AdminEdge(deliveries, settings.admin_token).blueprint())
     soap = SoapGuard(soap_wsgi_app(api, settings.max_body_bytes), api, settings)
-    store = getattr(api, "store", None)
-    admin = AdminEdge(store, settings.admin_token) if settings.admin_token and store is not None else None
-    return _Router(soap, readiness, vdxp=VdxpEdge(api, settings), rest=RestEdge(api, settings), admin=admin)
+    app.wsgi_app = SoapMount(soap, app.wsgi_app)  # type: ignore[method-assign]
+    return app
 
 
-class _Router:
-    """A few fixed routes do not need a framework; a tiny dispatcher keeps the request path obvious."""
+class SoapMount:
+    """WSGI middleware: ``/soap`` and ``/soap/`` go to the SOAP guard with the environ untouched, all else to Flask."""
 
-    def __init__(
-        self,
-        soap: WsgiApp,
-        readiness: Readiness | None,
-        *,
-        vdxp: WsgiApp | None = None,
-        rest: WsgiApp | None = None,
-        admin: WsgiApp | None = None,
-    ) -> None:
+    def __init__(self, soap: WsgiApp, other: WsgiApp) -> None:
         self._soap = soap
-        self._readiness = readiness
-        self._vdxp = vdxp
-        self._rest = rest
-        self._admin = admin
+        self._other = other
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "") or "/"
-        if path in (SOAP_PATH, SOAP_PATH + "/"):
+        if environ.get("PATH_INFO", "") in (SOAP_PATH, SOAP_PATH + "/"):
             return self._soap(environ, start_response)
-        if self._vdxp is not None and path.startswith(VDXP_PATH + "/"):
-            inner = dict(environ)
-            inner["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + VDXP_PATH
-            inner["PATH_INFO"] = path[len(VDXP_PATH) :]
-            return self._vdxp(inner, start_response)
-        if self._admin is not None and path.startswith(ADMIN_PATH + "/"):
-            return self._admin(environ, start_response)
-        if self._rest is not None and path.startswith(REST_PATH + "/"):
-            return self._rest(environ, start_response)
-        if path == "/healthz":
-            return _json(start_response, 200, {"status": "ok", "pid": os.getpid()})
-        if path == "/readyz":
-            return self._ready(start_response)
-        return _json(start_response, 404, {"code": "NOT_FOUND", "message": f"no such path {path!r}"})
-
-    def _ready(self, start_response: StartResponse) -> Iterable[bytes]:
-        if self._readiness is None:
-            return _json(start_response, 200, {"ready": True, "checks": {}})
-        try:
-            checks = {name: bool(ok) for name, ok in self._readiness().items()}
-        except Exception:
-            log.exception("readiness check raised")
-            checks = {"readiness": False}
-        ready = all(checks.values())
-        return _json(start_response, 200 if ready else 503, {"ready": ready, "checks": checks})
-
-
-_REASONS = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
-
-
-def _json(start_response: StartResponse, status: int, body: Mapping[str, Any]) -> Iterable[bytes]:
-    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    start_response(
-        f"{status} {_REASONS[status]}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), ("Cache-Control", "no-store")],
-    )
-    return [data]
+        return self._other(environ, start_response)
 
 
 def _quiet_spyne_logging() -> None:

@@ -54,13 +54,12 @@ from gateway.errors import (
 )
 from gateway.services.api import GatewayApi
 from gateway.web.faults import INTERNAL, FaultInfo, fault_envelope
+from gateway.web.rawhttp import Refusal as _Refusal
+from gateway.web.rawhttp import StartResponse, WsgiApp, length_for_log, log_safe, read_body
 from gateway.web.soap import ENV_ENVELOPE, ENV_FAULT, ENV_SYSTEM_ID, OPERATIONS, wsdl_document
 from gateway.xmlcheck.safe import parse_bytes
 
 log = logging.getLogger(__name__)
-
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -69,7 +68,6 @@ SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
 #: soap:Header entries the guard processes (so mustUnderstand="1" on them is honoured).
 _UNDERSTOOD: Final = frozenset({f"{{{WSSE}}}Security"})
 _XML_TYPE: Final = "text/xml; charset=utf-8"
-_READ_CHUNK: Final = 1 << 20
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 _STATUS = {
@@ -83,17 +81,6 @@ _STATUS = {
 }
 
 
-class _Refusal(Exception):
-    """A refusal with its HTTP status; becomes a Fault response."""
-
-    def __init__(self, status: int, error: GatewayError, *, close: bool = False) -> None:
-        super().__init__(error.message)
-        self.status = status
-        self.info = FaultInfo.from_error(error)
-        #: Ask the server to close the connection (the unread body must not be parsed as the next request).
-        self.close = close
-
-
 @dataclass
 class _Audit:
     """Who the request claimed to be and who it turned out to be, for the log line."""
@@ -103,7 +90,7 @@ class _Audit:
 
     def claim(self, username: str) -> None:
         # Attacker-controlled: printable, bounded, no spaces, so it cannot forge or split a log line.
-        self.user = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in username[:64]) or "?"
+        self.user = log_safe(username)
 
 
 @dataclass
@@ -138,9 +125,9 @@ class SoapGuard:
         except _Refusal as refusal:
             outcome = _Outcome(
                 refusal.status,
-                fault_envelope(refusal.info),
+                fault_envelope(FaultInfo.from_error(refusal.error)),
                 extra_headers=(("Connection", "close"),) if refusal.close else (),
-                fault=refusal.info.code,
+                fault=refusal.error.code,
             )
             if refusal.status == 405:
                 outcome.extra_headers += (("Allow", "POST, GET"),)
@@ -160,7 +147,7 @@ class SoapGuard:
             method,
             environ.get("PATH_INFO", ""),
             outcome.status,
-            _length_for_log(environ),
+            length_for_log(environ),
             len(outcome.body),
             audit.user,
             audit.system,
@@ -173,7 +160,7 @@ class SoapGuard:
 
     def _post(self, environ: dict[str, Any], audit: _Audit) -> _Outcome:
         length = self._check_headers(environ)
-        body = _read_body(environ["wsgi.input"], length)
+        body = read_body(environ["wsgi.input"], length)
         envelope = _parse_envelope(body, self._max_body)
         del body  # spyne gets the tree, not the bytes; free them before the package is decoded
         system = audit.system = self._authenticate(environ, envelope, audit)
@@ -298,11 +285,6 @@ class SoapGuard:
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def _length_for_log(environ: dict[str, Any]) -> str:
-    raw = (environ.get("CONTENT_LENGTH") or "").strip()
-    return raw if raw.isdigit() else "-"
-
-
 def _is_wsdl_query(query: str) -> bool:
     return query.split("&", 1)[0].split("=", 1)[0].lower() == "wsdl"
 
@@ -315,21 +297,6 @@ def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:
         if eq:
             params[key.strip().lower()] = val.strip().strip('"')
     return media.strip().lower(), params
-
-
-def _read_body(stream: Any, length: int) -> bytes:
-    """Exactly ``length`` bytes (already checked against the limit), or REQUEST.INVALID if the client stopped."""
-    chunks: list[bytes] = []
-    remaining = length
-    while remaining > 0:
-        chunk = stream.read(min(_READ_CHUNK, remaining))
-        if not chunk:
-            raise _Refusal(
-                400, RequestError(f"request body ended after {length - remaining} of {length} bytes"), close=True
-            )
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
 
 
 def _parse_envelope(body: bytes, max_bytes: int) -> etree._Element:

@@ -9,8 +9,8 @@ Authentication is the webhook scheme of the ``rest`` channel (:mod:`adapters.res
 secret: ``X-Edoc-System: <system id>``, ``X-Edoc-Timestamp: <unix seconds>`` (±5 min) and
 ``X-Edoc-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>``. The body size is checked before
 reading. A replay inside the window re-submits the same package, which idempotent intake answers as a
-duplicate without storing anything. Errors are JSON ``{"code", "message", "message_vi", "path"?, "detail"?}``
-with a 4xx status.
+duplicate without storing anything. Errors are the JSON edges' (:mod:`gateway.web.jsonapi`):
+``{"code", "message", "message_vi", "path"?, "detail"?}`` with a 4xx status (503 when retryable).
 
 Note: what is stored as "received bytes" for a JSON submission is our canonical rendering; the JSON body the
 peer signed is kept in the audit trail only by its SHA-256 (``detail.json_sha256``).
@@ -23,82 +23,51 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Iterable
-from typing import Any
+from typing import Final
+
+from flask import Blueprint, Response, g, request
 
 from gateway.config import Settings
 from gateway.edxml import from_json, render
-from gateway.errors import (
-    AccessError,
-    AuthError,
-    DuplicateError,
-    EdxmlParseError,
-    GatewayError,
-    NotFoundError,
-    RequestError,
-    RouteError,
-    SizeLimitError,
-)
+from gateway.errors import AuthError, EdxmlParseError, RequestError, SizeLimitError
 from gateway.services.api import GatewayApi
-from gateway.web.guard import StartResponse
+from gateway.web.jsonapi import json_response
+from gateway.web.rawhttp import log_safe
 
 log = logging.getLogger(__name__)
 
-PACKAGES_PATH = "/rest/v1/packages"
-MAX_SKEW_SECONDS = 300
-_STATUS = {
-    AuthError: 401,
-    AccessError: 403,
-    NotFoundError: 404,
-    RouteError: 422,
-    DuplicateError: 409,
-    SizeLimitError: 413,
-}
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    411: "Length Required",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Entity",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
-def _header(environ: dict[str, Any], name: str) -> str:
-    return environ.get("HTTP_" + name.upper().replace("-", "_"), "")
+PREFIX: Final = "/rest/v1"
+MAX_SKEW_SECONDS: Final = 300
+SYSTEM_HEADER: Final = "X-Edoc-System"
+TIMESTAMP_HEADER: Final = "X-Edoc-Timestamp"
+SIGNATURE_HEADER: Final = "X-Edoc-Signature"
 
 
 class RestEdge:
-    """WSGI app for ``/rest/v1/...``."""
+    """The ``/rest/v1`` blueprint over the use cases."""
 
     def __init__(self, api: GatewayApi, settings: Settings) -> None:
         self._api = api
         self._max = settings.max_body_bytes
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        started = time.perf_counter()
-        system = _header(environ, "X-Edoc-System")
+    def blueprint(self) -> Blueprint:
+        bp = Blueprint("rest", __name__, url_prefix=PREFIX)
+        bp.before_request(_start_clock)
+        bp.after_request(_log_request)
+        bp.add_url_rule("/packages", view_func=self._packages, methods=["POST"])
+        return bp
+
+    def _packages(self) -> Response:
+        system = request.headers.get(SYSTEM_HEADER, "")
+        body = self._read()
+        self._authenticate(system, body)
         try:
-            if environ.get("PATH_INFO") != PACKAGES_PATH:
-                raise NotFoundError(f"no such path {environ.get('PATH_INFO')!r}")
-            if environ.get("REQUEST_METHOD") != "POST":
-                return self._error(start_response, 405, RequestError("POST only"))
-            body = self._read(environ)
-            self._authenticate(system, environ, body)
-            try:
-                doc = json.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise EdxmlParseError(f"not valid JSON: {exc}") from None
-            package = render(from_json(doc))
-            receipt = self._api.submit(system, package)
-            answer = {
+            doc = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EdxmlParseError(f"not valid JSON: {exc}") from None
+        receipt = self._api.submit(system, render(from_json(doc)))
+        return json_response(
+            {
                 "docId": receipt.doc_id,
                 "kind": receipt.kind.value,
                 "documentId": receipt.document_id,
@@ -106,68 +75,52 @@ class RestEdge:
                 "receivedAt": receipt.received_at.isoformat(),
                 "duplicate": receipt.duplicate,
             }
-            status = 200
-            return _json(start_response, status, answer)
-        except GatewayError as exc:
-            status = _STATUS.get(type(exc), 400)
-            if exc.retryable:
-                status = 503
-            return self._error(start_response, status, exc)
-        except Exception:
-            log.exception("REST request failed (system %s)", system or "-")
-            status = 500
-            return _json(start_response, 500, {"code": "GATEWAY.INTERNAL", "message": "internal error"})
-        finally:
-            log.info(
-                "rest %s %s system=%s %.1fms",
-                environ.get("REQUEST_METHOD"),
-                environ.get("PATH_INFO"),
-                system or "-",
-                (time.perf_counter() - started) * 1000,
-            )
+        )
 
-    def _read(self, environ: dict[str, Any]) -> bytes:
-        ctype = environ.get("CONTENT_TYPE", "")
-        if not ctype.split(";")[0].strip().lower() == "application/json":
+    def _read(self) -> bytes:
+        """The JSON body, its size checked against the limit before anything of it is read."""
+        if request.mimetype != "application/json":
             raise RequestError("Content-Type must be application/json")
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            raise RequestError("Content-Length is required") from None
+        length = request.content_length
+        if length is None:
+            raise RequestError("Content-Length is required")
         if length > self._max:
             raise SizeLimitError(
                 f"body is {length} bytes, above the limit of {self._max}", size=length, limit=self._max
             )
-        body = environ["wsgi.input"].read(length)
+        body = request.get_data(cache=False)
         if len(body) != length:
             raise RequestError("the body is shorter than its Content-Length")
         return body
 
-    def _authenticate(self, system: str, environ: dict[str, Any], body: bytes) -> None:
-        ts = _header(environ, "X-Edoc-Timestamp")
-        sig = _header(environ, "X-Edoc-Signature")
+    def _authenticate(self, system: str, body: bytes) -> None:
+        ts = request.headers.get(TIMESTAMP_HEADER, "")
+        sig = request.headers.get(SIGNATURE_HEADER, "")
         if not system or not ts or not sig:
-            raise AuthError("X-Edoc-System, X-Edoc-Timestamp and X-Edoc-Signature are required")
+            raise AuthError(f"{SYSTEM_HEADER}, {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} are required")
         try:
             skew = abs(time.time() - int(ts))
         except ValueError:
-            raise AuthError("X-Edoc-Timestamp must be Unix seconds") from None
+            raise AuthError(f"{TIMESTAMP_HEADER} must be Unix seconds") from None
         if skew > MAX_SKEW_SECONDS:
-            raise AuthError("X-Edoc-Timestamp is outside the allowed window")
+            raise AuthError(f"{TIMESTAMP_HEADER} is outside the allowed window")
         secret = self._api.system_secret(system)  # AuthError for unknown or inactive systems
         expected = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, sig):
             raise AuthError("signature does not match")
 
-    @staticmethod
-    def _error(start_response: StartResponse, status: int, exc: GatewayError) -> Iterable[bytes]:
-        return _json(start_response, status, exc.to_dict())
+
+def _start_clock() -> None:
+    g.rest_started = time.perf_counter()
 
 
-def _json(start_response: StartResponse, status: int, body: dict[str, Any]) -> Iterable[bytes]:
-    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    start_response(
-        f"{status} {_REASONS.get(status, 'Error')}",
-        [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))],
+def _log_request(response: Response) -> Response:
+    """One line per request (answered or refused): method, path, claimed system, elapsed; never the body."""
+    log.info(
+        "rest %s %s system=%s %.1fms",
+        request.method,
+        request.path,
+        log_safe(request.headers.get(SYSTEM_HEADER, "")) if request.headers.get(SYSTEM_HEADER) else "-",
+        (time.perf_counter() - g.rest_started) * 1000,
     )
-    return [data]
+    return response

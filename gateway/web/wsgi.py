@@ -14,14 +14,15 @@ from collections.abc import Mapping
 
 from gateway.config import Settings, load_settings
 from gateway.web.app import create_app
-from gateway.web.guard import WsgiApp
+from gateway.web.rawhttp import WsgiApp
 
 #: /readyz reports "disk" not ready below this much free space in data_dir.
 MIN_FREE_DISK_BYTES = 256 * 1024 * 1024
 
 
 def make_application(settings: Settings | None = None) -> WsgiApp:
-    """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService → the web app."""
+    """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService (+ the operators' delivery use
+    cases over its store, for the admin API) → the web app."""
     settings = settings or load_settings()
     # Imported here, not at module level: the service pulls in the database layer, which must not load (or
     # connect) when a tool merely imports the web package.
@@ -40,7 +41,8 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
             checks.update(delivery_admin.readiness(service.store, settings))
         return checks
 
-    return create_app(settings, service, readiness=readiness)
+    deliveries = delivery_admin.DeliveryAdmin(service.store)
+    return create_app(settings, service, readiness=readiness, deliveries=deliveries)
 
 
 def _disk_ok(settings: Settings) -> bool:
