@@ -22,7 +22,8 @@ from gateway.ports import IncomingPackage
 from gateway.services.gateway import GatewayService
 from gateway.services.routing import UPSTREAM_SYSTEM
 from gateway.services.upstream import UpstreamPoller
-from gateway.worker import run_worker, upstream_config
+from gateway.worker import run_worker
+from gateway.worker.polling import upstream_config
 
 A, C, B, G = "000.00.01.H53", "000.01.01.H53", "000.00.00.G22", "000.00.00.G09"
 H99 = "000.00.00.H99"  # known to nobody here

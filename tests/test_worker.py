@@ -39,7 +39,8 @@ from gateway.ports import (
 )
 from gateway.services.delivery import INTERNAL_ERROR, Deliverer, RetryPolicy
 from gateway.services.delivery_admin import list_deliveries, readiness, redrive, show_delivery
-from gateway.worker import load_adapters, run_worker
+from gateway.worker import run_worker
+from gateway.worker.peers import load_adapters
 
 T0 = datetime(2026, 12, 1, 8, 0, 0, tzinfo=UTC)
 SENDER, R, R2, MAILBOX, REST = "000.00.00.A01", "000.00.00.B02", "000.00.00.B03", "000.00.00.C04", "000.00.00.D05"

@@ -1,0 +1,241 @@
+"""The delivery worker's composition root: ``run_worker(settings)`` (``edoc-gateway worker``; issue 4).
+
+It wires the database, the peer adapters (:mod:`gateway.worker.peers`) and
+:class:`gateway.services.delivery.Deliverer`, then loops: claim a batch of due deliveries, deliver them, sleep
+``worker_poll_seconds`` when there is nothing to do. Any number of workers may run, on one host or many
+(PostgreSQL), and each may be killed at any moment: claims are leases, and a delivery is recorded delivered only
+after its adapter returned.
+
+Signals: SIGTERM and SIGINT stop the worker gracefully — the delivery in hand is finished and recorded, the claims
+not yet started are released for other workers, the heartbeat row is marked stopped
+(:mod:`gateway.worker.heartbeat`). Logging is configured by the caller (the CLI), not here.
+
+Upstream VDXP polling: when the ``[vdxp]`` table names an upstream axis (``endpoint``, ``system_id``, ``secret``)
+and ``poll`` is not false, the worker also fetches what the axis holds for our agencies, every ``poll_seconds``
+(default 30) and once at the start of a ``once`` pass (:mod:`gateway.worker.polling`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+
+from gateway.config import Settings
+from gateway.db import Engine, Store, create_engine, head_revision
+from gateway.errors import ConfigError, UnavailableError
+from gateway.ports import PeerAdapter
+from gateway.services.delivery import BatchResult, Deliverer, RetryPolicy
+from gateway.services.upstream import PollResult
+from gateway.worker.heartbeat import Heartbeat, new_worker_id, signals
+from gateway.worker.peers import ADAPTERS, close_adapters, load_adapters, peer_credentials
+from gateway.worker.polling import Upstream, open_upstream
+
+log = logging.getLogger(__name__)
+
+#: Longest wait between attempts to reach a database that is down.
+_MAX_DB_BACKOFF = 30.0
+#: In ``once`` mode, give up after this many consecutive database failures instead of waiting for ever.
+_ONCE_DB_FAILURES = 3
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class WorkerStats:
+    """Totals of one :func:`run_worker` run (logged at exit; returned for tests and ``--once`` callers)."""
+
+    batches: int = 0
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0
+    postponed: int = 0
+    lost: int = 0
+    #: Upstream polling (:class:`~gateway.services.upstream.PollResult`): rounds, packages fetched, stored as new,
+    #: already stored, refused for good.
+    polls: int = 0
+    polled: int = 0
+    ingested: int = 0
+    ingest_duplicates: int = 0
+    ingest_refused: int = 0
+
+    def add(self, batch: BatchResult) -> None:
+        self.batches += 1
+        for f in fields(BatchResult):
+            setattr(self, f.name, getattr(self, f.name) + getattr(batch, f.name))
+
+    def add_poll(self, result: PollResult) -> None:
+        self.polls += 1
+        self.polled += result.polled
+        self.ingested += result.ingested
+        self.ingest_duplicates += result.duplicates
+        self.ingest_refused += result.refused
+
+
+@dataclass
+class _Run:
+    """What one :func:`run_worker` call opened, and closes in :meth:`close`."""
+
+    settings: Settings
+    worker_id: str
+    adapters: dict[str, PeerAdapter]
+    owned: bool
+    engine: Engine
+    store: Store
+    deliverer: Deliverer
+    heartbeat: Heartbeat
+    upstream: Upstream | None
+
+    def close(self, stats: WorkerStats) -> None:
+        with contextlib.suppress(UnavailableError):
+            stats.released += self.store.outbox.release_claims(self.worker_id)
+        self.heartbeat.stop()
+        if self.owned:
+            close_adapters(self.adapters)
+        if self.upstream is not None:
+            self.upstream.service.close()
+        self.engine.dispose()
+        log.info(
+            "worker %s stopped: %d delivered, %d retried, %d dead, %d released; %d taken in from upstream",
+            self.worker_id,
+            stats.delivered,
+            stats.retried,
+            stats.dead,
+            stats.released,
+            stats.ingested,
+        )
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    stop_event: threading.Event | None = None,
+    once: bool = False,
+    adapters: Mapping[str, PeerAdapter] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    worker_id: str | None = None,
+    rng: random.Random | None = None,
+) -> WorkerStats:
+    """Deliver until ``stop_event`` is set (or SIGTERM/SIGINT arrives, in the main thread).
+
+    ``once``: one pass — deliver everything due at the start, then return (retries scheduled meanwhile wait for
+    the next run). ``adapters`` replaces the registry (tests); adapters passed in are not closed here. ``clock`` and
+    ``rng`` are injectable for tests. Raises :class:`~gateway.errors.ConfigError` for unusable worker settings.
+    With an upstream axis configured (module docstring), it is polled every ``poll_seconds``; a ``once`` pass
+    polls once first, then delivers what is due, including what that poll queued.
+    """
+    settings.require_worker()
+    clock = clock or _utcnow
+    stop = stop_event or threading.Event()
+    run = _open(settings, adapters, clock, worker_id or new_worker_id(), rng)
+    stats = WorkerStats()
+    try:
+        with signals(stop):
+            run.heartbeat.start()
+            _loop(run, stop, once, clock, stats)
+    finally:
+        run.close(stats)
+    return stats
+
+
+def _open(
+    settings: Settings,
+    adapters: Mapping[str, PeerAdapter] | None,
+    clock: Callable[[], datetime],
+    worker_id: str,
+    rng: random.Random | None,
+) -> _Run:
+    """Load the adapters, the upstream poller and the database; nothing is left open if one of them fails."""
+    owned = adapters is None
+    active = load_adapters(settings) if adapters is None else dict(adapters)
+    if not active:
+        log.error("no adapter could be loaded: this worker delivers nothing (channels: %s)", ", ".join(ADAPTERS))
+    try:
+        upstream = open_upstream(settings, active, clock)
+    except BaseException:
+        if owned:
+            close_adapters(active)
+        raise
+    engine = create_engine(settings)
+    store = Store(engine)
+    try:
+        _check_schema(store, engine)
+    except BaseException:
+        if upstream is not None:
+            upstream.service.close()
+        raise
+    deliverer = Deliverer(
+        store,
+        active,
+        RetryPolicy.from_settings(settings),
+        worker_id=worker_id,
+        lease_seconds=settings.worker_lease_seconds,
+        call_seconds=settings.adapter_connect_timeout + settings.adapter_read_timeout,
+        clock=clock,
+        rng=rng,
+        credentials=peer_credentials(settings),
+    )
+    heartbeat = Heartbeat(store, worker_id, settings.worker_heartbeat_seconds, clock)
+    log.info(
+        "worker %s started: channels %s%s",
+        worker_id,
+        ", ".join(sorted(active)) or "none",
+        f"; polling {upstream.config.source} every {upstream.config.interval:g} s" if upstream else "",
+    )
+    return _Run(settings, worker_id, active, owned, engine, store, deliverer, heartbeat, upstream)
+
+
+def _loop(run: _Run, stop: threading.Event, once: bool, clock: Callable[[], datetime], stats: WorkerStats) -> None:
+    """Poll the upstream when due, deliver a batch, back off while the database is down, sleep when idle."""
+    settings, upstream = run.settings, run.upstream
+    due_before = clock() if once else None
+    if upstream is not None and once:
+        stats.add_poll(upstream.poller.poll_once(stop))
+        due_before = clock()  # what the poll queued for push channels goes out in this pass too
+    next_poll = 0.0  # time.monotonic() of the next upstream poll round
+    failures = 0
+    while not stop.is_set():
+        if upstream is not None and not once and time.monotonic() >= next_poll:
+            stats.add_poll(upstream.poller.poll_once(stop))
+            next_poll = time.monotonic() + upstream.config.interval
+        try:
+            batch = run.deliverer.run_batch(settings.worker_batch, stop=stop, due_before=due_before)
+        except UnavailableError as exc:
+            failures += 1
+            if once and failures >= _ONCE_DB_FAILURES:
+                raise
+            wait = min(_MAX_DB_BACKOFF, settings.worker_poll_seconds * 2**failures)
+            log.warning("database unavailable (%s); next try in %.1f s", exc, wait)
+            stop.wait(wait)
+            continue
+        failures = 0
+        stats.add(batch)
+        if batch.claimed == 0:
+            if once:
+                break
+            stop.wait(settings.worker_poll_seconds)
+
+
+def _check_schema(store: Store, engine: Engine) -> None:
+    """Refuse to run on a schema other than the one this code was written for (``edoc-gateway db upgrade``
+    first); a database without alembic bookkeeping (``Store.create_schema``, tests) is taken as it is."""
+    revision = store.schema_revision()
+    if revision is not None and revision != head_revision():
+        engine.dispose()
+        raise ConfigError(
+            f"the database schema is at revision {revision}, this worker needs {head_revision()}: "
+            "run `edoc-gateway db upgrade`",
+            revision=revision,
+        )
+
+
+__all__ = ["WorkerStats", "run_worker"]
