@@ -19,6 +19,7 @@ from gateway.edxml.codes import PackageKind
 from gateway.errors import NotFoundError, RequestError, UnavailableError
 from gateway.services.api import DeliveryState
 from gateway.services.routing import PUSH_CHANNELS
+from gateway.services.values import delivery_head
 
 #: Most rows one listing returns.
 MAX_LIST: Final = 1000
@@ -216,12 +217,7 @@ def readiness(store: Store, settings: Settings, *, now: datetime | None = None) 
 
 def _info(r: DeliveryOverview) -> DeliveryInfo:
     return DeliveryInfo(
-        delivery_id=r.delivery_id,
-        doc_id=r.doc_id,
-        kind=PackageKind(r.kind),
-        sender=r.sender,
-        recipient=r.recipient,
-        document_id=r.document_id,
+        **delivery_head(r),
         state=DeliveryState(r.state),
         channel=r.channel,
         created_at=r.created_at,

@@ -6,7 +6,9 @@ field added to a value is filled everywhere or nowhere.
 
 from __future__ import annotations
 
-from gateway.db import AgencyRecord, PendingRecord, SentRecord, StatusRecord
+from typing import Any
+
+from gateway.db import AgencyRecord, DeliveryHead, PendingRecord, SentRecord, StatusRecord
 from gateway.edxml import PackageKind, StatusCode
 from gateway.services.api import AgencyInfo, DeliveryState, PendingItem, SentItem, StatusEntry
 
@@ -21,15 +23,22 @@ def status_code(value: str | None) -> StatusCode | None:
         return None
 
 
+def delivery_head(r: DeliveryHead) -> dict[str, Any]:
+    """The fields every delivery value starts with (delivery, document, from, to), typed."""
+    return {
+        "delivery_id": r.delivery_id,
+        "doc_id": r.doc_id,
+        "kind": PackageKind(r.kind),
+        "sender": r.sender,
+        "recipient": r.recipient,
+        "document_id": r.document_id,
+    }
+
+
 def pending_item(r: PendingRecord) -> PendingItem:
     """A mailbox row (one recipient's delivery joined with its document) as the contract's value."""
     return PendingItem(
-        delivery_id=r.delivery_id,
-        doc_id=r.doc_id,
-        kind=PackageKind(r.kind),
-        sender=r.sender,
-        recipient=r.recipient,
-        document_id=r.document_id,
+        **delivery_head(r),
         received_at=r.received_at,
         size=r.size,
         state=DeliveryState(r.state),
@@ -40,15 +49,10 @@ def pending_item(r: PendingRecord) -> PendingItem:
 def sent_item(r: SentRecord) -> SentItem:
     """A sent-list row (a document and one of its recipients) as the contract's value."""
     return SentItem(
-        doc_id=r.doc_id,
-        kind=PackageKind(r.kind),
-        sender=r.sender,
-        document_id=r.document_id,
+        **delivery_head(r),
         subject=r.subject,
         code=r.code,
         received_at=r.received_at,
-        recipient=r.recipient,
-        delivery_id=r.delivery_id,
         state=DeliveryState(r.state),
         fetched_at=r.fetched_at,
         acknowledged_at=r.acknowledged_at,
@@ -79,4 +83,4 @@ def agency_info(a: AgencyRecord) -> AgencyInfo:
     )
 
 
-__all__ = ["agency_info", "pending_item", "sent_item", "status_code", "status_entry"]
+__all__ = ["agency_info", "delivery_head", "pending_item", "sent_item", "status_code", "status_entry"]

@@ -49,17 +49,11 @@ def _utcnow() -> datetime:
 
 
 @dataclass
-class WorkerStats:
-    """Totals of one :func:`run_worker` run (logged at exit; returned for tests and ``--once`` callers)."""
+class WorkerStats(BatchResult):
+    """Totals of one :func:`run_worker` run (logged at exit; returned for tests and ``--once`` callers): the
+    :class:`~gateway.services.delivery.BatchResult` counters summed over its batches, and the upstream polling."""
 
     batches: int = 0
-    claimed: int = 0
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
-    released: int = 0
-    postponed: int = 0
-    lost: int = 0
     #: Upstream polling (:class:`~gateway.services.upstream.PollResult`): rounds, packages fetched, stored as new,
     #: already stored, refused for good.
     polls: int = 0
