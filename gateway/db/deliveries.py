@@ -9,7 +9,7 @@ every mailbox the system may read and every document its agencies sent (edxml.md
 the system acts for and their level-2/3/4 descendants (``OrganId.is_within``, edxml.md §6.1), expressed in SQL as
 ``IN (acting)`` plus one ``LIKE`` per four-group OrganId (``000.00.00.H41`` → ``___.__.__.H41``;
 ``000.00.05.H41`` → ``___.__.05.H41``). ``LIKE`` can only over-match (``_`` is any character, the grammar wants
-digits): callers filter the rows again with the exact rule (``gateway.services.gateway.acts_for``), so a rare
+digits): callers filter the rows again with the exact rule (``gateway.services.access.acts_for``), so a rare
 over-match costs a row of the limit, never an access.
 """
 

@@ -6,7 +6,7 @@ The stages, in this order, every one able to refuse with a stable code (:meth:`I
    (:func:`gateway.validation.validate_package`: size limit first; the package is parsed ONCE and that tree is
    reused by the signature check); the kind the edge expects and the sender a transport declares must match;
 2. **authenticate** — the system is known and active (one round trip reads the system's agencies, the named
-   agencies and the idempotency key: :meth:`Store.intake_lookup`);
+   agencies and the idempotency key: ``store.documents.intake_lookup``);
 3. **authorise the sender** — the system acts for ``From/OrganId`` (:func:`gateway.services.access.acts_for`)
    and the sending agency is registered and active; the upstream identity acts only for upstream agencies;
 4. **route** — every ``To`` is a registered, active agency, or goes upstream (:mod:`gateway.services.routing`);
