@@ -17,22 +17,18 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from gateway.config import Settings
 from gateway.db import Engine, Store, create_engine, head_revision
-from gateway.edxml import PackageKind
-from gateway.services.api import AckOutcome, AgencyInfo, DeliveryState, DocumentView, PendingItem, Receipt, SentItem
+from gateway.services.api import AgencyInfo
 from gateway.services.auth import Authenticator
-from gateway.services.history import MAX_SENT, DocumentHistory
+from gateway.services.history import DocumentHistory
 from gateway.services.intake import Intake
 from gateway.services.mailbox import Mailbox
 from gateway.services.registry import Registry
 from gateway.services.values import agency_info
 from gateway.xmlcheck.signing import SigningKey
 from gateway.xmlcheck.trust import TrustStore
-
-T = TypeVar("T")
 
 
 def _utcnow() -> datetime:
@@ -70,6 +66,20 @@ class GatewayService:
         )
         self.mailbox = Mailbox(self.store, clock)
         self.history = DocumentHistory(self.store)
+        # The contract, call by call, handed to the use case that owns it (signatures and documentation: api.py).
+        self.authenticate_basic = self.auth.basic
+        self.authenticate_digest = self.auth.digest
+        self.authenticate_hmac = self.auth.hmac_request
+        self.system_secret = self.auth.secret_for
+        self.submit = self.intake.submit
+        self.ingest_upstream = self.intake.ingest_upstream
+        self.pending = self.mailbox.pending
+        self.pending_for_system = self.mailbox.pending_for_system
+        self.delivery_state = self.mailbox.delivery_state
+        self.fetch = self.mailbox.fetch
+        self.acknowledge = self.mailbox.acknowledge
+        self.document_view = self.history.document_view
+        self.sent_list = self.history.sent_list
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> GatewayService:
@@ -102,80 +112,8 @@ class GatewayService:
         database = self.store.ping()
         return {"database": database, "schema": database and self.store.schema_revision() == head_revision()}
 
-    # ------------------------------------------------------------------------------------------ authentication
-
-    def authenticate_basic(self, username: str, password: str) -> str:
-        return self.auth.basic(username, password)
-
-    def authenticate_digest(self, username: str, digest_b64: str, nonce_b64: str, created: str) -> str:
-        return self.auth.digest(username, digest_b64, nonce_b64, created)
-
-    def authenticate_hmac(self, system_id: str, verify: Callable[[str], T]) -> T:
-        return self.auth.hmac_request(system_id, verify)
-
-    def system_secret(self, system_id: str) -> str:
-        return self.auth.secret_for(system_id)
-
-    # ------------------------------------------------------------------------------------------ intake
-
-    def submit(
-        self, system_id: str, data: bytes, expected: PackageKind | None = None, *, declared_sender: str | None = None
-    ) -> Receipt:
-        return self.intake.submit(system_id, data, expected, declared_sender=declared_sender)
-
-    def ingest_upstream(
-        self, data: bytes, *, source: str, reference: str | None = None, recipient: str | None = None
-    ) -> Receipt:
-        """A package polled from the upstream VDXP axis (:meth:`Intake.ingest_upstream`)."""
-        return self.intake.ingest_upstream(data, source=source, reference=reference, recipient=recipient)
-
-    # ------------------------------------------------------------------------------------------ mailboxes
-
-    def pending(self, system_id: str, organ_id: str, kind: PackageKind, limit: int = 100) -> list[PendingItem]:
-        return self.mailbox.pending(system_id, organ_id, kind, limit)
-
-    def pending_for_system(
-        self,
-        system_id: str,
-        kind: PackageKind,
-        limit: int = 100,
-        *,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> list[PendingItem]:
-        return self.mailbox.pending_for_system(system_id, kind, limit, since=since, until=until)
-
-    def delivery_state(self, system_id: str, delivery_id: str) -> DeliveryState:
-        return self.mailbox.delivery_state(system_id, delivery_id)
-
-    def fetch(self, system_id: str, delivery_id: str) -> bytes:
-        return self.mailbox.fetch(system_id, delivery_id)
-
-    def acknowledge(self, system_id: str, delivery_id: str, outcome: AckOutcome, reason: str | None = None) -> None:
-        self.mailbox.acknowledge(system_id, delivery_id, outcome, reason)
-
-    # ------------------------------------------------------------------------------------------ history
-
-    def document_view(
-        self, system_id: str, *, document_id: str | None = None, doc_id: str | None = None
-    ) -> DocumentView:
-        return self.history.document_view(system_id, document_id=document_id, doc_id=doc_id)
-
-    def sent_list(
-        self,
-        system_id: str,
-        kind: PackageKind,
-        *,
-        doc_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = MAX_SENT,
-    ) -> list[SentItem]:
-        return self.history.sent_list(system_id, kind, doc_id=doc_id, since=since, until=until, limit=limit)
-
-    # ------------------------------------------------------------------------------------------ registry
-
     def agencies(self, parent: str | None = None) -> list[AgencyInfo]:
+        """The registry as systems see it (no channel settings, no certificates)."""
         return [agency_info(a) for a in self.registry.list_agencies(parent)]
 
 

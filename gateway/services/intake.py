@@ -136,7 +136,8 @@ class Intake:
         now: datetime,
     ) -> Receipt:
         """The stages of the module docstring, in order."""
-        validated = self._parse(attempt, data, expected, declared_sender, now)
+        validated = self._parse(attempt, data, now)
+        _as_expected(validated, expected, declared_sender)
         pkg = validated.package
         key = idempotency_key(pkg)
         named = {pkg.sender, *pkg.recipients} if isinstance(pkg, EdocPackage) else {pkg.sender}
@@ -156,32 +157,12 @@ class Intake:
 
     # ------------------------------------------------------------------------------------------ stages
 
-    def _parse(
-        self,
-        attempt: IntakeAttempt,
-        data: bytes,
-        expected: PackageKind | None,
-        declared_sender: str | None,
-        now: datetime,
-    ) -> ValidatedPackage:
+    def _parse(self, attempt: IntakeAttempt, data: bytes, now: datetime) -> ValidatedPackage:
         validated = validate_package(
             data, max_bytes=self._settings.max_package_bytes, today=now.astimezone(VN_TZ).date()
         )
         pkg = validated.package
         attempt.kind, attempt.sender, attempt.document_id = validated.kind.value, pkg.sender, pkg.document_id
-        if expected is not None and validated.kind is not expected:
-            raise EdxmlStructureError(
-                f"expected an {expected.value} package, got a {validated.kind.value} package",
-                expected=expected.value,
-                kind=validated.kind.value,
-            )
-        if declared_sender is not None and declared_sender != pkg.sender:
-            # VDXP sendEdoc names the sender in a signed header (edxml.md §11.1 ``from``): both must agree.
-            raise RequestError(
-                f"the declared sender {declared_sender} differs from the package's From/OrganId {pkg.sender}",
-                declared_sender=declared_sender,
-                organ_id=pkg.sender,
-            )
         return validated
 
     @staticmethod
@@ -309,6 +290,24 @@ def _routing(pkg: Package) -> tuple[Any, ...]:
         rf = pkg.response_for
         return ("status", pkg.sender, rf.organ_id, rf.document_id, pkg.status_code, pkg.timestamp)
     return ("edoc", pkg.sender, pkg.recipients, pkg.document_id, pkg.bussiness_doc_type)
+
+
+def _as_expected(validated: ValidatedPackage, expected: PackageKind | None, declared_sender: str | None) -> None:
+    """The kind the edge expects, and the sender a transport names outside the package, match the package."""
+    if expected is not None and validated.kind is not expected:
+        raise EdxmlStructureError(
+            f"expected an {expected.value} package, got a {validated.kind.value} package",
+            expected=expected.value,
+            kind=validated.kind.value,
+        )
+    sender = validated.package.sender
+    if declared_sender is not None and declared_sender != sender:
+        # VDXP sendEdoc names the sender in a signed header (edxml.md §11.1 ``from``): both must agree.
+        raise RequestError(
+            f"the declared sender {declared_sender} differs from the package's From/OrganId {sender}",
+            declared_sender=declared_sender,
+            organ_id=sender,
+        )
 
 
 def _signed_content(check: SignatureCheck, pkg: Package) -> Package:
