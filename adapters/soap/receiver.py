@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import io
 import logging
 import os
 import time
@@ -33,13 +32,13 @@ from typing import Any, Final
 
 from lxml import etree
 from spyne import Application, Boolean, Fault, ServiceBase, SimpleModel, Unicode, rpc
-from spyne.interface.wsdl import Wsdl11
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
 from adapters.soap.contract import MESSAGE_ID, OPERATION, PLACEHOLDER_ADDRESS, RECEIVER_NS, SERVICE_NAME
 from adapters.soap.storage import ConflictError, ReceiverStore
 from gateway.errors import GatewayError
+from gateway.soapkit import STATUS_LINES, XSD_NS, call_spyne, reproducible_wsdl, wsdl_with_address
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, parse_bytes
 
 log = logging.getLogger(__name__)
@@ -48,23 +47,12 @@ ENV_DIR: Final = "EDOC_RECEIVER_DIR"
 ENV_MAX_PACKAGE_BYTES: Final = "EDOC_RECEIVER_MAX_PACKAGE_BYTES"
 
 SOAP11: Final = "http://schemas.xmlsoap.org/soap/envelope/"
-XSD_NS: Final = "http://www.w3.org/2001/XMLSchema"
-WSDL_SOAP_NS: Final = "http://schemas.xmlsoap.org/wsdl/soap/"
 _ENV_ENVELOPE: Final = "edoc_receiver.envelope"
 _ENV_FAULTED: Final = "edoc_receiver.faulted"
 _KINDS: Final = frozenset({"edoc", "status"})
 _XML: Final = "text/xml; charset=utf-8"
 _READ_CHUNK: Final = 1 << 20
 _WHITESPACE = str.maketrans("", "", " \t\r\n")
-_STATUS = {
-    200: "200 OK",
-    400: "400 Bad Request",
-    405: "405 Method Not Allowed",
-    411: "411 Length Required",
-    413: "413 Content Too Large",
-    415: "415 Unsupported Media Type",
-    500: "500 Internal Server Error",
-}
 
 
 # ================================================================================================ SOAP
@@ -239,7 +227,9 @@ class ReceiverApp:
         except Exception:
             log.exception("internal error in the receiver (%s %s)", method, path)
             status, body = 500, fault_envelope("Server", "internal error in the receiver")
-        start_response(_STATUS[status], [("Content-Type", content_type), ("Content-Length", str(len(body))), *extra])
+        start_response(
+            STATUS_LINES[status], [("Content-Type", content_type), ("Content-Length", str(len(body))), *extra]
+        )
         log.info(
             "%s %s %d in=%s out=%d %s %.1fms",
             method,
@@ -273,25 +263,8 @@ class ReceiverApp:
             raise _Refusal(500, "Client", "expected a SOAP 1.1 Envelope with one operation in its Body")
         if operations[0].tag != f"{{{RECEIVER_NS}}}{OPERATION}":
             raise _Refusal(500, "Client", f"unknown operation {operations[0].tag}")
-        inner = dict(environ)
-        inner[_ENV_ENVELOPE] = envelope
-        inner["wsgi.input"] = io.BytesIO(b"")  # spyne never reads the body
-        inner["CONTENT_LENGTH"] = "0"
-        captured: list[str] = []
-
-        def capture(status: str, _headers: list[tuple[str, str]], _exc_info: Any = None) -> Callable[[bytes], None]:
-            captured.append(status)
-            return lambda _data: None
-
-        chunks = self._spyne(inner, capture)
-        try:
-            payload = b"".join(c if isinstance(c, bytes) else c.encode("utf-8") for c in chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        code, payload, inner = call_spyne(self._spyne, environ, {_ENV_ENVELOPE: envelope})
         environ["edoc_receiver.outcome"] = inner.get("edoc_receiver.outcome", "-")
-        code = int(captured[0].split(" ", 1)[0]) if captured else 500
         if code not in (200, 500) or not payload.lstrip().startswith(b"<"):
             log.error("spyne answered HTTP %s without a SOAP body; replaced by a Server fault", code)
             return 500, fault_envelope("Server", "internal error in the receiver")
@@ -332,24 +305,12 @@ def _request_url(environ: dict[str, Any]) -> str:
 
 def wsdl_document(address: str = PLACEHOLDER_ADDRESS) -> bytes:
     """The contract's WSDL with ``address`` as the service location (``wsdl/edoc-receiver.wsdl`` is the default)."""
-    root = etree.fromstring(_wsdl_template())  # our own output, not untrusted input
-    for location in root.iter(f"{{{WSDL_SOAP_NS}}}address"):
-        location.set("location", address)
-    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    return wsdl_with_address(_wsdl_template(), address)
 
 
 @functools.cache
 def _wsdl_template() -> bytes:
-    interface = WsgiApplication(_ReceiverApplication(None)).app.interface
-    wsdl = Wsdl11(interface)
-    wsdl.build_interface_document(PLACEHOLDER_ADDRESS)
-    root = etree.fromstring(wsdl.get_interface_document())
-    order = {f"{{{XSD_NS}}}{t}": i for i, t in enumerate(("import", "simpleType", "complexType", "element"))}
-    for schema in root.iter(f"{{{XSD_NS}}}schema"):  # a fixed order: the committed file must be reproducible
-        children = list(schema)
-        children.sort(key=lambda el: (order.get(el.tag, 9), el.get("name") or el.get("namespace") or ""))
-        schema[:] = children
-    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    return reproducible_wsdl(WsgiApplication(_ReceiverApplication(None)), PLACEHOLDER_ADDRESS)
 
 
 def make_app(directory: str | os.PathLike[str] | None = None, *, max_package_bytes: int | None = None) -> ReceiverApp:

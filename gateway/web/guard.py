@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import logging
 import re
 import time
@@ -53,6 +52,7 @@ from gateway.errors import (
     SizeLimitError,
 )
 from gateway.services.api import GatewayApi
+from gateway.soapkit import STATUS_LINES, call_spyne
 from gateway.web.faults import INTERNAL, FaultInfo, fault_envelope
 from gateway.web.rawhttp import Refusal as _Refusal
 from gateway.web.rawhttp import StartResponse, WsgiApp, length_for_log, log_safe, read_body
@@ -69,16 +69,6 @@ SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
 _UNDERSTOOD: Final = frozenset({f"{{{WSSE}}}Security"})
 _XML_TYPE: Final = "text/xml; charset=utf-8"
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
-
-_STATUS = {
-    200: "200 OK",
-    400: "400 Bad Request",
-    405: "405 Method Not Allowed",
-    411: "411 Length Required",
-    413: "413 Content Too Large",
-    415: "415 Unsupported Media Type",
-    500: "500 Internal Server Error",
-}
 
 
 @dataclass
@@ -141,7 +131,7 @@ class SoapGuard:
             ("Content-Length", str(len(outcome.body))),
             *outcome.extra_headers,
         ]
-        start_response(_STATUS[outcome.status], headers)
+        start_response(STATUS_LINES[outcome.status], headers)
         log.info(
             "%s %s %d in=%s out=%d user=%s system=%s %.1fms fault=%s",
             method,
@@ -165,27 +155,7 @@ class SoapGuard:
         del body  # spyne gets the tree, not the bytes; free them before the package is decoded
         system = audit.system = self._authenticate(environ, envelope, audit)
 
-        inner = dict(environ)
-        inner[ENV_SYSTEM_ID] = system
-        inner[ENV_ENVELOPE] = envelope
-        # spyne never reads the body (it takes ENV_ENVELOPE); an empty stream makes sure it cannot.
-        inner["wsgi.input"] = io.BytesIO(b"")
-        inner["CONTENT_LENGTH"] = "0"
-
-        captured: list[str] = []
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-            captured.append(status)
-            return lambda _data: None
-
-        chunks = self._spyne(inner, capture)
-        try:
-            payload = b"".join(c if isinstance(c, bytes) else c.encode("utf-8") for c in chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        status = int(captured[0].split(" ", 1)[0]) if captured else 500
+        status, payload, inner = call_spyne(self._spyne, environ, {ENV_SYSTEM_ID: system, ENV_ENVELOPE: envelope})
         info: FaultInfo | None = inner.get(ENV_FAULT)
         if status != 200 and info is None:
             # spyne answered without going through our Fault renderer (should not happen): do not pass it on.

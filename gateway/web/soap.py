@@ -31,7 +31,6 @@ from spyne import (
     Unicode,
     rpc,
 )
-from spyne.interface.wsdl import Wsdl11
 from spyne.model.enum import EnumBase
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
@@ -40,11 +39,11 @@ from gateway.edxml.codes import PackageKind
 from gateway.errors import GatewayError, RequestError
 from gateway.services import api as values
 from gateway.services.api import GatewayApi
+from gateway.soapkit import reproducible_wsdl, wsdl_with_address
 from gateway.web.faults import INTERNAL, SOAP_TNS, FaultInfo, fault_element
 from gateway.web.soap_types import (
     OPT,
     REQ,
-    XSD_NS,
     AckStatusType,
     Agency,
     Base64Package,
@@ -63,7 +62,6 @@ from gateway.web.soap_types import (
 
 log = logging.getLogger(__name__)
 
-WSDL_SOAP_NS: Final = "http://schemas.xmlsoap.org/wsdl/soap/"
 SERVICE_NAME: Final = "EdocGateway"
 #: The address written into the committed WSDL (``wsdl/edoc-gateway.wsdl``); the served one carries the real one.
 PLACEHOLDER_ADDRESS: Final = "http://localhost:8080/soap"
@@ -331,33 +329,10 @@ def wsdl_document(address: str = PLACEHOLDER_ADDRESS) -> bytes:
     spyne builds the document once per process; each address is then a cheap substitution, so serving ``?wsdl``
     to many host names costs no spyne work.
     """
-    root = etree.fromstring(_wsdl_template())  # our own output, not untrusted input
-    for location in root.iter(f"{{{WSDL_SOAP_NS}}}address"):
-        location.set("location", address)
-    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    return wsdl_with_address(_wsdl_template(), address)
 
 
 @functools.cache
 def _wsdl_template() -> bytes:
     # WsgiApplication sets the SOAP-over-HTTP transport URI on the application, which the binding names.
-    interface = WsgiApplication(_EdocApplication(None)).app.interface
-    wsdl = Wsdl11(interface)
-    wsdl.build_interface_document(PLACEHOLDER_ADDRESS)
-    root = etree.fromstring(wsdl.get_interface_document())
-    _sort_schema(root)
-    return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
-
-
-_SCHEMA_ORDER: Final = {f"{{{XSD_NS}}}{t}": i for i, t in enumerate(("import", "simpleType", "complexType", "element"))}
-
-
-def _sort_schema(root: etree._Element) -> None:
-    """Order each xs:schema's children by kind and name.
-
-    spyne emits types in an order that depends on how many applications the process has built before (the
-    served WSDL differed from a freshly generated one); a fixed order makes the committed file reproducible.
-    """
-    for schema in root.iter(f"{{{XSD_NS}}}schema"):
-        children = list(schema)
-        children.sort(key=lambda el: (_SCHEMA_ORDER.get(el.tag, 9), el.get("name") or el.get("namespace") or ""))
-        schema[:] = children
+    return reproducible_wsdl(WsgiApplication(_EdocApplication(None)), PLACEHOLDER_ADDRESS)

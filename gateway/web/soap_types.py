@@ -23,9 +23,9 @@ from spyne import Boolean, ComplexModel, DateTime, Enum, Fault, Integer, Long, S
 from gateway.edxml.codes import PackageKind
 from gateway.errors import RequestError
 from gateway.services import api as values
+from gateway.soapkit import XSD_NS
 from gateway.web.faults import SOAP_TNS, FaultInfo
 
-XSD_NS: Final = "http://www.w3.org/2001/XMLSchema"
 _WHITESPACE = str.maketrans("", "", " \t\r\n")
 
 
@@ -245,7 +245,6 @@ def agency_type(a: values.AgencyInfo) -> Agency:
 __all__ = [
     "OPT",
     "REQ",
-    "XSD_NS",
     "AckStatusType",
     "Agency",
     "Base64Package",
