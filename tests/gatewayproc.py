@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from gateway.config import Settings
 from gateway.web.launch import gunicorn_argv
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gateway_env(data_dir: Path, database_url: str, pki: Any, *, max_package_bytes: int, **extra: str) -> dict[str, str]:
+    """The EDOC_GATEWAY_* settings of a test gateway on a free loopback port, with the test PKI's credentials;
+    ``extra`` adds settings by their key (``ADMIN_TOKEN="…"`` → ``EDOC_GATEWAY_ADMIN_TOKEN``)."""
+    return {
+        "EDOC_GATEWAY_DATA_DIR": str(data_dir),
+        "EDOC_GATEWAY_DATABASE_URL": database_url,
+        "EDOC_GATEWAY_BIND": f"127.0.0.1:{free_port()}",
+        "EDOC_GATEWAY_WORKERS": "2",
+        "EDOC_GATEWAY_SECRET_KEY": secrets.token_urlsafe(24),
+        "EDOC_GATEWAY_GATEWAY_KEY": str(pki.gateway_key),
+        "EDOC_GATEWAY_GATEWAY_CERT": str(pki.gateway_cert),
+        "EDOC_GATEWAY_TRUST_STORE": str(pki.trust),
+        "EDOC_GATEWAY_CRL_FILES": ",".join(str(c) for c in pki.crls),
+        "EDOC_GATEWAY_MAX_PACKAGE_BYTES": str(max_package_bytes),
+        **{f"EDOC_GATEWAY_{key}": value for key, value in extra.items()},
+    }
 
 
 @contextmanager

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import secrets
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from gatewayproc import served
+from gatewayproc import gateway_env, served
 
 from adapters.vdxp import VdxpClient
 from gateway.client import GatewayClient
@@ -85,12 +83,6 @@ class Gateway:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_gateway(
     data_dir: Path,
@@ -102,19 +94,7 @@ def running_gateway(
 ) -> Iterator[Gateway]:
     """A migrated database with ``agencies`` and ``systems``, served by gunicorn; ``config`` is the TOML file."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    env = {
-        "EDOC_GATEWAY_DATA_DIR": str(data_dir),
-        "EDOC_GATEWAY_DATABASE_URL": database_url,
-        "EDOC_GATEWAY_BIND": f"127.0.0.1:{port}",
-        "EDOC_GATEWAY_WORKERS": "2",
-        "EDOC_GATEWAY_SECRET_KEY": secrets.token_urlsafe(24),
-        "EDOC_GATEWAY_GATEWAY_KEY": str(pki.gateway_key),
-        "EDOC_GATEWAY_GATEWAY_CERT": str(pki.gateway_cert),
-        "EDOC_GATEWAY_TRUST_STORE": str(pki.trust),
-        "EDOC_GATEWAY_CRL_FILES": ",".join(str(c) for c in pki.crls),
-        "EDOC_GATEWAY_MAX_PACKAGE_BYTES": str(256 * 1024),
-    }
+    env = gateway_env(data_dir, database_url, pki, max_package_bytes=256 * 1024)
     if config is not None:
         (data_dir / "gateway.toml").write_text(config, encoding="utf-8")
         env["EDOC_GATEWAY_CONFIG"] = str(data_dir / "gateway.toml")
@@ -124,7 +104,7 @@ def running_gateway(
         registry.import_records(agencies)
         creds = {sid: registry.add_system(sid, organs, secret=secret) for sid, (organs, secret) in systems.items()}
     log = data_dir / "gunicorn.log"
-    gw = Gateway(f"http://127.0.0.1:{port}", settings, creds)
+    gw = Gateway(f"http://{settings.bind}", settings, creds)
     try:
         with served(settings, env, log):
             yield gw

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from gatewayproc import served
+from gatewayproc import free_port, gateway_env, served
 from lxml import etree
 from zeep.exceptions import Fault
 
@@ -60,28 +60,9 @@ class Gateway:
         return self.count("documents"), self.count("deliveries"), self.count("status_history")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def gateway(tmp_path, database_url, pki) -> Iterator[Gateway]:
-    port = _free_port()
-    env = {
-        "EDOC_GATEWAY_DATA_DIR": str(tmp_path),
-        "EDOC_GATEWAY_DATABASE_URL": database_url,
-        "EDOC_GATEWAY_BIND": f"127.0.0.1:{port}",
-        "EDOC_GATEWAY_WORKERS": "2",
-        "EDOC_GATEWAY_SECRET_KEY": secrets.token_urlsafe(24),
-        "EDOC_GATEWAY_GATEWAY_KEY": str(pki.gateway_key),
-        "EDOC_GATEWAY_GATEWAY_CERT": str(pki.gateway_cert),
-        "EDOC_GATEWAY_TRUST_STORE": str(pki.trust),
-        "EDOC_GATEWAY_CRL_FILES": ",".join(str(c) for c in pki.crls),
-        "EDOC_GATEWAY_MAX_PACKAGE_BYTES": str(2 * 1024 * 1024),
-        "EDOC_GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-    }
+    env = gateway_env(tmp_path, database_url, pki, max_package_bytes=2 * 1024 * 1024, ADMIN_TOKEN=ADMIN_TOKEN)
     settings = load_settings(env=env)
     upgrade(settings)
     registry = Registry.from_settings(settings)
@@ -93,7 +74,7 @@ def gateway(tmp_path, database_url, pki) -> Iterator[Gateway]:
         "SC": registry.add_system("SC", [C]),
     }
     log = tmp_path / "gunicorn.log"
-    gw = Gateway(f"http://127.0.0.1:{port}", settings, creds, log)
+    gw = Gateway(f"http://{settings.bind}", settings, creds, log)
     try:
         with served(settings, env, log):
             yield gw
@@ -347,7 +328,7 @@ def test_admin_api_lists_shows_and_redrives_dead_letters(gateway, pki):
     engine = create_engine(gateway.settings)
     try:  # B is now pushed by SOAP, to an endpoint where nobody listens
         Store(engine).registry.update_agency(
-            B, now=datetime.now(UTC), channel="soap", endpoint=f"http://127.0.0.1:{_free_port()}/"
+            B, now=datetime.now(UTC), channel="soap", endpoint=f"http://127.0.0.1:{free_port()}/"
         )
     finally:
         engine.dispose()

@@ -21,8 +21,6 @@ import http.client
 import io
 import json
 import re
-import secrets
-import socket
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ import sqlalchemy as sa
 from _samples import sample
 from _vdxp_vectors import SECRET, SYSTEM_ID, CapturedRequest, requests, sent_file
 from _vdxp_vectors import request as captured
-from gatewayproc import served
+from gatewayproc import free_port, gateway_env, served
 
 from adapters.vdxp import VdxpAdapter, VdxpClient, VdxpError, sync_agencies
 from gateway.config import Settings, load_settings
@@ -96,38 +94,20 @@ class Gateway:
         return self.query(f"SELECT count(*) FROM {table}")[0][0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_gateway(
     data_dir: Path, database_url: str, pki, agencies: list[dict], systems: dict[str, tuple[list[str], str | None]]
 ) -> Iterator[Gateway]:
     """A migrated database with ``agencies`` and ``systems`` (id → (agencies, secret or None)), served by gunicorn."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    env = {
-        "EDOC_GATEWAY_DATA_DIR": str(data_dir),
-        "EDOC_GATEWAY_DATABASE_URL": database_url,
-        "EDOC_GATEWAY_BIND": f"127.0.0.1:{port}",
-        "EDOC_GATEWAY_WORKERS": "2",
-        "EDOC_GATEWAY_SECRET_KEY": secrets.token_urlsafe(24),
-        "EDOC_GATEWAY_GATEWAY_KEY": str(pki.gateway_key),
-        "EDOC_GATEWAY_GATEWAY_CERT": str(pki.gateway_cert),
-        "EDOC_GATEWAY_TRUST_STORE": str(pki.trust),
-        "EDOC_GATEWAY_CRL_FILES": ",".join(str(c) for c in pki.crls),
-        "EDOC_GATEWAY_MAX_PACKAGE_BYTES": str(256 * 1024),
-    }
+    env = gateway_env(data_dir, database_url, pki, max_package_bytes=256 * 1024)
     settings = load_settings(env=env)
     upgrade(settings)
     with Registry.from_settings(settings) as registry:
         registry.import_records(agencies)
         creds = {sid: registry.add_system(sid, organs, secret=secret) for sid, (organs, secret) in systems.items()}
     log = data_dir / "gunicorn.log"
-    gw = Gateway(f"http://127.0.0.1:{port}", settings, creds, log)
+    gw = Gateway(f"http://{settings.bind}", settings, creds, log)
     try:
         with served(settings, env, log):
             yield gw
@@ -488,7 +468,7 @@ def test_adapter_delivers_to_a_second_gateway_and_polls_it_there(tmp_path, datab
                 adapter.deliver(peer, not_hers)  # nghean-axis does not act for G22 at the national gateway
             assert refused.value.detail["error_code"] == "ACCESS.DENIED"
             with pytest.raises(DeliveryUnreachable) as down:
-                adapter.deliver(dataclasses.replace(peer, endpoint=f"http://127.0.0.1:{_free_port()}/vdxp"), package)
+                adapter.deliver(dataclasses.replace(peer, endpoint=f"http://127.0.0.1:{free_port()}/vdxp"), package)
             assert down.value.retryable
             with pytest.raises(DeliveryProtocolError) as wrong_url:
                 adapter.deliver(dataclasses.replace(peer, endpoint=gw2.url + "/soap"), package)  # not a VDXP answer
