@@ -31,19 +31,19 @@ class GatewayClient:
         self.service: Any = self._client.create_service(f"{{{SOAP_NS}}}EdocGateway", url)
 
     def send_edoc(self, package: bytes) -> Any:
-        return self.service.SendEdoc(package=package)
+        return self.service.SendEdoc(edxmlPackage=package)
 
     def send_status(self, package: bytes) -> Any:
-        return self.service.SendStatus(package=package)
+        return self.service.SendStatus(edxmlPackage=package)
 
     def pending(self, organ_id: str, kind: str = "edoc", limit: int = 100) -> list[Any]:
         return list(self.service.GetPendingList(organId=organ_id, kind=kind, limit=limit) or [])
 
     def get_edoc(self, delivery_id: str) -> bytes:
-        return self.service.GetEdoc(docId=delivery_id)
+        return self.service.GetEdoc(deliveryId=delivery_id)
 
     def acknowledge(self, delivery_id: str, status: str = "done", reason: str | None = None) -> bool:
-        return self.service.Acknowledge(docId=delivery_id, status=status, reason=reason)
+        return self.service.Acknowledge(deliveryId=delivery_id, status=status, reason=reason)
 
     def status_history(self, *, document_id: str | None = None, doc_id: str | None = None) -> Any:
         return self.service.GetStatusHistory(documentId=document_id, docId=doc_id)

@@ -35,12 +35,14 @@ from spyne.model.enum import EnumBase
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
+from gateway import ns
 from gateway.edxml.codes import PackageKind
 from gateway.errors import GatewayError, RequestError
 from gateway.services import api as values
 from gateway.services.api import GatewayApi
 from gateway.soapkit import reproducible_wsdl, wsdl_with_address
 from gateway.web.faults import INTERNAL, SOAP_TNS, FaultInfo, fault_element
+from gateway.web.soap_contract import RENAMED, finish_wsdl
 from gateway.web.soap_types import (
     OPT,
     REQ,
@@ -108,7 +110,9 @@ def _choice(enum: type[_E], value: str, name: str, operation: str) -> _E:
 
 def _package(value: bytes | None, operation: str) -> bytes:
     if not value:
-        raise RequestError("package is required and must not be empty", path=f"/Envelope/Body/{operation}/package")
+        raise RequestError(
+            "edxmlPackage is required and must not be empty", path=f"/Envelope/Body/{operation}/edxmlPackage"
+        )
     return value
 
 
@@ -134,17 +138,22 @@ class EdocGatewayService(ServiceBase):
 
     __service_name__ = SERVICE_NAME
 
+    # Parameter and result names are published (wsdl/edoc-gateway.wsdl): each must be a legal identifier in Java,
+    # C#, PHP and JavaScript, because toolkits turn them into method parameters (tests/test_wsdl_contract.py).
+
     @_op(Base64Package.customize(**REQ), returns=Receipt.customize(**REQ), out="receipt")
-    def SendEdoc(ctx, package: bytes | None) -> Receipt:
-        """Submit an edXML document package (QCVN 102:2016), byte-exact as base64Binary. Retrying the same
-        package returns the original receipt with duplicate=true and stores nothing new."""
-        data = _package(package, "SendEdoc")
+    def SendEdoc(ctx, edxmlPackage: bytes | None) -> Receipt:
+        """Submit an edXML document package (QCVN 102:2016) as edxmlPackage, byte-exact as base64Binary (before
+        contract 1.1: package). Retrying the same package returns the original receipt with duplicate=true and
+        stores nothing new."""
+        data = _package(edxmlPackage, "SendEdoc")
         return receipt_type(_ctx_api(ctx).submit(_ctx_system(ctx), data, PackageKind.EDOC))
 
     @_op(Base64Package.customize(**REQ), returns=Receipt.customize(**REQ), out="receipt")
-    def SendStatus(ctx, package: bytes | None) -> Receipt:
-        """Submit an edXML status package (01-06, 13, 15, 16); routed to the other party by ResponseFor."""
-        data = _package(package, "SendStatus")
+    def SendStatus(ctx, edxmlPackage: bytes | None) -> Receipt:
+        """Submit an edXML status package (01-06, 13, 15, 16) as edxmlPackage (before contract 1.1: package);
+        routed to the other party by ResponseFor."""
+        data = _package(edxmlPackage, "SendStatus")
         return receipt_type(_ctx_api(ctx).submit(_ctx_system(ctx), data, PackageKind.STATUS))
 
     @_op(
@@ -168,17 +177,18 @@ class EdocGatewayService(ServiceBase):
         items = _ctx_api(ctx).pending(_ctx_system(ctx), organ, package_kind, limit)
         return [pending_item_type(p) for p in items]
 
-    @_op(Unicode(**REQ), returns=Base64Package.customize(**REQ), out="package")
-    def GetEdoc(ctx, docId: str | None) -> bytes:
-        """Download a package exactly as the sender sent it. docId is the deliveryId of a PendingItem."""
-        delivery = _required(docId, "docId", "GetEdoc")
+    @_op(Unicode(**REQ), returns=Base64Package.customize(**REQ), out="edxmlPackage")
+    def GetEdoc(ctx, deliveryId: str | None) -> bytes:
+        """Download the package of a pending delivery (deliveryId of a PendingItem) as edxmlPackage, exactly as
+        the sender sent it (before contract 1.1: docId in, package out)."""
+        delivery = _required(deliveryId, "deliveryId", "GetEdoc")
         return _ctx_api(ctx).fetch(_ctx_system(ctx), delivery)
 
     @_op(Unicode(**REQ), AckStatusType.customize(**REQ), Unicode(**OPT), returns=Boolean(**REQ), out="ok")
-    def Acknowledge(ctx, docId: str | None, status: str | None, reason: str | None) -> bool:
-        """Confirm a downloaded package (docId = deliveryId): done removes it from the mailbox; fail records
-        reason for the sender."""
-        delivery = _required(docId, "docId", "Acknowledge")
+    def Acknowledge(ctx, deliveryId: str | None, status: str | None, reason: str | None) -> bool:
+        """Confirm a downloaded delivery (deliveryId of a PendingItem; before contract 1.1: docId): done removes
+        it from the mailbox; fail records reason for the sender."""
+        delivery = _required(deliveryId, "deliveryId", "Acknowledge")
         outcome = _choice(values.AckOutcome, _required(status, "status", "Acknowledge"), "status", "Acknowledge")
         _ctx_api(ctx).acknowledge(_ctx_system(ctx), delivery, outcome, reason or None)
         return True
@@ -239,6 +249,24 @@ OPERATIONS: Final = frozenset(
 # -------------------------------------------------------------------------------------------- protocol
 
 
+def _refuse_renamed(envelope: etree._Element) -> None:
+    """A request that uses a parameter name from before contract 1.1 gets a Fault naming the new one.
+
+    spyne ignores unknown children, so without this an old client's package would be reported as missing.
+    """
+    for operation in envelope.iterfind(f"{{{ns.SOAP11}}}Body/*"):
+        name = etree.QName(operation).localname
+        for child in operation:
+            new = RENAMED.get((name, etree.QName(child).localname)) if isinstance(child.tag, str) else None
+            if new is not None:
+                old = etree.QName(child).localname
+                error = RequestError(
+                    f"{name} takes {new}, not {old} (renamed in contract 1.1: see the WSDL's documentation)",
+                    path=f"/Envelope/Body/{name}/{old}",
+                )
+                raise GatewayFault(FaultInfo.from_error(error))
+
+
 class _GuardedSoap11(Soap11):
     """spyne's SOAP 1.1 protocol, minus its parser, with our package codec and our Fault format."""
 
@@ -255,6 +283,7 @@ class _GuardedSoap11(Soap11):
         if envelope is None:  # a wiring defect: the spyne app was mounted without the guard
             log.error("spyne was called without a guarded envelope; refusing to parse the body itself")
             raise GatewayFault(INTERNAL)
+        _refuse_renamed(envelope)
         # (root, xmlids): no id/href resolution — that is SOAP-encoding, not document/literal.
         ctx.in_document = (envelope, None)
 
@@ -335,4 +364,6 @@ def wsdl_document(address: str = PLACEHOLDER_ADDRESS) -> bytes:
 @functools.cache
 def _wsdl_template() -> bytes:
     # WsgiApplication sets the SOAP-over-HTTP transport URI on the application, which the binding names.
-    return reproducible_wsdl(WsgiApplication(_EdocApplication(None)), PLACEHOLDER_ADDRESS)
+    return reproducible_wsdl(
+        WsgiApplication(_EdocApplication(None)), PLACEHOLDER_ADDRESS, lambda root: finish_wsdl(root, SERVICE_NAME)
+    )
