@@ -75,9 +75,9 @@ def envelope(system: str, secret: str, package_b64: bytes) -> bytes:
         f'<wsse:Password Type="{TOKEN}#PasswordDigest">{digest}</wsse:Password>'
         f'<wsse:Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary">{base64.b64encode(nonce).decode()}</wsse:Nonce>'
         f"<wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security></soap:Header>"
-        '<soap:Body><tns:SendEdoc xmlns:tns="urn:edoc-gateway:soap:1"><tns:package>'
+        '<soap:Body><tns:SendEdoc xmlns:tns="urn:edoc-gateway:soap:1"><tns:edxmlPackage>'
     )
-    return head.encode() + package_b64 + b"</tns:package></tns:SendEdoc></soap:Body></soap:Envelope>"
+    return head.encode() + package_b64 + b"</tns:edxmlPackage></tns:SendEdoc></soap:Body></soap:Envelope>"
 
 
 def setup_db(tmp: Path, name: str, database_url: str | None, pki, env_extra: dict[str, str]) -> tuple[dict, str]:

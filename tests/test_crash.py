@@ -58,9 +58,9 @@ def _envelope(system: str, secret: str, package: bytes) -> bytes:
         f'<wsse:Password Type="{TOKEN}#PasswordDigest">{digest}</wsse:Password>'
         f'<wsse:Nonce EncodingType="{NONCE}">{base64.b64encode(nonce).decode()}</wsse:Nonce>'
         f"<wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security></soap:Header>"
-        '<soap:Body><tns:SendEdoc xmlns:tns="urn:edoc-gateway:soap:1"><tns:package>'
+        '<soap:Body><tns:SendEdoc xmlns:tns="urn:edoc-gateway:soap:1"><tns:edxmlPackage>'
         f"{base64.b64encode(package).decode()}"
-        "</tns:package></tns:SendEdoc></soap:Body></soap:Envelope>"
+        "</tns:edxmlPackage></tns:SendEdoc></soap:Body></soap:Envelope>"
     ).encode()
 
 

@@ -153,7 +153,7 @@ def test_retry_after_client_side_timeout_creates_nothing_new(gateway, pki):
     data, _ = _package(pki, number="300")
     client = gateway.client("SA")
     # Build the exact request zeep would send, post it raw, and hang up without reading the answer.
-    node = client._client.create_message(client.service, "SendEdoc", package=data)
+    node = client._client.create_message(client.service, "SendEdoc", edxmlPackage=data)
     body = etree.tostring(node, xml_declaration=True, encoding="UTF-8")
     conn = http.client.HTTPConnection("127.0.0.1", int(gateway.url.rsplit(":", 1)[1]), timeout=30)
     conn.request("POST", "/soap", body=body, headers={"Content-Type": "text/xml; charset=utf-8"})
@@ -209,7 +209,7 @@ def test_unsigned_schema_error_is_refused_as_schema(gateway, pki):
 def test_doctype_and_replay_are_refused(gateway, pki):
     client = gateway.client("SA")
     data, _ = _package(pki, number="406")
-    node = client._client.create_message(client.service, "SendEdoc", package=data)
+    node = client._client.create_message(client.service, "SendEdoc", edxmlPackage=data)
     body = etree.tostring(node, xml_declaration=True, encoding="UTF-8")
     port = int(gateway.url.rsplit(":", 1)[1])
 
