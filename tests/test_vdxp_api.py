@@ -169,7 +169,7 @@ def _replay(gw: Gateway, r: CapturedRequest) -> tuple[int, dict]:
     return _post(gw, "/vdxp" + r.path, r.headers, r.body)
 
 
-def _resigned(r: CapturedRequest, **changes: str) -> CapturedRequest:
+def _resigned(r: CapturedRequest, secret: str = SECRET, **changes: str) -> CapturedRequest:
     """The SDK's request with some parameter values changed, signed again as the SDK would (same entry order,
     same stale entries) with the vector's secret: what the SDK sends for a docId of OUR gateway."""
     entries = [(name, changes.get(name, value)) for name, value in r.entries]
@@ -177,7 +177,7 @@ def _resigned(r: CapturedRequest, **changes: str) -> CapturedRequest:
     for name, value in changes.items():
         headers[vdxp.PREFIX + name] = value
     headers[vdxp.SIGN_HEADER] = vdxp.gson_json([(vdxp.PREFIX + n, v) for n, v in entries])
-    headers[vdxp.HASH_HEADER] = vdxp.sign(SECRET, headers[vdxp.SIGN_HEADER])
+    headers[vdxp.HASH_HEADER] = vdxp.sign(secret, headers[vdxp.SIGN_HEADER])
     return dataclasses.replace(r, headers=headers)
 
 
@@ -189,12 +189,29 @@ def _ok(status: int, answer: dict) -> dict:
     return answer
 
 
-def _fail(status: int, answer: dict, code: str, http_status: int = 200) -> dict:
+#: What the SDK reads from each operation's answer besides status/ErrorCode/ErrorDesc (edxml.md §11.1, §11.4),
+#: written out here independently of the edge: a refusal must carry these keys, empty, or the SDK throws a
+#: NullPointerException instead of showing the error (issue 8, finding 7).
+SDK_READS: dict[str | None, dict] = {
+    "sendEdoc": {"DocId": ""},
+    "getReceivedEdocList": {"data": []},
+    "getEdoc": {"data": ""},
+    "updateStatus": {},
+    "getSentEdocList": {"data": []},
+    "getAgenciesList": {"data": []},
+    "getSynchronizeUnit": {"data": []},
+    "registerAgency": {},
+    None: {},  # a name VDXP does not have
+}
+
+
+def _fail(status: int, answer: dict, code: str, http_status: int = 200, *, op: str | None) -> dict:
+    """A refusal of ``op`` in the SDK's shape: FAIL, our code, a description, and ``op``'s answer keys empty."""
     assert status == http_status, answer
     assert answer["status"] == "FAIL"
     assert answer["ErrorCode"] == code, answer
     assert isinstance(answer["ErrorDesc"], str) and answer["ErrorDesc"]
-    assert set(answer) == {"status", "ErrorCode", "ErrorDesc"}
+    assert answer == {"status": "FAIL", "ErrorCode": code, "ErrorDesc": answer["ErrorDesc"], **SDK_READS[op]}
     return answer
 
 
@@ -226,7 +243,7 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
         answers[r.operation] = answer
         if r.operation in ("getEdoc", "updateStatus"):
             # The captured docId is another axis's message id: authenticated fine, and simply not ours.
-            _fail(status, answer, "NOT_FOUND")
+            _fail(status, answer, "NOT_FOUND", op=r.operation)
         else:
             _ok(status, answer)
 
@@ -380,26 +397,62 @@ def test_refusals_answer_fail_with_the_gateway_code_and_store_nothing(sqlite_gat
     # The body is bound by hash-file: a changed body with the original signature is refused.
     r = captured("sendEdoc")
     status, answer = _post(gw, "/vdxp/sendEdoc", r.headers, r.body.replace(b">01<", b">06<"))
-    _fail(status, answer, "AUTH.DENIED")
+    _fail(status, answer, "AUTH.DENIED", op="sendEdoc")
     # Without the signature headers there is nothing to check.
     bare = {k: v for k, v in captured("getAgenciesList").headers.items() if "sign-header" not in k}
-    _fail(*_post(gw, "/vdxp/getAgenciesList", bare, b""), "AUTH.DENIED")
+    _fail(*_post(gw, "/vdxp/getAgenciesList", bare, b""), "AUTH.DENIED", op="getAgenciesList")
 
     # HTTP-layer refusals carry the same FAIL body.
-    _fail(*_post(gw, "/vdxp/sendEdoc", r.headers, b"x" * (256 * 1024 + 3)), "SIZE.LIMIT", 413)
-    _fail(*_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"{" * 70_000), "SIZE.LIMIT", 413)
-    _fail(*_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"[1]"), "REQUEST.INVALID")
-    _fail(*_post(gw, "/vdxp/getAgenciesList", {}, b"", method="GET"), "REQUEST.INVALID", 405)
-    _fail(*_post(gw, "/vdxp/nosuchOperation", {}, b""), "NOT_FOUND", 404)
-    _fail(*_post(gw, "/vdxp/registerAgency", {}, b"{}"), "REQUEST.INVALID")  # VDXP has it; we do not serve it
+    _fail(*_post(gw, "/vdxp/sendEdoc", r.headers, b"x" * (256 * 1024 + 3)), "SIZE.LIMIT", 413, op="sendEdoc")
+    _fail(
+        *_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"{" * 70_000),
+        "SIZE.LIMIT",
+        413,
+        op="getAgenciesList",
+    )
+    _fail(
+        *_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"[1]"),
+        "REQUEST.INVALID",
+        op="getAgenciesList",
+    )
+    _fail(*_post(gw, "/vdxp/getAgenciesList", {}, b"", method="GET"), "REQUEST.INVALID", 405, op="getAgenciesList")
+    _fail(*_post(gw, "/vdxp/nosuchOperation", {}, b""), "NOT_FOUND", 404, op=None)
+    _fail(
+        *_post(gw, "/vdxp/registerAgency", {}, b"{}"), "REQUEST.INVALID", op="registerAgency"
+    )  # VDXP has it; we do not serve it
     multipart = dict(r.headers, **{"Content-Type": "multipart/form-data; boundary=x"})
-    _fail(*_post(gw, "/vdxp/sendEdoc", multipart, b"--x--"), "REQUEST.INVALID", 415)
+    _fail(*_post(gw, "/vdxp/sendEdoc", multipart, b"--x--"), "REQUEST.INVALID", 415, op="sendEdoc")
     # and the SOAP edge is still where it was
     with urllib.request.urlopen(gw.url + "/soap?wsdl", timeout=10) as resp:
         assert resp.status == 200
     log = gw.log.read_text(errors="replace")
     assert "POST /vdxp/sendEdoc 200" in log and "code=AUTH.DENIED" in log
     assert "edXMLEnvelope" not in log  # never a body in the log
+
+
+def test_every_operation_refused_answers_with_every_key_the_sdk_reads(sqlite_gateway):
+    """Finding 7: the SDK dereferences DocId (sendEdoc) and data (getEdoc, the lists) whatever the status, so each
+    refusal carries them, empty and of the type the SDK reads — for a refused signature and a refused request."""
+    gw = sqlite_gateway
+    refused = {
+        "sendEdoc": (_resigned(captured("sendEdoc"), messagetype="fax"), "REQUEST.INVALID"),
+        "getReceivedEdocList": (_resigned(captured("getReceivedEdocList"), messagetype="fax"), "REQUEST.INVALID"),
+        "getEdoc": (captured("getEdoc"), "NOT_FOUND"),  # another axis's docId
+        "updateStatus": (_resigned(captured("updateStatus"), status="maybe"), "REQUEST.INVALID"),
+        "getSentEdocList": (_resigned(captured("getSentEdocList"), messagetype="fax"), "REQUEST.INVALID"),
+        "getAgenciesList": (dataclasses.replace(captured("getAgenciesList"), body=b"[1]"), "REQUEST.INVALID"),
+    }
+    assert set(refused) == {op.value for op in vdxp.Operation}
+    for op, (r, code) in refused.items():
+        _fail(*_replay(gw, r), code, op=op)
+        wrong_secret = _resigned(captured(op), secret="not-the-secret-0123456789")
+        _fail(*_replay(gw, wrong_secret), "AUTH.DENIED", op=op)
+    # A VDXP operation we do not serve answers in its own shape too (getSynchronizeUnit lists units).
+    sync = dict(captured("getAgenciesList").headers)
+    _fail(*_post(gw, "/vdxp/getSynchronizeUnit", sync, b"{}"), "REQUEST.INVALID", op="getSynchronizeUnit")
+    # and a refusal at the HTTP layer (before the operation runs) as well
+    _fail(*_post(gw, "/vdxp/getEdoc", captured("getEdoc").headers, b"{" * 70_000), "SIZE.LIMIT", 413, op="getEdoc")
+    assert gw.count("documents") == 0
 
 
 # ================================================================================================ adapter
@@ -567,10 +620,10 @@ def test_edge_options_are_named_and_off_by_default(tmp_path, pki):
 
         # strict: the captured status package declared as messagetype=edoc is refused, and nothing is stored
         strict = VdxpEdge(service, settings, strict_messagetype=True)
-        _fail(*_wsgi(strict, captured("sendEdoc")), "EDXML.STRUCTURE")
+        _fail(*_wsgi(strict, captured("sendEdoc")), "EDXML.STRUCTURE", op="sendEdoc")
         # fresh: the SDK's timestamp (fixed at client creation) is outside a 5-minute window
         fresh = VdxpEdge(service, settings, max_age=timedelta(minutes=5))
-        _fail(*_wsgi(fresh, captured("getAgenciesList")), "AUTH.REPLAY")
+        _fail(*_wsgi(fresh, captured("getAgenciesList")), "AUTH.REPLAY", op="getAgenciesList")
         now = vdxp.format_timestamp(datetime.now(VN_TZ))
         _ok(*_wsgi(fresh, _resigned(captured("getAgenciesList"), timestamp=now)))
         # the default edge takes both

@@ -309,3 +309,26 @@ def test_non_ascii_parameter_round_trip():
     wire = {k: v.encode("utf-8") for k, v in headers.items()}  # what our client sends
     verified = vdxp.verify_request(vdxp.mapping_headers(wire), "k" * 20, Operation.UPDATE_STATUS, system_id="sys")
     assert verified.get("description") == "Lỗi"
+
+
+# ================================================================================================ answers
+
+
+def test_a_refusal_carries_the_operations_answer_keys_empty_and_fresh():
+    assert vdxp.fail_answer("NOT_FOUND", "x", "getEdoc") == {
+        "status": "FAIL",
+        "ErrorCode": "NOT_FOUND",
+        "ErrorDesc": "x",
+        "data": "",
+    }
+    assert vdxp.fail_answer("AUTH.DENIED", "x", "sendEdoc")["DocId"] == ""
+    assert set(vdxp.fail_answer("AUTH.DENIED", "x", "updateStatus")) == {"status", "ErrorCode", "ErrorDesc"}
+    assert set(vdxp.fail_answer("NOT_FOUND", "x", "nosuch")) == {"status", "ErrorCode", "ErrorDesc"}
+    one, two = vdxp.fail_answer("C", "x", "getSentEdocList"), vdxp.fail_answer("C", "x", "getSentEdocList")
+    one["data"].append("mutated")
+    assert two["data"] == []  # never a shared list
+    # every key a refusal carries is one the success answer carries too, with the same JSON type
+    assert isinstance(vdxp.ok_answer(data=[])["data"], type(vdxp.empty_fields("getAgenciesList")["data"]))
+    assert set(vdxp.ANSWER_FIELDS) >= {op.value for op in Operation} | vdxp.UNSERVED
+    # the client reads an empty DocId as none
+    assert vdxp.answer_doc_id(vdxp.fail_answer("C", "x", "sendEdoc")) is None

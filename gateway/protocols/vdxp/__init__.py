@@ -16,6 +16,7 @@ this package (``from gateway.protocols import vdxp``) and use its names qualifie
 
 from gateway.protocols.vdxp.answers import (
     ANSWER_CONTENT_TYPE,
+    ANSWER_FIELDS,
     FAIL,
     OK,
     OK_CODE,
@@ -29,6 +30,7 @@ from gateway.protocols.vdxp.answers import (
     answer_package,
     answer_summary,
     decode_answer,
+    empty_fields,
     encode_answer,
     encode_package,
     error_answer,
@@ -111,6 +113,7 @@ from gateway.protocols.vdxp.verify import (
 
 __all__ = [
     "ANSWER_CONTENT_TYPE",
+    "ANSWER_FIELDS",
     "CONTENT_TYPE",
     "CONTENT_TYPES",
     "CRLF",
@@ -161,6 +164,7 @@ __all__ = [
     "check_service_type",
     "claimed_system_id",
     "decode_answer",
+    "empty_fields",
     "encode_answer",
     "encode_package",
     "error_answer",
