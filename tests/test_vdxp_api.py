@@ -274,7 +274,8 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
     assert (item["serviceType"], item["messageType"], item["from"], item["to"]) == ("eDoc", "edoc", G22, H41)
     assert LIST_TIME.match(item["created_time"]) and LIST_TIME.match(item["updated_time"])
     assert item["status"] == "initial"
-    assert answers["getSentEdocList"]["data"] == []  # its docId is the stale one of getEdoc
+    # Its stale docId (getEdoc's) is not applied (finding 8); 00.53.W00 has sent no edoc, only the status.
+    assert answers["getSentEdocList"]["data"] == []
 
     # The same calls for OUR docId, signed as the SDK signs (stale entries, its order, Expect: 100-continue).
     delivery = item["docId"]
@@ -296,6 +297,84 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
     before = gateway.count("documents")
     assert _ok(*_replay(gateway, captured("sendEdoc")))["DocId"] == status_doc
     assert gateway.count("documents") == before
+
+
+# ========================================================================================= a long-lived SDK client
+
+
+class SdkSession:
+    """The VNPT SDK's client object as the capture shows it (edxml.md §11.2, §11.4): ONE header map, created with
+    ``systemid`` and a timestamp fixed for the object's life, to which every call adds ``Content-Type`` and its
+    parameters (sendEdoc also ``hash-file`` in the SDK's hex form, getEdoc also ``filePath``) — and which is never
+    cleared. Each call signs the whole map and sends it, the body being the file + CRLF (sendEdoc) or ``{}``."""
+
+    def __init__(self, gw: Gateway | None, *, timestamp: str | None = None) -> None:
+        self._gw = gw
+        self.map = {"systemid": SYSTEM_ID, "timestamp": timestamp or vdxp.format_timestamp(datetime.now(VN_TZ))}
+
+    def prepare(self, operation: str, params: dict[str, str], file: bytes = b"") -> tuple[dict[str, str], bytes]:
+        """The headers and body of the next call (and the map it leaves behind)."""
+        content_type = vdxp.OCTET_STREAM if operation == "sendEdoc" else vdxp.JSON_TYPE
+        self.map.update(params)
+        self.map["Content-Type"] = content_type
+        body = b"{}" if operation in ("getEdoc", "updateStatus") else b""
+        if operation == "sendEdoc":
+            self.map["hash-file"] = vdxp.file_hash(file)
+            body = file + b"\r\n"
+        elif operation == "getEdoc":
+            self.map["filePath"] = "/tmp/vxp/store"
+        return vdxp.signed_headers(SECRET, list(self.map.items()), content_type=content_type), body
+
+    def call(self, operation: str, params: dict[str, str], file: bytes = b"") -> dict:
+        assert self._gw is not None
+        return _ok(*_post(self._gw, "/vdxp/" + operation, *self.prepare(operation, params, file)))
+
+
+def test_sdk_emulation_signs_what_the_captured_sdk_signed():
+    """The emulated session, driven through the capture's calls, signs the same entries in each request."""
+    session = SdkSession(None, timestamp=captured("sendEdoc").headers["XroadVnpt-timestamp"])
+    calls = {
+        "sendEdoc": {"servicetype": "eDoc", "messagetype": "edoc", "from": H41},
+        "getReceivedEdocList": {"servicetype": "eDoc", "messagetype": "edoc"},
+        "getEdoc": {"docId": "87fef5b4-4b7e-41fc-9242-cc1892f40d6a"},
+        "updateStatus": {"docId": "87fef5b4-4b7e-41fc-9242-cc1892f40d6a", "status": "done"},
+        "getSentEdocList": {"servicetype": "eDoc", "messagetype": "edoc"},
+    }
+    for operation, params in calls.items():
+        headers, body = session.prepare(operation, params, sent_file())
+        r = captured(operation)
+        assert dict(json.loads(headers[vdxp.SIGN_HEADER])) == dict(json.loads(r.headers[vdxp.SIGN_HEADER])), operation
+        assert body == r.body, operation
+
+
+def test_long_lived_sdk_client_lists_its_sent_documents_after_a_get_edoc(gateway):
+    """Finding 8: the SDK's getSentEdocList after a getEdoc re-signs getEdoc's docId; it must not filter the list."""
+    vpcp = gateway.client("vpcp")
+    incoming, _ = _edoc(G22, (H41,), "701")
+    vpcp.send_edoc(incoming, sender=G22, kind=PackageKind.EDOC)
+    outgoing, _ = _edoc(H41, (G22,), "702")
+
+    sdk = SdkSession(gateway)  # one client object for the whole session, as SDK applications keep it
+    edoc = {"servicetype": "eDoc", "messagetype": "edoc"}
+    sent_id = sdk.call("sendEdoc", {**edoc, "from": H41}, outgoing)["DocId"]
+    received = sdk.call("getReceivedEdocList", edoc)["data"]
+    assert [(i["from"], i["to"]) for i in received] == [(G22, H41)]
+    delivery = received[0]["docId"]
+    assert base64.b64decode(sdk.call("getEdoc", {"docId": delivery})["data"]) == incoming
+    sdk.call("updateStatus", {"docId": delivery, "status": "done"})
+    assert sdk.map["docId"] == delivery  # the stale entry every later call re-signs
+
+    sent = sdk.call("getSentEdocList", edoc)["data"]
+    assert [(s["senderDocId"], s["fromCode"], s["toCode"]) for s in sent] == [(sent_id, H41, G22)]
+    # asking for its own docId in the same session: the map is stale, so the filter is not applied — the list
+    # still holds the document (a superset the SDK application filters), never an empty one
+    sdk.call("sendEdoc", {**edoc, "from": H41}, _edoc(H41, (G22,), "703")[0])
+    both = sdk.call("getSentEdocList", {**edoc, "docId": sent_id})["data"]
+    assert sent_id in {s["senderDocId"] for s in both} and len(both) == 2
+    # a clean client (ours, or a fresh SDK object) gets the filter it asked for
+    assert [s["senderDocId"] for s in gateway.client(SYSTEM_ID).sent_list(doc_id=sent_id)] == [sent_id]
+    log = gateway.log.read_text(errors="replace")
+    assert "POST /vdxp/getSentEdocList 200" in log and "ignored=docId" in log
 
 
 # ================================================================================================ our client

@@ -32,7 +32,11 @@ Lenient by design, each choice a named parameter of :class:`VdxpEdge`:
   the package classifies itself in intake, and the SDK's own captured call sends a status package with
   ``messagetype=edoc``. ``strict_messagetype=True`` refuses the mismatch instead (``EDXML.STRUCTURE``);
 * the timestamp is not checked for freshness (the SDK fixes it when its client object is created);
-  ``max_age`` enforces a window for deployments whose clients sign fresh timestamps (``AUTH.REPLAY``).
+  ``max_age`` enforces a window for deployments whose clients sign fresh timestamps (``AUTH.REPLAY``);
+* which headers count per operation is the protocol's decision
+  (:data:`gateway.protocols.vdxp.names.LIST_FILTERS`): in a request re-signing another call's entries (the
+  SDK's stale header map), the lists' ``docId``/``fromDate``/``toDate`` filters are not applied (the log line
+  says ``ignored=…``), so a long-lived SDK client's getSentEdocList after a getEdoc lists its sent documents.
 
 One log line per request (method, path, HTTP status, sizes, claimed system, elapsed, code, document id); never
 a body, never a header value other than the bounded, sanitised system id and docId.
@@ -234,6 +238,9 @@ class VdxpEdge:
             return verified
 
         verified = self._api.authenticate_hmac(claimed, verify)
+        if verified.ignored:
+            # A stale SDK header map (LIST_FILTERS): the filters it re-sent are not applied; the log says so.
+            trace.note += f" ignored={','.join(verified.ignored)}"
         return self._handlers[operation](verified, package[0] if package else body, trace)
 
     # ------------------------------------------------------------------------------------------ operations

@@ -40,6 +40,7 @@ from gateway.protocols.vdxp.answers import (
     text,
 )
 from gateway.protocols.vdxp.names import (
+    BASE_ENTRIES,
     CONTENT_TYPE,
     CONTENT_TYPES,
     CRLF,
@@ -51,6 +52,7 @@ from gateway.protocols.vdxp.names import (
     HASH_HEADER,
     JSON_TYPE,
     LIST_DATE_FORMAT,
+    LIST_FILTERS,
     MAX_SIGN_HEADER_BYTES,
     MESSAGETYPE,
     OCTET_STREAM,
@@ -114,6 +116,7 @@ from gateway.protocols.vdxp.verify import (
 __all__ = [
     "ANSWER_CONTENT_TYPE",
     "ANSWER_FIELDS",
+    "BASE_ENTRIES",
     "CONTENT_TYPE",
     "CONTENT_TYPES",
     "CRLF",
@@ -126,6 +129,7 @@ __all__ = [
     "HASH_HEADER",
     "JSON_TYPE",
     "LIST_DATE_FORMAT",
+    "LIST_FILTERS",
     "MAX_SIGN_HEADER_BYTES",
     "MESSAGETYPE",
     "OCTET_STREAM",
