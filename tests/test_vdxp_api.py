@@ -169,7 +169,7 @@ def _replay(gw: Gateway, r: CapturedRequest) -> tuple[int, dict]:
     return _post(gw, "/vdxp" + r.path, r.headers, r.body)
 
 
-def _resigned(r: CapturedRequest, **changes: str) -> CapturedRequest:
+def _resigned(r: CapturedRequest, secret: str = SECRET, **changes: str) -> CapturedRequest:
     """The SDK's request with some parameter values changed, signed again as the SDK would (same entry order,
     same stale entries) with the vector's secret: what the SDK sends for a docId of OUR gateway."""
     entries = [(name, changes.get(name, value)) for name, value in r.entries]
@@ -177,7 +177,7 @@ def _resigned(r: CapturedRequest, **changes: str) -> CapturedRequest:
     for name, value in changes.items():
         headers[vdxp.PREFIX + name] = value
     headers[vdxp.SIGN_HEADER] = vdxp.gson_json([(vdxp.PREFIX + n, v) for n, v in entries])
-    headers[vdxp.HASH_HEADER] = vdxp.sign(SECRET, headers[vdxp.SIGN_HEADER])
+    headers[vdxp.HASH_HEADER] = vdxp.sign(secret, headers[vdxp.SIGN_HEADER])
     return dataclasses.replace(r, headers=headers)
 
 
@@ -189,12 +189,29 @@ def _ok(status: int, answer: dict) -> dict:
     return answer
 
 
-def _fail(status: int, answer: dict, code: str, http_status: int = 200) -> dict:
+#: What the SDK reads from each operation's answer besides status/ErrorCode/ErrorDesc (edxml.md §11.1, §11.4),
+#: written out here independently of the edge: a refusal must carry these keys, empty, or the SDK throws a
+#: NullPointerException instead of showing the error (issue 8, finding 7).
+SDK_READS: dict[str | None, dict] = {
+    "sendEdoc": {"DocId": ""},
+    "getReceivedEdocList": {"data": []},
+    "getEdoc": {"data": ""},
+    "updateStatus": {},
+    "getSentEdocList": {"data": []},
+    "getAgenciesList": {"data": []},
+    "getSynchronizeUnit": {"data": []},
+    "registerAgency": {},
+    None: {},  # a name VDXP does not have
+}
+
+
+def _fail(status: int, answer: dict, code: str, http_status: int = 200, *, op: str | None) -> dict:
+    """A refusal of ``op`` in the SDK's shape: FAIL, our code, a description, and ``op``'s answer keys empty."""
     assert status == http_status, answer
     assert answer["status"] == "FAIL"
     assert answer["ErrorCode"] == code, answer
     assert isinstance(answer["ErrorDesc"], str) and answer["ErrorDesc"]
-    assert set(answer) == {"status", "ErrorCode", "ErrorDesc"}
+    assert answer == {"status": "FAIL", "ErrorCode": code, "ErrorDesc": answer["ErrorDesc"], **SDK_READS[op]}
     return answer
 
 
@@ -226,7 +243,7 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
         answers[r.operation] = answer
         if r.operation in ("getEdoc", "updateStatus"):
             # The captured docId is another axis's message id: authenticated fine, and simply not ours.
-            _fail(status, answer, "NOT_FOUND")
+            _fail(status, answer, "NOT_FOUND", op=r.operation)
         else:
             _ok(status, answer)
 
@@ -257,7 +274,8 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
     assert (item["serviceType"], item["messageType"], item["from"], item["to"]) == ("eDoc", "edoc", G22, H41)
     assert LIST_TIME.match(item["created_time"]) and LIST_TIME.match(item["updated_time"])
     assert item["status"] == "initial"
-    assert answers["getSentEdocList"]["data"] == []  # its docId is the stale one of getEdoc
+    # Its stale docId (getEdoc's) is not applied (finding 8); 00.53.W00 has sent no edoc, only the status.
+    assert answers["getSentEdocList"]["data"] == []
 
     # The same calls for OUR docId, signed as the SDK signs (stale entries, its order, Expect: 100-continue).
     delivery = item["docId"]
@@ -279,6 +297,84 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
     before = gateway.count("documents")
     assert _ok(*_replay(gateway, captured("sendEdoc")))["DocId"] == status_doc
     assert gateway.count("documents") == before
+
+
+# ========================================================================================= a long-lived SDK client
+
+
+class SdkSession:
+    """The VNPT SDK's client object as the capture shows it (edxml.md §11.2, §11.4): ONE header map, created with
+    ``systemid`` and a timestamp fixed for the object's life, to which every call adds ``Content-Type`` and its
+    parameters (sendEdoc also ``hash-file`` in the SDK's hex form, getEdoc also ``filePath``) — and which is never
+    cleared. Each call signs the whole map and sends it, the body being the file + CRLF (sendEdoc) or ``{}``."""
+
+    def __init__(self, gw: Gateway | None, *, timestamp: str | None = None) -> None:
+        self._gw = gw
+        self.map = {"systemid": SYSTEM_ID, "timestamp": timestamp or vdxp.format_timestamp(datetime.now(VN_TZ))}
+
+    def prepare(self, operation: str, params: dict[str, str], file: bytes = b"") -> tuple[dict[str, str], bytes]:
+        """The headers and body of the next call (and the map it leaves behind)."""
+        content_type = vdxp.OCTET_STREAM if operation == "sendEdoc" else vdxp.JSON_TYPE
+        self.map.update(params)
+        self.map["Content-Type"] = content_type
+        body = b"{}" if operation in ("getEdoc", "updateStatus") else b""
+        if operation == "sendEdoc":
+            self.map["hash-file"] = vdxp.file_hash(file)
+            body = file + b"\r\n"
+        elif operation == "getEdoc":
+            self.map["filePath"] = "/tmp/vxp/store"
+        return vdxp.signed_headers(SECRET, list(self.map.items()), content_type=content_type), body
+
+    def call(self, operation: str, params: dict[str, str], file: bytes = b"") -> dict:
+        assert self._gw is not None
+        return _ok(*_post(self._gw, "/vdxp/" + operation, *self.prepare(operation, params, file)))
+
+
+def test_sdk_emulation_signs_what_the_captured_sdk_signed():
+    """The emulated session, driven through the capture's calls, signs the same entries in each request."""
+    session = SdkSession(None, timestamp=captured("sendEdoc").headers["XroadVnpt-timestamp"])
+    calls = {
+        "sendEdoc": {"servicetype": "eDoc", "messagetype": "edoc", "from": H41},
+        "getReceivedEdocList": {"servicetype": "eDoc", "messagetype": "edoc"},
+        "getEdoc": {"docId": "87fef5b4-4b7e-41fc-9242-cc1892f40d6a"},
+        "updateStatus": {"docId": "87fef5b4-4b7e-41fc-9242-cc1892f40d6a", "status": "done"},
+        "getSentEdocList": {"servicetype": "eDoc", "messagetype": "edoc"},
+    }
+    for operation, params in calls.items():
+        headers, body = session.prepare(operation, params, sent_file())
+        r = captured(operation)
+        assert dict(json.loads(headers[vdxp.SIGN_HEADER])) == dict(json.loads(r.headers[vdxp.SIGN_HEADER])), operation
+        assert body == r.body, operation
+
+
+def test_long_lived_sdk_client_lists_its_sent_documents_after_a_get_edoc(gateway):
+    """Finding 8: the SDK's getSentEdocList after a getEdoc re-signs getEdoc's docId; it must not filter the list."""
+    vpcp = gateway.client("vpcp")
+    incoming, _ = _edoc(G22, (H41,), "701")
+    vpcp.send_edoc(incoming, sender=G22, kind=PackageKind.EDOC)
+    outgoing, _ = _edoc(H41, (G22,), "702")
+
+    sdk = SdkSession(gateway)  # one client object for the whole session, as SDK applications keep it
+    edoc = {"servicetype": "eDoc", "messagetype": "edoc"}
+    sent_id = sdk.call("sendEdoc", {**edoc, "from": H41}, outgoing)["DocId"]
+    received = sdk.call("getReceivedEdocList", edoc)["data"]
+    assert [(i["from"], i["to"]) for i in received] == [(G22, H41)]
+    delivery = received[0]["docId"]
+    assert base64.b64decode(sdk.call("getEdoc", {"docId": delivery})["data"]) == incoming
+    sdk.call("updateStatus", {"docId": delivery, "status": "done"})
+    assert sdk.map["docId"] == delivery  # the stale entry every later call re-signs
+
+    sent = sdk.call("getSentEdocList", edoc)["data"]
+    assert [(s["senderDocId"], s["fromCode"], s["toCode"]) for s in sent] == [(sent_id, H41, G22)]
+    # asking for its own docId in the same session: the map is stale, so the filter is not applied — the list
+    # still holds the document (a superset the SDK application filters), never an empty one
+    sdk.call("sendEdoc", {**edoc, "from": H41}, _edoc(H41, (G22,), "703")[0])
+    both = sdk.call("getSentEdocList", {**edoc, "docId": sent_id})["data"]
+    assert sent_id in {s["senderDocId"] for s in both} and len(both) == 2
+    # a clean client (ours, or a fresh SDK object) gets the filter it asked for
+    assert [s["senderDocId"] for s in gateway.client(SYSTEM_ID).sent_list(doc_id=sent_id)] == [sent_id]
+    log = gateway.log.read_text(errors="replace")
+    assert "POST /vdxp/getSentEdocList 200" in log and "ignored=docId" in log
 
 
 # ================================================================================================ our client
@@ -380,26 +476,62 @@ def test_refusals_answer_fail_with_the_gateway_code_and_store_nothing(sqlite_gat
     # The body is bound by hash-file: a changed body with the original signature is refused.
     r = captured("sendEdoc")
     status, answer = _post(gw, "/vdxp/sendEdoc", r.headers, r.body.replace(b">01<", b">06<"))
-    _fail(status, answer, "AUTH.DENIED")
+    _fail(status, answer, "AUTH.DENIED", op="sendEdoc")
     # Without the signature headers there is nothing to check.
     bare = {k: v for k, v in captured("getAgenciesList").headers.items() if "sign-header" not in k}
-    _fail(*_post(gw, "/vdxp/getAgenciesList", bare, b""), "AUTH.DENIED")
+    _fail(*_post(gw, "/vdxp/getAgenciesList", bare, b""), "AUTH.DENIED", op="getAgenciesList")
 
     # HTTP-layer refusals carry the same FAIL body.
-    _fail(*_post(gw, "/vdxp/sendEdoc", r.headers, b"x" * (256 * 1024 + 3)), "SIZE.LIMIT", 413)
-    _fail(*_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"{" * 70_000), "SIZE.LIMIT", 413)
-    _fail(*_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"[1]"), "REQUEST.INVALID")
-    _fail(*_post(gw, "/vdxp/getAgenciesList", {}, b"", method="GET"), "REQUEST.INVALID", 405)
-    _fail(*_post(gw, "/vdxp/nosuchOperation", {}, b""), "NOT_FOUND", 404)
-    _fail(*_post(gw, "/vdxp/registerAgency", {}, b"{}"), "REQUEST.INVALID")  # VDXP has it; we do not serve it
+    _fail(*_post(gw, "/vdxp/sendEdoc", r.headers, b"x" * (256 * 1024 + 3)), "SIZE.LIMIT", 413, op="sendEdoc")
+    _fail(
+        *_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"{" * 70_000),
+        "SIZE.LIMIT",
+        413,
+        op="getAgenciesList",
+    )
+    _fail(
+        *_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"[1]"),
+        "REQUEST.INVALID",
+        op="getAgenciesList",
+    )
+    _fail(*_post(gw, "/vdxp/getAgenciesList", {}, b"", method="GET"), "REQUEST.INVALID", 405, op="getAgenciesList")
+    _fail(*_post(gw, "/vdxp/nosuchOperation", {}, b""), "NOT_FOUND", 404, op=None)
+    _fail(
+        *_post(gw, "/vdxp/registerAgency", {}, b"{}"), "REQUEST.INVALID", op="registerAgency"
+    )  # VDXP has it; we do not serve it
     multipart = dict(r.headers, **{"Content-Type": "multipart/form-data; boundary=x"})
-    _fail(*_post(gw, "/vdxp/sendEdoc", multipart, b"--x--"), "REQUEST.INVALID", 415)
+    _fail(*_post(gw, "/vdxp/sendEdoc", multipart, b"--x--"), "REQUEST.INVALID", 415, op="sendEdoc")
     # and the SOAP edge is still where it was
     with urllib.request.urlopen(gw.url + "/soap?wsdl", timeout=10) as resp:
         assert resp.status == 200
     log = gw.log.read_text(errors="replace")
     assert "POST /vdxp/sendEdoc 200" in log and "code=AUTH.DENIED" in log
     assert "edXMLEnvelope" not in log  # never a body in the log
+
+
+def test_every_operation_refused_answers_with_every_key_the_sdk_reads(sqlite_gateway):
+    """Finding 7: the SDK dereferences DocId (sendEdoc) and data (getEdoc, the lists) whatever the status, so each
+    refusal carries them, empty and of the type the SDK reads — for a refused signature and a refused request."""
+    gw = sqlite_gateway
+    refused = {
+        "sendEdoc": (_resigned(captured("sendEdoc"), messagetype="fax"), "REQUEST.INVALID"),
+        "getReceivedEdocList": (_resigned(captured("getReceivedEdocList"), messagetype="fax"), "REQUEST.INVALID"),
+        "getEdoc": (captured("getEdoc"), "NOT_FOUND"),  # another axis's docId
+        "updateStatus": (_resigned(captured("updateStatus"), status="maybe"), "REQUEST.INVALID"),
+        "getSentEdocList": (_resigned(captured("getSentEdocList"), messagetype="fax"), "REQUEST.INVALID"),
+        "getAgenciesList": (dataclasses.replace(captured("getAgenciesList"), body=b"[1]"), "REQUEST.INVALID"),
+    }
+    assert set(refused) == {op.value for op in vdxp.Operation}
+    for op, (r, code) in refused.items():
+        _fail(*_replay(gw, r), code, op=op)
+        wrong_secret = _resigned(captured(op), secret="not-the-secret-0123456789")
+        _fail(*_replay(gw, wrong_secret), "AUTH.DENIED", op=op)
+    # A VDXP operation we do not serve answers in its own shape too (getSynchronizeUnit lists units).
+    sync = dict(captured("getAgenciesList").headers)
+    _fail(*_post(gw, "/vdxp/getSynchronizeUnit", sync, b"{}"), "REQUEST.INVALID", op="getSynchronizeUnit")
+    # and a refusal at the HTTP layer (before the operation runs) as well
+    _fail(*_post(gw, "/vdxp/getEdoc", captured("getEdoc").headers, b"{" * 70_000), "SIZE.LIMIT", 413, op="getEdoc")
+    assert gw.count("documents") == 0
 
 
 # ================================================================================================ adapter
@@ -567,10 +699,10 @@ def test_edge_options_are_named_and_off_by_default(tmp_path, pki):
 
         # strict: the captured status package declared as messagetype=edoc is refused, and nothing is stored
         strict = VdxpEdge(service, settings, strict_messagetype=True)
-        _fail(*_wsgi(strict, captured("sendEdoc")), "EDXML.STRUCTURE")
+        _fail(*_wsgi(strict, captured("sendEdoc")), "EDXML.STRUCTURE", op="sendEdoc")
         # fresh: the SDK's timestamp (fixed at client creation) is outside a 5-minute window
         fresh = VdxpEdge(service, settings, max_age=timedelta(minutes=5))
-        _fail(*_wsgi(fresh, captured("getAgenciesList")), "AUTH.REPLAY")
+        _fail(*_wsgi(fresh, captured("getAgenciesList")), "AUTH.REPLAY", op="getAgenciesList")
         now = vdxp.format_timestamp(datetime.now(VN_TZ))
         _ok(*_wsgi(fresh, _resigned(captured("getAgenciesList"), timestamp=now)))
         # the default edge takes both

@@ -129,11 +129,10 @@ def test_stale_sdk_parameters_are_ignored_not_used():
     sent = _verify(request("getSentEdocList"))
     # status, filePath, from and hash-file are left over from earlier calls: signed, but not sentList's
     assert "status" in sent.signed_names and "filePath" in sent.signed_names
-    assert sent.params == {
-        "servicetype": "eDoc",
-        "messagetype": "edoc",
-        "docid": "87fef5b4-4b7e-41fc-9242-cc1892f40d6a",
-    }
+    assert set(sent.stale) == {"hash-file", "filePath", "from", "status"}
+    # … which proves the map is stale, so the docId getEdoc left in it does not filter the sent list
+    assert sent.params == {"servicetype": "eDoc", "messagetype": "edoc"}
+    assert sent.ignored == ("docId",)
     received = _verify(request("getReceivedEdocList"))
     assert received.get("from") is None  # stale from the sendEdoc before it
     assert received.get("messagetype") == "edoc"
@@ -142,6 +141,47 @@ def test_stale_sdk_parameters_are_ignored_not_used():
     update = _verify(request("updateStatus"))
     assert update.get("docid") == update.get("docId") == "87fef5b4-4b7e-41fc-9242-cc1892f40d6a"
     assert update.get("status") == "done"
+
+
+def _sdk_call(entries: list[tuple[str, str]], op: Operation) -> vdxp.VerifiedRequest:
+    base = [("systemid", SYSTEM_ID), ("timestamp", "28112026T003759+0266")]
+    headers = vdxp.signed_headers(SECRET, [*base, *entries, ("Content-Type", vdxp.CONTENT_TYPES[op])])
+    return _verify_mapping(headers, op, SYSTEM_ID, SECRET)
+
+
+def test_which_headers_count_per_operation():
+    # A clean request (only the operation's own entries): every filter counts — our client, a fresh SDK object.
+    clean = _sdk_call([("servicetype", "eDoc"), ("messagetype", "edoc"), ("docId", "d1")], Operation.GET_SENT_EDOC_LIST)
+    assert (clean.get("docId"), clean.stale, clean.ignored) == ("d1", (), ())
+    dated = [("messagetype", "edoc"), ("fromDate", "01/11/2026"), ("toDate", "30/11/2026")]
+    assert _sdk_call(dated, Operation.GET_RECEIVED_EDOC_LIST).get("fromDate") == "01/11/2026"
+    # A stale request: the lists' filters do not count (and say so); required parameters still do.
+    stale = _sdk_call([*dated, ("docId", "d1"), ("filePath", "/tmp")], Operation.GET_RECEIVED_EDOC_LIST)
+    assert (stale.get("messagetype"), stale.get("fromDate"), stale.get("toDate")) == ("edoc", None, None)
+    assert stale.ignored == ("fromDate", "toDate") and stale.stale == ("docId", "filePath")
+    sent = _sdk_call([*dated, ("docId", "d1"), ("status", "done")], Operation.GET_SENT_EDOC_LIST)
+    assert sent.params == {"messagetype": "edoc"}
+    # getEdoc / updateStatus take their own docId whatever else is in the map: every call sets it
+    fetched = _sdk_call([("docId", "d2"), ("filePath", "/tmp"), ("from", "x")], Operation.GET_EDOC)
+    assert fetched.get("docId") == "d2" and fetched.ignored == ()
+    update = _sdk_call(
+        [("docId", "d2"), ("status", "fail"), ("description", "r"), ("filePath", "/t")], Operation.UPDATE_STATUS
+    )
+    assert (update.get("docId"), update.get("status"), update.get("description")) == ("d2", "fail", "r")
+    # an ignored filter is still covered by the signature: its plain header must equal the signed value
+    headers = vdxp.signed_headers(
+        SECRET,
+        [
+            ("systemid", SYSTEM_ID),
+            ("timestamp", "t"),
+            ("docId", "d1"),
+            ("status", "done"),
+            ("Content-Type", "application/json"),
+        ],
+    )
+    headers["XroadVnpt-docId"] = "d9"
+    with pytest.raises(AuthError, match="differs"):
+        _verify_mapping(headers, Operation.GET_SENT_EDOC_LIST, SYSTEM_ID, SECRET)
 
 
 def test_wrong_secret_and_tampered_signature_are_refused_alike():
@@ -309,3 +349,26 @@ def test_non_ascii_parameter_round_trip():
     wire = {k: v.encode("utf-8") for k, v in headers.items()}  # what our client sends
     verified = vdxp.verify_request(vdxp.mapping_headers(wire), "k" * 20, Operation.UPDATE_STATUS, system_id="sys")
     assert verified.get("description") == "Lỗi"
+
+
+# ================================================================================================ answers
+
+
+def test_a_refusal_carries_the_operations_answer_keys_empty_and_fresh():
+    assert vdxp.fail_answer("NOT_FOUND", "x", "getEdoc") == {
+        "status": "FAIL",
+        "ErrorCode": "NOT_FOUND",
+        "ErrorDesc": "x",
+        "data": "",
+    }
+    assert vdxp.fail_answer("AUTH.DENIED", "x", "sendEdoc")["DocId"] == ""
+    assert set(vdxp.fail_answer("AUTH.DENIED", "x", "updateStatus")) == {"status", "ErrorCode", "ErrorDesc"}
+    assert set(vdxp.fail_answer("NOT_FOUND", "x", "nosuch")) == {"status", "ErrorCode", "ErrorDesc"}
+    one, two = vdxp.fail_answer("C", "x", "getSentEdocList"), vdxp.fail_answer("C", "x", "getSentEdocList")
+    one["data"].append("mutated")
+    assert two["data"] == []  # never a shared list
+    # every key a refusal carries is one the success answer carries too, with the same JSON type
+    assert isinstance(vdxp.ok_answer(data=[])["data"], type(vdxp.empty_fields("getAgenciesList")["data"]))
+    assert set(vdxp.ANSWER_FIELDS) >= {op.value for op in Operation} | vdxp.UNSERVED
+    # the client reads an empty DocId as none
+    assert vdxp.answer_doc_id(vdxp.fail_answer("C", "x", "sendEdoc")) is None

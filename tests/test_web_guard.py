@@ -14,8 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+import suds
+import suds.client
 import zeep
 from lxml import etree
+from suds.transport.http import HttpTransport
+from suds.transport.https import HttpAuthenticated
 from web_fake_app import SYSTEMS, Server, gunicorn
 from zeep.exceptions import Fault
 from zeep.wsse.username import UsernameToken
@@ -69,8 +73,11 @@ def _fault(resp: requests.Response) -> dict[str, str | None]:
     }
 
 
-def _post(server: Server, body: bytes, content_type: str = XML, **kw) -> requests.Response:
-    return requests.post(server.url + "/soap", data=body, headers={"Content-Type": content_type}, timeout=30, **kw)
+def _post(
+    server: Server, body: bytes, content_type: str = XML, headers: dict[str, str] | None = None, **kw
+) -> requests.Response:
+    headers = {"Content-Type": content_type, **(headers or {})}
+    return requests.post(server.url + "/soap", data=body, headers=headers, timeout=30, **kw)
 
 
 def _code(fault: Fault) -> str:
@@ -138,13 +145,59 @@ def test_password_text_only_over_tls(server, session):
     assert client.service.GetAgencies()
 
 
-def test_no_credentials_is_auth_denied(server):
+def test_no_credentials_over_plain_http_is_auth_denied_without_a_challenge(server):
     resp = _post(server, _envelope())
     assert resp.status_code == 500
+    # A challenge here would make a client send its secret in clear before learning Basic is refused.
+    assert "WWW-Authenticate" not in resp.headers
     fault = _fault(resp)
     assert (fault["faultcode"], fault["code"]) == ("soap:Client", "AUTH.DENIED")
     assert fault["faultstring"].startswith("AUTH.DENIED: ")
     assert fault["messageVi"] == "Xác thực không thành công"
+
+
+TLS = {"X-Forwarded-Proto": "https"}  # as the local nginx sets it; gunicorn trusts it from 127.0.0.1 only
+TIMESTAMP_ONLY = (
+    '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" '
+    'xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">'
+    "<wsu:Timestamp><wsu:Created>2026-01-01T00:00:00Z</wsu:Created></wsu:Timestamp></wsse:Security>"
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "authorization"),
+    [("", None), (TIMESTAMP_ONLY, None), ("", "Bearer abc"), ("", "Negotiate YIIB")],
+    ids=["nothing", "wsse-without-token", "bearer", "negotiate"],
+)
+def test_no_credentials_over_tls_is_a_401_basic_challenge_with_the_fault(server, header, authorization):
+    headers = {"Content-Type": XML, **TLS, **({"Authorization": authorization} if authorization else {})}
+    resp = requests.post(server.url + "/soap", data=_envelope(header=header), headers=headers, timeout=30)
+    assert resp.status_code == 401
+    assert resp.headers["WWW-Authenticate"] == 'Basic realm="edoc-gateway"'
+    fault = _fault(resp)  # the same Fault as before, for clients that read the body of a 401 (zeep does)
+    assert (fault["faultcode"], fault["code"]) == ("soap:Client", "AUTH.DENIED")
+    assert "UsernameToken" in fault["message"] and "TLS" in fault["message"]
+
+
+@pytest.mark.parametrize(
+    ("auth", "header"),
+    [
+        (("sys-sender", "wrong"), ""),
+        (("nobody", "x"), ""),
+        (
+            None,
+            '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext'
+            '-1.0.xsd"><wsse:UsernameToken><wsse:Username>sys-sender</wsse:Username><wsse:Password>wrong'
+            "</wsse:Password></wsse:UsernameToken></wsse:Security>",
+        ),
+    ],
+    ids=["wrong-secret", "unknown-system", "wrong-password-text"],
+)
+def test_wrong_credentials_over_tls_stay_a_500_fault_without_a_challenge(server, auth, header):
+    resp = _post(server, _envelope(header=header), auth=auth, headers=TLS)
+    assert resp.status_code == 500
+    assert "WWW-Authenticate" not in resp.headers
+    assert _fault(resp)["code"] == "AUTH.DENIED"
 
 
 # ------------------------------------------------------------------------------------------ HTTP Basic
@@ -168,6 +221,64 @@ def test_basic_auth_behind_the_tls_proxy_is_accepted(server, session):
     with pytest.raises(Fault) as info:
         client.service.GetAgencies()
     assert _code(info.value) == "AUTH.DENIED"
+
+
+def _suds(server: Server, transport, *, tls: bool) -> suds.client.Client:
+    """suds (suds-community) with ``transport``, calling ``/soap`` on the loopback server; ``tls`` marks its SOAP
+    requests as forwarded over TLS by the local proxy (the WSDL itself is read plainly, as the tests above do)."""
+    return suds.client.Client(
+        server.url + "/soap?wsdl",
+        transport=transport,
+        location=server.url + "/soap",
+        headers=TLS if tls else {},
+        cache=None,
+        timeout=30,
+    )
+
+
+def _log_lines(server: Server, since: int) -> list[str]:
+    return [line for line in server.stderr.read_text(errors="replace")[since:].splitlines() if "POST /soap" in line]
+
+
+def test_suds_http_authenticated_answers_the_challenge_over_tls(server):
+    """Finding 11: suds' HttpAuthenticated (urllib's Basic handler) sends credentials only after a 401 challenge."""
+    secret = SYSTEMS["sys-receiver"][0]
+    since = len(server.stderr.read_text(errors="replace"))
+    client = _suds(server, HttpAuthenticated(username="sys-receiver", password=secret), tls=True)
+    agencies = client.service.GetAgencies()
+    assert agencies is not None
+    lines = _log_lines(server, since)
+    assert [" 401 " in lines[0], " 200 " in lines[1]] == [True, True], lines
+    assert "user=-" in lines[0] and "system=sys-receiver" in lines[1]
+
+    # wrong credentials: the challenge is answered once, then the Fault reaches the application as a WebFault
+    wrong = _suds(server, HttpAuthenticated(username="sys-receiver", password="wrong"), tls=True)
+    with pytest.raises(suds.WebFault) as info:
+        wrong.service.GetAgencies()
+    assert info.value.fault.faultstring.startswith("AUTH.DENIED: ")
+
+    # without credentials the client sees the 401 (suds reports the status; the Fault is in the body) …
+    with pytest.raises(Exception, match="401"):
+        _suds(server, HttpTransport(), tls=True).service.GetAgencies()
+
+
+def test_zeep_without_credentials_reads_the_fault_of_the_challenge(server, session):
+    client = _zeep(server, session)
+    session.headers.update(TLS)  # after the WSDL was read (with it, the WSDL would name an https address)
+    with pytest.raises(Fault) as info:
+        client.service.GetAgencies()
+    assert _code(info.value) == "AUTH.DENIED"
+
+
+def test_suds_http_authenticated_over_plain_http_never_sends_its_secret(server):
+    secret = SYSTEMS["sys-receiver"][0]
+    since = len(server.stderr.read_text(errors="replace"))
+    client = _suds(server, HttpAuthenticated(username="sys-receiver", password=secret), tls=False)
+    with pytest.raises(suds.WebFault) as info:
+        client.service.GetAgencies()
+    assert info.value.fault.faultstring.startswith("AUTH.DENIED: ") and "TLS" in info.value.fault.faultstring
+    lines = _log_lines(server, since)
+    assert len(lines) == 1 and " 500 " in lines[0] and "user=-" in lines[0], lines  # no second, credentialed try
 
 
 def test_wsdl_behind_the_tls_proxy_names_an_https_address(server):

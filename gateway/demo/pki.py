@@ -104,7 +104,8 @@ class DemoPki:
     rogue_ca_cert: Path
     #: A credential issued by the rogue CA, claiming the first agency's OrganId.
     rogue: AgencyCredentials
-    #: The gateway's own credential (receipts).
+    #: The gateway's own credential (receipts). ``gateway_cert`` is a full-chain file — the gateway certificate,
+    #: then the intermediate CA — as ``gateway_cert`` in the settings must be, so that receipts carry the chain.
     gateway_key: Path
     gateway_cert: Path
 
@@ -174,7 +175,7 @@ def create_demo_pki(
         rogue_ca_cert=w.cert("rogue-ca", rogue_ca.cert),
         rogue=rogue,
         gateway_key=w.key("gateway", gw_key),
-        gateway_cert=w.cert("gateway", gw_cert),
+        gateway_cert=w.pem("gateway.cert.pem", cert_pem(gw_cert) + cert_pem(inter.cert)),
     )
 
 

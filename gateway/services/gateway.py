@@ -14,6 +14,7 @@ trust store and the database engine once per process.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -25,10 +26,13 @@ from gateway.services.auth import Authenticator
 from gateway.services.history import DocumentHistory
 from gateway.services.intake import Intake
 from gateway.services.mailbox import Mailbox
+from gateway.services.receipt import receipt_chain_problem
 from gateway.services.registry import Registry
 from gateway.services.values import agency_info
 from gateway.xmlcheck.signing import SigningKey
 from gateway.xmlcheck.trust import TrustStore
+
+log = logging.getLogger(__name__)
 
 
 def _utcnow() -> datetime:
@@ -85,13 +89,17 @@ class GatewayService:
     def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> GatewayService:
         """Load the gateway key, the trust store and the engine ONCE (composition root of the service).
 
-        The gateway certificate file may carry its chain after the certificate (SigningKey.from_files).
+        The gateway certificate file carries its chain after the certificate (SigningKey.from_files): the
+        receipts' KeyInfo; a chain that does not reach a root is logged as a warning (receipt_chain_problem).
         """
         settings.require_service()
         assert settings.gateway_key is not None and settings.gateway_cert is not None
         assert settings.trust_store is not None
         key = SigningKey.from_files(settings.gateway_key, settings.gateway_cert)
         trust = TrustStore.from_files(settings.trust_store, settings.crl_files)
+        problem = receipt_chain_problem(key, trust)
+        if problem:
+            log.warning("gateway_cert %s: %s", settings.gateway_cert, problem)
         engine = create_engine(settings)
         service = cls(engine, key, trust, settings, clock=clock)
         weakref.finalize(service, engine.dispose)  # no connection left open if close() is forgotten

@@ -10,9 +10,15 @@ Shape::
 
 An enveloped XML-DSig with one whole-document reference, exclusive C14N, RSA-SHA256 (ECDSA-SHA256 for EC
 keys) and the gateway certificate with its chain in KeyInfo: a sender can check it with stock tools
-(``xmlsec1 --verify``) and keep it as proof that the gateway received exactly these bytes at that time.
+(``xmlsec1 --verify --trusted-pem ROOT``, the JDK's XML-DSig with a PKIX ``CertPathValidator``) trusting only
+the root CA, and keep it as proof that the gateway received exactly these bytes at that time.
 The key objects come pre-loaded in a :class:`~gateway.xmlcheck.signing.SigningKey` (no PEM parsing per
 receipt). A duplicate answer re-issues a receipt with the ORIGINAL doc id and time, freshly signed.
+
+The chain comes from the ``gateway_cert`` file: the gateway certificate followed by its intermediate CA
+certificates (a "full chain" file, as nginx's ``ssl_certificate``). A leaf alone made receipts that only a
+verifier pinning the leaf could check (issue 8, finding 12); :func:`receipt_chain_problem` says so at start-up.
+The same certificates are published at ``GET /gateway/certificate.pem`` (:mod:`gateway.web.certificate`).
 """
 
 from __future__ import annotations
@@ -78,8 +84,32 @@ def build_receipt(
         digest_algorithm=DigestAlgorithm.SHA256,
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
     )
-    signed = signer.sign(root, key=key.private_key, cert=[key.certificate, *key.chain])
+    signed = signer.sign(root, key=key.private_key, cert=list(key.certificates))
     return etree.tostring(signed, encoding="UTF-8", xml_declaration=True)
+
+
+def receipt_chain_problem(key: SigningKey, trust: TrustStore) -> str | None:
+    """Why a verifier trusting only a root CA could not check our receipts, or None when it can.
+
+    It can when the certificates in KeyInfo lead from the gateway certificate, each issued by the next, to a
+    self-signed root or to a certificate issued by an anchor of ``trust``. Otherwise the missing link is named,
+    for the start-up log: the gateway still runs (a verifier that pins the gateway certificate is served), but
+    the operator learns that the chain is missing from ``gateway_cert``.
+    """
+    current, pool = key.certificate, list(key.chain)
+    for _ in range(_MAX_CHAIN):
+        if _issued_by(current, current) or any(_issued_by(current, anchor) for anchor in trust.anchors):
+            return None
+        issuer = next((c for c in pool if _issued_by(current, c)), None)
+        if issuer is None:
+            return (
+                f"receipts carry {len(key.certificates)} certificate(s) ending at "
+                f"{current.subject.rfc4514_string()}, whose issuer {current.issuer.rfc4514_string()} is neither "
+                "among them nor in the trust store: a verifier trusting only the root CA cannot check a receipt. "
+                "Put the intermediate CA certificates after the gateway certificate in gateway_cert (leaf first)"
+            )
+        current = issuer
+    return f"the receipts' certificate chain is longer than {_MAX_CHAIN} certificates"
 
 
 def verify_receipt(data: bytes, trust: TrustStore | x509.Certificate) -> ReceiptInfo:

@@ -6,6 +6,8 @@ Routes:
   into spyne. Not a Flask route: :class:`SoapMount` hands the untouched environ to the guard before Flask sees
   the request, so the SOAP path (limits, Faults, the WSDL) is exactly what the guard and spyne make of it;
 - ``/healthz``, ``/readyz`` — the probes (:mod:`gateway.web.health`);
+- ``/gateway/certificate.pem`` — the gateway certificate and its chain, as receipts carry them
+  (:mod:`gateway.web.certificate`), when ``gateway_cert`` is set;
 - ``/admin/v1/deliveries…`` — the operators' API (:mod:`gateway.web.admin`), only when ``admin_token`` is set
   and the delivery use cases are given;
 - ``/rest/v1/packages`` — canonical JSON packages from modern systems and REST peers (:mod:`gateway.web.rest`);
@@ -27,6 +29,7 @@ from flask import Flask
 from gateway.config import Settings
 from gateway.services.api import GatewayApi
 from gateway.web.admin import AdminEdge, DeliveryAdminApi
+from gateway.web.certificate import certificate_blueprint
 from gateway.web.guard import SoapGuard
 from gateway.web.health import Readiness, health_blueprint
 from gateway.web.jsonapi import install_error_handlers
@@ -59,6 +62,8 @@ def create_app(
     app.url_map.merge_slashes = False
     install_error_handlers(app)
     app.register_blueprint(health_blueprint(readiness))
+    if settings.gateway_cert is not None:
+        app.register_blueprint(certificate_blueprint(settings.gateway_cert))
     app.register_blueprint(RestEdge(api, settings).blueprint())
     app.register_blueprint(VdxpEdge(api, settings).blueprint())
     if settings.admin_token and deliveries is not None:

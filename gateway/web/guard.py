@@ -16,8 +16,21 @@ HTTP status codes (WS-I Basic Profile 1.1, R1126: a response carrying a Fault us
 layer, before the body is parsed, answer 4xx — 405 method, 411 no Content-Length, 413 too large, 415 media type,
 400 truncated body — each *with* a SOAP Fault body so that every client sees the same detail format. Everything
 decided from the envelope (parse errors, unknown operation, authentication, the use cases) is a Fault with HTTP
-500. Authentication failures are therefore 500 + ``AUTH.DENIED``, not 401: the credentials live in the envelope,
-and a 401 would invite browsers and HTTP libraries to retry with other credentials.
+500 — with one exception, the challenge:
+
+* a request that carries NO credentials (no UsernameToken in ``wsse:Security``, no ``Authorization: Basic``)
+  where HTTP Basic is accepted (over TLS, or with ``basic_auth_requires_tls`` off) answers **401** with
+  ``WWW-Authenticate: Basic realm="edoc-gateway"`` and the ``AUTH.DENIED`` Fault as its body. Clients built on
+  the HTTP challenge — suds ``HttpAuthenticated`` (urllib's handler), WCF ``<transport clientCredentialType=
+  "Basic">``, Java's ``Authenticator`` — send their credentials only after one; a 500 left them failing with
+  credentials configured. An ``Authorization`` of another scheme (Bearer, Negotiate …) is answered the same way:
+  the challenge names the scheme that works;
+* over plain HTTP (Basic refused there) there is no challenge: it would make such a client send its secret in
+  clear before being told Basic is refused. It gets the 500 Fault saying what to use instead;
+* WRONG credentials (unknown system, wrong secret, malformed Basic, PasswordText or Basic without TLS, a bad or
+  replayed UsernameToken) stay 500 + ``AUTH.DENIED``/``AUTH.REPLAY``: a 401 there makes urllib and WCF give up
+  with a bare "401 Unauthorized" and drop our Fault, and invites browsers to prompt for other credentials,
+  while the 500 Fault reaches every SOAP toolkit as a readable fault (zeep reads the Fault of the 401 as well).
 
 "TLS" means ``wsgi.url_scheme == "https"``. Behind the nginx proxy gunicorn sets that from
 ``X-Forwarded-Proto`` — but only for peers listed in gunicorn's ``forwarded_allow_ips`` (deploy/gunicorn.conf.py:
@@ -68,6 +81,9 @@ SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
 #: soap:Header entries the guard processes (so mustUnderstand="1" on them is honoured).
 _UNDERSTOOD: Final = frozenset({f"{{{WSSE}}}Security"})
 _XML_TYPE: Final = "text/xml; charset=utf-8"
+#: The challenge of a request without credentials (RFC 9110 §11.6.1, RFC 7617).
+CHALLENGE: Final = 'Basic realm="edoc-gateway"'
+_STATUS_LINES: Final = {**STATUS_LINES, 401: "401 Unauthorized"}
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 
@@ -121,6 +137,8 @@ class SoapGuard:
             )
             if refusal.status == 405:
                 outcome.extra_headers += (("Allow", "POST, GET"),)
+            if refusal.status == 401:
+                outcome.extra_headers += (("WWW-Authenticate", CHALLENGE),)
         except Exception:
             # A defect in the guard or in spyne: the client gets a Fault, never an HTML 500; the log gets the
             # traceback (which has no body in it: the body is never part of an exception message here).
@@ -131,7 +149,7 @@ class SoapGuard:
             ("Content-Length", str(len(outcome.body))),
             *outcome.extra_headers,
         ]
-        start_response(STATUS_LINES[outcome.status], headers)
+        start_response(_STATUS_LINES[outcome.status], headers)
         log.info(
             "%s %s %d in=%s out=%d user=%s system=%s %.1fms fault=%s",
             method,
@@ -213,8 +231,10 @@ class SoapGuard:
             username, password = _basic_credentials(authorization[6:])
             audit.claim(username)
             return _call_auth(lambda: self._api.authenticate_basic(username, password))
+        # No credentials we can read: challenge where Basic is accepted, so clients that wait for it answer.
+        challenge = not self._basic_requires_tls or environ.get("wsgi.url_scheme") == "https"
         raise _Refusal(
-            500,
+            401 if challenge else 500,
             AuthError(
                 "authentication required: a WS-Security UsernameToken (PasswordDigest) in soap:Header, "
                 "or HTTP Basic over TLS"

@@ -18,7 +18,9 @@ Per request, in this order (the SOAP guard's order, :mod:`gateway.web.guard`):
    (:func:`gateway.protocols.vdxp.package_from_body`) inside the same check;
 4. the operation, through the use cases (:class:`GatewayApi`), which enforce access themselves.
 
-Every answer, refusals included, is the SDK's JSON shape (:mod:`gateway.protocols.vdxp.answers`). HTTP status: 200
+Every answer, refusals included, is the SDK's JSON shape (:mod:`gateway.protocols.vdxp.answers`): a refusal of an
+operation carries that operation's answer keys empty (``DocId: ""``, ``data: ""`` or ``[]``), because the SDK
+reads them before it reads ``status``. HTTP status: 200
 for every refusal a client must read (the SDK reads the body only of a 200 answer), 503 for
 ``SERVICE.UNAVAILABLE`` (retry later), 500 ``GATEWAY.INTERNAL`` for a defect, and 404/405/411/413/415/400 for
 failures at the HTTP layer — each with the same FAIL body. So this edge translates its errors itself and never
@@ -30,7 +32,11 @@ Lenient by design, each choice a named parameter of :class:`VdxpEdge`:
   the package classifies itself in intake, and the SDK's own captured call sends a status package with
   ``messagetype=edoc``. ``strict_messagetype=True`` refuses the mismatch instead (``EDXML.STRUCTURE``);
 * the timestamp is not checked for freshness (the SDK fixes it when its client object is created);
-  ``max_age`` enforces a window for deployments whose clients sign fresh timestamps (``AUTH.REPLAY``).
+  ``max_age`` enforces a window for deployments whose clients sign fresh timestamps (``AUTH.REPLAY``);
+* which headers count per operation is the protocol's decision
+  (:data:`gateway.protocols.vdxp.names.LIST_FILTERS`): in a request re-signing another call's entries (the
+  SDK's stale header map), the lists' ``docId``/``fromDate``/``toDate`` filters are not applied (the log line
+  says ``ignored=…``), so a long-lived SDK client's getSentEdocList after a getEdoc lists its sent documents.
 
 One log line per request (method, path, HTTP status, sizes, claimed system, elapsed, code, document id); never
 a body, never a header value other than the bounded, sanitised system id and docId.
@@ -161,15 +167,15 @@ class VdxpEdge:
                 raise Refusal(405, RequestError(message), close=True)
             status, payload = 200, self._post(req, operation, trace)
         except Refusal as refusal:
-            status, payload, close = refusal.status, vdxp.error_answer(refusal.error), refusal.close
+            status, payload, close = refusal.status, vdxp.error_answer(refusal.error, operation), refusal.close
             trace.code = refusal.error.code
         except GatewayError as exc:
-            status, payload = (503 if exc.retryable else 200), vdxp.error_answer(exc)
+            status, payload = (503 if exc.retryable else 200), vdxp.error_answer(exc, operation)
             trace.code = exc.code
         except Exception:
             # A defect: the client gets a FAIL answer, never an HTML page; the log gets the traceback (no body in it).
             log.exception("internal error at the VDXP edge (%s %s)", req.method, path)
-            status, payload = 500, vdxp.fail_answer(INTERNAL_CODE, INTERNAL_DESC)
+            status, payload = 500, vdxp.fail_answer(INTERNAL_CODE, INTERNAL_DESC, operation)
             trace.code = INTERNAL_CODE
         body = vdxp.encode_answer(payload)
         response = Response(body, status=_STATUS[status], content_type=vdxp.ANSWER_CONTENT_TYPE)
@@ -232,6 +238,9 @@ class VdxpEdge:
             return verified
 
         verified = self._api.authenticate_hmac(claimed, verify)
+        if verified.ignored:
+            # A stale SDK header map (LIST_FILTERS): the filters it re-sent are not applied; the log says so.
+            trace.note += f" ignored={','.join(verified.ignored)}"
         return self._handlers[operation](verified, package[0] if package else body, trace)
 
     # ------------------------------------------------------------------------------------------ operations

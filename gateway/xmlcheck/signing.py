@@ -31,7 +31,7 @@ from gateway.xmlcheck.dsig import DS_SIGNATURE, local_name
 from gateway.xmlcheck.paths import element_path
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, make_parser, parse_bytes
 
-__all__ = ["SigningKey", "place_signature_placeholder", "sign_package"]
+__all__ = ["SigningKey", "load_certificate_chain", "place_signature_placeholder", "sign_package"]
 
 SigningPrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -51,6 +51,11 @@ class SigningKey:
 
     Why: handing signxml PEM bytes makes it re-parse key and certificates on every signature (~40 ms
     measured); holding the loaded objects keeps signing at a few ms.
+
+    ``chain`` is what a verifier needs besides its own trust anchors: the intermediate CA certificates, issuer
+    after subject. KeyInfo carries :attr:`certificates` (the certificate, then the chain), so that a verifier
+    trusting only the root — ``xmlsec1 --trusted-pem ROOT``, a JDK ``CertPathValidator`` — can build the path.
+    A certificate given twice (a full-chain file plus the same chain again) is carried once.
     """
 
     private_key: SigningPrivateKey = field(repr=False)
@@ -58,7 +63,8 @@ class SigningKey:
     chain: tuple[x509.Certificate, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "chain", tuple(self.chain))
+        chain = dict.fromkeys(c for c in self.chain if c != self.certificate)
+        object.__setattr__(self, "chain", tuple(chain))
         key = self.private_key
         if isinstance(key, rsa.RSAPrivateKey):
             if key.key_size < MIN_RSA_BITS:
@@ -92,16 +98,33 @@ class SigningKey:
             raise ConfigError(f"cannot load the private key {key}: {exc}") from exc
         if not isinstance(private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise ConfigError(f"{key}: only RSA and EC keys can sign edXML")
-        certs = load_certs(cert)
-        extra = load_certs(chain) if chain is not None else []
+        certs = load_certificate_chain(cert, chain)
         try:
-            return cls(private_key=private_key, certificate=certs[0], chain=(*certs[1:], *extra))
+            return cls(private_key=private_key, certificate=certs[0], chain=certs[1:])
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{key} / {cert}: {exc}") from exc
 
     @property
     def is_ec(self) -> bool:
         return isinstance(self.private_key, ec.EllipticCurvePrivateKey)
+
+    @property
+    def certificates(self) -> tuple[x509.Certificate, ...]:
+        """What ``KeyInfo/X509Data`` carries, in this order: the signer's certificate, then its chain."""
+        return (self.certificate, *self.chain)
+
+
+def load_certificate_chain(
+    cert: str | os.PathLike[str], chain: str | os.PathLike[str] | None = None
+) -> tuple[x509.Certificate, ...]:
+    """The certificates KeyInfo carries for a key loaded from ``cert`` (+ ``chain``), in :attr:`SigningKey.certificates`
+    order: the first certificate of ``cert``, then the rest of ``cert``, then ``chain``, each once.
+
+    Whoever publishes the signer's certificates (``GET /gateway/certificate.pem``) reads them here, so what is
+    published is what the signatures carry. ``CONFIG.INVALID`` for an unreadable or empty file.
+    """
+    certs = [*load_certs(cert), *(load_certs(chain) if chain is not None else [])]
+    return tuple(dict.fromkeys(certs))
 
 
 class _EdxmlSigner(XMLSigner):
@@ -182,7 +205,7 @@ def sign_package(data: bytes, key: SigningKey, *, digest: str = "sha256", max_by
         digest_algorithm=digest_alg,
         c14n_algorithm=_EXC_C14N,
     )
-    signed = signer.sign(root, key=key.private_key, cert=[key.certificate, *key.chain])
+    signed = signer.sign(root, key=key.private_key, cert=list(key.certificates))
 
     uris = [
         ref.get("URI")

@@ -16,6 +16,7 @@ this package (``from gateway.protocols import vdxp``) and use its names qualifie
 
 from gateway.protocols.vdxp.answers import (
     ANSWER_CONTENT_TYPE,
+    ANSWER_FIELDS,
     FAIL,
     OK,
     OK_CODE,
@@ -29,6 +30,7 @@ from gateway.protocols.vdxp.answers import (
     answer_package,
     answer_summary,
     decode_answer,
+    empty_fields,
     encode_answer,
     encode_package,
     error_answer,
@@ -38,6 +40,7 @@ from gateway.protocols.vdxp.answers import (
     text,
 )
 from gateway.protocols.vdxp.names import (
+    BASE_ENTRIES,
     CONTENT_TYPE,
     CONTENT_TYPES,
     CRLF,
@@ -49,6 +52,7 @@ from gateway.protocols.vdxp.names import (
     HASH_HEADER,
     JSON_TYPE,
     LIST_DATE_FORMAT,
+    LIST_FILTERS,
     MAX_SIGN_HEADER_BYTES,
     MESSAGETYPE,
     OCTET_STREAM,
@@ -111,6 +115,8 @@ from gateway.protocols.vdxp.verify import (
 
 __all__ = [
     "ANSWER_CONTENT_TYPE",
+    "ANSWER_FIELDS",
+    "BASE_ENTRIES",
     "CONTENT_TYPE",
     "CONTENT_TYPES",
     "CRLF",
@@ -123,6 +129,7 @@ __all__ = [
     "HASH_HEADER",
     "JSON_TYPE",
     "LIST_DATE_FORMAT",
+    "LIST_FILTERS",
     "MAX_SIGN_HEADER_BYTES",
     "MESSAGETYPE",
     "OCTET_STREAM",
@@ -161,6 +168,7 @@ __all__ = [
     "check_service_type",
     "claimed_system_id",
     "decode_answer",
+    "empty_fields",
     "encode_answer",
     "encode_package",
     "error_answer",

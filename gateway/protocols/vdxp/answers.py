@@ -5,11 +5,17 @@ Every answer is a JSON object with ``status`` ``"OK"``/``"FAIL"``, ``ErrorCode``
 edge builds answers with :func:`ok_answer` / :func:`error_answer` and the list items' ``to_wire``; the client reads
 them with :func:`decode_answer`, :func:`is_ok` and the items' ``from_wire``. One module knows the field names.
 
-Errors. A refusal is ``{"status": "FAIL", "ErrorCode": <code>, "ErrorDesc": <message>}`` where ``ErrorCode`` is
-the gateway's stable wire code (``AUTH.DENIED``, ``EDXML.SCHEMA``, ``NOT_FOUND`` … — the codes of the SOAP
+Errors. A refusal is ``{"status": "FAIL", "ErrorCode": <code>, "ErrorDesc": <message>, …}`` where ``ErrorCode``
+is the gateway's stable wire code (``AUTH.DENIED``, ``EDXML.SCHEMA``, ``NOT_FOUND`` … — the codes of the SOAP
 Faults) and ``ErrorDesc`` is ``"<Vietnamese message>: <English detail>"``. Why not VDXP's numeric codes: only
 ``"0"`` is confirmed; the numeric table (10/15/18…) is an unverified third-party reading of one province's guide
 (edxml.md §11.1 [U]), and our codes name the cause.
+
+A refusal also carries, EMPTY, every key the SDK reads from that operation's answer (:data:`ANSWER_FIELDS`):
+``DocId: ""`` for sendEdoc, ``data: ""`` for getEdoc, ``data: []`` for the lists. The SDK dereferences those keys
+before it looks at ``status`` — without them a refused sendEdoc or getEdoc ended in a NullPointerException
+instead of the error (issue 8, 7 of 18 error cases). Empty of the right JSON type: a list where it iterates, a
+string where it reads text.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from gateway.errors import GatewayError
-from gateway.protocols.vdxp.names import SERVICE_TYPE_EDOC
+from gateway.protocols.vdxp.names import SERVICE_TYPE_EDOC, Operation
 
 OK: Final = "OK"
 FAIL: Final = "FAIL"
@@ -33,6 +39,22 @@ ANSWER_CONTENT_TYPE: Final = "application/json; charset=utf-8"
 
 Answer = dict[str, Any]
 
+#: The keys the SDK reads from each operation's answer besides ``status``/``ErrorCode``/``ErrorDesc`` (edxml.md
+#: §11.1, §11.4; ``requests.json`` ``responses_the_sdk_accepted``), with the JSON type of each: a refusal carries
+#: them empty (``""`` / ``[]``). Keyed by the path segment, so VDXP operations we do not serve are answered in
+#: their shape too (``getSynchronizeUnit`` lists units; ``registerAgency``/``deleteAgency`` read nothing more).
+ANSWER_FIELDS: Final[Mapping[str, Mapping[str, type[str] | type[list[Any]]]]] = {
+    Operation.SEND_EDOC: {"DocId": str},
+    Operation.GET_RECEIVED_EDOC_LIST: {"data": list},
+    Operation.GET_EDOC: {"data": str},
+    Operation.UPDATE_STATUS: {},
+    Operation.GET_SENT_EDOC_LIST: {"data": list},
+    Operation.GET_AGENCIES_LIST: {"data": list},
+    "getSynchronizeUnit": {"data": list},
+    "registerAgency": {},
+    "deleteAgency": {},
+}
+
 # ================================================================================================ building
 
 
@@ -41,14 +63,20 @@ def ok_answer(**fields: Any) -> Answer:
     return {"status": OK, "ErrorCode": OK_CODE, "ErrorDesc": OK_DESC, **fields}
 
 
-def fail_answer(code: str, description: str) -> Answer:
-    """A refusal, in the one shape every refusal has (also at the HTTP layer: 404, 405, 413 …)."""
-    return {"status": FAIL, "ErrorCode": code, "ErrorDesc": description}
+def empty_fields(operation: str | None) -> Answer:
+    """The operation's answer keys (:data:`ANSWER_FIELDS`), each empty — fresh objects on every call."""
+    return {key: kind() for key, kind in ANSWER_FIELDS.get(operation or "", {}).items()}
 
 
-def error_answer(exc: GatewayError) -> Answer:
+def fail_answer(code: str, description: str, operation: str | None = None) -> Answer:
+    """A refusal, in the one shape every refusal has (also at the HTTP layer: 404, 405, 413 …), with the empty
+    answer keys of ``operation`` (the path segment; none for a name VDXP does not have)."""
+    return {"status": FAIL, "ErrorCode": code, "ErrorDesc": description, **empty_fields(operation)}
+
+
+def error_answer(exc: GatewayError, operation: str | None = None) -> Answer:
     """The refusal for a :class:`GatewayError`: its code, and ``"<Vietnamese>: <English>"``."""
-    return fail_answer(exc.code, f"{exc.message_vi}: {exc.message}")
+    return fail_answer(exc.code, f"{exc.message_vi}: {exc.message}", operation)
 
 
 def encode_answer(answer: Mapping[str, Any]) -> bytes:

@@ -64,8 +64,11 @@ class Operation(StrEnum):
 #: so that SDK users read why.
 UNSERVED: Final = frozenset({"getSynchronizeUnit", "registerAgency", "deleteAgency"})
 
-#: The parameters each operation reads (besides systemid/timestamp/Content-Type). Anything else that arrives
-#: signed is a stale SDK entry and is ignored; anything here that arrives unsigned is refused.
+#: Entries every request signs, whatever the operation.
+BASE_ENTRIES: Final = frozenset({SYSTEMID, TIMESTAMP, CONTENT_TYPE})
+
+#: The parameters each operation reads (besides :data:`BASE_ENTRIES`). Anything else that arrives signed is a
+#: stale SDK entry and is ignored; anything here that arrives unsigned is refused.
 OPERATION_PARAMS: Final[Mapping[Operation, frozenset[str]]] = {
     Operation.SEND_EDOC: frozenset({FROM, TO, SERVICETYPE, MESSAGETYPE, HASH_FILE}),
     Operation.GET_RECEIVED_EDOC_LIST: frozenset({SERVICETYPE, MESSAGETYPE, FROM_DATE, TO_DATE}),
@@ -73,6 +76,40 @@ OPERATION_PARAMS: Final[Mapping[Operation, frozenset[str]]] = {
     Operation.UPDATE_STATUS: frozenset({DOC_ID, STATUS, DESCRIPTION}),
     Operation.GET_SENT_EDOC_LIST: frozenset({SERVICETYPE, MESSAGETYPE, DOC_ID, FROM_DATE, TO_DATE}),
     Operation.GET_AGENCIES_LIST: frozenset(),
+}
+
+#: Which headers count, per operation, when a request comes from a client whose header map is stale.
+#:
+#: The VNPT SDK never clears its header map (edxml.md §11.4): every parameter of every earlier call is sent, and
+#: signed, again. A value it re-sends is indistinguishable from one the caller set for this call, so the
+#: question is only what a stale value could do:
+#:
+#: ============================ ============================================================================
+#: operation                    counts
+#: ============================ ============================================================================
+#: ``sendEdoc``                 ``from``, ``servicetype``, ``messagetype``, ``hash-file`` — set by every call
+#:                              (``hash-file`` by the SDK itself); ``to`` is checked but never acted on:
+#:                              routing is by the package's own ``To``
+#: ``getReceivedEdocList``      ``servicetype``, ``messagetype`` (every call sets them); ``fromDate``/``toDate``
+#:                              only in a clean request (below)
+#: ``getEdoc``                  ``docId`` (required, so every call sets it)
+#: ``updateStatus``             ``docId``, ``status`` (required); ``description`` — a stale one is only text,
+#:                              and a description the caller did set must not be lost
+#: ``getSentEdocList``          ``servicetype``, ``messagetype``; ``docId``, ``fromDate``, ``toDate`` only in a
+#:                              clean request (below)
+#: ``getAgenciesList``          nothing
+#: ============================ ============================================================================
+#:
+#: A request is *clean* when it signs nothing but :data:`BASE_ENTRIES` and the operation's own parameters. A
+#: request that also signs another operation's entries (``filePath``, ``status``, ``hash-file`` … in a list
+#: call) proves the client's map is stale; in it, the optional FILTERS of a list below are ignored, because a
+#: filter left over from an earlier call (getEdoc's ``docId``) silently hides what the caller asked for — a
+#: long-lived SDK client saw an empty sent list (issue 8, finding 8). Ignoring one only widens the answer,
+#: which the client filters anyway. Our own client signs only the call's parameters, so its filters count.
+#: Signature verification still covers every signed entry, used or not.
+LIST_FILTERS: Final[Mapping[Operation, frozenset[str]]] = {
+    Operation.GET_RECEIVED_EDOC_LIST: frozenset({FROM_DATE, TO_DATE}),
+    Operation.GET_SENT_EDOC_LIST: frozenset({DOC_ID, FROM_DATE, TO_DATE}),
 }
 
 #: The body type the SDK sends per operation (``sendEdoc`` posts the raw file, the others ``{}``).

@@ -9,7 +9,10 @@ signed values and refused when they differ or when an operation parameter arrive
 Quirks of the VNPT SDK (SDKVXP 2.0.x) tolerated here, each observed on the wire:
 
 * its header map is never cleared, so earlier parameters (``docId``, ``status``, ``from``, ``hash-file``,
-  ``filePath``) are re-sent and signed in later calls: signed entries an operation does not use are ignored;
+  ``filePath``) are re-sent and signed in later calls: signed entries an operation does not use are ignored,
+  and in a request that carries such entries the lists' optional filters are ignored too — a stale getEdoc
+  ``docId`` must not empty a later getSentEdocList (:data:`~gateway.protocols.vdxp.names.LIST_FILTERS` says
+  which headers count, per operation, and why);
 * ``hash-file`` is written byte by byte with Java ``Integer.toHexString`` — each byte's leading zero dropped
   (``…af06ce…`` becomes ``…af6ce…``): both that form and normal hex are accepted
   (:func:`~gateway.protocols.vdxp.signing.file_hash_matches`);
@@ -33,10 +36,12 @@ from typing import Final
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import AuthError, ReplayError, RequestError
 from gateway.protocols.vdxp.names import (
+    BASE_ENTRIES,
     CONTENT_TYPE,
     CRLF,
     HASH_FILE,
     HASH_HEADER,
+    LIST_FILTERS,
     MAX_SIGN_HEADER_BYTES,
     OPERATION_PARAMS,
     PREFIX,
@@ -87,11 +92,16 @@ class VerifiedRequest:
 
     operation: Operation
     system_id: str
-    #: Lower-cased parameter name → signed value; only the operation's parameters (OPERATION_PARAMS).
+    #: Lower-cased parameter name → signed value; only the operation's parameters (OPERATION_PARAMS), less the
+    #: list filters of a stale request (:attr:`ignored`).
     params: Mapping[str, str] = field(default_factory=dict)
     timestamp: datetime | None = None
     #: Every signed entry name, as sent (stale SDK entries included) — for the log, never for decisions.
     signed_names: tuple[str, ...] = ()
+    #: Signed entries of other operations (the SDK's stale header map); empty for a clean request.
+    stale: tuple[str, ...] = ()
+    #: Filters that were signed but do not count, because the request is stale (names as sent).
+    ignored: tuple[str, ...] = ()
 
     def get(self, name: str) -> str | None:
         return self.params.get(name.lower())
@@ -133,6 +143,10 @@ def verify_request(
         if value is not None:
             params[name.lower()] = value
     _check_content_type(header, by_name)
+    stale = _stale_entries(operation, [name for name, _ in signed])
+    ignored = tuple(n for n in sorted(LIST_FILTERS.get(operation, ())) if stale and n.lower() in params)
+    for name in ignored:
+        del params[name.lower()]
     stamp = by_name.get(TIMESTAMP)
     return VerifiedRequest(
         operation=operation,
@@ -140,7 +154,15 @@ def verify_request(
         params=params,
         timestamp=_fresh_timestamp(stamp if isinstance(stamp, str) else None, max_age, now),
         signed_names=tuple(name for name, _ in signed),
+        stale=stale,
+        ignored=ignored,
     )
+
+
+def _stale_entries(operation: Operation, names: list[str]) -> tuple[str, ...]:
+    """The signed names that are neither a base entry nor a parameter of ``operation``, as sent."""
+    own = {n.lower() for n in (*BASE_ENTRIES, *OPERATION_PARAMS[operation])}
+    return tuple(name for name in names if name.lower() not in own)
 
 
 def _authenticated_entries(header: HeaderLookup, secret: str) -> list[tuple[str, str]]:
