@@ -3,23 +3,44 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Every PyPI package pinned (README "Dependencies"); `make lock` refreshes it. `--build-constraint` pins the build
+# backend (setuptools) that pip installs in its isolated build environment, which `-c` does not reach.
+CONSTRAINTS := constraints.txt
+LOCKED      := -c $(CONSTRAINTS) --build-constraint $(CONSTRAINTS)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test wheel-check lock lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,postgres]'
+	$(PY) -m pip install --quiet --upgrade -c $(CONSTRAINTS) pip
+	$(PY) -m pip install --quiet $(LOCKED) -e '.[test,postgres]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/edoc-gateway demo
 
+# The whole suite includes tests/test_wheel_install.py: the wheel, installed in a fresh venv outside the checkout,
+# runs the demo traffic (`make wheel-check` runs that test alone).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n 2
+
+wheel-check: $(STAMP)
+	$(PY) -m pytest -q tests/test_wheel_install.py
+
+# Re-resolve every dependency to the newest release pyproject.toml allows, in a throwaway venv, and write the pins
+# to constraints.txt (with pip and setuptools). Review `git diff constraints.txt`, run `make test`, commit both.
+lock:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet --upgrade pip setuptools; \
+	"$$tmp/venv/bin/python" -m pip install --quiet -e '.[test,postgres]'; \
+	{ sed -n '/^#/p' $(CONSTRAINTS); "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable; } \
+		> "$$tmp/constraints.txt"; \
+	mv "$$tmp/constraints.txt" $(CONSTRAINTS)
+	@echo "$(CONSTRAINTS) refreshed: review 'git diff $(CONSTRAINTS)', run 'make test', commit both"
 
 bench: $(STAMP)
 	$(PY) bench/bench_edxml.py

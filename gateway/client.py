@@ -13,7 +13,10 @@ from typing import Any
 import zeep
 from zeep.wsse.username import UsernameToken
 
-WSDL_PATH = Path(__file__).resolve().parents[1] / "wsdl" / "edoc-gateway.wsdl"
+from gateway.resources import resource_path
+
+#: The committed ``wsdl/edoc-gateway.wsdl``, shipped inside the package (:mod:`gateway.resources`).
+WSDL_PATH = resource_path("wsdl", "edoc-gateway.wsdl")
 SOAP_NS = "urn:edoc-gateway:soap:1"
 
 

@@ -19,10 +19,10 @@ Nothing here imports zeep or spyne: the adapter (zeep) and the reference receive
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Final
 
 from gateway.ports import DeliveryProtocolError, DeliveryRefused, DeliveryResult, OutgoingPackage
+from gateway.resources import resource_path
 
 RECEIVER_NS: Final = "urn:edoc-gateway:receiver:1"
 SERVICE_NAME: Final = "EdocReceiver"
@@ -31,8 +31,9 @@ OPERATION: Final = "ReceiveEdoc"
 BINDING: Final = f"{{{RECEIVER_NS}}}{SERVICE_NAME}"
 #: The address written into the committed WSDL; a served WSDL carries the address it was requested at.
 PLACEHOLDER_ADDRESS: Final = "http://localhost:8090/"
-#: The committed contract, loaded by path (never fetched) for endpoints given as a plain URL.
-WSDL_PATH: Final = Path(__file__).resolve().parents[2] / "wsdl" / "edoc-receiver.wsdl"
+#: The committed contract, loaded by path (never fetched) for endpoints given as a plain URL; shipped inside the
+#: package (:mod:`gateway.resources`), so an installed wheel has it too.
+WSDL_PATH: Final = resource_path("wsdl", "edoc-receiver.wsdl")
 #: A messageId the reference receiver accepts as a file name: the gateway's ids are 32 hex digits.
 MESSAGE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 #: Longest peer answer kept in the attempt log.

@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 
 from gateway.config import Settings
+from gateway.resources import resource_path
 
-#: deploy/gunicorn.conf.py of this checkout (bind, workers and log level come from the settings through it).
-GUNICORN_CONF = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"
+#: The repository's deploy/gunicorn.conf.py, shipped inside the package (:mod:`gateway.resources`); bind, workers
+#: and log level come from the settings through it.
+GUNICORN_CONF = resource_path("deploy", "gunicorn.conf.py")
 
 
 def gunicorn_argv(settings: Settings) -> list[str]:

@@ -28,11 +28,12 @@ from lxml import etree
 
 from gateway import ns
 from gateway.errors import ConfigError, EdxmlSchemaError, GatewayError
+from gateway.resources import resource_path
 from gateway.xmlcheck.paths import element_path
 from gateway.xmlcheck.safe import parse_file
 
-#: ``<repo>/xsd``: the schemas ship with the source tree, next to ``gateway/``.
-DEFAULT_XSD_DIR: Final = Path(__file__).resolve().parents[2] / "xsd"
+#: The repository's ``xsd/``, shipped inside the package (:mod:`gateway.resources`: a checkout and a wheel alike).
+DEFAULT_XSD_DIR: Final = resource_path("xsd")
 
 #: Package kind -> schema file name in the XSD directory.
 XSD_FILES: Final = {"edoc": "edxml-edoc.xsd", "status": "edxml-status.xsd"}
@@ -77,7 +78,7 @@ def _kind_name(kind: str) -> str:
 
 
 def xsd_path(kind: str, xsd_dir: str | Path | None = None) -> Path:
-    """Where the XSD for ``kind`` lives: ``xsd_dir`` if given, else the repository's ``xsd/``."""
+    """Where the XSD for ``kind`` lives: ``xsd_dir`` if given, else the repository's ``xsd/`` (in the package)."""
     base = Path(xsd_dir) if xsd_dir is not None else DEFAULT_XSD_DIR
     return base / XSD_FILES[_kind_name(kind)]
 

@@ -13,6 +13,7 @@ For developers, a new revision (after editing ``tables.py``)::
 from __future__ import annotations
 
 import functools
+from importlib.resources import files
 from pathlib import Path
 
 from alembic import command
@@ -25,7 +26,9 @@ from sqlalchemy.engine import URL
 from gateway.config import Settings
 from gateway.db.engine import create_engine, database_url, writer
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent
+#: This package's directory: env.py, script.py.mako and versions/ are in the wheel (pyproject.toml package-data),
+#: found through importlib.resources like the package's other files.
+MIGRATIONS_DIR = Path(str(files(__name__)))
 
 
 def alembic_config(settings_or_url: Settings | str | URL | None = None) -> Config:
