@@ -4,11 +4,17 @@ Precedence: built-in defaults < the TOML file (``--config`` or ``EDOC_GATEWAY_CO
 variables. Every key of the file can be set by the environment as ``EDOC_GATEWAY_<KEY upper-case>``;
 lists are comma-separated there. Secrets (``secret_key``) have no default: :meth:`Settings.require_service`
 stops start-up when one is missing (STYLE.md, "missing secrets stop start-up").
+
+Unknown keys are refused (``CONFIG.INVALID``, naming the key and the closest known one), in the file and in
+the environment alike: a typo (``wokers = 8``, ``EDOC_GATEWAY_SECRETKEY``) would otherwise leave the default in
+force without a word. The file may also hold the tables :data:`FILE_TABLES`, read by the worker and the
+adapters; the environment may also hold the variables :data:`OTHER_ENV`, which are not settings.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -20,6 +26,15 @@ from gateway.errors import ConfigError
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES
 
 ENV_PREFIX = "EDOC_GATEWAY_"
+#: Tables only the file can hold, kept in :attr:`Settings.extra` for their readers: ``[credentials."<OrganId>"]``
+#: (push channel credentials, gateway.worker.peers), ``[vdxp]`` (the national axis, gateway.worker.polling and
+#: adapters.vdxp) and ``[adapters]`` (adapter classes by channel, gateway.worker.peers).
+FILE_TABLES: tuple[str, ...] = ("credentials", "vdxp", "adapters")
+#: ``EDOC_GATEWAY_*`` variables that are not settings: the settings file itself, the secret ``agencies sync-vdxp``
+#: reads (``--secret-env``). Names starting with ``EDOC_GATEWAY_TEST_`` belong to the test tooling. A new
+#: variable of this kind must be added here, or every command would refuse it as a misspelt setting.
+OTHER_ENV: frozenset[str] = frozenset({f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}VDXP_SECRET"})
+_TEST_ENV_PREFIX = f"{ENV_PREFIX}TEST_"
 
 
 @dataclass(frozen=True)
@@ -167,7 +182,10 @@ def _convert(name: str, raw: Any, tp: Any, base: Path) -> Any:
 
 
 def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings once. Relative paths in the file are relative to the file; in the environment, to cwd."""
+    """Read the settings once. Relative paths in the file are relative to the file; in the environment, to cwd.
+
+    Unknown keys (file or ``EDOC_GATEWAY_*``) are ``CONFIG.INVALID``, each named with the closest known key.
+    """
     env = os.environ if env is None else env
     hints = get_type_hints(Settings)
     values: dict[str, Any] = {}
@@ -176,18 +194,15 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     extra: dict[str, Any] = {}
     if path:
         p = Path(path)
-        try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"configuration file {p} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"configuration file {p} is not valid TOML: {exc}") from None
+        doc = _read_file(p)
         file_base = p.resolve().parent
+        _refuse_unknown_file_keys(doc, p)
         for key, raw in doc.items():
             if key in _FIELDS:
                 values[key] = _convert(key, raw, hints[key], file_base)
             else:
                 extra[key] = raw
+    _refuse_unknown_env(env)
     for name in _FIELDS:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
@@ -197,3 +212,65 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     else:
         values["data_dir"] = (file_base / Settings.data_dir).resolve() if path else Settings.data_dir.resolve()
     return Settings(**values, extra=extra)
+
+
+def _read_file(p: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {p} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"configuration file {p} is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"configuration file {p} is not UTF-8: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {p} is not valid TOML: {exc}") from None
+
+
+def _refuse_unknown_file_keys(doc: Mapping[str, Any], p: Path) -> None:
+    """Top-level keys must be settings or one of the file-only tables (and those must be tables)."""
+    unknown = [key for key in doc if key not in _FIELDS and key not in FILE_TABLES]
+    if unknown:
+        names = [_file_key(key) for key in unknown]
+        raise ConfigError(f"unknown setting(s) in {p}: {', '.join(names)}", keys=unknown, file=str(p))
+    not_tables = [key for key in FILE_TABLES if key in doc and not isinstance(doc[key], dict)]
+    if not_tables:
+        raise ConfigError(
+            f"{p}: {', '.join(not_tables)} must be a table ([{not_tables[0]}] …), not a single value",
+            keys=not_tables,
+            file=str(p),
+        )
+
+
+def _refuse_unknown_env(env: Mapping[str, str]) -> None:
+    """Every ``EDOC_GATEWAY_*`` variable must be a setting or one of :data:`OTHER_ENV` (or test tooling)."""
+    unknown = sorted(
+        name
+        for name in env
+        if name.startswith(ENV_PREFIX)
+        and name[len(ENV_PREFIX) :].lower() not in _FIELDS
+        and name not in OTHER_ENV
+        and not name.startswith(_TEST_ENV_PREFIX)
+    )
+    if unknown:
+        names = [_env_name(name) for name in unknown]
+        raise ConfigError(
+            f"unknown setting(s) in the environment: {', '.join(names)} (unset them, or fix the name)",
+            keys=unknown,
+        )
+
+
+def _file_key(key: str) -> str:
+    """``'wokers' (did you mean 'workers'?)``."""
+    close = difflib.get_close_matches(key, [*_FIELDS, *FILE_TABLES], n=1, cutoff=0.6)
+    return f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
+
+
+def _env_name(name: str) -> str:
+    """``EDOC_GATEWAY_WORKER (did you mean EDOC_GATEWAY_WORKERS?)``; a file-only table is named as such."""
+    key = name[len(ENV_PREFIX) :].lower()
+    table = key.split("_", 1)[0]
+    if table in FILE_TABLES:
+        return f"{name} ([{table}] is read from the settings file only)"
+    close = difflib.get_close_matches(key, list(_FIELDS), n=1, cutoff=0.6)
+    return f"{name} (did you mean {ENV_PREFIX}{close[0].upper()}?)" if close else name

@@ -1,0 +1,83 @@
+"""Settings: the TOML file and EDOC_GATEWAY_* variables, and the refusal of keys nobody reads (issue 8 item 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import FILE_TABLES, OTHER_ENV, load_settings
+from gateway.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_file_settings_and_file_only_tables_are_read(tmp_path):
+    path = write(
+        tmp_path,
+        'workers = 3\nbind = "127.0.0.1:9999"\ndata_dir = "state"\n'
+        '[credentials."000.00.00.G17"]\nhmac_key = "k"\n'
+        '[vdxp]\nendpoint = "http://127.0.0.1:1/vdxp"\nsystem_id = "s"\n'
+        '[adapters]\nsoap = "adapters.soap:SoapAdapter"\n',
+    )
+    settings = load_settings(path, env={})
+    assert (settings.workers, settings.bind, settings.data_dir) == (3, "127.0.0.1:9999", tmp_path / "state")
+    assert set(settings.extra) == set(FILE_TABLES)
+    assert settings.extra["credentials"] == {"000.00.00.G17": {"hmac_key": "k"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "named", "suggested"),
+    [
+        ("wokers = 3\n", "'wokers'", "'workers'"),
+        ('secretkey = "0123456789abcdef"\n', "'secretkey'", "'secret_key'"),
+        ('[credential."000.00.00.G17"]\nhmac_key = "k"\n', "'credential'", "'credentials'"),
+        ("colour = 1\n", "'colour'", None),
+    ],
+)
+def test_an_unknown_key_in_the_file_is_refused_with_the_closest_known_key(tmp_path, text, named, suggested):
+    path = write(tmp_path, "workers = 2\n" + text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.code == "CONFIG.INVALID"
+    assert named in info.value.message and str(path) in info.value.message
+    if suggested:
+        assert f"(did you mean {suggested}?)" in info.value.message
+    else:
+        assert "did you mean" not in info.value.message
+
+
+def test_a_file_only_table_given_as_a_value_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="vdxp must be a table"):
+        load_settings(write(tmp_path, 'vdxp = "http://127.0.0.1:1/vdxp"\n'), env={})
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("EDOC_GATEWAY_WORKER", "EDOC_GATEWAY_WORKER (did you mean EDOC_GATEWAY_WORKERS?)"),
+        ("EDOC_GATEWAY_SECRETKEY", "EDOC_GATEWAY_SECRETKEY (did you mean EDOC_GATEWAY_SECRET_KEY?)"),
+        ("EDOC_GATEWAY_VDXP_ENDPOINT", "EDOC_GATEWAY_VDXP_ENDPOINT ([vdxp] is read from the settings file only)"),
+        ("EDOC_GATEWAY_ZZZ", "EDOC_GATEWAY_ZZZ"),
+    ],
+)
+def test_an_unknown_environment_variable_is_refused(name, expected):
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"EDOC_GATEWAY_WORKERS": "2", name: "1"})
+    assert expected in info.value.message
+    assert info.value.detail["keys"] == [name]
+
+
+def test_variables_that_are_not_settings_are_accepted(tmp_path):
+    env = {name: "x" for name in OTHER_ENV} | {"EDOC_GATEWAY_TEST_PG_URL": "x", "EDOC_OTHER_TOOL": "x"}
+    env["EDOC_GATEWAY_CONFIG"] = str(write(tmp_path, "workers = 4\n"))
+    assert load_settings(env=env).workers == 4
+
+
+def test_the_environment_still_wins_over_the_file(tmp_path):
+    path = write(tmp_path, "workers = 4\n")
+    assert load_settings(path, env={"EDOC_GATEWAY_WORKERS": "7"}).workers == 7
