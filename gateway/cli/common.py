@@ -1,7 +1,8 @@
 """What every ``edoc-gateway`` command shares: failure lines, exit status, the settings, ``--max-bytes``.
 
-Exit status 0 on success; otherwise 1 with one line per failure on standard error of the form
-``FILE: CODE: message [at PATH]`` — stable codes, so scripts can branch on them. The underscore names are
+Exit status 0 on success; 1 with one line per failure on standard error of the form
+``FILE: CODE: message [at PATH]`` — stable codes, so scripts can branch on them; 2 for a usage error (unknown
+command or option, missing argument: click's usage message, as most Unix tools do). The underscore names are
 private to the :mod:`gateway.cli` package: its command modules use them, nothing else should.
 """
 
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 
-from gateway.config import Settings, load_settings
+from gateway.config import ENV_PREFIX, Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES
 
@@ -30,12 +32,27 @@ def _fail_line(source: str, exc: GatewayError) -> str:
     return f"{source}: {exc.code}: {exc.message}{where}"
 
 
+def _problem_lines(source: str, problems: Any) -> list[str]:
+    """One more line per listed problem (``REGISTRY.INVALID`` lists every bad row, not only the first)."""
+    if not isinstance(problems, list) or len(problems) < 2:
+        return []
+    lines = []
+    for p in problems:
+        if isinstance(p, dict) and "message" in p:
+            row = f"row {p['row']}: " if "row" in p else ""
+            field = f"{p['field']}: " if p.get("field") else ""
+            lines.append(f"{source}: {row}{field}{p['message']}")
+    return lines
+
+
 @contextmanager
 def _reporting(source: str) -> Iterator[None]:
     try:
         yield
     except GatewayError as exc:
         click.echo(_fail_line(source, exc), err=True)
+        for line in _problem_lines(source, exc.detail.get("problems")):
+            click.echo(line, err=True)
         raise _Failed from None
     except OSError as exc:
         click.echo(f"{source}: IO.ERROR: {exc.strerror or exc}", err=True)
@@ -55,3 +72,27 @@ def _settings() -> Settings:
     ctx = click.get_current_context()
     with _reporting("config"):
         return load_settings(ctx.find_root().obj)
+
+
+def _settings_source() -> str:
+    """Where the settings came from, for messages that must tell a lost user what was read."""
+    path = click.get_current_context().find_root().obj
+    if path:
+        return f"settings file {path}"
+    return f"no settings file: neither --config nor {ENV_PREFIX}CONFIG is set"
+
+
+def _db_settings(*, unreachable_ok: bool = False) -> Settings:
+    """The settings of a command that works on the database, after checking that the database is there.
+
+    Such a command never creates a database: an empty ``./data/gateway.db`` made by a mistyped or missing
+    ``--config`` would hide the real one behind "no such table". It names the database it tried and says how to
+    configure or migrate it. ``unreachable_ok`` lets the worker start while PostgreSQL is still down (it backs
+    off and retries).
+    """
+    from gateway.cli.database import require_database
+
+    settings = _settings()
+    with _reporting("database"):
+        require_database(settings, _settings_source(), unreachable_ok=unreachable_ok)
+    return settings

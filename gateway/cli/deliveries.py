@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gateway.cli.common import _reporting, _settings
+from gateway.cli.common import _db_settings, _reporting
 
 
 @click.group()
@@ -24,7 +24,8 @@ def deliveries_list(state: str | None, recipient: str | None, limit: int, as_jso
     from gateway.services.api import DeliveryState
     from gateway.services.delivery_admin import list_deliveries, open_store
 
-    with _reporting("deliveries"), open_store(_settings()) as store:
+    settings = _db_settings()
+    with _reporting("deliveries"), open_store(settings) as store:
         rows = list_deliveries(store, state=DeliveryState(state) if state else None, recipient=recipient, limit=limit)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
@@ -44,7 +45,8 @@ def deliveries_show(delivery_id: str, as_json: bool) -> None:
     """One delivery with its attempt log."""
     from gateway.services.delivery_admin import open_store, show_delivery
 
-    with _reporting(delivery_id), open_store(_settings()) as store:
+    settings = _db_settings()
+    with _reporting(delivery_id), open_store(settings) as store:
         detail = show_delivery(store, delivery_id)
     if as_json:
         click.echo(json.dumps(detail.to_dict(), ensure_ascii=False, indent=2))
@@ -69,7 +71,8 @@ def deliveries_redrive(delivery_id: str | None, recipient: str | None) -> None:
 
     if bool(delivery_id) == bool(recipient):
         raise click.UsageError("give a DELIVERY_ID or --recipient, not both")
-    with _reporting(delivery_id or recipient or "redrive"), open_store(_settings()) as store:
+    settings = _db_settings()
+    with _reporting(delivery_id or recipient or "redrive"), open_store(settings) as store:
         ids = redrive(store, delivery_id=delivery_id, recipient=recipient, actor=f"cli:{getpass.getuser()}")
     click.echo(f"re-driven: {len(ids)}")
     for i in ids:

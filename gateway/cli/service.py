@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 
 import click
 
-from gateway.cli.common import _reporting, _settings
+from gateway.cli.common import _db_settings, _reporting, _settings
 from gateway.web.launch import gunicorn_argv
 
 
 @click.command()
 def serve() -> None:
-    """Run the gateway under gunicorn with deploy/gunicorn.conf.py (bind, workers from the settings)."""
+    """Run the gateway under gunicorn with deploy/gunicorn.conf.py (bind, workers from the settings).
+
+    gunicorn and its workers read the settings from the environment: --config reaches them as EDOC_GATEWAY_CONFIG.
+    """
     settings = _settings()
     with _reporting("serve"):
         settings.require_service()
@@ -31,32 +36,46 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
-    """Create or migrate the database schema."""
+    """Create or migrate the database schema (the one command besides serve that creates a database)."""
+    from gateway.db.engine import database_url
     from gateway.db.migrations import current_revision, upgrade
 
     settings = _settings()
     with _reporting("db"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(settings, revision)
-        click.echo(f"database at revision {current_revision(settings)}")
+        shown = database_url(settings).render_as_string(hide_password=True)
+        click.echo(f"database {shown} at revision {current_revision(settings)}")
 
 
 @click.command()
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit (cron, tests).")
-def worker(once: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="With --once: print the totals as JSON.")
+def worker(once: bool, as_json: bool) -> None:
     """Run a delivery worker: push due deliveries to SOAP/REST/VDXP peers, retry, dead-letter."""
     import logging
 
     from gateway.worker import run_worker
 
-    settings = _settings()
+    settings = _db_settings(unreachable_ok=True)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
     )
     with _reporting("worker"):
         stats = run_worker(settings, once=once)
-    if once:
-        click.echo(f"worker: {stats}")
+    if once and as_json:
+        click.echo(json.dumps(dataclasses.asdict(stats), indent=2))
+    elif once:
+        click.echo(
+            f"worker: {stats.delivered} delivered, {stats.retried} to retry, {stats.dead} dead-lettered, "
+            f"{stats.postponed} postponed, {stats.released} released, {stats.lost} lost "
+            f"({stats.claimed} claimed in {stats.batches} batches)"
+        )
+        if stats.polls:
+            click.echo(
+                f"upstream: {stats.polled} fetched in {stats.polls} polls, {stats.ingested} stored, "
+                f"{stats.ingest_duplicates} already stored, {stats.ingest_refused} refused"
+            )
 
 
 COMMANDS: tuple[click.Command, ...] = (serve, db, worker)
