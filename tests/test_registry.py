@@ -212,3 +212,90 @@ def test_registry_from_settings_owns_and_releases_its_engine(database_url: str, 
         assert registry.add_system("sys", ["000.00.00.H53"])
     with Registry.from_settings(settings) as again:
         assert [s.id for s in again.list_systems()] == ["sys"]
+
+
+# ------------------------------------------------------------------------ parents and levels (issue 8 item 6)
+
+
+def test_a_parent_must_be_registered_or_in_the_same_file(registry: Registry, store: Store):
+    registry.import_csv(CSV)
+    before = store.counts()
+    with pytest.raises(RegistryImportError) as info:
+        registry.import_csv(
+            "organ_id,name,parent\n"
+            "000.00.05.H53,Sở mới,000.00.00.H53\n"  # parent in the database: fine
+            "000.00.01.H99,Văn phòng,000.00.00.H99\n"  # parent nowhere
+            "vxp.saas.03,Tenant,vxp.saas.99\n"  # off-grammar identifiers too
+        )
+    problems = info.value.detail["problems"]
+    assert [(p["row"], p["field"]) for p in problems] == [(2, "parent"), (3, "parent")]
+    assert "parent 000.00.00.H99 is not registered" in problems[0]["message"]
+    assert info.value.code == "REGISTRY.INVALID" and "row(s) 2, 3" in info.value.message
+    assert store.counts() == before  # all rows or none
+    # The parent later in the same file is enough.
+    report = registry.import_csv(
+        "organ_id,name,parent\n000.00.01.H99,Văn phòng,000.00.00.H99\n000.00.00.H99,UBND tỉnh,\n"
+    )
+    assert report.created == 2
+    assert registry.agency("000.00.01.H99").parent == "000.00.00.H99"
+
+
+@pytest.mark.parametrize(
+    ("organ", "parent"),
+    [
+        ("001.01.01.H53", "000.00.01.H53"),  # level 4 directly under level 2
+        ("000.01.01.H53", "000.00.00.H53"),  # level 3 directly under level 1
+        ("000.00.05.H53", "000.00.01.H53"),  # level 2 under level 2
+        ("000.00.00.H41", "000.00.00.H53"),  # level 1 under level 1
+        ("000.00.05.H53", "000.01.01.H53"),  # upwards
+    ],
+)
+def test_levels_must_nest_one_below_the_parent(registry: Registry, organ: str, parent: str):
+    registry.import_csv(CSV)
+    with pytest.raises(RegistryImportError) as info:
+        registry.import_records([{"organ_id": organ, "name": "X", "parent": parent}])
+    [problem] = info.value.detail["problems"]
+    assert problem["field"] == "parent"
+    assert "a unit is exactly one level below its parent" in problem["message"]
+
+
+def test_nested_levels_and_identifiers_without_levels_are_accepted(registry: Registry):
+    registry.import_csv(CSV)
+    report = registry.import_records(
+        [
+            {"organ_id": "001.01.01.H53", "name": "Tổ", "parent": "000.01.01.H53"},  # 4 under 3
+            {"organ_id": "000.12.31.H53", "name": "Thanh tra huyện", "parent": "000.00.31.H53"},  # 3 under 2
+            {"organ_id": "000.00.31.H53", "name": "UBND huyện", "parent": "000.00.00.H53"},  # 2 under 1
+            {"organ_id": "vxp.saas.03", "name": "Tenant", "parent": "000.00.00.G22"},  # no level: parent exists
+        ]
+    )
+    assert report.created == 4
+    assert registry.agency("001.01.01.H53").level == 4
+
+
+def test_add_agency_is_a_validated_one_row_import(registry: Registry, store: Store):
+    registry.import_csv(CSV)
+    added = registry.add_agency("000.00.05.H53", name="Sở Xây dựng", channel="rest", endpoint="http://127.0.0.1:1/in")
+    assert (added.level, added.parent, added.channel, added.signature_policy) == (
+        2,
+        "000.00.00.H53",
+        "rest",
+        "verify-if-present",
+    )
+    before = store.counts()
+    cases = {
+        "000.00.06.H53": ({"channel": "pigeon"}, "channel: channel must be one of"),
+        "000.00.07.H53": ({"channel": "soap"}, "endpoint: channel soap needs an endpoint"),
+        "000.00.08.H53": ({"parent": "000.00.00.H99"}, "parent: parent 000.00.00.H99 is not registered"),
+        "001.01.01.H53": ({"parent": "000.00.01.H53"}, "a unit is exactly one level below its parent"),
+        "not an id!": ({}, "is not an agency identifier"),
+        "000.00.09.H53": ({"signature_policy": "sometimes"}, "signature_policy: signature_policy must be one of"),
+    }
+    for organ, (options, expected) in cases.items():
+        with pytest.raises(RegistryImportError) as info:
+            registry.add_agency(organ, name="X", **options)
+        assert expected in info.value.message and info.value.message.endswith("nothing was added")
+    with pytest.raises(RegistryImportError, match="already registered"):
+        registry.add_agency("000.00.05.H53", name="Another name")
+    assert registry.agency("000.00.05.H53").name == "Sở Xây dựng"  # never overwritten by add
+    assert store.counts() == before

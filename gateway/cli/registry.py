@@ -1,13 +1,32 @@
-"""The registry: ``agencies`` (import, list, export, sync-vdxp) and ``systems`` (add, list)."""
+"""The registry: ``agencies`` (import, add, list, export, sync-vdxp) and ``systems`` (add, list)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from pathlib import Path
 
 import click
 
-from gateway.cli.common import _reporting, _settings
+from gateway.cli.common import _db_settings, _reporting
+
+
+class _ImportCommand(click.Command):
+    """``agencies import``: its help lists the file's columns, read from the row format itself
+    (:data:`gateway.services.registry_rows.COLUMN_HELP`) only when help is asked for, so the command line does
+    not load the database layer to start."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from gateway.services.registry_rows import COLUMN_HELP, COLUMNS
+
+        with formatter.section("Columns (CSV header row, or the keys of each JSON object)"):
+            formatter.write_dl([(name, COLUMN_HELP[name]) for name in COLUMNS])
+        formatter.write_paragraph()
+        formatter.write_text(
+            "Only organ_id and name are required; an empty cell means 'not given' (an existing agency keeps "
+            "that value). The level comes from the OrganId."
+        )
 
 
 @click.group()
@@ -15,15 +34,51 @@ def agencies() -> None:
     """The agency registry."""
 
 
-@agencies.command("import")
+@agencies.command("import", cls=_ImportCommand)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def agencies_import(file: Path) -> None:
-    """Import (upsert) agencies from FILE.csv or FILE.json, all rows or none."""
+    """Import (upsert) agencies from FILE.csv or FILE.json, all rows or none.
+
+    A parent must be registered or in the same file, and exactly one OrganId level above its unit; every
+    invalid row is listed and nothing is imported.
+    """
     from gateway.services.registry import Registry
 
-    with _reporting(str(file)):
-        report = Registry.from_settings(_settings()).import_file(file)
+    settings = _db_settings()
+    with _reporting(str(file)), Registry.from_settings(settings) as registry:
+        report = registry.import_file(file)
     click.echo(f"{file}: {report.created} created, {report.updated} updated")
+
+
+@agencies.command("add")
+@click.argument("organ_id")
+@click.option("--name", required=True, help="The agency's name.")
+@click.option("--parent", help="OrganId of the registered unit one level up (default: derived from ORGAN_ID).")
+@click.option("--channel", help="mailbox (default), soap, rest or vdxp.")
+@click.option("--endpoint", help="URL of its SOAP or REST receiver (channels soap and rest).")
+@click.option("--signature-policy", help="require, verify-if-present (default) or off.")
+def agencies_add(
+    organ_id: str,
+    name: str,
+    parent: str | None,
+    channel: str | None,
+    endpoint: str | None,
+    signature_policy: str | None,
+) -> None:
+    """Register one new agency ORGAN_ID, checked exactly as an import row is (the values are checked there,
+    not here, so both paths refuse the same things with REGISTRY.INVALID)."""
+    from gateway.services.registry import Registry
+
+    settings = _db_settings()
+    with _reporting(organ_id), Registry.from_settings(settings) as registry:
+        a = registry.add_agency(
+            organ_id, name=name, parent=parent, channel=channel, endpoint=endpoint, signature_policy=signature_policy
+        )
+    level = f"level {a.level}" if a.level is not None else "no level"
+    click.echo(
+        f"{a.organ_id}: added ({level}, parent {a.parent or '-'}, channel {a.channel}, "
+        f"signature policy {a.signature_policy}) {a.name}"
+    )
 
 
 @agencies.command("list")
@@ -32,8 +87,9 @@ def agencies_list(parent: str | None) -> None:
     """List agencies: OrganId, level, channel, signature policy, name."""
     from gateway.services.registry import Registry
 
-    with _reporting("agencies"):
-        rows = Registry.from_settings(_settings()).list_agencies(parent)
+    settings = _db_settings()
+    with _reporting("agencies"), Registry.from_settings(settings) as registry:
+        rows = registry.list_agencies(parent)
     for a in rows:
         level = a.level if a.level is not None else "-"
         state = "" if a.active else " (inactive)"
@@ -46,8 +102,9 @@ def agencies_export(fmt: str) -> None:
     """Print the registry as CSV or JSON (re-importable)."""
     from gateway.services.registry import Registry
 
-    with _reporting("agencies"):
-        click.echo(Registry.from_settings(_settings()).export(fmt), nl=False)
+    settings = _db_settings()
+    with _reporting("agencies"), Registry.from_settings(settings) as registry:
+        click.echo(registry.export(fmt), nl=False)
 
 
 @agencies.command("sync-vdxp")
@@ -56,7 +113,8 @@ def agencies_export(fmt: str) -> None:
 @click.option(
     "--secret-env", default="EDOC_GATEWAY_VDXP_SECRET", show_default=True, help="Variable holding the secret."
 )
-def agencies_sync_vdxp(endpoint: str, system_id: str, secret_env: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def agencies_sync_vdxp(endpoint: str, system_id: str, secret_env: str, as_json: bool) -> None:
     """Import the national axis's agency list (getAgenciesList); local agencies are never changed."""
     from adapters.vdxp import VdxpClient, sync_agencies
     from gateway.services.registry import Registry
@@ -64,9 +122,18 @@ def agencies_sync_vdxp(endpoint: str, system_id: str, secret_env: str) -> None:
     secret = os.environ.get(secret_env)
     if not secret:
         raise click.UsageError(f"set {secret_env} to the axis secret (it is never taken on the command line)")
-    with _reporting("sync-vdxp"), Registry.from_settings(_settings()) as registry:
+    settings = _db_settings()
+    with _reporting("sync-vdxp"), Registry.from_settings(settings) as registry:
         report = sync_agencies(VdxpClient(endpoint, system_id, secret), registry)
-    click.echo(f"sync-vdxp: {report}")
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"sync-vdxp: {report.created} created, {report.updated} updated, {report.kept_local} hosted here and left "
+        f"alone, {len(report.skipped)} skipped"
+    )
+    if report.skipped:
+        click.echo(f"  skipped (not an OrganId, or listed twice): {', '.join(report.skipped)}")
 
 
 @click.group()
@@ -82,8 +149,9 @@ def systems_add(system_id: str, agency_ids: tuple[str, ...], name: str | None) -
     """Register a system; prints its generated secret ONCE (it is stored encrypted, never shown again)."""
     from gateway.services.registry import Registry
 
-    with _reporting(system_id):
-        secret = Registry.from_settings(_settings()).add_system(system_id, agency_ids, name=name)
+    settings = _db_settings()
+    with _reporting(system_id), Registry.from_settings(settings) as registry:
+        secret = registry.add_system(system_id, agency_ids, name=name)
     click.echo(f"system {system_id} acts for {', '.join(agency_ids)} (and their level-2/3/4 units)")
     click.echo(f"secret: {secret}")
 
@@ -93,8 +161,9 @@ def systems_list() -> None:
     """List systems and the agencies they act for (never secrets)."""
     from gateway.services.registry import Registry
 
-    with _reporting("systems"):
-        rows = Registry.from_settings(_settings()).list_systems()
+    settings = _db_settings()
+    with _reporting("systems"), Registry.from_settings(settings) as registry:
+        rows = registry.list_systems()
     for sysinfo in rows:
         state = "" if sysinfo.active else " (inactive)"
         click.echo(f"{sysinfo.id:<20} {', '.join(sysinfo.agencies)}{state}")

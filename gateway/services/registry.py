@@ -1,6 +1,7 @@
 """Agencies and systems administration (gateway.md "Registry, routing, access"): the CLI's use cases.
 
 ``edoc-gateway agencies import FILE.csv|FILE.json`` → :meth:`Registry.import_file`
+``edoc-gateway agencies add ORGID --name …`` → :meth:`Registry.add_agency` (a one-row import)
 ``edoc-gateway agencies list`` → :meth:`Registry.list_agencies`
 ``edoc-gateway agencies export [--json]`` → :meth:`Registry.export`
 ``edoc-gateway systems add ID --agency ORGID…`` → :meth:`Registry.add_system` (returns the secret, shown once)
@@ -11,8 +12,9 @@ the keys of ``COLUMNS``; only ``organ_id`` and ``name`` are required. ``cert_fin
 fingerprints (hex, ``:`` allowed) separated by ``;`` in CSV (a list or a ``;`` string in JSON). Upsert: new
 agencies are created with defaults for what the row leaves out; for existing agencies only the columns the row
 fills in change (an empty CSV cell means "not given"). The level is derived from the OrganId (edxml.md §6.1);
-the parent defaults to the OrganId's parent when that agency exists (in the database or the same file). An
-invalid row rejects the whole file — one transaction, nothing imported — with every problem listed by row
+the parent defaults to the OrganId's parent when that agency exists (in the database or the same file); a
+given parent must exist there too and be exactly one level up (``registry_rows.parent_problem``). An invalid
+row rejects the whole file — one transaction, nothing imported — with every problem listed by row
 number (the first data row is row 1).
 """
 
@@ -34,7 +36,14 @@ from gateway.db.tables import CHANNELS, SIGNATURE_POLICIES
 from gateway.edxml.organ import OrganId
 from gateway.errors import GatewayError, NotFoundError, RequestError
 from gateway.services.auth import SecretBox, generate_secret, hash_secret
-from gateway.services.registry_rows import COLUMNS, SYSTEM_ID, export_row, parse_fingerprint, parse_row
+from gateway.services.registry_rows import (
+    COLUMNS,
+    SYSTEM_ID,
+    export_row,
+    parent_problem,
+    parse_fingerprint,
+    parse_rows,
+)
 
 #: Largest import file read (a national registry has a few tens of thousands of agencies).
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -140,41 +149,8 @@ class Registry:
     def import_records(self, rows: Sequence[Mapping[str, Any]]) -> ImportReport:
         """Validate every row, then upsert all of them in one transaction (or none)."""
         problems: list[dict[str, Any]] = []
-        parsed: list[tuple[int, dict[str, Any]]] = []
-        seen: dict[str, int] = {}
-        for number, row in enumerate(rows, 1):
-            values = parse_row(row, number, problems)
-            if values is None:
-                continue
-            organ = values["organ_id"]
-            if organ in seen:
-                problems.append(
-                    {"row": number, "field": "organ_id", "message": f"{organ} is also on row {seen[organ]}"}
-                )
-                continue
-            seen[organ] = number
-            parsed.append((number, values))
-        existing = self._store.registry.agencies(seen)
-        known = set(seen) | {a.organ_id for a in self._store.registry.list_agencies()} if parsed else set()
-        records: list[AgencyRecord] = []
-        certs_for: list[str] = []
-        for number, values in parsed:
-            organ = values["organ_id"]
-            base = existing.get(organ) or AgencyRecord(organ_id=organ, name=values["name"])
-            if "parent" not in values and (base.parent is None or organ not in existing):
-                derived = OrganId(organ).parent
-                if derived is not None and str(derived) in known:
-                    values["parent"] = str(derived)
-            fingerprints = values.pop("cert_fingerprints", None)
-            if fingerprints is not None:
-                certs_for.append(organ)
-                values["cert_fingerprints"] = fingerprints
-            rec = replace(base, **values, level=OrganId(organ).level)
-            if rec.channel in _PUSH_NEEDS_ENDPOINT and not rec.endpoint:
-                problems.append(
-                    {"row": number, "field": "endpoint", "message": f"channel {rec.channel} needs an endpoint"}
-                )
-            records.append(rec)
+        parsed = parse_rows(rows, problems)
+        records, certs_for = self._records(parsed, problems)
         if problems:
             problems.sort(key=lambda p: p.get("row", 0))
             rows_text = ", ".join(sorted({str(p["row"]) for p in problems if "row" in p}, key=int))
@@ -188,6 +164,80 @@ class Registry:
             return ImportReport(0, 0)
         created, updated = self._store.registry.upsert_agencies(records, now=self._clock(), certs_for=certs_for)
         return ImportReport(created, updated)
+
+    def _records(
+        self, parsed: Sequence[tuple[int, dict[str, Any]]], problems: list[dict[str, Any]]
+    ) -> tuple[list[AgencyRecord], list[str]]:
+        """The records to upsert; problems of the registry as a whole (parents, endpoints) are recorded.
+
+        A parent must be registered — in the database or in the same file — and exactly one level above the
+        agency by OrganId level (edxml.md §6.1): ``000.01.01.H53`` (level 3) sits under a level-2 unit, never
+        directly under the level-1 body. Identifiers outside the four-group form have no level, so only their
+        parent's existence is checked.
+        """
+        organs = [values["organ_id"] for _number, values in parsed]
+        existing = self._store.registry.agencies(organs)
+        known = set(organs) | {a.organ_id for a in self._store.registry.list_agencies()} if parsed else set()
+        records: list[AgencyRecord] = []
+        certs_for: list[str] = []
+        for number, values in parsed:
+            organ = values["organ_id"]
+            base = existing.get(organ) or AgencyRecord(organ_id=organ, name=values["name"])
+            if "parent" in values:
+                problem = parent_problem(organ, values["parent"], known)
+                if problem:
+                    problems.append({"row": number, "field": "parent", "message": problem})
+            elif base.parent is None or organ not in existing:
+                derived = OrganId(organ).parent
+                if derived is not None and str(derived) in known:
+                    values["parent"] = str(derived)
+            fingerprints = values.pop("cert_fingerprints", None)
+            if fingerprints is not None:
+                certs_for.append(organ)
+                values["cert_fingerprints"] = fingerprints
+            rec = replace(base, **values, level=OrganId(organ).level)
+            if rec.channel in _PUSH_NEEDS_ENDPOINT and not rec.endpoint:
+                problems.append(
+                    {"row": number, "field": "endpoint", "message": f"channel {rec.channel} needs an endpoint"}
+                )
+            records.append(rec)
+        return records, certs_for
+
+    def add_agency(
+        self,
+        organ_id: str,
+        *,
+        name: str,
+        parent: str | None = None,
+        channel: str | None = None,
+        endpoint: str | None = None,
+        signature_policy: str | None = None,
+    ) -> AgencyRecord:
+        """``agencies add``: one new agency, validated exactly as an import row is (it IS a one-row import).
+
+        Refuses an agency that is already registered: ``add`` with a mistyped OrganId must not silently change
+        another agency (``agencies import`` updates on purpose).
+        """
+        if OrganId.is_valid(organ_id) and self._store.registry.agencies([organ_id]):
+            raise RegistryImportError(
+                f"agency {organ_id} is already registered (change it with `agencies import`); nothing was added",
+                organ_id=organ_id,
+            )
+        given = {
+            "organ_id": organ_id,
+            "name": name,
+            "parent": parent,
+            "channel": channel,
+            "endpoint": endpoint,
+            "signature_policy": signature_policy,
+        }
+        try:
+            self.import_records([{k: v for k, v in given.items() if v is not None}])
+        except RegistryImportError as exc:
+            found = exc.detail.get("problems") or []
+            text = "; ".join(f"{p['field']}: {p['message']}" for p in found if "field" in p) or exc.message
+            raise RegistryImportError(f"{organ_id}: {text}; nothing was added", invalid=found) from None
+        return self.agency(organ_id)
 
     def export(self, fmt: str = "csv") -> str:
         """Every agency as CSV (import columns) or JSON; re-importing the output changes nothing."""

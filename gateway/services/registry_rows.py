@@ -9,7 +9,7 @@ format can be read and tested on its own. An empty cell means "not given"; each 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from gateway.db import AgencyRecord
@@ -30,6 +30,20 @@ COLUMNS: tuple[str, ...] = (
     "system",
     "cert_fingerprints",
 )
+#: What each column holds, for ``agencies import --help`` (kept beside the parser so the two cannot drift).
+COLUMN_HELP: dict[str, str] = {
+    "organ_id": "the agency's OrganId (required), e.g. 000.00.01.H53",
+    "name": "its name (required)",
+    "parent": "OrganId of the unit one level up, registered or in the same file (default: derived from organ_id)",
+    "channel": f"how documents reach it: {' | '.join(CHANNELS)} (default mailbox)",
+    "endpoint": "URL for the soap and rest channels",
+    "signature_policy": f"{' | '.join(SIGNATURE_POLICIES)} (default verify-if-present)",
+    "allow_sha1": "accept SHA-1 signatures from it: true/false (default false)",
+    "emit_arrived_on_ack": "the gateway emits status 01 when its mailbox acknowledges: true/false (default false)",
+    "active": "true/false (default true)",
+    "system": "VDXP system id it is registered under",
+    "cert_fingerprints": "SHA-256 fingerprints of its signing certificates, separated by ';'",
+}
 SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 _TRUE = frozenset({"1", "true", "yes", "y", "on"})
@@ -69,6 +83,37 @@ def parse_row(row: Mapping[str, Any], number: int, problems: list[dict[str, Any]
     if "cert_fingerprints" in cells:
         values["cert_fingerprints"] = _fingerprints(cells["cert_fingerprints"], bad)
     return values if len(problems) == before else None
+
+
+def parse_rows(rows: Sequence[Mapping[str, Any]], problems: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """Typed values of every valid row, numbered from 1; an OrganId given twice is a problem of the later row."""
+    parsed: list[tuple[int, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows, 1):
+        values = parse_row(row, number, problems)
+        if values is None:
+            continue
+        organ = values["organ_id"]
+        if organ in seen:
+            problems.append({"row": number, "field": "organ_id", "message": f"{organ} is also on row {seen[organ]}"})
+            continue
+        seen[organ] = number
+        parsed.append((number, values))
+    return parsed
+
+
+def parent_problem(organ: str, parent: str, known: Collection[str]) -> str | None:
+    """Why ``parent`` cannot be the parent of ``organ`` (None when it can): unregistered, or not exactly one
+    OrganId level above (edxml.md §6.1)."""
+    if parent not in known:
+        return f"parent {parent} is not registered (neither in the database nor in this file)"
+    child_level, parent_level = OrganId(organ).level, OrganId(parent).level
+    if child_level is not None and parent_level is not None and parent_level != child_level - 1:
+        return (
+            f"{organ} (level {child_level}) cannot be directly under {parent} (level {parent_level}): "
+            "a unit is exactly one level below its parent (edxml.md §6.1)"
+        )
+    return None
 
 
 def _identity(cells: Mapping[str, Any], values: dict[str, Any], bad: Bad) -> None:
@@ -175,4 +220,14 @@ def export_row(a: AgencyRecord, *, as_json: bool) -> dict[str, Any]:
     return {k: ("" if v is None else ("true" if v is True else "false" if v is False else v)) for k, v in row.items()}
 
 
-__all__ = ["COLUMNS", "SYSTEM_ID", "export_row", "parse_bool", "parse_fingerprint", "parse_row"]
+__all__ = [
+    "COLUMNS",
+    "COLUMN_HELP",
+    "SYSTEM_ID",
+    "export_row",
+    "parent_problem",
+    "parse_bool",
+    "parse_fingerprint",
+    "parse_row",
+    "parse_rows",
+]
