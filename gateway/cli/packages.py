@@ -14,7 +14,7 @@ import click
 from gateway.cli.common import _MAX, _Failed, _reporting
 from gateway.edxml import EdocPackage, Package, StatusPackage, extract, from_json, render, to_json
 from gateway.edxml.dates import format_date, format_timestamp
-from gateway.errors import EdxmlParseError
+from gateway.errors import EdxmlParseError, GatewayError, SignatureError
 from gateway.validation import validate_package
 from gateway.xmlcheck.safe import read_limited
 
@@ -132,6 +132,14 @@ def sign(key_path: Path, cert_path: Path, chain_path: Path | None, infile: Path,
         validate_package(data, max_bytes=max_bytes)
         key = SigningKey.from_files(key_path, cert_path, chain_path)
         outfile.write_bytes(sign_package(data, key))
+    cert = key.certificate
+    if not key.chain and cert.issuer != cert.subject:
+        click.echo(
+            f"{infile}: warning: no --chain: KeyInfo carries only the signer's certificate (issued by "
+            f"{cert.issuer.rfc4514_string()}); a verifier that trusts only the root CA (edoc-gateway verify, "
+            "xmlsec1 --trusted-pem) cannot build the path. Pass --chain INTERMEDIATES.pem",
+            err=True,
+        )
     click.echo(f"{outfile}: signed")
 
 
@@ -153,13 +161,43 @@ def verify(
         data = read_limited(file, max_bytes)
         trust = TrustStore.from_files(trust_path, crl_paths)
         policy = VerifyPolicy(allow_sha1=allow_sha1, check_revocation=not no_revocation)
-        result = verify_package(data, trust, policy)
+        try:
+            result = verify_package(data, trust, policy)
+        except SignatureError as exc:
+            hint = _missing_chain_hint(data, exc, max_bytes) if exc.detail.get("reason") == "untrusted" else None
+            if hint is None:
+                raise
+            raise SignatureError(f"{exc.message}; {hint}", path=exc.path, **exc.detail) from None
     click.echo(f"{file}: {result.state.value}")
     click.echo(f"signer:      {result.signer_subject}")
     click.echo(f"fingerprint: sha256:{result.signer_fingerprint}")
     click.echo(f"issuer:      {result.issuer_subject}")
     if result.organ_ids:
         click.echo(f"organ ids:   {', '.join(result.organ_ids)}")
+
+
+def _missing_chain_hint(data: bytes, exc: SignatureError, max_bytes: int) -> str | None:
+    """Why no path was found, when the cause is the usual one: the package was signed without ``--chain``, so
+    KeyInfo has the signer's certificate and no intermediate CA to link it to a trust store holding the root."""
+    from gateway.xmlcheck import dsig
+    from gateway.xmlcheck.certs import is_ca
+    from gateway.xmlcheck.safe import parse_bytes
+
+    if not exc.message.startswith("no certificate path"):
+        return None
+    try:
+        _ns, signature = dsig.locate_signature(parse_bytes(data, max_bytes=max_bytes).getroot())
+        certs = dsig.keyinfo_certificates(signature)
+        issuer = dsig.end_entity(certs).issuer.rfc4514_string()
+    except GatewayError:
+        return None
+    if any(is_ca(c) for c in certs):
+        return None
+    return (
+        f"KeyInfo carries no intermediate CA certificate, only the signer's (issued by {issuer}): if that issuer "
+        "is an intermediate CA under your trust store, the intermediate chain is missing from KeyInfo — sign with "
+        "`edoc-gateway sign --key KEY --cert CERT --chain INTERMEDIATES.pem IN OUT`"
+    )
 
 
 # ---------------------------------------------------------------------------------------- build
