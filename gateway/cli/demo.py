@@ -40,13 +40,44 @@ def demo_pki(directory: Path, overwrite: bool) -> None:
     show_default=True,
 )
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="Loopback address for the demo gateway.")
-@click.option("--wait/--no-wait", default=True, help="Keep serving until Ctrl-C (default) or stop after the traffic.")
-def demo(data_dir: Path, samples: Path, bind: str, wait: bool) -> None:
-    """Run the gateway on embedded defaults with a demo PKI, demo agencies and systems, and sample traffic."""
+@click.option(
+    "--soap-receiver-port", type=int, help="Port of the reference SOAP receiver [default: the gateway's port + 1]."
+)
+@click.option(
+    "--rest-receiver-port", type=int, help="Port of the reference REST receiver [default: the gateway's port + 2]."
+)
+@click.option(
+    "--wait/--no-wait", default=True, help="Keep serving until Ctrl-C or SIGTERM (default) or stop after the traffic."
+)
+def demo(
+    data_dir: Path,
+    samples: Path,
+    bind: str,
+    soap_receiver_port: int | None,
+    rest_receiver_port: int | None,
+    wait: bool,
+) -> None:
+    """Run the gateway on embedded defaults with a demo PKI, demo agencies and systems, and sample traffic.
+
+    The demo writes and uses its own settings (DATA_DIR/gateway.toml); --config is not read. Its ports are
+    checked free before anything starts: the gateway's (--bind) and the two receivers' (fixed: the gateway's
+    port + 1 and + 2, unless given).
+    """
     from gateway.demo.run import run_demo
 
+    root = click.get_current_context().find_root()
+    if root.get_parameter_source("config_path") is click.core.ParameterSource.COMMANDLINE:
+        click.echo("demo: note: --config is not used; the demo writes its own settings to DATA_DIR/gateway.toml")
     with _reporting("demo"):
-        run_demo(data_dir, samples, bind=bind, wait=wait, echo=click.echo)
+        run_demo(
+            data_dir,
+            samples,
+            bind=bind,
+            wait=wait,
+            echo=click.echo,
+            soap_port=soap_receiver_port,
+            rest_port=rest_receiver_port,
+        )
 
 
 COMMANDS: tuple[click.Command, ...] = (demo_pki, demo)

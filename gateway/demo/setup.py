@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,13 +58,27 @@ class DemoSetup:
     secrets: dict[str, str]
 
 
-def prepare(data_dir: Path, bind: str, echo: Callable[[str], object] = print) -> DemoSetup:
-    """Create (afresh) the demo data directory: PKI, settings, database, registry, systems, receiver ports."""
+def default_receiver_ports(bind: str) -> tuple[int, int]:
+    """The reference receivers' fixed ports: the gateway's port + 1 (SOAP) and + 2 (REST), so the endpoints
+    written into the registry and printed by the demo are the same on every run."""
+    port = int(bind.rsplit(":", 1)[1])
+    return port + 1, port + 2
+
+
+def prepare(
+    data_dir: Path,
+    bind: str,
+    echo: Callable[[str], object] = print,
+    *,
+    receiver_ports: tuple[int, int] | None = None,
+) -> DemoSetup:
+    """Create (afresh) the demo data directory: PKI, settings, database, registry, systems; the receivers'
+    ports are ``receiver_ports`` (SOAP, REST), by default :func:`default_receiver_ports`."""
     _fresh_directory(data_dir)
     pki = create_demo_pki(data_dir / "pki")
     echo(f"== demo PKI: root CA {pki.root_cert}, intermediate {pki.chain}")
     host = bind.rsplit(":", 1)[0]
-    soap_port, rest_port = _free_port(host), _free_port(host)
+    soap_port, rest_port = receiver_ports or default_receiver_ports(bind)
     rest_key = secrets.token_urlsafe(24)
     config = _write_settings(data_dir, pki, bind, rest_key)
     settings = load_settings(config, env={})
@@ -96,12 +109,6 @@ def _fresh_directory(data_dir: Path) -> None:
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / _MARKER).write_text("created by edoc-gateway demo; deleted and recreated by the next demo run\n")
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def _write_settings(data_dir: Path, pki: DemoPki, bind: str, rest_key: str) -> Path:
