@@ -67,7 +67,9 @@ def demo(
 
     root = click.get_current_context().find_root()
     if root.get_parameter_source("config_path") is click.core.ParameterSource.COMMANDLINE:
-        click.echo("demo: note: --config is not used; the demo writes its own settings to DATA_DIR/gateway.toml")
+        click.echo(
+            "demo: note: --config is not used; the demo writes its own settings to DATA_DIR/gateway.toml", err=True
+        )
     with _reporting("demo"):
         run_demo(
             data_dir,

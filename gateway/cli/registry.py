@@ -123,8 +123,12 @@ def agencies_sync_vdxp(endpoint: str, system_id: str, secret_env: str, as_json: 
     if not secret:
         raise click.UsageError(f"set {secret_env} to the axis secret (it is never taken on the command line)")
     settings = _db_settings()
-    with _reporting("sync-vdxp"), Registry.from_settings(settings) as registry:
-        report = sync_agencies(VdxpClient(endpoint, system_id, secret), registry)
+    with (
+        _reporting("sync-vdxp"),
+        Registry.from_settings(settings) as registry,
+        VdxpClient(endpoint, system_id, secret) as client,
+    ):
+        report = sync_agencies(client, registry)
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=2))
         return
