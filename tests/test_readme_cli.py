@@ -4,9 +4,6 @@ The README said "otherwise 1" while click exits 2 on a usage error, and its code
 line prints (IO.ERROR, CONFIG.INVALID, SERVICE.UNAVAILABLE, VDXP.ERROR). These tests read the README and the
 code, so the next drift fails here.
 
-The README is edited by the merger of issue 8, from the text in the wt8-cli report; until that text is in, the
-tests are expected to fail (strict xfail). When the README is updated they pass, strict xfail turns that into a
-failure, and the marker below must be removed.
 """
 
 from __future__ import annotations
@@ -17,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from gateway.errors import GatewayError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -26,10 +21,6 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 _BASES = {"GATEWAY.ERROR", "EDXML.INVALID"}
 #: Modules that define GatewayError subclasses the command line or the wire can show.
 _MODULES = ("gateway.errors", "gateway.ports", "gateway.services.registry", "adapters.vdxp.client")
-
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="README text of issue 8 (wt8-cli report) not merged yet; remove this marker when it is"
-)
 
 
 def section(title: str, *, words: bool = False) -> str:
