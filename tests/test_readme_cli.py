@@ -3,7 +3,6 @@
 The README said "otherwise 1" while click exits 2 on a usage error, and its code table lacked codes the command
 line prints (IO.ERROR, CONFIG.INVALID, SERVICE.UNAVAILABLE, VDXP.ERROR). These tests read the README and the
 code, so the next drift fails here.
-
 """
 
 from __future__ import annotations
