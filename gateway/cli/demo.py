@@ -35,13 +35,14 @@ def demo_pki(directory: Path, overwrite: bool) -> None:
 )
 @click.option(
     "--samples",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(__file__).resolve().parents[2].parent / "shared" / "samples",
-    show_default=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Real edXML samples to send after the built-in corpus [default: the external corpus's samples/, when "
+    "present: $EDOC_SHARED_DIR or ../shared beside a source checkout].",
 )
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="Loopback address for the demo gateway.")
 @click.option("--wait/--no-wait", default=True, help="Keep serving until Ctrl-C (default) or stop after the traffic.")
-def demo(data_dir: Path, samples: Path, bind: str, wait: bool) -> None:
+def demo(data_dir: Path, samples: Path | None, bind: str, wait: bool) -> None:
     """Run the gateway on embedded defaults with a demo PKI, demo agencies and systems, and sample traffic."""
     from gateway.demo.run import run_demo
 

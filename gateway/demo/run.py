@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gateway.config import load_settings
 from gateway.demo.setup import DemoSetup, prepare
-from gateway.demo.traffic import send_traffic
+from gateway.demo.traffic import next_steps, send_traffic
 from gateway.web.launch import gunicorn_argv
 
 Echo = Callable[[str], object]
@@ -29,7 +29,7 @@ Processes = list[tuple[str, subprocess.Popen[bytes]]]
 
 def run_demo(
     data_dir: Path,
-    samples: Path,
+    samples: Path | None,
     *,
     bind: str = "127.0.0.1:8080",
     wait: bool = True,
@@ -43,7 +43,7 @@ def run_demo(
         echo(f"== gateway running at {setup.url}, with a delivery worker and reference SOAP/REST receivers")
         echo(f"   logs: {', '.join(str(data_dir / n) for n in ('gateway.log', 'worker.log'))}")
         send_traffic(setup, samples, echo)
-        _print_next_steps(setup, samples, echo)
+        _print_next_steps(setup, echo)
         if wait:
             echo("== serving; press Ctrl-C to stop")
             procs[0][1].wait()
@@ -125,21 +125,15 @@ def _wait_healthy(bind: str, log: Path) -> None:
         time.sleep(0.2)
 
 
-def _print_next_steps(setup: DemoSetup, samples: Path, echo: Echo) -> None:
+def _print_next_steps(setup: DemoSetup, echo: Echo) -> None:
     echo("== try next")
     echo(f"   WSDL:        {setup.url}?wsdl")
     echo("   credentials (WS-Security UsernameToken, PasswordDigest):")
     for sid, secret in setup.secrets.items():
         echo(f"     {sid:<18} {secret}")
-    echo(f"   export EDOC_GATEWAY_CONFIG={setup.config}")
-    echo("   edoc-gateway agencies list")
-    echo("   edoc-gateway systems list")
-    echo("   edoc-gateway deliveries list")
-    echo(f"   edoc-gateway inspect {samples}/truclienthong-example__edoc_new.edxml")
-    echo(
-        f'   python -c "from gateway.client import GatewayClient as C; '
-        f"c = C('{setup.url}', 'vpcp-qlvb', '<secret>'); print(c.pending('000.00.00.G22'))\""
-    )
+    echo("   commands (this run's CLI, interpreter, settings and files; paste them as they are):")
+    for line in next_steps(setup):
+        echo(f"   {line}")
 
 
 def _stop(procs: Processes) -> None:
