@@ -1,15 +1,16 @@
 """The VDXP-compatible edge under a real gunicorn (deploy/gunicorn.conf.py), on SQLite and PostgreSQL:
 
-* every request the VNPT SDK sent on the wire (../shared/vectors/vnpt-sdk/requests.json) replayed byte for byte
-  — same headers (stale SDK parameters, ``Expect: 100-continue``), same body (the SDK's extra CRLF) — and
-  answered in the shape the SDK parses;
+* every request the VNPT SDK sends replayed byte for byte — same headers (stale SDK parameters, ``Expect:
+  100-continue``), same body (the SDK's extra CRLF) — and answered in the shape the SDK parses: the requests as
+  tests/_vdxp_vectors.py builds them the SDK's way (always), and the real SDK's wire capture
+  (``vectors/vnpt-sdk/requests.json`` of the external corpus) when present — the ``sdk`` fixture;
 * our own :class:`adapters.vdxp.VdxpClient` through every operation, and the refusals;
 * :class:`adapters.vdxp.VdxpAdapter` delivering a stored package to a SECOND gateway's ``/vdxp`` edge and polling
   it there, plus :func:`adapters.vdxp.sync_agencies` between the two.
 
-The cast: the vector's system ``00.53.W00`` (with the vector's secret, as an operator migrating from VDXP keeps
-it) acts for Nghệ An (H41, and so its unit H41U); ``vpcp`` for the Government Office (G22); H14 and G17 are the
-other recipients of the official sample.
+The cast: the SDK's system (with its own secret, as an operator migrating from VDXP keeps it) acts for Nghệ An
+(H41, and so its unit H41U); ``vpcp`` for the Government Office (G22); H14 and G17 are the other recipients of
+the VPCP letter the SDK's status answers.
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _samples import sample
-from _vdxp_vectors import SECRET, SYSTEM_ID, CapturedRequest, requests, sent_file
-from _vdxp_vectors import request as captured
+from _vdxp_vectors import OWN_SECRET, OWN_SYSTEM_ID, CapturedRequest, SdkRequests
 from gatewayproc import free_port, gateway_env, served
 
 from adapters.vdxp import VdxpAdapter, VdxpClient, VdxpError, sync_agencies
@@ -56,7 +55,8 @@ from gateway.web.vdxp import VdxpEdge
 
 G22, H41, H14, G17 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.G17"
 H41U = "000.00.05.H41"  # a level-2 unit of Nghệ An: 00.53.W00 acts for it through H41
-OFFICIAL = "truclienthong-example__dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"  # G22 → H41, H14, G17
+#: Nghệ An's system in the tests that are not about the SDK's requests.
+SYSTEM_ID, SECRET = OWN_SYSTEM_ID, OWN_SECRET
 LIST_TIME = re.compile(r"^\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}$")
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -123,12 +123,14 @@ AGENCIES = [
     {"organ_id": H14, "name": "UBND tỉnh Sơn La"},
     {"organ_id": G17, "name": "Bộ Tài chính"},
 ]
-SYSTEMS: dict[str, tuple[list[str], str | None]] = {
-    SYSTEM_ID: ([H41], SECRET),
-    "vpcp": ([G22], None),
-    "sys-h14": ([H14], None),
-    "sys-g17": ([G17], None),
-}
+
+
+def _systems(system_id: str, secret: str) -> dict[str, tuple[list[str], str | None]]:
+    """The systems of the tests: ``system_id`` (Nghệ An's, with its secret as given) and one per other agency."""
+    return {system_id: ([H41], secret), "vpcp": ([G22], None), "sys-h14": ([H14], None), "sys-g17": ([G17], None)}
+
+
+SYSTEMS = _systems(SYSTEM_ID, SECRET)
 
 
 @pytest.fixture
@@ -138,8 +140,16 @@ def gateway(tmp_path, database_url, pki) -> Iterator[Gateway]:
 
 
 @pytest.fixture
-def sqlite_gateway(tmp_path, pki) -> Iterator[Gateway]:
-    with running_gateway(tmp_path / "gw", f"sqlite:///{tmp_path / 'gw.db'}", pki, AGENCIES, SYSTEMS) as gw:
+def sdk_gateway(tmp_path, database_url, pki, sdk: SdkRequests) -> Iterator[Gateway]:
+    """A gateway where the SDK's system (id and secret of ``sdk``) acts for Nghệ An."""
+    with running_gateway(tmp_path / "gw", database_url, pki, AGENCIES, _systems(sdk.system_id, sdk.secret)) as gw:
+        yield gw
+
+
+@pytest.fixture
+def sqlite_gateway(tmp_path, pki, sdk: SdkRequests) -> Iterator[Gateway]:
+    systems = _systems(sdk.system_id, sdk.secret)
+    with running_gateway(tmp_path / "gw", f"sqlite:///{tmp_path / 'gw.db'}", pki, AGENCIES, systems) as gw:
         yield gw
 
 
@@ -169,15 +179,15 @@ def _replay(gw: Gateway, r: CapturedRequest) -> tuple[int, dict]:
     return _post(gw, "/vdxp" + r.path, r.headers, r.body)
 
 
-def _resigned(r: CapturedRequest, **changes: str) -> CapturedRequest:
+def _resigned(sdk: SdkRequests, r: CapturedRequest, **changes: str) -> CapturedRequest:
     """The SDK's request with some parameter values changed, signed again as the SDK would (same entry order,
-    same stale entries) with the vector's secret: what the SDK sends for a docId of OUR gateway."""
+    same stale entries) with the SDK system's secret: what the SDK sends for a docId of OUR gateway."""
     entries = [(name, changes.get(name, value)) for name, value in r.entries]
     headers = dict(r.headers)
     for name, value in changes.items():
         headers[vdxp.PREFIX + name] = value
     headers[vdxp.SIGN_HEADER] = vdxp.gson_json([(vdxp.PREFIX + n, v) for n, v in entries])
-    headers[vdxp.HASH_HEADER] = vdxp.sign(SECRET, headers[vdxp.SIGN_HEADER])
+    headers[vdxp.HASH_HEADER] = vdxp.sign(sdk.secret, headers[vdxp.SIGN_HEADER])
     return dataclasses.replace(r, headers=headers)
 
 
@@ -215,13 +225,14 @@ def _edoc(sender: str, recipients: tuple[str, ...], number: str) -> tuple[bytes,
 # ================================================================================================ SDK replay
 
 
-def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(gateway):
-    official = sample(OFFICIAL).read_bytes()
+def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(sdk_gateway, sdk):
+    gateway = sdk_gateway
+    official = sdk.document
     vpcp = gateway.client("vpcp")
     vpcp.send_edoc(official, sender=G22, kind=PackageKind.EDOC)  # the document the captured status is about
 
     answers: dict[str, dict] = {}
-    for r in requests():  # in the order the SDK sent them
+    for r in sdk.requests:  # in the order the SDK sent them
         status, answer = _replay(gateway, r)
         answers[r.operation] = answer
         if r.operation in ("getEdoc", "updateStatus"):
@@ -261,12 +272,14 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
 
     # The same calls for OUR docId, signed as the SDK signs (stale entries, its order, Expect: 100-continue).
     delivery = item["docId"]
-    answer = _ok(*_replay(gateway, _resigned(captured("getEdoc"), docId=delivery)))
+    answer = _ok(*_replay(gateway, _resigned(sdk, sdk.request("getEdoc"), docId=delivery)))
     assert base64.b64decode(answer["data"]) == official  # byte for byte
-    _ok(*_replay(gateway, _resigned(captured("updateStatus"), docId=delivery)))
-    assert _ok(*_replay(gateway, captured("getReceivedEdocList")))["data"] == []  # acknowledged "done"
+    _ok(*_replay(gateway, _resigned(sdk, sdk.request("updateStatus"), docId=delivery)))
+    assert _ok(*_replay(gateway, sdk.request("getReceivedEdocList")))["data"] == []  # acknowledged "done"
 
-    sent = _ok(*_replay(gateway, _resigned(captured("getSentEdocList"), docId=status_doc, messagetype="status")))
+    sent = _ok(
+        *_replay(gateway, _resigned(sdk, sdk.request("getSentEdocList"), docId=status_doc, messagetype="status"))
+    )
     assert [(s["senderDocId"], s["fromCode"], s["toCode"], s["messageType"]) for s in sent["data"]] == [
         (status_doc, H41, G22, "status")
     ]
@@ -274,10 +287,10 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
     # The status the SDK sent reached the sender's mailbox without the SDK's CRLF: the file exactly.
     statuses = vpcp.received_list(PackageKind.STATUS)
     assert [(s.sender, s.recipient) for s in statuses] == [(H41, G22)]
-    assert vpcp.get_edoc(statuses[0].doc_id) == sent_file()
+    assert vpcp.get_edoc(statuses[0].doc_id) == sdk.sent_file()
     # and the replayed send is idempotent: the same DocId, nothing new stored
     before = gateway.count("documents")
-    assert _ok(*_replay(gateway, captured("sendEdoc")))["DocId"] == status_doc
+    assert _ok(*_replay(gateway, sdk.request("sendEdoc")))["DocId"] == status_doc
     assert gateway.count("documents") == before
 
 
@@ -334,9 +347,9 @@ def test_client_sends_lists_fetches_acknowledges_and_reports(gateway):
     assert {a.code for a in son_la.agencies()} == {a["organ_id"] for a in AGENCIES}
 
 
-def test_refusals_answer_fail_with_the_gateway_code_and_store_nothing(sqlite_gateway):
+def test_refusals_answer_fail_with_the_gateway_code_and_store_nothing(sqlite_gateway, sdk):
     gw = sqlite_gateway
-    vpcp, nghe_an = gw.client("vpcp"), gw.client(SYSTEM_ID)
+    vpcp, nghe_an = gw.client("vpcp"), gw.client(sdk.system_id)
     data, pkg = _edoc(G22, (H41,), "601")
 
     def refused(fn) -> VdxpError:
@@ -378,17 +391,17 @@ def test_refusals_answer_fail_with_the_gateway_code_and_store_nothing(sqlite_gat
     assert vpcp.sent_list(doc_id=doc_id)[0]["receiveStatus"] == "fail"
 
     # The body is bound by hash-file: a changed body with the original signature is refused.
-    r = captured("sendEdoc")
+    r = sdk.request("sendEdoc")
     status, answer = _post(gw, "/vdxp/sendEdoc", r.headers, r.body.replace(b">01<", b">06<"))
     _fail(status, answer, "AUTH.DENIED")
     # Without the signature headers there is nothing to check.
-    bare = {k: v for k, v in captured("getAgenciesList").headers.items() if "sign-header" not in k}
+    bare = {k: v for k, v in sdk.request("getAgenciesList").headers.items() if "sign-header" not in k}
     _fail(*_post(gw, "/vdxp/getAgenciesList", bare, b""), "AUTH.DENIED")
 
     # HTTP-layer refusals carry the same FAIL body.
     _fail(*_post(gw, "/vdxp/sendEdoc", r.headers, b"x" * (256 * 1024 + 3)), "SIZE.LIMIT", 413)
-    _fail(*_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"{" * 70_000), "SIZE.LIMIT", 413)
-    _fail(*_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"[1]"), "REQUEST.INVALID")
+    _fail(*_post(gw, "/vdxp/getAgenciesList", sdk.request("getAgenciesList").headers, b"{" * 70_000), "SIZE.LIMIT", 413)
+    _fail(*_post(gw, "/vdxp/getAgenciesList", sdk.request("getAgenciesList").headers, b"[1]"), "REQUEST.INVALID")
     _fail(*_post(gw, "/vdxp/getAgenciesList", {}, b"", method="GET"), "REQUEST.INVALID", 405)
     _fail(*_post(gw, "/vdxp/nosuchOperation", {}, b""), "NOT_FOUND", 404)
     _fail(*_post(gw, "/vdxp/registerAgency", {}, b"{}"), "REQUEST.INVALID")  # VDXP has it; we do not serve it
@@ -539,7 +552,7 @@ def _wsgi(app, r: CapturedRequest) -> tuple[int, dict]:
     return int(seen[0].split()[0]), json.loads(body)
 
 
-def test_edge_options_are_named_and_off_by_default(tmp_path, pki):
+def test_edge_options_are_named_and_off_by_default(tmp_path, pki, sdk):
     settings = Settings(
         data_dir=tmp_path,
         secret_key="test-secret-key-0123456789",
@@ -551,10 +564,10 @@ def test_edge_options_are_named_and_off_by_default(tmp_path, pki):
     upgrade(settings)
     with GatewayService.from_settings(settings) as service:
         service.registry.import_records(AGENCIES)
-        service.registry.add_system(SYSTEM_ID, [H41], secret=SECRET)
+        service.registry.add_system(sdk.system_id, [H41], secret=sdk.secret)
         vpcp = service.registry.add_system("vpcp", [G22])
-        assert service.system_secret(SYSTEM_ID) == SECRET  # kept as given: the SDK clients keep working
-        service.submit("vpcp", sample(OFFICIAL).read_bytes())
+        assert service.system_secret(sdk.system_id) == sdk.secret  # kept as given: the SDK clients keep working
+        service.submit("vpcp", sdk.document)
         assert service.system_secret("vpcp") == vpcp
         with pytest.raises(RequestError):
             service.registry.add_system("weak", [H41], secret="short")
@@ -567,13 +580,13 @@ def test_edge_options_are_named_and_off_by_default(tmp_path, pki):
 
         # strict: the captured status package declared as messagetype=edoc is refused, and nothing is stored
         strict = VdxpEdge(service, settings, strict_messagetype=True)
-        _fail(*_wsgi(strict, captured("sendEdoc")), "EDXML.STRUCTURE")
+        _fail(*_wsgi(strict, sdk.request("sendEdoc")), "EDXML.STRUCTURE")
         # fresh: the SDK's timestamp (fixed at client creation) is outside a 5-minute window
         fresh = VdxpEdge(service, settings, max_age=timedelta(minutes=5))
-        _fail(*_wsgi(fresh, captured("getAgenciesList")), "AUTH.REPLAY")
+        _fail(*_wsgi(fresh, sdk.request("getAgenciesList")), "AUTH.REPLAY")
         now = vdxp.format_timestamp(datetime.now(VN_TZ))
-        _ok(*_wsgi(fresh, _resigned(captured("getAgenciesList"), timestamp=now)))
+        _ok(*_wsgi(fresh, _resigned(sdk, sdk.request("getAgenciesList"), timestamp=now)))
         # the default edge takes both
         lenient = VdxpEdge(service, settings)
-        _ok(*_wsgi(lenient, captured("sendEdoc")))
-        _ok(*_wsgi(lenient, captured("getAgenciesList")))
+        _ok(*_wsgi(lenient, sdk.request("sendEdoc")))
+        _ok(*_wsgi(lenient, sdk.request("getAgenciesList")))
