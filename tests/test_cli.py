@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _samples import OWN, REAL, is_status, own_entries, real
+from _samples import OWN, REAL, REAL_ABSENT, is_status, own_entries, real
 
 from gateway.edxml import from_json, read_bytes, to_json
 
@@ -106,6 +106,27 @@ def test_build_takes_the_canonical_json_of_the_own_corpus_and_refuses_the_other_
         assert not out.exists()
     else:
         assert read_bytes(out.read_bytes()) == entry.model
+
+
+#: The third-party JSON of the real corpus (edxml-convert): annotated with // comments, flattened, or wrapped.
+_REAL_JSON = {
+    "edxml-convert__edoc.json": "EDXML.PARSE",
+    "edxml-convert__status.json": "EDXML.PARSE",
+    "edxml-convert__edoc_req.json": "EDXML.STRUCTURE",
+    "edxml-convert__status_req.json": "EDXML.STRUCTURE",
+    "edxml-convert__status_response.json": "EDXML.STRUCTURE",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [pytest.param(n, c, marks=[] if real() else [pytest.mark.skip(reason=REAL_ABSENT)]) for n, c in _REAL_JSON.items()],
+)
+def test_build_refuses_the_real_third_party_json_with_a_clear_code(tmp_path, name, code):
+    path = real().directory / name
+    proc = run("build", "--json", path, tmp_path / "out.edxml", ok=False)
+    assert proc.stderr.startswith(f"{path}: {code}: ")
+    assert not (tmp_path / "out.edxml").exists()
 
 
 def test_demo_pki_sign_verify_through_the_cli(corpus, tmp_path):

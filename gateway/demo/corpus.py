@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -207,6 +207,12 @@ def _json_forms(documents: Sequence[CorpusEntry], statuses: Sequence[CorpusEntry
             refused="EDXML.STRUCTURE",
             variants=("a flattened third-party JSON mapping, not the canonical form",),
         ),
+        CorpusEntry(
+            "status_in_vdxp_answer.json",
+            _json({"status": "OK", "ErrorCode": "0", "ErrorDesc": "Thành công", "data": to_json(status)}),
+            refused="EDXML.STRUCTURE",
+            variants=("a status inside a VDXP answer wrapper, not the package itself",),
+        ),
     )
 
 
@@ -233,7 +239,7 @@ def write_corpus(directory: Path) -> list[Path]:
 # ------------------------------------------------------------------------------------------- external
 
 
-def external_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path | None:
+def external_dir(environ: Mapping[str, str] | None = None) -> Path | None:
     """The external corpus (a directory with ``samples/`` and ``vectors/``), or None when there is none.
 
     :data:`SHARED_ENV` wins when set (empty: no external corpus, which is how a checkout that has one tests the
@@ -248,7 +254,7 @@ def external_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Pa
     return candidate if (repo / "pyproject.toml").is_file() and candidate.is_dir() else None
 
 
-def external_samples(environ: os._Environ[str] | dict[str, str] | None = None) -> Path | None:
+def external_samples(environ: Mapping[str, str] | None = None) -> Path | None:
     """``samples/`` of the external corpus, when it holds edXML files."""
     root = external_dir(environ)
     samples = root / "samples" if root is not None else None
