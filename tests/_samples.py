@@ -17,14 +17,14 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from gateway.demo.corpus import SHARED_ENV, build_corpus, external_samples, write_corpus
+from gateway.demo.corpus import SHARED_ENV, CorpusEntry, build_corpus, external_samples, write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 OWN, REAL = "own", "real"
@@ -152,6 +152,6 @@ def is_status(path: Path) -> bool:
     return "status" in path.name
 
 
-def own_entries() -> Iterator:
-    """The entries of the own corpus (:class:`gateway.demo.corpus.CorpusEntry`), for model-level assertions."""
-    return iter(build_corpus())
+def own_entries() -> tuple[CorpusEntry, ...]:
+    """The entries of the own corpus, each with the model it reads as: for model-level assertions."""
+    return build_corpus()
