@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from _samples import sample
+from _samples import Corpus
 
 from adapters.rest import RestAdapter, message_body, sign, verify
 from gateway.edxml import PackageKind, from_json, read_bytes
@@ -61,8 +61,8 @@ def receiver(tmp_path):
     log.close()
 
 
-def _outgoing(name: str = "truclienthong-example__edoc_new.edxml", delivery_id: str = "d1") -> OutgoingPackage:
-    data = sample(name).read_bytes()
+def _outgoing(corpus: Corpus, delivery_id: str = "d1") -> OutgoingPackage:
+    data = corpus.read("edoc_new")
     pkg = read_bytes(data)
     return OutgoingPackage(
         delivery_id=delivery_id,
@@ -76,10 +76,10 @@ def _outgoing(name: str = "truclienthong-example__edoc_new.edxml", delivery_id: 
     )
 
 
-def test_delivers_canonical_json_and_raw_bytes_once(receiver):
+def test_delivers_canonical_json_and_raw_bytes_once(corpus, receiver):
     url, store = receiver
     adapter = RestAdapter()
-    out = _outgoing()
+    out = _outgoing(corpus)
     peer = Peer(organ_id="28.22.H17", channel="rest", endpoint=url, credentials={"hmac_key": KEY})
     result = adapter.deliver(peer, out)
     assert result.peer_reference == "d1"
@@ -93,17 +93,17 @@ def test_delivers_canonical_json_and_raw_bytes_once(receiver):
     adapter.close()
 
 
-def test_wrong_key_is_permanent_and_down_is_retryable(receiver, tmp_path):
+def test_wrong_key_is_permanent_and_down_is_retryable(corpus, receiver, tmp_path):
     url, store = receiver
     adapter = RestAdapter()
     bad = Peer(organ_id="x", channel="rest", endpoint=url, credentials={"hmac_key": "wrong"})
     with pytest.raises(DeliveryError) as err:
-        adapter.deliver(bad, _outgoing(delivery_id="d2"))
+        adapter.deliver(bad, _outgoing(corpus, delivery_id="d2"))
     assert err.value.retryable is False
     assert not (store / "d2.json").exists()
     down = Peer(organ_id="x", channel="rest", endpoint=f"http://127.0.0.1:{_port()}/", credentials={"hmac_key": KEY})
     with pytest.raises(DeliveryError) as err:
-        adapter.deliver(down, _outgoing(delivery_id="d3"))
+        adapter.deliver(down, _outgoing(corpus, delivery_id="d3"))
     assert err.value.retryable is True
     adapter.close()
 
@@ -129,7 +129,7 @@ class _Odd(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize(("mode", "retryable"), [("500", True), ("400", False), ("slow", True), ("garbage", True)])
-def test_peer_failures_are_classified(mode, retryable):
+def test_peer_failures_are_classified(corpus, mode, retryable):
     handler = type("H", (_Odd,), {"mode": mode})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -140,7 +140,7 @@ def test_peer_failures_are_classified(mode, retryable):
     )
     try:
         with pytest.raises(DeliveryError) as err:
-            adapter.deliver(peer, _outgoing())
+            adapter.deliver(peer, _outgoing(corpus))
         assert err.value.retryable is retryable
         assert err.value.code == "DELIVERY.FAILED"
     finally:
@@ -149,8 +149,8 @@ def test_peer_failures_are_classified(mode, retryable):
         server.server_close()
 
 
-def test_signature_scheme():
-    body = message_body(_outgoing())
+def test_signature_scheme(corpus):
+    body = message_body(_outgoing(corpus))
     ts = str(int(time.time()))
     sig = sign(KEY.encode(), ts, body)
     assert verify(KEY.encode(), ts, body, sig)

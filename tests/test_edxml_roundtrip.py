@@ -6,7 +6,7 @@ import json
 
 import jsonschema
 import pytest
-from _samples import WELL_FORMED, ids
+from _samples import OWN, REAL, sample_params
 from hypothesis import HealthCheck, given, settings
 from lxml import etree
 from strategies import packages
@@ -17,7 +17,7 @@ from gateway.xmlcheck import schema
 _VALIDATOR = jsonschema.Draft202012Validator(json_schema(), format_checker=jsonschema.FormatChecker())
 
 
-@pytest.mark.parametrize("path", WELL_FORMED, ids=ids(WELL_FORMED))
+@pytest.mark.parametrize("path", sample_params())
 def test_sample_round_trips_through_xml_and_json(path):
     pkg = read_bytes(path.read_bytes())
     xml = render(pkg)
@@ -29,14 +29,14 @@ def test_sample_round_trips_through_xml_and_json(path):
     assert render(from_json(doc)) == xml
 
 
-@pytest.mark.parametrize("path", WELL_FORMED, ids=ids(WELL_FORMED))
+@pytest.mark.parametrize("path", sample_params())
 def test_canonical_output_validates_against_our_xsd(path):
     pkg = read_bytes(path.read_bytes())
     schema.validate(etree.ElementTree(etree.fromstring(render(pkg))), pkg.kind)
 
 
-def test_canonical_shape_matches_the_official_samples():
-    pkg = read_bytes(WELL_FORMED[0].read_bytes())
+def test_canonical_shape_matches_the_official_samples(corpus):
+    pkg = read_bytes(corpus.read("edoc_new"))
     xml = render(pkg)
     assert xml.startswith(
         b'<?xml version="1.0" encoding="UTF-8"?>\n<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">'
@@ -50,10 +50,15 @@ def test_canonical_shape_matches_the_official_samples():
     assert "\n" not in b64 and len(b64) > 1000  # single-line base64
 
 
-def test_canonical_dates_are_yyyy_mm_dd():
-    bkav = next(p for p in WELL_FORMED if p.name == "edoc-integrator__edoc_new.edxml")
-    assert b"<edXML:PromulgationDate>30/10/2020<" in bkav.read_bytes()
-    assert b"<edXML:PromulgationDate>2020/10/30</edXML:PromulgationDate>" in render(read_bytes(bkav.read_bytes()))
+#: The dd/MM/yyyy PromulgationDate of each corpus' Bkav-style sample, as sent and as we write it.
+_DAY_FIRST = {OWN: ("30/09/2025", "2025/09/30"), REAL: ("30/10/2020", "2020/10/30")}
+
+
+def test_canonical_dates_are_yyyy_mm_dd(corpus):
+    sent, canonical = _DAY_FIRST[corpus.name]
+    data = corpus.read("edoc_day_first")
+    assert f"<edXML:PromulgationDate>{sent}<".encode() in data
+    assert f"<edXML:PromulgationDate>{canonical}</edXML:PromulgationDate>".encode() in render(read_bytes(data))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,7 +7,7 @@ import json
 from datetime import date, datetime
 
 import pytest
-from _samples import REPO, sample
+from _samples import REPO
 
 from gateway.edxml import (
     BussinessDocType,
@@ -66,7 +66,7 @@ def test_dates_tolerant_in_canonical_out():
             parse_timestamp(bad)
 
 
-def test_code_lists():
+def test_code_lists(corpus):
     assert StatusCode.parse("1") == (StatusCode.ARRIVED, "StatusCode '1' read as '01'")
     assert StatusCode.RECALL_REQUESTED.sent_by_sender
     assert Priority.parse("3") is Priority.FLASH
@@ -77,12 +77,12 @@ def test_code_lists():
         BussinessDocType.parse("x")
 
 
-def _edoc():
-    return read_bytes(sample("truclienthong-example__edoc_new.edxml").read_bytes())
+def _edoc(corpus):
+    return read_bytes(corpus.read("edoc_new"))
 
 
-def test_business_checks_find_every_problem_at_once():
-    pkg = _edoc()
+def test_business_checks_find_every_problem_at_once(corpus):
+    pkg = _edoc(corpus)
     h = pkg.message_header
     bad = dataclasses.replace(
         pkg,
@@ -98,8 +98,8 @@ def test_business_checks_find_every_problem_at_once():
     assert any("'bad id'" in m for m in messages)
 
 
-def test_update_must_name_the_document_it_updates():
-    pkg = read_bytes(sample("truclienthong-example__edoc_update.edxml").read_bytes())
+def test_update_must_name_the_document_it_updates(corpus):
+    pkg = read_bytes(corpus.read("edoc_update"))
     b = dataclasses.replace(pkg.trace_header_list.bussiness, document_id=None)
     bad = dataclasses.replace(pkg, trace_header_list=dataclasses.replace(pkg.trace_header_list, bussiness=b))
     report = check(bad)
@@ -108,26 +108,26 @@ def test_update_must_name_the_document_it_updates():
     ]
 
 
-def test_replacement_and_revocation_need_their_targets():
-    rep = read_bytes(sample("truclienthong-example__edoc_replacement.edxml").read_bytes())
+def test_replacement_and_revocation_need_their_targets(corpus):
+    rep = read_bytes(corpus.read("edoc_replacement"))
     b = dataclasses.replace(rep.trace_header_list.bussiness, replacement_info_list=())
     bad = dataclasses.replace(rep, trace_header_list=dataclasses.replace(rep.trace_header_list, bussiness=b))
     assert check(bad).errors
-    rev = read_bytes(sample("truclienthong-example__edoc_revocation.edxml").read_bytes())
+    rev = read_bytes(corpus.read("edoc_revocation"))
     assert not check(rev).errors
     bad_rev = dataclasses.replace(rev, message_header=dataclasses.replace(rev.message_header, response_for=()))
     assert check(bad_rev).errors
 
 
-def test_manifest_and_attachments_must_match():
-    pkg = _edoc()
+def test_manifest_and_attachments_must_match(corpus):
+    pkg = _edoc(corpus)
     with pytest.raises(AttachmentError) as err:
         check(dataclasses.replace(pkg, references=()))
     assert err.value.code == "EDXML.ATTACHMENT"
 
 
-def test_long_fields_and_future_dates_are_warnings_not_errors():
-    pkg = _edoc()
+def test_long_fields_and_future_dates_are_warnings_not_errors(corpus):
+    pkg = _edoc(corpus)
     h = dataclasses.replace(
         pkg.message_header,
         subject="x" * 600,
@@ -138,8 +138,8 @@ def test_long_fields_and_future_dates_are_warnings_not_errors():
     assert {w["path"].rsplit("/", 1)[-1] for w in report.warnings} >= {"Subject", "PromulgationDate"}
 
 
-def test_add_and_extract_files_zipped_the_vnpt_way():
-    pkg = dataclasses.replace(_edoc(), references=(), attachments=())
+def test_add_and_extract_files_zipped_the_vnpt_way(corpus):
+    pkg = dataclasses.replace(_edoc(corpus), references=(), attachments=())
     pdf = b"%PDF-1.7\n" + bytes(range(256)) * 50
     pkg = add_files(pkg, [("../../etc/Quyết định 12.pdf", pdf), ("note.txt", b"hello")])
     assert not check(pkg).errors
@@ -161,8 +161,8 @@ def test_unzipped_attachment_passes_through():
     assert ref.content_id == att.content_id
 
 
-def test_json_errors_carry_a_json_path():
-    doc = to_json(_edoc())
+def test_json_errors_carry_a_json_path(corpus):
+    doc = to_json(_edoc(corpus))
     with pytest.raises(EdxmlStructureError) as err:
         from_json({**doc, "kind": "letter"})
     assert err.value.path == "$.kind"

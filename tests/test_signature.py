@@ -1,7 +1,8 @@
 """XML-DSig of edXML packages: signing, verification policy, an attack corpus, and interop with xmlsec1.
 
-Everything is real: a demo PKI generated per session (``pki`` fixture), the public sample packages, signxml
-and cryptography, and the ``xmlsec1`` command line tool in both directions.
+Everything is real: a demo PKI generated per session (``pki`` fixture), the sample packages (the project's own
+corpus, and the real samples when present: the ``corpus`` fixture), signxml and cryptography, and the ``xmlsec1``
+command line tool in both directions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from _samples import MALFORMED, WELL_FORMED, ids, sample
+from _samples import sample_params
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -32,12 +33,12 @@ from gateway.xmlcheck.signature import SignatureCheck, SignatureState, VerifyPol
 from gateway.xmlcheck.signing import SigningKey, place_signature_placeholder, sign_package
 from gateway.xmlcheck.trust import TrustStore
 
-#: ~13 KB edoc with the official dummy <Signature> (edXML namespace).
-SMALL = sample("truclienthong-example__dc0bdef0-c7a3-4aaf-b717-777303442973.edxml")
-#: ~370 KB edoc (one big base64 attachment), dummy signature.
-BIG = sample("truclienthong-example__edoc_new.edxml")
-#: Status package without any Signature element.
-STATUS = sample("truclienthong-example__status.edxml")
+#: Roles (tests/_samples.py): a small edoc with the official dummy <Signature> (edXML namespace) ...
+SMALL = "edoc_three_to"
+#: ... the new-document sample (a zipped base64 attachment, dummy signature) ...
+BIG = "edoc_new"
+#: ... and a status package without any Signature element.
+STATUS = "status"
 
 E = f"{{{EDXML}}}"
 DS = f"{{{DSIG}}}"
@@ -65,8 +66,8 @@ def agency_key(pki: DemoPki) -> SigningKey:
 
 
 @pytest.fixture(scope="module")
-def signed_small(agency_key: SigningKey) -> bytes:
-    return sign_package(SMALL.read_bytes(), agency_key)
+def signed_small(corpus, agency_key: SigningKey) -> bytes:
+    return sign_package(corpus.read(SMALL), agency_key)
 
 
 def _reason(exc_info: pytest.ExceptionInfo[SignatureError]) -> str:
@@ -115,8 +116,8 @@ def _sign_with_signxml(data: bytes, key: SigningKey, signer: XMLSigner, prepare=
 # ------------------------------------------------------------------------------------------ good signatures
 
 
-def test_rsa_signature_verifies_and_names_the_agency(pki, trust, agency_key):
-    signed = sign_package(STATUS.read_bytes(), agency_key)
+def test_rsa_signature_verifies_and_names_the_agency(corpus, pki, trust, agency_key):
+    signed = sign_package(corpus.read(STATUS), agency_key)
     check = verify_package(signed, trust)
 
     cert = x509.load_pem_x509_certificate(pki.agencies["000.00.01.H53"].cert.read_bytes())
@@ -168,23 +169,23 @@ def test_signature_shape_is_the_one_we_promise(signed_small):
     assert "000.00.01.H53" in first.subject.rfc4514_string()
 
 
-def test_ecdsa_signature_verifies(pki, trust):
+def test_ecdsa_signature_verifies(corpus, pki, trust):
     key = _key(pki.ecdsa, pki)
     assert key.is_ec
-    check = verify_package(sign_package(SMALL.read_bytes(), key), trust)
+    check = verify_package(sign_package(corpus.read(SMALL), key), trust)
     assert check.state is SignatureState.VALID
     assert check.signature_algorithm == SignatureMethod.ECDSA_SHA256.value
     assert check.organ_ids == ("000.00.00.H53",)
 
 
 @pytest.mark.parametrize("digest", ["sha384", "sha512"])
-def test_stronger_digests_verify(trust, agency_key, digest):
-    check = verify_package(sign_package(STATUS.read_bytes(), agency_key, digest=digest), trust)
+def test_stronger_digests_verify(corpus, trust, agency_key, digest):
+    check = verify_package(sign_package(corpus.read(STATUS), agency_key, digest=digest), trust)
     assert check.digest_algorithm.endswith(digest)
 
 
-def test_signing_an_official_sample_replaces_its_dummy_and_keeps_the_rest(trust, signed_small):
-    original = SMALL.read_bytes()
+def test_signing_an_official_sample_replaces_its_dummy_and_keeps_the_rest(corpus, trust, signed_small):
+    original = corpus.read(SMALL)
     assert inspect_signature(_tree(original)) is SignatureState.LEGACY_PLACEHOLDER
     root = _tree(signed_small)
     assert _header(root).find(f"{E}Signature") is None  # the dummy is gone
@@ -202,22 +203,22 @@ def test_signing_an_official_sample_replaces_its_dummy_and_keeps_the_rest(trust,
     )
     # Byte-for-byte up to where the dummy stood, but for the CRLF -> LF every XML parser applies (XML 1.0 §2.11).
     normalised = original.replace(b"\r\n", b"\n")
-    cut = normalised.index(b"<Signature>")
+    cut = normalised.index(b"<Signature")  # the dummy: <Signature> in the real samples, with xmlns in ours
     assert signed_small[:cut] == normalised[:cut]
     assert signed_small[cut:].startswith(b"<ds:Signature ")
 
 
-def test_signing_a_large_sample_with_its_attachment(trust, agency_key):
-    signed = sign_package(BIG.read_bytes(), agency_key)
+def test_signing_a_large_sample_with_its_attachment(corpus, trust, agency_key):
+    signed = sign_package(corpus.read(BIG), agency_key)
     check = verify_package(signed, trust)
     assert check.state is SignatureState.VALID
     assert check.signed_root.find(f"{E}AttachmentEncoded") is not None
 
 
-def test_attachment_over_libxml2_text_limit_signs_and_verifies(trust, agency_key):
+def test_attachment_over_libxml2_text_limit_signs_and_verifies(corpus, trust, agency_key):
     """One base64 text node above 10 MB: every internal re-parse must use huge_tree (safe.py rule 4)."""
     big = base64.b64encode(bytes(7_700_000))  # > 10 MB of base64
-    data = re.sub(rb"(<edXML:ContentTransferEncoded[^>]*>)[^<]*", lambda m: m.group(1) + big, BIG.read_bytes(), count=1)
+    data = re.sub(rb"(<edXML:ContentTransferEncoded[^>]*>)[^<]*", lambda m: m.group(1) + big, corpus.read(BIG), count=1)
     assert len(data) > 10_000_000
     check = verify_package(sign_package(data, agency_key), trust)
     assert check.state is SignatureState.VALID
@@ -255,10 +256,10 @@ def test_tampered_signature_value_is_bad_signature(trust, signed_small):
     assert _refused(_bytes(root), trust) == "bad-signature"
 
 
-def test_certificate_substitution_is_bad_signature(pki, trust, agency_key):
+def test_certificate_substitution_is_bad_signature(corpus, pki, trust, agency_key):
     """Signed with one agency's key, but another agency's (valid) certificate put in KeyInfo."""
     other = x509.load_pem_x509_certificate(pki.agencies["000.00.00.G22"].cert.read_bytes())
-    root = _tree(sign_package(STATUS.read_bytes(), agency_key))
+    root = _tree(sign_package(corpus.read(STATUS), agency_key))
     node = _signature(root).find(f"{DS}KeyInfo/{DS}X509Data/{DS}X509Certificate")
     node.text = base64.b64encode(other.public_bytes(serialization.Encoding.DER)).decode()
     assert _refused(_bytes(root), trust) == "bad-signature"
@@ -267,25 +268,25 @@ def test_certificate_substitution_is_bad_signature(pki, trust, agency_key):
 # ------------------------------------------------------------------------------------------ trust policy
 
 
-def test_signer_from_rogue_ca_is_untrusted(pki, trust):
+def test_signer_from_rogue_ca_is_untrusted(corpus, pki, trust):
     rogue = SigningKey.from_files(pki.rogue.key, pki.rogue.cert, pki.rogue_ca_cert)
     # The rogue CA copies the trusted root's name and claims the same agency: only signatures tell.
     assert rogue.chain[0].subject == x509.load_pem_x509_certificate(pki.root_cert.read_bytes()).subject
-    signed = sign_package(SMALL.read_bytes(), rogue)
+    signed = sign_package(corpus.read(SMALL), rogue)
     assert _refused(signed, trust) == "untrusted"
 
 
-def test_leaf_without_its_chain_is_untrusted_unless_the_store_has_the_intermediate(pki):
+def test_leaf_without_its_chain_is_untrusted_unless_the_store_has_the_intermediate(corpus, pki):
     cred = pki.agencies["000.00.00.G22"]
-    signed = sign_package(STATUS.read_bytes(), SigningKey.from_files(cred.key, cred.cert))
+    signed = sign_package(corpus.read(STATUS), SigningKey.from_files(cred.key, cred.cert))
     assert _refused(signed, TrustStore.from_files(pki.trust, pki.crls)) == "untrusted"
     with_inter = TrustStore.from_files(pki.trust, pki.crls, intermediate_paths=[pki.chain])
     assert verify_package(signed, with_inter).state is SignatureState.VALID
 
 
-def test_expired_certificate(pki, trust):
+def test_expired_certificate(corpus, pki, trust):
     key = _key(pki.expired, pki)
-    signed = sign_package(SMALL.read_bytes(), key)
+    signed = sign_package(corpus.read(SMALL), key)
     assert _refused(signed, trust) == "expired"
     inside = key.certificate.not_valid_before_utc + timedelta(days=30)
     check = verify_package(signed, trust, VerifyPolicy(at=inside))
@@ -293,10 +294,10 @@ def test_expired_certificate(pki, trust):
     assert check.not_after < datetime.now(UTC)
 
 
-def test_validated_paths_are_reused_but_never_past_their_validity(pki):
+def test_validated_paths_are_reused_but_never_past_their_validity(corpus, pki):
     trust = TrustStore.from_files(pki.trust, pki.crls)  # a fresh store: an empty cache
     key = _key(pki.expired, pki)
-    signed = sign_package(SMALL.read_bytes(), key)
+    signed = sign_package(corpus.read(SMALL), key)
     inside = key.certificate.not_valid_before_utc + timedelta(days=30)
     first = verify_package(signed, trust, VerifyPolicy(at=inside))
     (entry,) = trust._paths.values()
@@ -311,14 +312,14 @@ def test_validated_paths_are_reused_but_never_past_their_validity(pki):
     assert _refused(signed, trust, VerifyPolicy(at=before)) == "not-yet-valid"
 
 
-def test_not_yet_valid_at_an_earlier_validation_time(pki, trust, agency_key):
-    signed = sign_package(STATUS.read_bytes(), agency_key)
+def test_not_yet_valid_at_an_earlier_validation_time(corpus, pki, trust, agency_key):
+    signed = sign_package(corpus.read(STATUS), agency_key)
     before = agency_key.certificate.not_valid_before_utc - timedelta(days=1)
     assert _refused(signed, trust, VerifyPolicy(at=before)) == "not-yet-valid"
 
 
-def test_revoked_certificate(pki, trust):
-    signed = sign_package(SMALL.read_bytes(), _key(pki.revoked, pki))
+def test_revoked_certificate(corpus, pki, trust):
+    signed = sign_package(corpus.read(SMALL), _key(pki.revoked, pki))
     assert _refused(signed, trust) == "revoked"
     unchecked = verify_package(signed, trust, VerifyPolicy(check_revocation=False))
     assert unchecked.state is SignatureState.VALID
@@ -351,7 +352,7 @@ def test_stale_crl_is_unavailable(pki, signed_small, tmp_path):
     assert _refused(signed_small, store) == "crl-unavailable"
 
 
-def test_crl_signed_by_someone_else_is_ignored(pki, signed_small, tmp_path):
+def test_crl_signed_by_someone_else_is_ignored(corpus, pki, signed_small, tmp_path):
     """A CRL with the intermediate's name but the rogue CA's signature must not count as the CRL."""
     rogue_key = load_pem_private_key(pki.rogue_ca_key.read_bytes(), None)
     inter_cert = x509.load_pem_x509_certificate(pki.intermediate_cert.read_bytes())
@@ -372,17 +373,19 @@ def test_crl_signed_by_someone_else_is_ignored(pki, signed_small, tmp_path):
 # ------------------------------------------------------------------------------------------ SHA-1
 
 
-def _sha1_signed(key: SigningKey, *, method=SignatureMethod.RSA_SHA1, digest=DigestAlgorithm.SHA1) -> bytes:
+def _sha1_signed(
+    data: bytes, key: SigningKey, *, method=SignatureMethod.RSA_SHA1, digest=DigestAlgorithm.SHA1
+) -> bytes:
     signer = _LegacySigner(
         signature_algorithm=method,
         digest_algorithm=digest,
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
     )
-    return _sign_with_signxml(SMALL.read_bytes(), key, signer)
+    return _sign_with_signxml(data, key, signer)
 
 
-def test_sha1_is_refused_by_default_and_accepted_by_opt_in(trust, agency_key):
-    signed = _sha1_signed(agency_key)
+def test_sha1_is_refused_by_default_and_accepted_by_opt_in(corpus, trust, agency_key):
+    signed = _sha1_signed(corpus.read(SMALL), agency_key)
     assert _refused(signed, trust) == "weak-algorithm"
     check = verify_package(signed, trust, VerifyPolicy(allow_sha1=True))
     assert check.state is SignatureState.VALID
@@ -390,14 +393,16 @@ def test_sha1_is_refused_by_default_and_accepted_by_opt_in(trust, agency_key):
     assert check.digest_algorithm == DigestAlgorithm.SHA1.value
 
 
-def test_sha1_digest_under_sha256_signature_is_still_weak(trust, agency_key):
-    signed = _sha1_signed(agency_key, method=SignatureMethod.RSA_SHA256)
+def test_sha1_digest_under_sha256_signature_is_still_weak(corpus, trust, agency_key):
+    signed = _sha1_signed(corpus.read(SMALL), agency_key, method=SignatureMethod.RSA_SHA256)
     assert _refused(signed, trust) == "weak-algorithm"
     assert verify_package(signed, trust, VerifyPolicy(allow_sha1=True)).state is SignatureState.VALID
 
 
-def test_sha224_is_weak_whatever_the_policy(trust, agency_key):
-    signed = _sha1_signed(agency_key, method=SignatureMethod.RSA_SHA224, digest=DigestAlgorithm.SHA224)
+def test_sha224_is_weak_whatever_the_policy(corpus, trust, agency_key):
+    signed = _sha1_signed(
+        corpus.read(SMALL), agency_key, method=SignatureMethod.RSA_SHA224, digest=DigestAlgorithm.SHA224
+    )
     assert _refused(signed, trust, VerifyPolicy(allow_sha1=True)) == "weak-algorithm"
 
 
@@ -448,14 +453,14 @@ def test_wrapping_second_envelope_appended(trust, signed_small):
     _assert_wrapping(_bytes(root), trust)
 
 
-def test_wrapping_reference_to_a_sub_element(trust, agency_key):
+def test_wrapping_reference_to_a_sub_element(corpus, trust, agency_key):
     """A genuine signature over MessageHeader only (URI="#mh") leaves recipients and attachments unsigned."""
 
     def give_id(root: etree._Element) -> None:
         _header(root).find(f"{E}MessageHeader").set("Id", "mh")
 
     signer = XMLSigner(c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
-    signed = _sign_with_signxml(SMALL.read_bytes(), agency_key, signer, prepare=give_id, reference_uri="#mh")
+    signed = _sign_with_signxml(corpus.read(SMALL), agency_key, signer, prepare=give_id, reference_uri="#mh")
     root = _tree(signed)
     root.find(f"{E}AttachmentEncoded/{E}Attachment/{E}AttachmentName").text = "malware.exe"
     attacked = _bytes(root)
@@ -491,9 +496,9 @@ def test_wrapping_two_signatures(trust, signed_small, where):
     _assert_wrapping(_bytes(root), trust)
 
 
-def test_wrapping_legacy_dummy_next_to_a_real_signature(trust, signed_small):
+def test_wrapping_legacy_dummy_next_to_a_real_signature(corpus, trust, signed_small):
     root = _tree(signed_small)
-    dummy = _header(_tree(SMALL.read_bytes())).find(f"{E}Signature")
+    dummy = _header(_tree(corpus.read(SMALL))).find(f"{E}Signature")
     _header(root).append(dummy)
     _assert_wrapping(_bytes(root), trust)
 
@@ -537,16 +542,16 @@ def test_unsupported_transform_is_malformed(trust, signed_small):
     assert _refused(_bytes(root), trust) == "malformed"
 
 
-def test_malformed_sample_is_a_parse_error_not_a_crash(trust):
+def test_malformed_sample_is_a_parse_error_not_a_crash(corpus, trust):
     with pytest.raises(EdxmlParseError):
-        verify_package(sample(MALFORMED).read_bytes(), trust)
+        verify_package(corpus.read("malformed"), trust)
 
 
 # ------------------------------------------------------------------------------------------ unsigned
 
 
-def test_unsigned_package(trust):
-    data = STATUS.read_bytes()
+def test_unsigned_package(corpus, trust):
+    data = corpus.read(STATUS)
     assert inspect_signature(_tree(data)) is SignatureState.UNSIGNED
     assert _refused(data, trust) == "missing"
     check = verify_package(data, trust, VerifyPolicy(require_signature=False))
@@ -555,8 +560,8 @@ def test_unsigned_package(trust):
     assert check.signer_subject is None
 
 
-def test_official_dummy_is_a_legacy_placeholder(trust):
-    data = SMALL.read_bytes()
+def test_official_dummy_is_a_legacy_placeholder(corpus, trust):
+    data = corpus.read(SMALL)
     assert inspect_signature(parse_bytes(data)) is SignatureState.LEGACY_PLACEHOLDER
     assert SignatureState.LEGACY_PLACEHOLDER.label == "unsigned (legacy placeholder)"
     assert _refused(data, trust) == "missing"
@@ -566,7 +571,7 @@ def test_official_dummy_is_a_legacy_placeholder(trust):
     assert check.signed_root is None
 
 
-@pytest.mark.parametrize("path", WELL_FORMED, ids=ids(WELL_FORMED))
+@pytest.mark.parametrize("path", sample_params())
 def test_every_sample_is_classified_without_crashing(trust, path):
     data = path.read_bytes()
     state = inspect_signature(_tree(data))
@@ -577,15 +582,15 @@ def test_every_sample_is_classified_without_crashing(trust, path):
 # ------------------------------------------------------------------------------------------ API edges
 
 
-def test_sign_refuses_what_it_cannot_sign_correctly(agency_key):
+def test_sign_refuses_what_it_cannot_sign_correctly(corpus, agency_key):
     with pytest.raises(EdxmlStructureError):
         sign_package(b"<notEdxml/>", agency_key)
-    root = _tree(STATUS.read_bytes())
+    root = _tree(corpus.read(STATUS))
     root.set("Id", "doc")  # signxml would write URI="#doc"
     with pytest.raises(EdxmlStructureError):
         sign_package(_bytes(root), agency_key)
     with pytest.raises(ValueError, match="sha1"):
-        sign_package(STATUS.read_bytes(), agency_key, digest="sha1")
+        sign_package(corpus.read(STATUS), agency_key, digest="sha1")
 
 
 def test_resigning_replaces_the_previous_signature(pki, trust, signed_small):
@@ -637,9 +642,9 @@ def _xmlsec1_verify(pki: DemoPki, path: Path) -> subprocess.CompletedProcess[str
 
 
 @pytest.mark.parametrize("which", ["rsa", "ecdsa"])
-def test_xmlsec1_verifies_our_signature_and_refuses_a_tampered_copy(pki, tmp_path, which):
+def test_xmlsec1_verifies_our_signature_and_refuses_a_tampered_copy(corpus, pki, tmp_path, which):
     key = _key(pki.agencies["000.00.01.H53"] if which == "rsa" else pki.ecdsa, pki)
-    signed = sign_package(SMALL.read_bytes(), key)
+    signed = sign_package(corpus.read(SMALL), key)
     good = tmp_path / "signed.edxml"
     good.write_bytes(signed)
     result = _xmlsec1_verify(pki, good)
@@ -653,10 +658,10 @@ def test_xmlsec1_verifies_our_signature_and_refuses_a_tampered_copy(pki, tmp_pat
     assert "FAIL" in result.stdout + result.stderr
 
 
-def test_xmlsec1_refuses_the_rogue_signer(pki, tmp_path):
+def test_xmlsec1_refuses_the_rogue_signer(corpus, pki, tmp_path):
     rogue = SigningKey.from_files(pki.rogue.key, pki.rogue.cert, pki.rogue_ca_cert)
     path = tmp_path / "rogue.edxml"
-    path.write_bytes(sign_package(SMALL.read_bytes(), rogue))
+    path.write_bytes(sign_package(corpus.read(SMALL), rogue))
     assert _xmlsec1_verify(pki, path).returncode != 0
 
 
@@ -678,9 +683,9 @@ _TEMPLATE = f"""<ds:Signature xmlns:ds="{DSIG}">
 </ds:Signature>"""
 
 
-@pytest.mark.parametrize("path", [SMALL, STATUS], ids=["edoc", "status"])
-def test_package_signed_by_xmlsec1_verifies_with_us(pki, trust, tmp_path, path):
-    root = _tree(path.read_bytes())
+@pytest.mark.parametrize("role", [SMALL, STATUS], ids=["edoc", "status"])
+def test_package_signed_by_xmlsec1_verifies_with_us(corpus, pki, trust, tmp_path, role):
+    root = _tree(corpus.read(role))
     placeholder = place_signature_placeholder(root)
     template = etree.fromstring(_TEMPLATE)
     template.tail = placeholder.tail

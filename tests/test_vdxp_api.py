@@ -1,15 +1,16 @@
 """The VDXP-compatible edge under a real gunicorn (deploy/gunicorn.conf.py), on SQLite and PostgreSQL:
 
-* every request the VNPT SDK sent on the wire (../shared/vectors/vnpt-sdk/requests.json) replayed byte for byte
-  — same headers (stale SDK parameters, ``Expect: 100-continue``), same body (the SDK's extra CRLF) — and
-  answered in the shape the SDK parses;
+* every request the VNPT SDK sends replayed byte for byte — same headers (stale SDK parameters, ``Expect:
+  100-continue``), same body (the SDK's extra CRLF) — and answered in the shape the SDK parses: the requests as
+  tests/_vdxp_vectors.py builds them the SDK's way (always), and the real SDK's wire capture
+  (``vectors/vnpt-sdk/requests.json`` of the external corpus) when present — the ``sdk`` fixture;
 * our own :class:`adapters.vdxp.VdxpClient` through every operation, and the refusals;
 * :class:`adapters.vdxp.VdxpAdapter` delivering a stored package to a SECOND gateway's ``/vdxp`` edge and polling
   it there, plus :func:`adapters.vdxp.sync_agencies` between the two.
 
-The cast: the vector's system ``00.53.W00`` (with the vector's secret, as an operator migrating from VDXP keeps
-it) acts for Nghệ An (H41, and so its unit H41U); ``vpcp`` for the Government Office (G22); H14 and G17 are the
-other recipients of the official sample.
+The cast: the SDK's system (with its own secret, as an operator migrating from VDXP keeps it) acts for Nghệ An
+(H41, and so its unit H41U); ``vpcp`` for the Government Office (G22); H14 and G17 are the other recipients of
+the VPCP letter the SDK's status answers.
 """
 
 from __future__ import annotations
@@ -29,9 +30,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _samples import sample
-from _vdxp_vectors import SECRET, SYSTEM_ID, CapturedRequest, requests, sent_file
-from _vdxp_vectors import request as captured
+from _vdxp_vectors import (
+    CAPTURE_ABSENT,
+    OWN_SECRET,
+    OWN_SYSTEM_ID,
+    CapturedRequest,
+    SdkRequests,
+    SdkSession,
+    capture_present,
+    own_sdk,
+    real_sdk,
+)
 from gatewayproc import free_port, gateway_env, served
 
 from adapters.vdxp import VdxpAdapter, VdxpClient, VdxpError, sync_agencies
@@ -56,7 +65,8 @@ from gateway.web.vdxp import VdxpEdge
 
 G22, H41, H14, G17 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.G17"
 H41U = "000.00.05.H41"  # a level-2 unit of Nghệ An: 00.53.W00 acts for it through H41
-OFFICIAL = "truclienthong-example__dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"  # G22 → H41, H14, G17
+#: Nghệ An's system in the tests that are not about the SDK's requests.
+SYSTEM_ID, SECRET = OWN_SYSTEM_ID, OWN_SECRET
 LIST_TIME = re.compile(r"^\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}$")
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -123,12 +133,14 @@ AGENCIES = [
     {"organ_id": H14, "name": "UBND tỉnh Sơn La"},
     {"organ_id": G17, "name": "Bộ Tài chính"},
 ]
-SYSTEMS: dict[str, tuple[list[str], str | None]] = {
-    SYSTEM_ID: ([H41], SECRET),
-    "vpcp": ([G22], None),
-    "sys-h14": ([H14], None),
-    "sys-g17": ([G17], None),
-}
+
+
+def _systems(system_id: str, secret: str) -> dict[str, tuple[list[str], str | None]]:
+    """The systems of the tests: ``system_id`` (Nghệ An's, with its secret as given) and one per other agency."""
+    return {system_id: ([H41], secret), "vpcp": ([G22], None), "sys-h14": ([H14], None), "sys-g17": ([G17], None)}
+
+
+SYSTEMS = _systems(SYSTEM_ID, SECRET)
 
 
 @pytest.fixture
@@ -138,8 +150,16 @@ def gateway(tmp_path, database_url, pki) -> Iterator[Gateway]:
 
 
 @pytest.fixture
-def sqlite_gateway(tmp_path, pki) -> Iterator[Gateway]:
-    with running_gateway(tmp_path / "gw", f"sqlite:///{tmp_path / 'gw.db'}", pki, AGENCIES, SYSTEMS) as gw:
+def sdk_gateway(tmp_path, database_url, pki, sdk: SdkRequests) -> Iterator[Gateway]:
+    """A gateway where the SDK's system (id and secret of ``sdk``) acts for Nghệ An."""
+    with running_gateway(tmp_path / "gw", database_url, pki, AGENCIES, _systems(sdk.system_id, sdk.secret)) as gw:
+        yield gw
+
+
+@pytest.fixture
+def sqlite_gateway(tmp_path, pki, sdk: SdkRequests) -> Iterator[Gateway]:
+    systems = _systems(sdk.system_id, sdk.secret)
+    with running_gateway(tmp_path / "gw", f"sqlite:///{tmp_path / 'gw.db'}", pki, AGENCIES, systems) as gw:
         yield gw
 
 
@@ -169,15 +189,15 @@ def _replay(gw: Gateway, r: CapturedRequest) -> tuple[int, dict]:
     return _post(gw, "/vdxp" + r.path, r.headers, r.body)
 
 
-def _resigned(r: CapturedRequest, secret: str = SECRET, **changes: str) -> CapturedRequest:
+def _resigned(sdk: SdkRequests, r: CapturedRequest, secret: str | None = None, **changes: str) -> CapturedRequest:
     """The SDK's request with some parameter values changed, signed again as the SDK would (same entry order,
-    same stale entries) with the vector's secret: what the SDK sends for a docId of OUR gateway."""
+    same stale entries) with the SDK system's secret: what the SDK sends for a docId of OUR gateway."""
     entries = [(name, changes.get(name, value)) for name, value in r.entries]
     headers = dict(r.headers)
     for name, value in changes.items():
         headers[vdxp.PREFIX + name] = value
     headers[vdxp.SIGN_HEADER] = vdxp.gson_json([(vdxp.PREFIX + n, v) for n, v in entries])
-    headers[vdxp.HASH_HEADER] = vdxp.sign(secret, headers[vdxp.SIGN_HEADER])
+    headers[vdxp.HASH_HEADER] = vdxp.sign(secret or sdk.secret, headers[vdxp.SIGN_HEADER])
     return dataclasses.replace(r, headers=headers)
 
 
@@ -232,13 +252,14 @@ def _edoc(sender: str, recipients: tuple[str, ...], number: str) -> tuple[bytes,
 # ================================================================================================ SDK replay
 
 
-def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(gateway):
-    official = sample(OFFICIAL).read_bytes()
+def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(sdk_gateway, sdk):
+    gateway = sdk_gateway
+    official = sdk.document
     vpcp = gateway.client("vpcp")
     vpcp.send_edoc(official, sender=G22, kind=PackageKind.EDOC)  # the document the captured status is about
 
     answers: dict[str, dict] = {}
-    for r in requests():  # in the order the SDK sent them
+    for r in sdk.requests:  # in the order the SDK sent them
         status, answer = _replay(gateway, r)
         answers[r.operation] = answer
         if r.operation in ("getEdoc", "updateStatus"):
@@ -279,12 +300,14 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
 
     # The same calls for OUR docId, signed as the SDK signs (stale entries, its order, Expect: 100-continue).
     delivery = item["docId"]
-    answer = _ok(*_replay(gateway, _resigned(captured("getEdoc"), docId=delivery)))
+    answer = _ok(*_replay(gateway, _resigned(sdk, sdk.request("getEdoc"), docId=delivery)))
     assert base64.b64decode(answer["data"]) == official  # byte for byte
-    _ok(*_replay(gateway, _resigned(captured("updateStatus"), docId=delivery)))
-    assert _ok(*_replay(gateway, captured("getReceivedEdocList")))["data"] == []  # acknowledged "done"
+    _ok(*_replay(gateway, _resigned(sdk, sdk.request("updateStatus"), docId=delivery)))
+    assert _ok(*_replay(gateway, sdk.request("getReceivedEdocList")))["data"] == []  # acknowledged "done"
 
-    sent = _ok(*_replay(gateway, _resigned(captured("getSentEdocList"), docId=status_doc, messagetype="status")))
+    sent = _ok(
+        *_replay(gateway, _resigned(sdk, sdk.request("getSentEdocList"), docId=status_doc, messagetype="status"))
+    )
     assert [(s["senderDocId"], s["fromCode"], s["toCode"], s["messageType"]) for s in sent["data"]] == [
         (status_doc, H41, G22, "status")
     ]
@@ -292,59 +315,25 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(g
     # The status the SDK sent reached the sender's mailbox without the SDK's CRLF: the file exactly.
     statuses = vpcp.received_list(PackageKind.STATUS)
     assert [(s.sender, s.recipient) for s in statuses] == [(H41, G22)]
-    assert vpcp.get_edoc(statuses[0].doc_id) == sent_file()
+    assert vpcp.get_edoc(statuses[0].doc_id) == sdk.sent_file()
     # and the replayed send is idempotent: the same DocId, nothing new stored
     before = gateway.count("documents")
-    assert _ok(*_replay(gateway, captured("sendEdoc")))["DocId"] == status_doc
+    assert _ok(*_replay(gateway, sdk.request("sendEdoc")))["DocId"] == status_doc
     assert gateway.count("documents") == before
 
 
 # ========================================================================================= a long-lived SDK client
 
 
-class SdkSession:
-    """The VNPT SDK's client object as the capture shows it (edxml.md §11.2, §11.4): ONE header map, created with
-    ``systemid`` and a timestamp fixed for the object's life, to which every call adds ``Content-Type`` and its
-    parameters (sendEdoc also ``hash-file`` in the SDK's hex form, getEdoc also ``filePath``) — and which is never
-    cleared. Each call signs the whole map and sends it, the body being the file + CRLF (sendEdoc) or ``{}``."""
-
-    def __init__(self, gw: Gateway | None, *, timestamp: str | None = None) -> None:
-        self._gw = gw
-        self.map = {"systemid": SYSTEM_ID, "timestamp": timestamp or vdxp.format_timestamp(datetime.now(VN_TZ))}
-
-    def prepare(self, operation: str, params: dict[str, str], file: bytes = b"") -> tuple[dict[str, str], bytes]:
-        """The headers and body of the next call (and the map it leaves behind)."""
-        content_type = vdxp.OCTET_STREAM if operation == "sendEdoc" else vdxp.JSON_TYPE
-        self.map.update(params)
-        self.map["Content-Type"] = content_type
-        body = b"{}" if operation in ("getEdoc", "updateStatus") else b""
-        if operation == "sendEdoc":
-            self.map["hash-file"] = vdxp.file_hash(file)
-            body = file + b"\r\n"
-        elif operation == "getEdoc":
-            self.map["filePath"] = "/tmp/vxp/store"
-        return vdxp.signed_headers(SECRET, list(self.map.items()), content_type=content_type), body
-
-    def call(self, operation: str, params: dict[str, str], file: bytes = b"") -> dict:
-        assert self._gw is not None
-        return _ok(*_post(self._gw, "/vdxp/" + operation, *self.prepare(operation, params, file)))
-
-
-def test_sdk_emulation_signs_what_the_captured_sdk_signed():
-    """The emulated session, driven through the capture's calls, signs the same entries in each request."""
-    session = SdkSession(None, timestamp=captured("sendEdoc").headers["XroadVnpt-timestamp"])
-    calls = {
-        "sendEdoc": {"servicetype": "eDoc", "messagetype": "edoc", "from": H41},
-        "getReceivedEdocList": {"servicetype": "eDoc", "messagetype": "edoc"},
-        "getEdoc": {"docId": "87fef5b4-4b7e-41fc-9242-cc1892f40d6a"},
-        "updateStatus": {"docId": "87fef5b4-4b7e-41fc-9242-cc1892f40d6a", "status": "done"},
-        "getSentEdocList": {"servicetype": "eDoc", "messagetype": "edoc"},
-    }
-    for operation, params in calls.items():
-        headers, body = session.prepare(operation, params, sent_file())
-        r = captured(operation)
-        assert dict(json.loads(headers[vdxp.SIGN_HEADER])) == dict(json.loads(r.headers[vdxp.SIGN_HEADER])), operation
-        assert body == r.body, operation
+def test_own_sdk_emulation_signs_the_entries_the_real_sdk_signed():
+    """The SDK emulation of tests/_vdxp_vectors.py signs, call after call, the same entries as the real SDK's
+    capture (the same names, the stale ones included; the order is not significant), so what the long-lived test below sends is what the SDK
+    sends."""
+    if not capture_present():
+        pytest.skip(CAPTURE_ABSENT)
+    own, real = own_sdk(), real_sdk()
+    for op in vdxp.Operation:
+        assert {n for n, _ in own.request(op.value).entries} == {n for n, _ in real.request(op.value).entries}, op
 
 
 def test_long_lived_sdk_client_lists_its_sent_documents_after_a_get_edoc(gateway):
@@ -354,22 +343,25 @@ def test_long_lived_sdk_client_lists_its_sent_documents_after_a_get_edoc(gateway
     vpcp.send_edoc(incoming, sender=G22, kind=PackageKind.EDOC)
     outgoing, _ = _edoc(H41, (G22,), "702")
 
-    sdk = SdkSession(gateway)  # one client object for the whole session, as SDK applications keep it
-    edoc = {"servicetype": "eDoc", "messagetype": "edoc"}
-    sent_id = sdk.call("sendEdoc", {**edoc, "from": H41}, outgoing)["DocId"]
-    received = sdk.call("getReceivedEdocList", edoc)["data"]
+    sdk = SdkSession(SYSTEM_ID, SECRET, datetime.now(VN_TZ))  # one client object for the session, as SDK apps keep it
+
+    def call(r: CapturedRequest) -> dict:
+        return _ok(*_replay(gateway, r))
+
+    sent_id = call(sdk.send_edoc(outgoing, H41, "edoc"))["DocId"]
+    received = call(sdk.get_received_edoc_list("edoc"))["data"]
     assert [(i["from"], i["to"]) for i in received] == [(G22, H41)]
     delivery = received[0]["docId"]
-    assert base64.b64decode(sdk.call("getEdoc", {"docId": delivery})["data"]) == incoming
-    sdk.call("updateStatus", {"docId": delivery, "status": "done"})
-    assert sdk.map["docId"] == delivery  # the stale entry every later call re-signs
+    assert base64.b64decode(call(sdk.get_edoc(delivery))["data"]) == incoming
+    call(sdk.update_status(delivery, "done"))
+    assert sdk.entries[vdxp.DOC_ID] == delivery  # the stale entry every later call re-signs
 
-    sent = sdk.call("getSentEdocList", edoc)["data"]
+    sent = call(sdk.get_sent_edoc_list())["data"]
     assert [(s["senderDocId"], s["fromCode"], s["toCode"]) for s in sent] == [(sent_id, H41, G22)]
     # asking for its own docId in the same session: the map is stale, so the filter is not applied — the list
     # still holds the document (a superset the SDK application filters), never an empty one
-    sdk.call("sendEdoc", {**edoc, "from": H41}, _edoc(H41, (G22,), "703")[0])
-    both = sdk.call("getSentEdocList", {**edoc, "docId": sent_id})["data"]
+    call(sdk.send_edoc(_edoc(H41, (G22,), "703")[0], H41, "edoc"))
+    both = call(sdk.get_sent_edoc_list(doc_id=sent_id))["data"]
     assert sent_id in {s["senderDocId"] for s in both} and len(both) == 2
     # a clean client (ours, or a fresh SDK object) gets the filter it asked for
     assert [s["senderDocId"] for s in gateway.client(SYSTEM_ID).sent_list(doc_id=sent_id)] == [sent_id]
@@ -430,9 +422,9 @@ def test_client_sends_lists_fetches_acknowledges_and_reports(gateway):
     assert {a.code for a in son_la.agencies()} == {a["organ_id"] for a in AGENCIES}
 
 
-def test_refusals_answer_fail_with_the_gateway_code_and_store_nothing(sqlite_gateway):
+def test_refusals_answer_fail_with_the_gateway_code_and_store_nothing(sqlite_gateway, sdk):
     gw = sqlite_gateway
-    vpcp, nghe_an = gw.client("vpcp"), gw.client(SYSTEM_ID)
+    vpcp, nghe_an = gw.client("vpcp"), gw.client(sdk.system_id)
     data, pkg = _edoc(G22, (H41,), "601")
 
     def refused(fn) -> VdxpError:
@@ -474,23 +466,23 @@ def test_refusals_answer_fail_with_the_gateway_code_and_store_nothing(sqlite_gat
     assert vpcp.sent_list(doc_id=doc_id)[0]["receiveStatus"] == "fail"
 
     # The body is bound by hash-file: a changed body with the original signature is refused.
-    r = captured("sendEdoc")
+    r = sdk.request("sendEdoc")
     status, answer = _post(gw, "/vdxp/sendEdoc", r.headers, r.body.replace(b">01<", b">06<"))
     _fail(status, answer, "AUTH.DENIED", op="sendEdoc")
     # Without the signature headers there is nothing to check.
-    bare = {k: v for k, v in captured("getAgenciesList").headers.items() if "sign-header" not in k}
+    bare = {k: v for k, v in sdk.request("getAgenciesList").headers.items() if "sign-header" not in k}
     _fail(*_post(gw, "/vdxp/getAgenciesList", bare, b""), "AUTH.DENIED", op="getAgenciesList")
 
     # HTTP-layer refusals carry the same FAIL body.
     _fail(*_post(gw, "/vdxp/sendEdoc", r.headers, b"x" * (256 * 1024 + 3)), "SIZE.LIMIT", 413, op="sendEdoc")
     _fail(
-        *_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"{" * 70_000),
+        *_post(gw, "/vdxp/getAgenciesList", sdk.request("getAgenciesList").headers, b"{" * 70_000),
         "SIZE.LIMIT",
         413,
         op="getAgenciesList",
     )
     _fail(
-        *_post(gw, "/vdxp/getAgenciesList", captured("getAgenciesList").headers, b"[1]"),
+        *_post(gw, "/vdxp/getAgenciesList", sdk.request("getAgenciesList").headers, b"[1]"),
         "REQUEST.INVALID",
         op="getAgenciesList",
     )
@@ -509,28 +501,31 @@ def test_refusals_answer_fail_with_the_gateway_code_and_store_nothing(sqlite_gat
     assert "edXMLEnvelope" not in log  # never a body in the log
 
 
-def test_every_operation_refused_answers_with_every_key_the_sdk_reads(sqlite_gateway):
+def test_every_operation_refused_answers_with_every_key_the_sdk_reads(sqlite_gateway, sdk):
     """Finding 7: the SDK dereferences DocId (sendEdoc) and data (getEdoc, the lists) whatever the status, so each
     refusal carries them, empty and of the type the SDK reads — for a refused signature and a refused request."""
     gw = sqlite_gateway
     refused = {
-        "sendEdoc": (_resigned(captured("sendEdoc"), messagetype="fax"), "REQUEST.INVALID"),
-        "getReceivedEdocList": (_resigned(captured("getReceivedEdocList"), messagetype="fax"), "REQUEST.INVALID"),
-        "getEdoc": (captured("getEdoc"), "NOT_FOUND"),  # another axis's docId
-        "updateStatus": (_resigned(captured("updateStatus"), status="maybe"), "REQUEST.INVALID"),
-        "getSentEdocList": (_resigned(captured("getSentEdocList"), messagetype="fax"), "REQUEST.INVALID"),
-        "getAgenciesList": (dataclasses.replace(captured("getAgenciesList"), body=b"[1]"), "REQUEST.INVALID"),
+        "sendEdoc": (_resigned(sdk, sdk.request("sendEdoc"), messagetype="fax"), "REQUEST.INVALID"),
+        "getReceivedEdocList": (
+            _resigned(sdk, sdk.request("getReceivedEdocList"), messagetype="fax"),
+            "REQUEST.INVALID",
+        ),
+        "getEdoc": (sdk.request("getEdoc"), "NOT_FOUND"),  # another axis's docId
+        "updateStatus": (_resigned(sdk, sdk.request("updateStatus"), status="maybe"), "REQUEST.INVALID"),
+        "getSentEdocList": (_resigned(sdk, sdk.request("getSentEdocList"), messagetype="fax"), "REQUEST.INVALID"),
+        "getAgenciesList": (dataclasses.replace(sdk.request("getAgenciesList"), body=b"[1]"), "REQUEST.INVALID"),
     }
     assert set(refused) == {op.value for op in vdxp.Operation}
     for op, (r, code) in refused.items():
         _fail(*_replay(gw, r), code, op=op)
-        wrong_secret = _resigned(captured(op), secret="not-the-secret-0123456789")
+        wrong_secret = _resigned(sdk, sdk.request(op), secret="not-the-secret-0123456789")
         _fail(*_replay(gw, wrong_secret), "AUTH.DENIED", op=op)
     # A VDXP operation we do not serve answers in its own shape too (getSynchronizeUnit lists units).
-    sync = dict(captured("getAgenciesList").headers)
+    sync = dict(sdk.request("getAgenciesList").headers)
     _fail(*_post(gw, "/vdxp/getSynchronizeUnit", sync, b"{}"), "REQUEST.INVALID", op="getSynchronizeUnit")
     # and a refusal at the HTTP layer (before the operation runs) as well
-    _fail(*_post(gw, "/vdxp/getEdoc", captured("getEdoc").headers, b"{" * 70_000), "SIZE.LIMIT", 413, op="getEdoc")
+    _fail(*_post(gw, "/vdxp/getEdoc", sdk.request("getEdoc").headers, b"{" * 70_000), "SIZE.LIMIT", 413, op="getEdoc")
     assert gw.count("documents") == 0
 
 
@@ -671,7 +666,7 @@ def _wsgi(app, r: CapturedRequest) -> tuple[int, dict]:
     return int(seen[0].split()[0]), json.loads(body)
 
 
-def test_edge_options_are_named_and_off_by_default(tmp_path, pki):
+def test_edge_options_are_named_and_off_by_default(tmp_path, pki, sdk):
     settings = Settings(
         data_dir=tmp_path,
         secret_key="test-secret-key-0123456789",
@@ -683,10 +678,10 @@ def test_edge_options_are_named_and_off_by_default(tmp_path, pki):
     upgrade(settings)
     with GatewayService.from_settings(settings) as service:
         service.registry.import_records(AGENCIES)
-        service.registry.add_system(SYSTEM_ID, [H41], secret=SECRET)
+        service.registry.add_system(sdk.system_id, [H41], secret=sdk.secret)
         vpcp = service.registry.add_system("vpcp", [G22])
-        assert service.system_secret(SYSTEM_ID) == SECRET  # kept as given: the SDK clients keep working
-        service.submit("vpcp", sample(OFFICIAL).read_bytes())
+        assert service.system_secret(sdk.system_id) == sdk.secret  # kept as given: the SDK clients keep working
+        service.submit("vpcp", sdk.document)
         assert service.system_secret("vpcp") == vpcp
         with pytest.raises(RequestError):
             service.registry.add_system("weak", [H41], secret="short")
@@ -699,13 +694,13 @@ def test_edge_options_are_named_and_off_by_default(tmp_path, pki):
 
         # strict: the captured status package declared as messagetype=edoc is refused, and nothing is stored
         strict = VdxpEdge(service, settings, strict_messagetype=True)
-        _fail(*_wsgi(strict, captured("sendEdoc")), "EDXML.STRUCTURE", op="sendEdoc")
+        _fail(*_wsgi(strict, sdk.request("sendEdoc")), "EDXML.STRUCTURE", op="sendEdoc")
         # fresh: the SDK's timestamp (fixed at client creation) is outside a 5-minute window
         fresh = VdxpEdge(service, settings, max_age=timedelta(minutes=5))
-        _fail(*_wsgi(fresh, captured("getAgenciesList")), "AUTH.REPLAY", op="getAgenciesList")
+        _fail(*_wsgi(fresh, sdk.request("getAgenciesList")), "AUTH.REPLAY", op="getAgenciesList")
         now = vdxp.format_timestamp(datetime.now(VN_TZ))
-        _ok(*_wsgi(fresh, _resigned(captured("getAgenciesList"), timestamp=now)))
+        _ok(*_wsgi(fresh, _resigned(sdk, sdk.request("getAgenciesList"), timestamp=now)))
         # the default edge takes both
         lenient = VdxpEdge(service, settings)
-        _ok(*_wsgi(lenient, captured("sendEdoc")))
-        _ok(*_wsgi(lenient, captured("getAgenciesList")))
+        _ok(*_wsgi(lenient, sdk.request("sendEdoc")))
+        _ok(*_wsgi(lenient, sdk.request("getAgenciesList")))

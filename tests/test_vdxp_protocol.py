@@ -1,5 +1,8 @@
-"""gateway.protocols.vdxp against the VNPT SDK wire capture: signing reproduces every captured request byte for
-byte, the verifier accepts each one, and refuses tampering (edxml.md §11.2, §11.4)."""
+"""gateway.protocols.vdxp against the VNPT SDK's requests: the verifier accepts each one and refuses tampering,
+and signing reproduces every request of the real wire capture byte for byte (edxml.md §11.2, §11.4).
+
+Each test runs on the requests built here the way the SDK builds them (``own``, tests/_vdxp_vectors.py) and on
+the real capture when the external corpus has it (``real``): the ``sdk`` fixture."""
 
 from __future__ import annotations
 
@@ -8,26 +11,37 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from _vdxp_vectors import SECRET, SYSTEM_ID, CapturedRequest, request, requests, sent_file
+from _samples import OWN, REAL
+from _vdxp_vectors import CapturedRequest, SdkRequests, sdk_params
+from _vdxp_vectors import sdk as sdk_named
 
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import AuthError, ReplayError, RequestError
 from gateway.protocols import vdxp
 from gateway.protocols.vdxp import Operation
 
-CAPTURED = requests()
+#: Credentials of the synthetic requests of test_which_headers_count_per_operation (any system and secret).
+SYSTEM_ID, SECRET = "sys-headers", "s" * 24
+#: (source, operation) pairs: every operation of both request sources, the real one skipped when absent.
+EACH = [
+    pytest.param(source.values[0], op.value, id=f"{source.id}-{op.value}", marks=source.marks)
+    for source in sdk_params()
+    for op in Operation
+]
 
 
-def _ids(rs: list[CapturedRequest]) -> list[str]:
-    return [r.operation for r in rs]
+def _request(source: str, operation: str) -> tuple[SdkRequests, CapturedRequest]:
+    requests = sdk_named(source)
+    return requests, requests.request(operation)
 
 
-def _verify(r: CapturedRequest, headers: dict[str, str] | None = None, **kw) -> vdxp.VerifiedRequest:
+def _verify(sdk: SdkRequests, r: CapturedRequest, headers: dict[str, str] | None = None, **kw) -> vdxp.VerifiedRequest:
     lookup = vdxp.mapping_headers(headers if headers is not None else r.headers)
-    return vdxp.verify_request(lookup, kw.pop("secret", SECRET), Operation(r.operation), system_id=SYSTEM_ID, **kw)
+    secret = kw.pop("secret", sdk.secret)
+    return vdxp.verify_request(lookup, secret, Operation(r.operation), system_id=sdk.system_id, **kw)
 
 
-def _resigned(headers: dict[str, str], secret: str = SECRET) -> dict[str, str]:
+def _resigned(headers: dict[str, str], secret: str) -> dict[str, str]:
     """Recompute the hash over a (modified) sign-header: a client holding the secret made this request."""
     out = dict(headers)
     out[vdxp.HASH_HEADER] = vdxp.sign(secret, out[vdxp.SIGN_HEADER])
@@ -37,29 +51,32 @@ def _resigned(headers: dict[str, str], secret: str = SECRET) -> dict[str, str]:
 # ================================================================================================ signing
 
 
-def test_capture_covers_every_operation_we_serve():
-    assert {r.operation for r in CAPTURED} == {op.value for op in Operation}
-    assert all(r.path == f"/{r.operation}" for r in CAPTURED)
+def test_capture_covers_every_operation_we_serve(sdk):
+    assert {r.operation for r in sdk.requests} == {op.value for op in Operation}
+    assert all(r.path == f"/{r.operation}" for r in sdk.requests)
 
 
-@pytest.mark.parametrize("r", CAPTURED, ids=_ids(CAPTURED))
-def test_signing_reproduces_the_captured_headers_exactly(r: CapturedRequest):
+@pytest.mark.parametrize(("source", "operation"), EACH)
+def test_signing_reproduces_the_captured_headers_exactly(sdk, source: str, operation: str):
+    sdk, r = _request(source, operation)
     content_type = r.headers["Content-Type"]
-    headers = vdxp.signed_headers(SECRET, r.entries, content_type=content_type)
+    headers = vdxp.signed_headers(sdk.secret, r.entries, content_type=content_type)
     assert headers[vdxp.SIGN_HEADER] == r.headers[vdxp.SIGN_HEADER]
     assert headers[vdxp.HASH_HEADER] == r.headers[vdxp.HASH_HEADER]
-    assert vdxp.sign(SECRET, r.headers[vdxp.SIGN_HEADER]) == r.headers[vdxp.HASH_HEADER]
+    assert vdxp.sign(sdk.secret, r.headers[vdxp.SIGN_HEADER]) == r.headers[vdxp.HASH_HEADER]
     expected = {k: v for k, v in r.headers.items() if k not in ("Content-Length", "Expect")}
     assert headers == expected  # every header the SDK sends, with the same values (order is not significant)
 
 
-def test_sdk_hash_file_form_drops_each_bytes_leading_zero():
-    data = sent_file()
+def test_sdk_hash_file_form_drops_each_bytes_leading_zero(sdk):
+    data = sdk.sent_file()
     digest = hashlib.sha256(data).digest()
-    captured = request("sendEdoc").headers["XroadVnpt-hash-file"]
+    captured = sdk.request("sendEdoc").headers["XroadVnpt-hash-file"]
     assert vdxp.file_hash(data) == vdxp.sdk_hex(digest) == captured
-    assert digest.hex() == "f51b0a8b927ea8c70e6c2b0e88ef55b86ca859f2030fbcbf090e2103e203e24e"
-    assert len(captured) < 64  # 0a → a, 0e → e …
+    assert vdxp.sdk_hex(bytes([0x0A, 0xFF, 0x00, 0x10])) == "aff010"
+    assert len(captured) == 64 - sum(1 for b in digest if b < 0x10)  # 0a → a, 0e → e …
+    if sdk.name == REAL:
+        assert digest.hex() == "f51b0a8b927ea8c70e6c2b0e88ef55b86ca859f2030fbcbf090e2103e203e24e"
     assert vdxp.file_hash_matches(data, captured)
     assert vdxp.file_hash_matches(data, digest.hex())  # the normal form is accepted too
     assert vdxp.file_hash_matches(data, digest.hex().upper())
@@ -67,11 +84,18 @@ def test_sdk_hash_file_form_drops_each_bytes_leading_zero():
     assert not vdxp.file_hash_matches(data, captured[:-1])
 
 
-def test_timestamp_format_is_day_first_with_milliseconds_not_a_zone():
-    stamp = request("getAgenciesList").headers["XroadVnpt-timestamp"]
-    assert stamp == "28112026T003758+0889"
+#: The timestamp each source's client fixed when it was created, as sent and as read.
+_STAMPS = {
+    OWN: ("01102025T094107+0052", datetime(2025, 10, 1, 9, 41, 7, 52_000, tzinfo=VN_TZ)),
+    REAL: ("28112026T003758+0889", datetime(2026, 11, 28, 0, 37, 58, 889_000, tzinfo=VN_TZ)),
+}
+
+
+def test_timestamp_format_is_day_first_with_milliseconds_not_a_zone(sdk):
+    stamp = sdk.request("getAgenciesList").headers["XroadVnpt-timestamp"]
+    assert stamp == _STAMPS[sdk.name][0]
     parsed = vdxp.parse_timestamp(stamp)
-    assert parsed == datetime(2026, 11, 28, 0, 37, 58, 889_000, tzinfo=VN_TZ)
+    assert parsed == _STAMPS[sdk.name][1]
     assert vdxp.format_timestamp(parsed) == stamp
     assert vdxp.format_timestamp(datetime(2026, 1, 2, 3, 4, 5, 7_000, tzinfo=VN_TZ)) == "02012026T030405+0007"
     for bad in ("", "28112026T003758", "28112026T003758+1000", "32112026T003758+0001", "28112026X003758+0001"):
@@ -114,32 +138,33 @@ def _verify_mapping(headers, op, system_id, secret) -> vdxp.VerifiedRequest:
 # ================================================================================================ verification
 
 
-@pytest.mark.parametrize("r", CAPTURED, ids=_ids(CAPTURED))
-def test_verifier_accepts_every_captured_request_and_keeps_only_the_operations_parameters(r: CapturedRequest):
-    verified = _verify(r)
-    assert verified.system_id == SYSTEM_ID
+@pytest.mark.parametrize(("source", "operation"), EACH)
+def test_verifier_accepts_every_captured_request_and_keeps_only_the_operations_parameters(source, operation):
+    sdk, r = _request(source, operation)
+    verified = _verify(sdk, r)
+    assert verified.system_id == sdk.system_id
     assert verified.operation.value == r.operation
     assert set(verified.params) <= {p.lower() for p in vdxp.OPERATION_PARAMS[verified.operation]}
     assert verified.timestamp is not None
     assert verified.signed_names == tuple(name for name, _ in r.entries)
-    assert vdxp.claimed_system_id(vdxp.mapping_headers(r.headers)) == SYSTEM_ID
+    assert vdxp.claimed_system_id(vdxp.mapping_headers(r.headers)) == sdk.system_id
 
 
-def test_stale_sdk_parameters_are_ignored_not_used():
-    sent = _verify(request("getSentEdocList"))
+def test_stale_sdk_parameters_are_ignored_not_used(sdk):
+    sent = _verify(sdk, sdk.request("getSentEdocList"))
     # status, filePath, from and hash-file are left over from earlier calls: signed, but not sentList's
     assert "status" in sent.signed_names and "filePath" in sent.signed_names
     assert set(sent.stale) == {"hash-file", "filePath", "from", "status"}
     # … which proves the map is stale, so the docId getEdoc left in it does not filter the sent list
     assert sent.params == {"servicetype": "eDoc", "messagetype": "edoc"}
     assert sent.ignored == ("docId",)
-    received = _verify(request("getReceivedEdocList"))
+    received = _verify(sdk, sdk.request("getReceivedEdocList"))
     assert received.get("from") is None  # stale from the sendEdoc before it
     assert received.get("messagetype") == "edoc"
-    agencies = _verify(request("getAgenciesList"))
+    agencies = _verify(sdk, sdk.request("getAgenciesList"))
     assert agencies.params == {}
-    update = _verify(request("updateStatus"))
-    assert update.get("docid") == update.get("docId") == "87fef5b4-4b7e-41fc-9242-cc1892f40d6a"
+    update = _verify(sdk, sdk.request("updateStatus"))
+    assert update.get("docid") == update.get("docId") == sdk.foreign_doc_id
     assert update.get("status") == "done"
 
 
@@ -184,81 +209,81 @@ def test_which_headers_count_per_operation():
         _verify_mapping(headers, Operation.GET_SENT_EDOC_LIST, SYSTEM_ID, SECRET)
 
 
-def test_wrong_secret_and_tampered_signature_are_refused_alike():
-    r = request("sendEdoc")
+def test_wrong_secret_and_tampered_signature_are_refused_alike(sdk):
+    r = sdk.request("sendEdoc")
     with pytest.raises(AuthError) as wrong:
-        _verify(r, secret="not-the-secret-at-all")
+        _verify(sdk, r, secret="not-the-secret-at-all")
     assert wrong.value.message == "authentication failed"
     tampered = dict(r.headers)
     tampered[vdxp.SIGN_HEADER] = tampered[vdxp.SIGN_HEADER].replace("000.00.00.H41", "000.00.00.G22")
     with pytest.raises(AuthError) as err:
-        _verify(r, tampered)
+        _verify(sdk, r, tampered)
     assert err.value.message == wrong.value.message
     bad_hash = dict(r.headers)
     bad_hash[vdxp.HASH_HEADER] = "0" * 64
     with pytest.raises(AuthError):
-        _verify(r, bad_hash)
+        _verify(sdk, r, bad_hash)
 
 
 @pytest.mark.parametrize("missing", [vdxp.SIGN_HEADER, vdxp.HASH_HEADER])
-def test_missing_signature_headers_are_refused(missing: str):
-    headers = {k: v for k, v in request("getEdoc").headers.items() if k != missing}
+def test_missing_signature_headers_are_refused(sdk, missing: str):
+    headers = {k: v for k, v in sdk.request("getEdoc").headers.items() if k != missing}
     with pytest.raises(AuthError, match="required"):
-        _verify(request("getEdoc"), headers)
+        _verify(sdk, sdk.request("getEdoc"), headers)
 
 
-def test_a_plain_header_that_differs_from_its_signed_value_is_refused():
-    r = request("getEdoc")
+def test_a_plain_header_that_differs_from_its_signed_value_is_refused(sdk):
+    r = sdk.request("getEdoc")
     headers = dict(r.headers)
     headers["XroadVnpt-docId"] = "someone-elses-doc"
     with pytest.raises(AuthError, match="differs from its signed value"):
-        _verify(r, headers)
+        _verify(sdk, r, headers)
     # the same for an unused stale header? No: headers the operation does not use are not looked at.
     headers = dict(r.headers)
     headers["XroadVnpt-filePath"] = "/elsewhere"
-    assert _verify(r, headers).get("docId") == "87fef5b4-4b7e-41fc-9242-cc1892f40d6a"
+    assert _verify(sdk, r, headers).get("docId") == sdk.foreign_doc_id
 
 
-def test_an_unsigned_operation_parameter_is_refused():
-    r = request("getReceivedEdocList")
+def test_an_unsigned_operation_parameter_is_refused(sdk):
+    r = sdk.request("getReceivedEdocList")
     headers = dict(r.headers)
     headers["XroadVnpt-fromDate"] = "01/01/2020 00:00:00"  # not in the signed set
     with pytest.raises(AuthError, match="not signed"):
-        _verify(r, headers)
+        _verify(sdk, r, headers)
 
 
-def test_systemid_must_be_signed_and_match_the_claim():
-    r = request("getAgenciesList")
+def test_systemid_must_be_signed_and_match_the_claim(sdk):
+    r = sdk.request("getAgenciesList")
     with pytest.raises(AuthError, match="systemid"):
-        vdxp.verify_request(vdxp.mapping_headers(r.headers), SECRET, Operation.GET_AGENCIES_LIST, system_id="other")
+        vdxp.verify_request(vdxp.mapping_headers(r.headers), sdk.secret, Operation.GET_AGENCIES_LIST, system_id="other")
     entries = [(n, v) for n, v in r.entries if n != "systemid"]
-    headers = vdxp.signed_headers(SECRET, [*entries, ("systemid", "00.53.W01")])
+    headers = vdxp.signed_headers(sdk.secret, [*entries, ("systemid", "00.53.W99")])
     with pytest.raises(AuthError, match="systemid"):
-        _verify(r, headers)
+        _verify(sdk, r, headers)
 
 
-def test_content_type_must_have_the_signed_media_type():
-    r = request("getEdoc")
+def test_content_type_must_have_the_signed_media_type(sdk):
+    r = sdk.request("getEdoc")
     headers = dict(r.headers)
     headers["Content-Type"] = "application/json; charset=UTF-8"
-    _verify(r, headers)  # parameters do not matter
+    _verify(sdk, r, headers)  # parameters do not matter
     headers["Content-Type"] = "text/plain"
     with pytest.raises(AuthError, match="Content-Type"):
-        _verify(r, headers)
+        _verify(sdk, r, headers)
 
 
-def test_sign_header_key_must_list_the_signed_entries():
-    r = request("getEdoc")
+def test_sign_header_key_must_list_the_signed_entries(sdk):
+    r = sdk.request("getEdoc")
     headers = dict(r.headers)
     headers[vdxp.SIGN_HEADER_KEY] = "systemid;timestamp"
     with pytest.raises(AuthError, match="sign-header-key"):
-        _verify(r, headers)
+        _verify(sdk, r, headers)
     del headers[vdxp.SIGN_HEADER_KEY]  # optional: the sign-header itself is what is signed
-    _verify(r, headers)
+    _verify(sdk, r, headers)
 
 
-def test_malformed_or_ambiguous_signed_json_is_refused_after_the_hmac():
-    r = request("getEdoc")
+def test_malformed_or_ambiguous_signed_json_is_refused_after_the_hmac(sdk):
+    r = sdk.request("getEdoc")
     for text, error in (
         ('["not", "an object"]', RequestError),
         ('{"XroadVnpt-systemid": 5}', RequestError),
@@ -269,40 +294,40 @@ def test_malformed_or_ambiguous_signed_json_is_refused_after_the_hmac():
         headers[vdxp.SIGN_HEADER] = text
         del headers[vdxp.SIGN_HEADER_KEY]
         with pytest.raises(error):
-            _verify(r, _resigned(headers))
+            _verify(sdk, r, _resigned(headers, sdk.secret))
     entries = [*r.entries, ("docid", "another")]  # the same name twice, case-insensitively
-    headers = vdxp.signed_headers(SECRET, entries)
+    headers = vdxp.signed_headers(sdk.secret, entries)
     headers.pop("XroadVnpt-docId")
     headers.pop("XroadVnpt-docid")
     with pytest.raises(RequestError, match="signed twice"):
-        _verify(r, headers)
+        _verify(sdk, r, headers)
 
 
-def test_oversized_sign_header_is_refused_before_hashing():
-    r = request("getEdoc")
+def test_oversized_sign_header_is_refused_before_hashing(sdk):
+    r = sdk.request("getEdoc")
     headers = dict(r.headers)
     headers[vdxp.SIGN_HEADER] = '{"XroadVnpt-x":"' + "a" * vdxp.MAX_SIGN_HEADER_BYTES + '"}'
     with pytest.raises(AuthError, match="longer"):
-        _verify(r, _resigned(headers))
+        _verify(sdk, r, _resigned(headers, sdk.secret))
 
 
-def test_freshness_is_optional_and_named():
-    r = request("getAgenciesList")
+def test_freshness_is_optional_and_named(sdk):
+    r = sdk.request("getAgenciesList")
     stamp = vdxp.parse_timestamp(r.headers["XroadVnpt-timestamp"])
     assert stamp is not None
-    _verify(r)  # default: no window (the SDK fixes its timestamp when the client object is created)
-    _verify(r, max_age=timedelta(minutes=5), now=stamp + timedelta(minutes=4))
+    _verify(sdk, r)  # default: no window (the SDK fixes its timestamp when the client object is created)
+    _verify(sdk, r, max_age=timedelta(minutes=5), now=stamp + timedelta(minutes=4))
     with pytest.raises(ReplayError):
-        _verify(r, max_age=timedelta(minutes=5), now=stamp + timedelta(minutes=6))
+        _verify(sdk, r, max_age=timedelta(minutes=5), now=stamp + timedelta(minutes=6))
 
 
 # ================================================================================================ body
 
 
-def test_package_is_cut_from_the_body_by_its_hash_not_by_guessing():
-    r = request("sendEdoc")
-    verified = _verify(r)
-    data = sent_file()
+def test_package_is_cut_from_the_body_by_its_hash_not_by_guessing(sdk):
+    r = sdk.request("sendEdoc")
+    verified = _verify(sdk, r)
+    data = sdk.sent_file()
     assert data.endswith(b"\r\n")  # the file itself ends with CRLF, and the SDK added another
     assert vdxp.package_from_body(r.body, verified.get("hash-file")) == data
     assert vdxp.package_from_body(data, verified.get("hash-file")) == data  # a client that adds nothing
@@ -314,9 +339,9 @@ def test_package_is_cut_from_the_body_by_its_hash_not_by_guessing():
     assert vdxp.package_from_body(data, hashlib.sha256(stripped).hexdigest()) == stripped
 
 
-def test_body_not_matching_hash_file_or_without_one_is_refused():
-    r = request("sendEdoc")
-    claimed = _verify(r).get("hash-file")
+def test_body_not_matching_hash_file_or_without_one_is_refused(sdk):
+    r = sdk.request("sendEdoc")
+    claimed = _verify(sdk, r).get("hash-file")
     tampered = r.body.replace(b"<edXML:StatusCode>01<", b"<edXML:StatusCode>06<")
     assert tampered != r.body
     with pytest.raises(AuthError, match="does not match"):

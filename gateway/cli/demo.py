@@ -35,9 +35,10 @@ def demo_pki(directory: Path, overwrite: bool) -> None:
 )
 @click.option(
     "--samples",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(__file__).resolve().parents[2].parent / "shared" / "samples",
-    show_default=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Real edXML samples to send after the built-in corpus [default: the external corpus's samples/, when "
+    "present: $EDOC_SHARED_DIR or ../shared beside a source checkout].",
 )
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="Loopback address for the demo gateway.")
 @click.option(
@@ -51,7 +52,7 @@ def demo_pki(directory: Path, overwrite: bool) -> None:
 )
 def demo(
     data_dir: Path,
-    samples: Path,
+    samples: Path | None,
     bind: str,
     soap_receiver_port: int | None,
     rest_receiver_port: int | None,

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from gateway.config import load_settings
 from gateway.demo.setup import REST_AGENCY, SOAP_AGENCY, DemoSetup, default_receiver_ports, prepare
-from gateway.demo.traffic import send_traffic
+from gateway.demo.traffic import next_steps, send_traffic
 from gateway.errors import ConfigError, UnavailableError
 from gateway.web.launch import gunicorn_argv
 
@@ -46,7 +46,7 @@ STOP_GRACE_SECONDS = 35.0
 
 def run_demo(
     data_dir: Path,
-    samples: Path,
+    samples: Path | None,
     *,
     bind: str = "127.0.0.1:8080",
     wait: bool = True,
@@ -75,7 +75,7 @@ def run_demo(
             )
             echo(f"   logs: {', '.join(str(data_dir / n) for n in ('gateway.log', 'worker.log'))}")
             send_traffic(setup, samples, echo)
-            _print_next_steps(setup, samples, echo)
+            _print_next_steps(setup, echo)
             if wait:
                 serving = True  # before the line that tells the user (and scripts) a stop is now normal
                 echo("== serving; press Ctrl-C (or send SIGTERM) to stop")
@@ -218,21 +218,15 @@ def _stop_signals_interrupt() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def _print_next_steps(setup: DemoSetup, samples: Path, echo: Echo) -> None:
+def _print_next_steps(setup: DemoSetup, echo: Echo) -> None:
     echo("== try next")
     echo(f"   WSDL:        {setup.url}?wsdl")
     echo("   credentials (WS-Security UsernameToken, PasswordDigest):")
     for sid, secret in setup.secrets.items():
         echo(f"     {sid:<18} {secret}")
-    echo(f"   export EDOC_GATEWAY_CONFIG={setup.config}")
-    echo("   edoc-gateway agencies list")
-    echo("   edoc-gateway systems list")
-    echo("   edoc-gateway deliveries list")
-    echo(f"   edoc-gateway inspect {samples}/truclienthong-example__edoc_new.edxml")
-    echo(
-        f'   python -c "from gateway.client import GatewayClient as C; '
-        f"c = C('{setup.url}', 'vpcp-qlvb', '<secret>'); print(c.pending('000.00.00.G22'))\""
-    )
+    echo("   commands (this run's CLI, interpreter, settings and files; paste them as they are):")
+    for line in next_steps(setup):
+        echo(f"   {line}")
 
 
 def _stop(procs: Processes) -> None:

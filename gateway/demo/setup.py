@@ -2,7 +2,8 @@
 
 Everything is real: a demo PKI, a TOML settings file with a generated secret key, a SQLite database migrated
 with alembic, a registry imported from a CSV file, and systems with generated secrets — what an operator would
-do by hand with ``edoc-gateway demo-pki``, ``db upgrade``, ``agencies import`` and ``systems add``.
+do by hand with ``edoc-gateway demo-pki``, ``db upgrade``, ``agencies import`` and ``systems add``. The sample
+traffic is the project's own corpus (:mod:`gateway.demo.corpus`), written to ``corpus/`` for the user to try.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from pathlib import Path
 
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
+from gateway.demo.corpus import write_corpus
 from gateway.demo.pki import DemoPki, create_demo_pki
 from gateway.services.registry import Registry
 
-#: Demo registry: a province (level 1) with level-2/3 units, a ministry, and the agencies the public
-#: samples name, so that every sample can travel. Province units require signatures bound to them.
+#: Demo registry: a province (level 1) with level-2/3 units, a ministry, and the agencies the sample corpora
+#: name (ours, :mod:`gateway.demo.corpus`, and the public samples), so that every sample can travel. Province
+#: units require signatures bound to them.
 DEMO_AGENCIES_CSV = """organ_id,name,parent,signature_policy,emit_arrived_on_ack,channel,endpoint
 000.00.00.H53,UBND tỉnh Tây Ninh,,require,false,mailbox,
 000.00.01.H53,Văn phòng UBND tỉnh Tây Ninh,000.00.00.H53,require,false,mailbox,
@@ -56,6 +59,13 @@ class DemoSetup:
     rest_key: str
     url: str
     secrets: dict[str, str]
+    #: The project's own sample corpus, written afresh into the data directory: its .edxml files in the
+    #: order they are sent (documents before what refers to them, statuses last).
+    corpus: tuple[Path, ...] = ()
+
+    @property
+    def corpus_dir(self) -> Path:
+        return self.data_dir / "corpus"
 
 
 def default_receiver_ports(bind: str) -> tuple[int, int]:
@@ -89,6 +99,8 @@ def prepare(
         "rest_endpoint": f"http://{host}:{rest_port}/inbox",
     }
     creds = _registry(settings, data_dir, endpoints, echo)
+    corpus = tuple(p for p in write_corpus(data_dir / "corpus") if p.suffix == ".edxml")
+    echo(f"== sample corpus: {len(corpus)} packages built in {data_dir / 'corpus'} (README.txt says what each shows)")
     return DemoSetup(
         config=config,
         pki=pki,
@@ -98,6 +110,7 @@ def prepare(
         soap_port=soap_port,
         rest_port=rest_port,
         rest_key=rest_key,
+        corpus=corpus,
     )
 
 

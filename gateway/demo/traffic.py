@@ -1,6 +1,8 @@
-"""The demo's traffic: the public samples through SOAP, the push channels, and a signed round trip.
+"""The demo's traffic: the sample corpora through SOAP, the push channels, and a signed round trip.
 
-Everything goes through the gateway's public edges as an integrator's system would use them: zeep clients
+The samples are the project's own corpus (:mod:`gateway.demo.corpus`, always) and the real public samples of
+the external corpus when present (``--samples``, else :func:`gateway.demo.corpus.external_samples`). Everything
+goes through the gateway's public edges as an integrator's system would use them: zeep clients
 (:class:`gateway.client.GatewayClient`, WS-Security UsernameToken) and one HMAC-signed JSON request.
 """
 
@@ -9,45 +11,59 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shlex
+import shutil
+import sys
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from zeep.exceptions import Fault
 
 from gateway.client import GatewayClient
+from gateway.demo.corpus import entry, external_samples
 from gateway.demo.documents import demo_package, status_for
 from gateway.demo.setup import DEMO_SYSTEMS, REST_AGENCY, SOAP_AGENCY, DemoSetup
-from gateway.edxml import StatusCode, read_bytes, render, to_json
+from gateway.edxml import EdocPackage, StatusCode, read_bytes, render, to_json
 from gateway.xmlcheck.signing import SigningKey, sign_package
 
 Echo = Callable[[str], object]
-#: The VPCP sample that also goes to the two push agencies.
-_PUSHED_SAMPLE = "truclienthong-example__dc0bdef0-c7a3-4aaf-b717-777303442973.edxml"
+#: The corpus' VPCP letter, which also goes to the two push agencies.
+_PUSHED = "edoc_new_three_recipients.edxml"
+#: A mailbox the corpus fills and nobody empties (the VPCP letter and its follow-ups to Nghệ An), and the
+#: system that reads it: what the printed "try next" example lists.
+MAILBOX = ("national-samples", "000.00.00.H41")
 
 
-def send_traffic(setup: DemoSetup, samples: Path, echo: Echo = print) -> None:
-    """Sample packages through SOAP, then a signed document fetched, acknowledged and answered."""
+def send_traffic(setup: DemoSetup, samples: Path | None, echo: Echo = print) -> None:
+    """The own corpus, then the real samples (``samples``, or the external corpus when present) through SOAP;
+    the push channels; a signed document fetched, acknowledged and answered."""
     clients = {sid: GatewayClient(setup.url, sid, secret) for sid, secret in setup.secrets.items()}
+    real = samples if samples is not None else external_samples()
     try:
-        receipts = _send_samples(clients, samples, echo)
-        _show_push(setup, samples, clients, receipts, echo)
+        echo(f"== sending the sample corpus in {setup.corpus_dir}")
+        receipts = _send_files(clients, setup.corpus, echo)
+        if real is None:
+            echo("== no real samples to send (the external corpus ../shared is absent); the own corpus covers them")
+        else:
+            echo(f"== sending the real public samples in {real}")
+            ordered = sorted(real.glob("*.edxml"), key=lambda p: ("status" in p.name, "new" not in p.name, p.name))
+            _send_files(clients, ordered, echo)
+        _show_push(setup, clients, receipts, echo)
         _signed_round_trip(setup, clients, echo)
     finally:
         for c in clients.values():
             c.close()
 
 
-def _send_samples(clients: Mapping[str, GatewayClient], samples: Path, echo: Echo) -> dict[str, Any]:
-    """Every ``*.edxml`` in ``samples`` (new documents first, statuses last) from the system of its sender."""
+def _send_files(clients: Mapping[str, GatewayClient], paths: Sequence[Path], echo: Echo) -> dict[str, Any]:
+    """Each package, in order, from the system of its sender; returns the receipts by file name."""
     by_sender = {organ: sid for sid, organs in DEMO_SYSTEMS.items() for organ in organs}
     by_sender["000.00.11.H53"] = "tayninh-qlvb"
     receipts: dict[str, Any] = {}
-    echo(f"== sending the public samples in {samples}")
-    ordered = sorted(samples.glob("*.edxml"), key=lambda p: ("status" in p.name, "new" not in p.name, p.name))
-    for path in ordered:
+    for path in paths:
         data = path.read_bytes()
         try:
             pkg = read_bytes(data)
@@ -64,15 +80,13 @@ def _send_samples(clients: Mapping[str, GatewayClient], samples: Path, echo: Ech
     return receipts
 
 
-def _show_push(
-    setup: DemoSetup, samples: Path, clients: Mapping[str, GatewayClient], receipts: Mapping[str, Any], echo: Echo
-) -> None:
-    """The VPCP sample went to Cao Bằng (SOAP push) and the Ministry of Construction (REST push) too: wait for
+def _show_push(setup: DemoSetup, clients: Mapping[str, GatewayClient], receipts: Mapping[str, Any], echo: Echo) -> None:
+    """The VPCP letter went to Cao Bằng (SOAP push) and the Ministry of Construction (REST push) too: wait for
     the worker, then let both answer — one over SOAP, one over the JSON edge — and show the history."""
-    receipt = receipts.get(_PUSHED_SAMPLE)
+    receipt = receipts.get(_PUSHED)
     if receipt is None:
         return
-    echo(f"== push channels: {_PUSHED_SAMPLE} to {SOAP_AGENCY} (SOAP receiver) and {REST_AGENCY} (REST receiver)")
+    echo(f"== push channels: {_PUSHED} to {SOAP_AGENCY} (SOAP receiver) and {REST_AGENCY} (REST receiver)")
     vpcp = clients["vpcp-qlvb"]
     states = _wait_until_pushed(vpcp, receipt.docId)
     for organ in (SOAP_AGENCY, REST_AGENCY):
@@ -80,7 +94,8 @@ def _show_push(
     soap_files = sorted((setup.data_dir / "receiver-soap").glob("*"))
     rest_files = sorted((setup.data_dir / "receiver-rest").glob("*.json"))
     echo(f"   SOAP receiver stored {len(soap_files)} file(s), REST receiver {len(rest_files)} message(s)")
-    pkg = read_bytes((samples / _PUSHED_SAMPLE).read_bytes())
+    pkg = entry(_PUSHED).model
+    assert isinstance(pkg, EdocPackage)
     # Cao Bằng answers 01 over SOAP; the ministry's REST system answers 03 over the JSON edge.
     clients["national-samples"].send_status(render(status_for(pkg, SOAP_AGENCY, StatusCode.ARRIVED)))
     _post_json_status(setup, "national-samples", to_json(status_for(pkg, REST_AGENCY, StatusCode.ACCEPTED)))
@@ -152,3 +167,39 @@ def _signed_round_trip(setup: DemoSetup, clients: Mapping[str, GatewayClient], e
     for r in view.recipient:
         codes = ", ".join(f"{s.statusCode}" for s in (r.status or [])) or "-"
         echo(f"   {r.organId}: {r.state}, statuses {codes}")
+
+
+def next_steps(setup: DemoSetup) -> list[str]:
+    """What to try next, as lines that work when pasted: the CLI and the interpreter of this very run (the CLI
+    may not be on PATH), this run's settings and corpus files, and a mailbox the traffic left full."""
+    cli = _command_path(Path(sys.executable).with_name("edoc-gateway"), "edoc-gateway")
+    python = shlex.quote(sys.executable)  # never "python3": that may be another interpreter, without this venv
+    sid, organ = MAILBOX
+    corpus = setup.corpus_dir
+    example = (
+        f"from gateway.client import GatewayClient as C; c = C({setup.url!r}, {sid!r}, {setup.secrets[sid]!r}); "
+        f"[print(i.sender, i.documentId) for i in c.pending({organ!r})]"
+    )
+    return [
+        f"export EDOC_GATEWAY_CONFIG={shlex.quote(str(setup.config))}",
+        f"{cli} agencies list",
+        f"{cli} systems list",
+        f"{cli} deliveries list",
+        f"{cli} inspect {shlex.quote(str(corpus / _PUSHED))}",
+        f"{cli} build --json {shlex.quote(str(corpus / 'status_acceptance_03.json'))} "
+        f"{shlex.quote(str(setup.data_dir / 'built.edxml'))}",
+        f'{python} -c "{example}"' if not set(example) & set('"$`\\!') else f"{python} -c {shlex.quote(example)}",
+    ]
+
+
+def _command_path(exe: Path, name: str) -> str:
+    """``name`` when PATH finds this very file, else its path relative to the working directory when below it,
+    else absolute: the shortest form that runs THIS installation."""
+    found = shutil.which(name)
+    if found is not None and Path(found).absolute() == exe.absolute():
+        return name
+    absolute = exe.absolute()
+    try:
+        return shlex.quote(str(absolute.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(absolute))
