@@ -93,8 +93,11 @@ PHP_CLASS_NAMES |= {"never", "self", "parent", "static", "enum"}
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
-def _wsdl() -> etree._Element:
-    return etree.parse(str(COMMITTED_WSDL), etree.XMLParser(resolve_entities=False, no_network=True)).getroot()
+RECEIVER_WSDL = ROOT / "wsdl" / "edoc-receiver.wsdl"
+
+
+def _wsdl(path: Path = COMMITTED_WSDL) -> etree._Element:
+    return etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True)).getroot()
 
 
 def _illegal(name: str, *, type_name: bool) -> list[str]:
@@ -105,8 +108,10 @@ def _illegal(name: str, *, type_name: bool) -> list[str]:
     return problems
 
 
-def test_every_published_name_is_a_legal_identifier_in_java_csharp_php_and_javascript():
-    root = _wsdl()
+@pytest.mark.parametrize("path", [COMMITTED_WSDL, RECEIVER_WSDL], ids=["gateway", "receiver"])
+def test_every_published_name_is_a_legal_identifier_in_java_csharp_php_and_javascript(path: Path):
+    """Both contracts: the gateway's, and the receiver contract a pushed-to agency implements (often in Java)."""
+    root = _wsdl(path)
     names = {(el.get("name"), False) for el in root.iterfind(".//xs:element", NS)}  # parameters, results, fields
     names |= {(el.get("name"), True) for el in root.iterfind(".//xs:complexType", NS)}  # classes
     names |= {(el.get("name"), True) for el in root.iterfind(".//xs:simpleType", NS)}  # enums
@@ -246,6 +251,17 @@ def test_wsimport_generates_java_methods_with_the_published_parameter_names(jaxw
     assert re.search(r"Receipt sendEdoc\(\s*@WebParam\(name = \"edxmlPackage\"[^)]*\)\s*byte\[\] edxmlPackage\)", port)
     assert re.search(r"byte\[\] getEdoc\(\s*@WebParam\(name = \"deliveryId\"[^)]*\)\s*String deliveryId\)", port)
     assert re.search(r"boolean acknowledge\(\s*@WebParam\(name = \"deliveryId\"[^)]*\)\s*String deliveryId,", port)
+
+
+def test_wsimport_generates_the_receiver_contract(tmp_path):
+    """An agency on the ``soap`` channel implements wsdl/edoc-receiver.wsdl: JAX-WS must generate it (its package
+    parameter was ``package`` too before contract 1.1)."""
+    if shutil.which("wsimport") is None:
+        pytest.skip("JAX-WS wsimport is not installed (Debian package jaxws)")
+    run = _wsimport(RECEIVER_WSDL, tmp_path / "receiver")
+    assert run.returncode == 0, run.stdout + run.stderr
+    port = next((tmp_path / "receiver").rglob("EdocReceiver.java")).read_text()
+    assert re.search(r"@WebParam\(name = \"edxmlPackage\"[^)]*\)\s*byte\[\] edxmlPackage", port)
 
 
 def test_wsimport_refuses_a_java_keyword_as_parameter_name(tmp_path):

@@ -2,13 +2,14 @@
 
 One operation, SOAP 1.1 document/literal wrapped, target namespace :data:`RECEIVER_NS`::
 
-    ReceiveEdoc(messageId, docId, kind, sender, recipient, documentId, package: xs:base64Binary)
+    ReceiveEdoc(messageId, docId, kind, sender, recipient, documentId, edxmlPackage: xs:base64Binary)
         -> accepted: xs:boolean, receiverRef: xs:string, duplicate: xs:boolean?
 
 * ``messageId`` is the gateway's delivery id: stable across every attempt of one delivery, so the receiver MUST
   de-duplicate on it — a second ReceiveEdoc with the same messageId (the gateway crashed after the receiver took the
   package, or the answer was lost) is answered ``accepted=true`` (``duplicate=true``) without storing again;
-* ``package`` is the edXML package exactly as the sender submitted it (byte-exact: it is signed);
+* ``edxmlPackage`` (not ``package``: a reserved word in Java and JavaScript, which JAX-WS ``wsimport`` refuses)
+  is the edXML package exactly as the sender submitted it (byte-exact: it is signed);
 * ``accepted=false`` means the receiver refuses the package for good (the gateway dead-letters it); a temporary
   problem on the receiver's side is a ``soap:Server`` fault or an HTTP 5xx (the gateway retries); a ``soap:Client``
   fault is a permanent refusal of the request.
@@ -49,7 +50,7 @@ def receive_request(package: OutgoingPackage) -> dict[str, Any]:
         "sender": package.sender,
         "recipient": package.recipient,
         "documentId": package.document_id,
-        "package": package.data,
+        "edxmlPackage": package.data,
     }
 
 

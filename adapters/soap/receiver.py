@@ -104,7 +104,7 @@ class EdocReceiverService(ServiceBase):
         sender: str | None,
         recipient: str | None,
         documentId: str | None,
-        package: bytes | None,
+        edxmlPackage: bytes | None,
     ) -> tuple[bool, str, bool]:
         """Take one edXML package (byte-exact). messageId is stable across retries: a second call with the same
         messageId is acknowledged (duplicate=true) without storing again. accepted=false refuses the package for
@@ -114,8 +114,8 @@ class EdocReceiverService(ServiceBase):
             raise _ClientError("messageId is required: 1-128 letters, digits, '.', '_' or '-'")
         if (kind or "").strip() not in _KINDS:
             raise _ClientError("kind must be edoc or status")
-        if not package:
-            raise _ClientError("package is required and must not be empty")
+        if not edxmlPackage:
+            raise _ClientError("edxmlPackage is required and must not be empty")
         meta = {
             "docId": (docId or "")[:64],
             "kind": (kind or "").strip(),
@@ -124,7 +124,7 @@ class EdocReceiverService(ServiceBase):
             "documentId": (documentId or "")[:200],
         }
         try:
-            written, digest = ctx.app.store.put(message_id, package, meta)
+            written, digest = ctx.app.store.put(message_id, edxmlPackage, meta)
         except ConflictError:
             raise _ClientError(f"messageId {message_id} was already received with different content") from None
         ctx.transport.req["edoc_receiver.outcome"] = f"{message_id} {'stored' if written else 'duplicate'}"
