@@ -327,8 +327,8 @@ def test_every_captured_sdk_request_is_accepted_and_answered_in_the_sdks_shape(s
 
 def test_own_sdk_emulation_signs_the_entries_the_real_sdk_signed():
     """The SDK emulation of tests/_vdxp_vectors.py signs, call after call, the same entries as the real SDK's
-    capture (the same names, the stale ones included; the order is not significant), so what the long-lived test below sends is what the SDK
-    sends."""
+    capture (the same names, the stale ones included; the order is not significant), so what the long-lived test
+    below sends is what the SDK sends."""
     if not capture_present():
         pytest.skip(CAPTURE_ABSENT)
     own, real = own_sdk(), real_sdk()
