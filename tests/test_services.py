@@ -643,6 +643,23 @@ def test_update_and_original_may_share_a_document_id(world: World):
     assert w.store.documents.document(update.doc_id).related_doc_id == original.doc_id  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("kind", [BussinessDocType.UPDATE, BussinessDocType.REVOKE, BussinessDocType.REPLACE])
+def test_a_status_about_a_shared_document_id_concerns_the_original(world: World, kind: BussinessDocType):
+    """Follow-ups sharing the original's DocumentId (the VNPT samples do this) are newer: the status must still be
+    recorded on the original, as the follow-up's own link is, not on whichever row is newest."""
+    w = world
+    number = next(_numbers)
+    data = w.signed(edoc(number=number), A)
+    original = w.svc.submit("sys-a", data)
+    follow_up = w.svc.submit("sys-a", w.signed(edoc(number=number, kind=kind, related=document_id_of(data)), A))
+    w.svc.submit("sys-b", w.signed(status(B, data, StatusCode.ACCEPTED), B), expected=PackageKind.STATUS)
+    recall = w.svc.submit("sys-a", w.signed(status(A, data, StatusCode.RECALL_REQUESTED, response_organ=C), A))
+    assert [h.status_code for h in w.store.statuses.history(original.doc_id) if h.recipient == B] == ["03"]
+    assert [h.status_code for h in w.store.statuses.history(original.doc_id) if h.recipient == C] == ["13"]
+    assert w.store.statuses.history(follow_up.doc_id) == []
+    assert w.store.documents.document(recall.doc_id).related_doc_id == original.doc_id  # type: ignore[union-attr]
+
+
 def test_push_channel_deliveries_get_an_outbox_row(world: World):
     w = world
     w.svc.registry.set_agency_policy(C, channel="soap", endpoint="https://c.example/edoc?wsdl")

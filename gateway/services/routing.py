@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
 
-from gateway.db import AgencyRecord, StatusRecord, Store
+from gateway.db import AgencyRecord, DocumentRecord, StatusRecord, Store
 from gateway.edxml import BussinessDocType, EdocPackage
 from gateway.errors import NotFoundError, RouteError
 
@@ -140,14 +140,20 @@ def _find_related(store: Store, sender: str, targets: list[str], kind: Bussiness
     for target in targets:
         candidates = store.documents.edocs_with_recipients(target, sender)
         if candidates:
-            originals = [d for d, _ in candidates if d.bussiness_doc_type == BussinessDocType.NEW.value]
-            return (originals or [candidates[0][0]])[0].doc_id
+            return original_of([d for d, _ in candidates]).doc_id
     what = _RELATED_WHAT[kind]
     raise NotFoundError(
         f"the {what} concerns document(s) {', '.join(targets) or '(none named)'} of {sender}, "
         "which the gateway does not know",
         document_ids=targets,
     )
+
+
+def original_of(docs: Sequence[DocumentRecord]) -> DocumentRecord:
+    """Of several stored edocs sharing one sender's DocumentId (an original and its update, replacement or
+    revocation), the one a reference by DocumentId means: the original (type 0) if stored, else the newest."""
+    originals = [d for d in docs if d.bussiness_doc_type == BussinessDocType.NEW.value]
+    return (originals or list(docs))[0]
 
 
 def iso(value: date | datetime | None) -> str | None:
@@ -164,5 +170,6 @@ __all__ = [
     "edoc_recipients",
     "hosted_here",
     "iso",
+    "original_of",
     "plan_edoc",
 ]

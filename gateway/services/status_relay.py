@@ -19,7 +19,7 @@ from gateway.db import AgencyRecord, AuditEntry, DocumentRecord, NewDocument, St
 from gateway.edxml import Organization, PackageKind, ResponseFor, StatusCode, StatusPackage, render
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import AccessError, NotFoundError, RouteError
-from gateway.services.routing import PUSH_CHANNELS, Plan, hosted_here, iso
+from gateway.services.routing import PUSH_CHANNELS, Plan, hosted_here, iso, original_of
 from gateway.services.values import status_code
 from gateway.xmlcheck.signature import SignatureState
 
@@ -71,14 +71,17 @@ def plan_status(store: Store, pkg: StatusPackage, now: datetime, *, upstream: bo
 
 
 def _concerned(store: Store, pkg: StatusPackage) -> tuple[DocumentRecord, str, str]:
-    """The document a status is about, who it goes to, and whose processing it describes."""
+    """The document a status is about, who it goes to, and whose processing it describes. When the sender's
+    update, replacement or revocation shares the DocumentId, the status is about the original
+    (:func:`~gateway.services.routing.original_of`), as a revocation's link is."""
     rf = pkg.response_for
     if pkg.status_code.sent_by_sender:
         # 13: From = the document's sender, ResponseFor/OrganId = the receiver asked to give it back.
         candidates = store.documents.edocs_with_recipients(pkg.document_id, pkg.sender)
         if not candidates:
             raise unknown_document(pkg)
-        doc = next((d for d, recipients in candidates if rf.organ_id in recipients), None)
+        named = [d for d, recipients in candidates if rf.organ_id in recipients]
+        doc = original_of(named) if named else None
         if doc is None:
             raise RouteError(
                 f"recall (13) must name a receiver of {pkg.document_id} in ResponseFor/OrganId "
@@ -89,7 +92,8 @@ def _concerned(store: Store, pkg: StatusPackage) -> tuple[DocumentRecord, str, s
     candidates = store.documents.edocs_with_recipients(pkg.document_id, rf.organ_id or None)
     if not candidates:
         raise unknown_document(pkg)
-    doc = next((d for d, recipients in candidates if pkg.sender in recipients), None)
+    received = [d for d, recipients in candidates if pkg.sender in recipients]
+    doc = original_of(received) if received else None
     if doc is None:
         raise AccessError(
             f"{pkg.sender} is not a recipient of {pkg.document_id}; only recipients report its status",
