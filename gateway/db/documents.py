@@ -107,7 +107,7 @@ def write_document(conn: Connection, new: NewDocument) -> dict[str, str]:
     if new.recipients:
         rows: list[dict[str, Any]] = []
         push: list[dict[str, Any]] = []
-        for recipient, is_push in new.recipients:
+        for recipient, channel in new.recipients:
             delivery_id = uuid.uuid4().hex
             ids[recipient] = delivery_id
             rows.append(
@@ -117,9 +117,10 @@ def write_document(conn: Connection, new: NewDocument) -> dict[str, str]:
                     "recipient": recipient,
                     "state": "queued",
                     "created_at": doc.received_at,
+                    "channel": channel,
                 }
             )
-            if is_push:
+            if channel != t.MAILBOX:
                 push.append(
                     {"delivery_id": delivery_id, "created_at": doc.received_at, "next_attempt_at": doc.received_at}
                 )

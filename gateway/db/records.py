@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar
 
@@ -116,6 +116,10 @@ class DocumentRecord:
     subject: str | None = None
     code: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: Tracking facts of an edoc (OtherInfo/Priority, PromulgationDate, DueDate); None for a status.
+    priority: int | None = None
+    promulgation_date: date | None = None
+    due_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,8 @@ class DeliveryRecord:
     acknowledged_at: datetime | None = None
     ack_outcome: str | None = None
     ack_reason: str | None = None
+    #: ``mailbox`` or the push channel the recipient was reached by (None for rows older than migration 0003).
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,8 +211,8 @@ class NewDocument:
 
     document: DocumentRecord
     raw: bytes = field(repr=False)
-    #: (recipient OrganId, push channel?) — push channels also get an outbox row for the worker.
-    recipients: tuple[tuple[str, bool], ...]
+    #: (recipient OrganId, channel) — push channels (anything but ``mailbox``) also get an outbox row.
+    recipients: tuple[tuple[str, str], ...]
     audit: AuditEntry
     status: StatusRecord | None = None
 

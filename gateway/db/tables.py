@@ -35,6 +35,9 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``worker_heartbeats``   one row per delivery worker process (host, pid, last seen) for ``/readyz``.
 ``audit_log``           who did what, with the wire code of every refusal; never a package body.
 ``wss_nonces``          WS-Security nonces inside the replay window, shared by every gunicorn worker.
+``signer_certificates`` every certificate that signed a valid package, per sending agency (certificate watch).
+``alerts``              raised tracking alerts, one per (rule, subject, state): the de-duplication record.
+``admin_tokens``        role- and subtree-scoped tokens of the admin API (hashes only).
 
 Time columns are timezone-aware UTC (:class:`UTCDateTime`), except ``status_history.timestamp``, which keeps
 the package's own naive Vietnam local time (edxml.md §8).
@@ -51,6 +54,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -86,11 +90,16 @@ ID = 32
 #: Systems ids are chosen by operators (VDXP system ids look like ``00.53.W00``).
 SYSTEM_ID = 64
 
-CHANNELS = ("mailbox", "soap", "rest", "vdxp")
+#: The pull channel: the recipient's system fetches from its mailbox. Every other channel is pushed by the worker.
+MAILBOX = "mailbox"
+CHANNELS = (MAILBOX, "soap", "rest", "vdxp")
 SIGNATURE_POLICIES = ("require", "verify-if-present", "off")
 DELIVERY_STATES = ("queued", "fetched", "delivered", "failed", "dead")
 #: What one push attempt ended in: the peer took it, it will be tried again, or it was dead-lettered.
 ATTEMPT_OUTCOMES = ("delivered", "retry", "dead")
+#: Admin API roles: ``admin`` may change things (re-drive, tokens), ``operator`` reads everything in its scope
+#: and re-drives there, ``viewer`` only reads.
+ADMIN_ROLES = ("admin", "operator", "viewer")
 #: Worker ids are ``host:pid:random``.
 WORKER_ID = 128
 
@@ -145,6 +154,8 @@ agencies = Table(
     Column("allow_sha1", Boolean, nullable=False, server_default=false()),
     Column("emit_arrived_on_ack", Boolean, nullable=False, server_default=false()),
     Column("active", Boolean, nullable=False, server_default=true()),
+    #: Where alerts about this agency's deliveries go (its văn thư), comma-separated addresses (issue 9).
+    Column("contact_email", String(320), nullable=True),
     _created(),
     Column("updated_at", UTCDateTime(), nullable=False),
     CheckConstraint(_in("channel", CHANNELS), name="channel"),
@@ -208,9 +219,16 @@ documents = Table(
     Column("subject", Text, nullable=True),
     Column("code", String(100), nullable=True),
     Column("meta", JSON, nullable=False),
+    #: Tracking facts of an edoc (issue 9), also in ``meta``: columns so reports filter and judge in SQL-free
+    #: Python without parsing JSON per row. ``priority`` is OtherInfo/Priority (0 normal … 4 flash, timed).
+    Column("priority", SmallInteger, nullable=True),
+    Column("promulgation_date", Date, nullable=True),
+    Column("due_date", Date, nullable=True),
     CheckConstraint(_in("kind", ("edoc", "status")), name="kind"),
     # Status routing and document_view look documents up by business id (and sender).
     Index(None, "document_id", "sender"),
+    # Reports and document lists by sending agency over a period.
+    Index(None, "sender", "received_at"),
     Index(None, "related_doc_id"),
     Index(None, "received_at"),
 )
@@ -232,12 +250,17 @@ deliveries = Table(
     Column("last_attempt_at", UTCDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("peer_reference", String(200), nullable=True),
+    #: How the recipient was reached when the document was taken in (``mailbox`` or a push channel): tracking
+    #: judges "available to the recipient" by it, whatever the registry says today.
+    Column("channel", String(16), nullable=True),
     UniqueConstraint("doc_id", "recipient"),
     CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
     # The mailbox query: one recipient's waiting deliveries, oldest first.
     Index(None, "recipient", "state", "created_at"),
     # Operators list dead letters (and other states) across recipients, newest first.
     Index(None, "state", "created_at"),
+    # Reports by receiving agency over a period.
+    Index(None, "recipient", "created_at"),
 )
 
 status_history = Table(
@@ -329,6 +352,64 @@ audit_log = Table(
     Index(None, "doc_id"),
 )
 
+signer_certificates = Table(
+    "signer_certificates",
+    metadata,
+    #: The sending agency whose package carried a valid signature by this certificate (issue 9, certificate watch).
+    Column("organ_id", String(ORGAN_ID), primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),
+    Column("subject", String(1000), nullable=True),
+    Column("issuer", String(1000), nullable=True),
+    #: Hex serial number.
+    Column("serial", String(80), nullable=True),
+    Column("not_before", UTCDateTime(), nullable=True),
+    Column("not_after", UTCDateTime(), nullable=True),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    #: The certificate itself, so revocation can be checked again against today's CRLs.
+    Column("der", LargeBinary, nullable=True),
+    Index(None, "not_after"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    #: The timing rule (``not_taken``, ``late_receipt``, ``not_registered``, ``overdue``) or ``cert_expiry`` …
+    Column("rule", String(24), nullable=False),
+    #: What the alert is about: ``delivery:<id>`` or ``cert:<OrganId>:<fingerprint>``.
+    Column("subject_key", String(200), nullable=False),
+    #: What it looked like when raised (e.g. the delivery state): a change raises a new alert, no change none.
+    Column("state_key", String(64), nullable=False),
+    #: The agency concerned (the receiving agency of a delivery, the holder of a certificate).
+    Column("organ_id", String(ORGAN_ID), nullable=True),
+    Column("doc_id", String(ID), nullable=True),
+    Column("delivery_id", String(ID), nullable=True),
+    Column("raised_at", UTCDateTime(), nullable=False),
+    #: When every notification channel took it (NULL: not yet — the next round tries again).
+    Column("notified_at", UTCDateTime(), nullable=True),
+    #: When the condition cleared (taken, registered, renewed …).
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("detail", JSON, nullable=True),
+    UniqueConstraint("rule", "subject_key", "state_key"),
+    Index(None, "resolved_at", "rule"),
+)
+
+admin_tokens = Table(
+    "admin_tokens",
+    metadata,
+    #: The token's name, which audit rows record as the actor.
+    Column("name", String(SYSTEM_ID), primary_key=True),
+    #: SHA-256 (hex) of the token: tokens are 256-bit random, so a fast hash is enough and lookups stay O(1).
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    #: OrganId of the subtree the token may see (a department sees only its units); NULL = everything.
+    Column("scope", String(ORGAN_ID), nullable=True),
+    _created(),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    CheckConstraint(_in("role", ADMIN_ROLES), name="role"),
+)
+
 wss_nonces = Table(
     "wss_nonces",
     metadata,
@@ -339,19 +420,23 @@ wss_nonces = Table(
 )
 
 __all__ = [
+    "ADMIN_ROLES",
     "ATTEMPT_OUTCOMES",
     "CHANNELS",
     "DELIVERY_STATES",
     "SIGNATURE_POLICIES",
     "UTCDateTime",
+    "admin_tokens",
     "agencies",
     "agency_certificates",
+    "alerts",
     "audit_log",
     "deliveries",
     "delivery_attempts",
     "documents",
     "metadata",
     "outbox",
+    "signer_certificates",
     "status_history",
     "system_agencies",
     "systems",

@@ -83,9 +83,16 @@ def document_record(
     now: datetime,
 ) -> DocumentRecord:
     """The stored metadata of an accepted package (what history, lists and reports read)."""
+    dates: dict[str, Any] = {}
     if isinstance(pkg, EdocPackage):
         doc_type, code = pkg.bussiness_doc_type.value, None
-        subject, code_text = pkg.message_header.subject, str(pkg.message_header.code)
+        h = pkg.message_header
+        subject, code_text = h.subject, str(h.code)
+        dates = {
+            "priority": h.other_info.priority.value,
+            "promulgation_date": h.promulgation_info.promulgation_date,
+            "due_date": h.due_date,
+        }
     else:
         doc_type, code = None, pkg.status_code.value
         subject, code_text = pkg.description, pkg.response_for.code
@@ -108,6 +115,7 @@ def document_record(
         subject=subject,
         code=code_text,
         meta={**plan.meta, **_signature_meta(check), **_warnings_meta(validated.report.warnings)},
+        **dates,
     )
 
 
@@ -125,7 +133,7 @@ def accepted(attempt: IntakeAttempt, document: DocumentRecord, plan: Plan) -> Au
             "sha256": attempt.sha256,
             "size": attempt.size,
             "signature": document.signature_state,
-            "recipients": [r for r, _push in plan.recipients],
+            "recipients": [r for r, _channel in plan.recipients],
             **attempt.audit_detail(),
         },
     )

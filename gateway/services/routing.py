@@ -43,7 +43,8 @@ class Plan:
     """The routing outcome of a package: who gets a delivery (and whether it is pushed), what it is linked to,
     the status-history row of a status package, and the metadata stored with the document."""
 
-    recipients: tuple[tuple[str, bool], ...]
+    #: (recipient OrganId, channel it is reached by).
+    recipients: tuple[tuple[str, str], ...]
     related_doc_id: str | None = None
     status: StatusRecord | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -131,8 +132,8 @@ def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients) -> Plan:
         related = _find_related(store, pkg.sender, targets, kind)
         meta["related_document_ids"] = targets
     agencies = recipients.agencies
-    pushed = tuple((r, agencies[r].channel in PUSH_CHANNELS) for r in recipients.deliver_to)
-    return Plan(recipients=pushed, related_doc_id=related, meta=meta)
+    reached = tuple((r, agencies[r].channel) for r in recipients.deliver_to)
+    return Plan(recipients=reached, related_doc_id=related, meta=meta)
 
 
 def _find_related(store: Store, sender: str, targets: list[str], kind: BussinessDocType) -> str:

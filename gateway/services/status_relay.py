@@ -63,7 +63,7 @@ def plan_status(store: Store, pkg: StatusPackage, now: datetime, *, upstream: bo
     rf = pkg.response_for
     meta = {"response_for_organ_id": rf.organ_id, "timestamp": iso(pkg.timestamp), "out_of_order": out_of_order}
     return Plan(
-        recipients=((deliver_to, target.channel in PUSH_CHANNELS),),
+        recipients=((deliver_to, target.channel),),
         related_doc_id=doc.doc_id,
         status=status,
         meta=meta,
