@@ -94,6 +94,41 @@ class Settings:
     adapter_connect_timeout: float = 10.0
     adapter_read_timeout: float = 60.0
 
+    # -- tracking rules (issue 9; README "Tracking rules" gives each one's legal source) ------------------
+    #: Late sending: a normal document must be taken in by this hour of the working day after its
+    #: PromulgationDate; urgent ones (priority 1–4) within urgent_send_hours of that day's 00:00.
+    send_morning_end_hour: int = 12
+    urgent_send_hours: tuple[int, ...] = (24, 24, 24, 24)
+    #: Late receipt: no 01 this long after the package became available to the recipient.
+    receipt_minutes: int = 60
+    #: Not taken: not acknowledged (mailbox) or accepted (push) this long after intake.
+    not_taken_minutes: int = 30
+    #: Not registered: no 03 (or 02) by the end of this many working days after availability.
+    register_working_days: int = 1
+    #: Dates (YYYY-MM-DD) the province declares off, and Saturdays it declares working, on top of the national
+    #: calendar (public holidays including the lunar ones, and the Government's make-up days, are built in).
+    extra_days_off: tuple[str, ...] = ()
+    make_up_working_days: tuple[str, ...] = ()
+
+    # -- alerts and certificate watch (issue 9) ----------------------------------------------------------
+    #: How often the worker's alert round runs, in seconds; 0 turns alerts off.
+    alerts_interval_seconds: float = 300.0
+    #: Rules that raise alerts (any of late_receipt, not_taken, not_registered, overdue, cert_expiry, cert_revoked).
+    alert_rules: tuple[str, ...] = ("not_taken", "late_receipt", "not_registered", "overdue", "cert_expiry")
+    #: SMTP relay for alert e-mail; empty smtp_host sends none. smtp_password is a secret: use the environment.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "edoc-gateway@localhost"
+    #: Operators who get the summary of every round's new alerts.
+    alert_operator_emails: tuple[str, ...] = ()
+    #: A URL that receives every round's new alerts as one JSON POST (chat bridges); empty: none.
+    alert_webhook_url: str = ""
+    #: Certificate watch: warn this many days before a signer certificate expires.
+    cert_expiry_days: int = 30
+
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -173,6 +208,10 @@ def _convert(name: str, raw: Any, tp: Any, base: Path) -> Any:
             return str(raw)
         if tp in (Path, Path | None):
             return None if raw in ("", None) else (base / Path(str(raw))).resolve()
+        if tp in (tuple[str, ...], tuple[int, ...]):
+            items = raw if isinstance(raw, list) else str(text).split(",")
+            kind = int if tp == tuple[int, ...] else str
+            return tuple(kind(str(item).strip()) for item in items if str(item).strip())
         if tp == tuple[Path, ...]:
             items = raw if isinstance(raw, list) else [p for p in str(text).split(",") if p.strip()]
             return tuple((base / Path(str(p).strip())).resolve() for p in items)

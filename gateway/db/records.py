@@ -76,6 +76,8 @@ class AgencyRecord:
     allow_sha1: bool = False
     emit_arrived_on_ack: bool = False
     active: bool = True
+    #: Where alert digests about deliveries to this agency go (comma-separated addresses).
+    contact_email: str | None = None
     #: SHA-256 fingerprints (lowercase hex) of signer certificates bound to the agency.
     cert_fingerprints: tuple[str, ...] = ()
 

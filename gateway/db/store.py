@@ -11,6 +11,7 @@ import SQLAlchemy; everything they need from the database is a repository method
 * ``store.outbox`` (:mod:`gateway.db.outbox`) — the push queue: leases, attempts, re-drive;
 * ``store.statuses`` (:mod:`gateway.db.statuses`) — status history;
 * ``store.registry`` (:mod:`gateway.db.registry`) — agencies, their certificates, systems;
+* ``store.tracking`` (:mod:`gateway.db.tracking`) — the facts tracking judges, streamed per period;
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
   (:mod:`gateway.db.workers`).
 
@@ -33,6 +34,7 @@ from gateway.db.nonces import NonceRepository
 from gateway.db.outbox import OutboxRepository
 from gateway.db.registry import RegistryRepository
 from gateway.db.statuses import StatusRepository
+from gateway.db.tracking import TrackingRepository
 from gateway.db.workers import WorkerRepository
 from gateway.errors import UnavailableError
 
@@ -51,6 +53,7 @@ class Store:
         self.audit = AuditRepository(db)
         self.nonces = NonceRepository(db)
         self.workers = WorkerRepository(db)
+        self.tracking = TrackingRepository(db)
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,174 @@
+"""Tracking reads (``store.tracking``): the facts :mod:`gateway.tracking.facts` judges, streamed for a period.
+
+One query shape serves the report, document lists, alerts and gauges: deliveries of edocs joined with their
+document and with one aggregate row of their status history — the first time of 01, 02, 03 and 06, and the set
+of codes as a bitmask (``SUM(DISTINCT bit)`` is a bitwise OR on SQLite and PostgreSQL alike). The aggregate is
+restricted to the deliveries asked for, so a single agency's report reads only its own history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
+
+from gateway.db import tables as t
+from gateway.db.connections import Repository
+from gateway.tracking.facts import DeliveryFacts, DocumentFacts
+
+_d, _doc, _h, _a = t.deliveries, t.documents, t.status_history, t.audit_log
+#: Status codes as bits; the order is irrelevant, only the mapping must be one-to-one.
+CODE_BITS: Mapping[str, int] = {c: 1 << i for i, c in enumerate(("01", "02", "03", "04", "05", "06", "13", "15", "16"))}
+_STREAM = 5000
+_DOC_COLUMNS = (
+    _doc.c.doc_id,
+    _doc.c.sender,
+    _doc.c.document_id,
+    _doc.c.received_at,
+    _doc.c.signature_state,
+    _doc.c.priority,
+    _doc.c.promulgation_date,
+    _doc.c.due_date,
+    _doc.c.code,
+    _doc.c.subject,
+    _doc.c.submitted_by,
+)
+
+
+class TrackingRepository(Repository):
+    """``store.tracking``."""
+
+    def documents(
+        self, since: datetime, until: datetime, *, senders: Collection[str] | None = None
+    ) -> Iterator[DocumentFacts]:
+        """Edocs taken in during [since, until), optionally only those of ``senders``."""
+        query = select(*_DOC_COLUMNS).where(*_period(since, until)).order_by(_doc.c.received_at, _doc.c.doc_id)
+        if senders is not None:
+            query = query.where(_doc.c.sender.in_(sorted(senders)))
+        with self._db.read() as conn:
+            for row in conn.execution_options(yield_per=_STREAM).execute(query).mappings():
+                yield DocumentFacts(**row)
+
+    def deliveries(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        recipients: Collection[str] | None = None,
+        doc_ids: Collection[str] | None = None,
+        waiting_only: bool = False,
+    ) -> Iterator[DeliveryFacts]:
+        """Deliveries of edocs taken in during [since, until) (or of ``doc_ids``), with their status aggregate.
+
+        ``waiting_only`` keeps the ones some rule may still be open for (not dead, and not yet 06 — alerts and
+        gauges read only those, not the whole history).
+        """
+        where: list[ColumnElement[bool]] = [_doc.c.kind == "edoc"]
+        if since is not None and until is not None:
+            where += _period(since, until)
+        if recipients is not None:
+            where.append(_d.c.recipient.in_(sorted(recipients)))
+        if doc_ids is not None:
+            where.append(_d.c.doc_id.in_(sorted(doc_ids)))
+        if waiting_only:
+            where.append(_d.c.state != "dead")
+        query = _facts_query(where)
+        with self._db.read() as conn:
+            for row in conn.execution_options(yield_per=_STREAM).execute(query).mappings():
+                facts = _delivery(row)
+                if not (waiting_only and "06" in facts.codes):
+                    yield facts
+
+    def refusals(
+        self, since: datetime, until: datetime, *, organ_ids: Collection[str] | None = None
+    ) -> list[tuple[str | None, str | None, str, int]]:
+        """Refused intakes in [since, until): (claimed sending agency, system, error code, count)."""
+        query = (
+            select(_a.c.organ_id, _a.c.system_id, _a.c.outcome, func.count())
+            .where(_a.c.action == "intake.refused", _a.c.at >= since, _a.c.at < until)
+            .group_by(_a.c.organ_id, _a.c.system_id, _a.c.outcome)
+            .order_by(_a.c.organ_id, _a.c.system_id, _a.c.outcome)
+        )
+        if organ_ids is not None:
+            query = query.where(_a.c.organ_id.in_(sorted(organ_ids)))
+        with self._db.read() as conn:
+            return [(o, s, c, n) for o, s, c, n in conn.execute(query)]
+
+
+def _period(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
+    return [_doc.c.kind == "edoc", _doc.c.received_at >= since, _doc.c.received_at < until]
+
+
+def _facts_query(where: list[ColumnElement[bool]]) -> Select[Any]:
+    pairs = select(_d.c.doc_id, _d.c.recipient).join(_doc, _doc.c.doc_id == _d.c.doc_id).where(*where)
+    bit = case(*((_h.c.status_code == code, literal(b)) for code, b in CODE_BITS.items()), else_=literal(0))
+    own = case((_h.c.emitted_by_gateway.is_(False), bit), else_=literal(0))
+    firsts = [
+        func.min(case((_h.c.status_code == code, _h.c.received_at)), type_=t.UTCDateTime()).label(f"first_{code}")
+        for code in ("01", "02", "03", "06")
+    ]
+    history = (
+        select(
+            _h.c.doc_id,
+            _h.c.recipient,
+            *firsts,
+            func.sum(bit.distinct()).label("code_bits"),
+            func.sum(own.distinct()).label("own_bits"),
+        )
+        .where(_h.c.doc_id.in_(select(pairs.subquery().c.doc_id)))
+        .group_by(_h.c.doc_id, _h.c.recipient)
+        .subquery("history")
+    )
+    return (
+        select(
+            _d.c.delivery_id,
+            _d.c.recipient,
+            _d.c.state,
+            _d.c.created_at,
+            _d.c.channel,
+            _d.c.fetched_at,
+            _d.c.acknowledged_at,
+            *_DOC_COLUMNS,
+            *(history.c[f"first_{code}"] for code in ("01", "02", "03", "06")),
+            history.c.code_bits,
+            history.c.own_bits,
+        )
+        .select_from(
+            _d.join(_doc, _doc.c.doc_id == _d.c.doc_id).outerjoin(
+                history, and_(history.c.doc_id == _d.c.doc_id, history.c.recipient == _d.c.recipient)
+            )
+        )
+        .where(*where)
+        .order_by(_doc.c.received_at, _d.c.doc_id, _d.c.recipient)
+    )
+
+
+def _codes(bits: int | None) -> frozenset[str]:
+    if not bits:
+        return frozenset()
+    return frozenset(code for code, b in CODE_BITS.items() if bits & b)
+
+
+def _delivery(row: Mapping[str, Any]) -> DeliveryFacts:
+    doc = DocumentFacts(**{c.name: row[c.name] for c in _DOC_COLUMNS})
+    return DeliveryFacts(
+        delivery_id=row["delivery_id"],
+        document=doc,
+        recipient=row["recipient"],
+        state=row["state"],
+        created_at=row["created_at"],
+        channel=row["channel"],
+        fetched_at=row["fetched_at"],
+        acknowledged_at=row["acknowledged_at"],
+        first_01=row["first_01"],
+        first_02=row["first_02"],
+        first_03=row["first_03"],
+        first_06=row["first_06"],
+        reported=_codes(row["own_bits"]),
+        codes=_codes(row["code_bits"]),
+    )
+
+
+__all__ = ["CODE_BITS", "TrackingRepository"]
