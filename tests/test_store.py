@@ -59,7 +59,7 @@ def new_doc(*, idem: str | None = None, recipients=("000.00.00.G22",), at: datet
             meta={"promulgation_date": "2026-03-01", "nested": {"ok": True}},
         ),
         raw=b"<x/>\x00\xff",
-        recipients=tuple((r, False) for r in recipients),
+        recipients=tuple((r, "mailbox") for r in recipients),
         audit=AuditEntry(at=at, action="intake.accepted", doc_id=doc_id, detail={"n": 1}),
         status=status,
     )

@@ -123,7 +123,7 @@ def add_doc(store: Store, *recipients: str, at: datetime = T0, raw: bytes | None
                 meta={},
             ),
             raw=raw or b"<edXML>" + doc_id.encode() + b"\x00\xff</edXML>",
-            recipients=tuple((r, r in push) for r in (recipients or (R,))),
+            recipients=tuple((r, "soap" if r in push else "mailbox") for r in (recipients or (R,))),
             audit=AuditEntry(at=at, action="intake.accepted", doc_id=doc_id),
         )
     )

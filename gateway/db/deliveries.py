@@ -56,7 +56,14 @@ _Q_SENT = (
 )
 _Q_OVERVIEW = select(
     *columns_for(
-        DeliveryOverview, _d, _doc, t.agencies, _o, budget_attempts=_o.c.attempts, budget_since=_o.c.created_at
+        DeliveryOverview,
+        _d,
+        _doc,
+        t.agencies,
+        _o,
+        channel=t.agencies.c.channel,  # the recipient's channel now, as the overview documents
+        budget_attempts=_o.c.attempts,
+        budget_since=_o.c.created_at,
     )
 ).select_from(
     _d.join(_doc, _doc.c.doc_id == _d.c.doc_id)

@@ -24,7 +24,19 @@ _d, _o, _a, _doc = t.deliveries, t.outbox, t.agencies, t.documents
 _INSERT_OUTBOX = insert(_o)
 _INSERT_ATTEMPT = insert(t.delivery_attempts)
 _Q_CLAIMED = (
-    select(*columns_for(ClaimedDelivery, _d, _doc, _a, _o, budget_attempts=_o.c.attempts, budget_since=_o.c.created_at))
+    # The agency's channel today (its adapter and endpoint), not the one the delivery was first queued for.
+    select(
+        *columns_for(
+            ClaimedDelivery,
+            _d,
+            _doc,
+            _a,
+            _o,
+            channel=_a.c.channel,
+            budget_attempts=_o.c.attempts,
+            budget_since=_o.c.created_at,
+        )
+    )
     .select_from(
         _o.join(_d, _d.c.delivery_id == _o.c.delivery_id)
         .join(_doc, _doc.c.doc_id == _d.c.doc_id)
