@@ -5,7 +5,8 @@ Counted where it happens, once (all names start with ``edoc_``):
 * ``edoc_intake_total{kind,outcome,code,edge}`` — every package intake, in :class:`gateway.services.intake.Intake`,
   whichever edge it came through (``soap``, ``rest``, ``vdxp``; ``upstream`` for packages polled from the national
   axis). ``outcome`` is ``accepted``, ``duplicate``, ``refused`` (``code`` = the wire code, e.g.
-  ``EDXML.SIGNATURE``) or ``unavailable`` (the database, retryable); ``kind`` is ``edoc``/``status`` once parsed;
+  ``EDXML.SIGNATURE``), ``unavailable`` (the database, retryable) or ``error`` (a defect, logged); ``kind`` is
+  ``edoc``/``status`` once parsed;
 * ``edoc_request_seconds{edge,operation,status}`` — histogram of every HTTP request, observed by
   :class:`gateway.web.observe.RequestObserver`. ``operation`` is the SOAP operation (``SendEdoc``), the VDXP
   operation (``getEdoc``), the Flask endpoint (``packages``, ``readyz``) — never the raw path (unbounded label
@@ -50,7 +51,7 @@ _SECONDS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 INTAKE = Counter(
     "edoc_intake",
-    "Packages taken in, by kind, outcome (accepted, duplicate, refused, unavailable), error code and edge.",
+    "Packages taken in, by kind, outcome (accepted, duplicate, refused, unavailable, error), error code and edge.",
     ["kind", "outcome", "code", "edge"],
 )
 REQUEST_SECONDS = Histogram(

@@ -152,6 +152,7 @@ class SoapGuard:
             *outcome.extra_headers,
         ]
         start_response(_STATUS_LINES[outcome.status], headers)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         log.info(
             "%s %s %d in=%s out=%d user=%s system=%s %.1fms fault=%s",
             method,
@@ -161,8 +162,9 @@ class SoapGuard:
             len(outcome.body),
             audit.user,
             audit.system,
-            (time.perf_counter() - started) * 1000,
+            elapsed_ms,
             outcome.fault,
+            extra={"status": outcome.status, "duration_ms": round(elapsed_ms, 1), "code": outcome.fault},
         )
         return [b"" if method == "HEAD" else outcome.body]
 

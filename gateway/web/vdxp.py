@@ -186,6 +186,7 @@ class VdxpEdge:
             response.headers["Connection"] = "close"
         if status == 405:
             response.headers["Allow"] = "POST"
+        elapsed_ms = (time.perf_counter() - started) * 1000
         log.info(
             "%s %s %d in=%s out=%d system=%s %.1fms code=%s doc=%s%s",
             req.method,
@@ -194,10 +195,11 @@ class VdxpEdge:
             length_for_log(req.environ),
             len(body),
             trace.system,
-            (time.perf_counter() - started) * 1000,
+            elapsed_ms,
             trace.code,
             trace.doc,
             trace.note,
+            extra={"status": status, "duration_ms": round(elapsed_ms, 1), "code": trace.code},
         )
         return response
 
