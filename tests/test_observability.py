@@ -214,3 +214,28 @@ def test_the_worker_process_counts_its_attempts_on_the_gateways_metrics(gateway,
     assert (attempt["doc_id"], attempt["document_id"], attempt["channel"]) == (receipt.docId, pkg.document_id, "soap")
     assert attempt["delivery_id"] and attempt["recipient"] == PEER
     assert not [e for e in worker_events if e is not attempt and e.get("delivery_id")]  # scoped to its delivery
+
+
+def test_single_process_scrape_and_a_failing_gauge_source_costs_only_its_own_gauges(caplog):
+    """Outside gunicorn (tests, ``flask run``) the counters of this process are exposed; the gauge-source hook
+    isolates a source that raises."""
+    from gateway import metrics
+
+    def broken() -> list[metrics.ScrapeGauge]:
+        raise RuntimeError("database gone")
+
+    ok = metrics.ScrapeGauge("edoc_test_late", "late documents", ("organ",), {("000.00.00.G22",): 3.0})
+    before = metrics.INTAKE.labels(kind="status", outcome="accepted", code="", edge="test")._value.get()
+    metrics.count_intake(kind="status", outcome="accepted", code=None, edge="test")
+    text = metrics.exposition({"tracking": lambda: [ok], "broken": broken}).decode()
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    labels = {"kind": "status", "outcome": "accepted", "code": "", "edge": "test"}
+    assert value(samples, "edoc_intake_total", **labels) == before + 1
+    assert value(samples, "edoc_test_late", organ="000.00.00.G22") == 3
+    assert value(samples, "edoc_scrape_source_ok", source="tracking") == 1
+    assert value(samples, "edoc_scrape_source_ok", source="broken") == 0
+    assert "gauge source broken failed" in caplog.text
