@@ -13,6 +13,7 @@ client never holds a worker. Do not expose gunicorn directly.
 
 import os
 
+from gateway import logs, metrics_dir
 from gateway.config import load_settings
 
 _settings = load_settings()
@@ -51,21 +52,24 @@ if os.path.isdir("/dev/shm"):  # noqa: S108 -- tmpfs, not a temporary file
 # ProtectSystem=strict/DynamicUser, one fixed path shared by every instance on the host, and nothing we use.
 control_socket_disable = True
 
-# The guard logs one line per SOAP request (method, path, status, sizes, system, time, fault code);
-# gunicorn's access log would only repeat it.
+# The edges log one line per request (SOAP, VDXP, REST: method, path, status, sizes, system, time, fault code;
+# the others through gateway.web.observe); gunicorn's access log would only repeat them.
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 
-# Application loggers (gateway.*) go to stderr too (journald under systemd). spyne is quieted by create_app.
+# Every line is one structured event (gateway.logs): JSON by default (log_format), with the request's context
+# (edge, operation, system, doc_id, document_id, delivery_id). gunicorn's own lines, spyne's and alembic's go
+# through the same formatter. stderr: journald under systemd. spyne is quieted by create_app.
+logs.configure_structlog()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"},
+        "structured": {"()": "gateway.logs.formatter", "log_format": _settings.log_format},
     },
     "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"},
+        "stderr": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stderr"},
     },
     "root": {"level": _settings.log_level.upper(), "handlers": ["stderr"]},
     "loggers": {
@@ -74,3 +78,14 @@ logconfig_dict = {
         "alembic": {"level": "WARNING"},
     },
 }
+
+
+# /metrics under several workers: prometheus_client's multiprocess mode in <data_dir>/metrics/web, emptied once
+# when the master starts (before any worker forks, so they all inherit PROMETHEUS_MULTIPROC_DIR); a worker that
+# exits keeps its counts in the total (gateway.metrics_dir). No operator step.
+def on_starting(server: object) -> None:
+    metrics_dir.prepare_web(_settings.data_dir)
+
+
+def child_exit(server: object, worker: object) -> None:
+    metrics_dir.process_dead(worker.pid)  # type: ignore[attr-defined]

@@ -65,6 +65,11 @@ class Settings:
     #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
     basic_auth_requires_tls: bool = True
     log_level: str = "INFO"
+    #: ``json`` (one JSON object per line, for the service's log pipeline) or ``console`` (key=value lines for a
+    #: human reading a terminal); :mod:`gateway.logs`.
+    log_format: str = "json"
+    #: Bearer token of ``/metrics``; empty leaves it open (serve it on an internal listener only). A secret.
+    metrics_token: str = ""
     #: Bearer token of the admin REST API (/admin/v1); empty disables the API. A secret: use the environment.
     admin_token: str = ""
     #: Whether /readyz also requires a fresh delivery-worker heartbeat (when any agency is reached by push).

@@ -8,6 +8,7 @@ import os
 
 import click
 
+from gateway import logs, metrics_dir
 from gateway.cli.common import _db_settings, _reporting, _settings
 from gateway.web.launch import gunicorn_argv
 
@@ -21,6 +22,7 @@ def serve() -> None:
     settings = _settings()
     with _reporting("serve"):
         settings.require_service()
+        logs.formatter(settings.log_format)  # an unknown log_format stops here, not in every gunicorn worker
         from gateway.db.migrations import upgrade
 
         upgrade(settings)
@@ -53,15 +55,14 @@ def db_upgrade(revision: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="With --once: print the totals as JSON.")
 def worker(once: bool, as_json: bool) -> None:
     """Run a delivery worker: push due deliveries to SOAP/REST/VDXP peers, retry, dead-letter."""
-    import logging
-
-    from gateway.worker import run_worker
-
     settings = _db_settings(unreachable_ok=True)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
-    )
     with _reporting("worker"):
+        logs.configure(settings.log_level, settings.log_format)
+        # Before prometheus_client is first imported (by the services below): it picks its mode at import. With
+        # the gateway's data_dir, /metrics shows this worker's counters (gateway.metrics_dir).
+        metrics_dir.prepare_worker(settings.data_dir)
+        from gateway.worker import run_worker
+
         stats = run_worker(settings, once=once)
     if once and as_json:
         click.echo(json.dumps(dataclasses.asdict(stats), indent=2))

@@ -13,7 +13,8 @@ import SQLAlchemy; everything they need from the database is a repository method
 * ``store.registry`` (:mod:`gateway.db.registry`) — agencies, their certificates, systems;
 * ``store.tracking`` (:mod:`gateway.db.tracking`) — the facts tracking judges, streamed per period;
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
-  (:mod:`gateway.db.workers`).
+  (:mod:`gateway.db.workers`);
+* ``store.gauges`` (:mod:`gateway.db.gauges`) — the counts ``/metrics`` computes at scrape time.
 
 Writes that change several aggregates stay ONE transaction inside the repository that owns the use (gateway.md
 Intake 7: document, deliveries, outbox, status history and audit entry commit together or not at all); the
@@ -30,6 +31,7 @@ from gateway.db.audit import AuditRepository
 from gateway.db.connections import Connections
 from gateway.db.deliveries import DeliveryRepository
 from gateway.db.documents import DocumentRepository
+from gateway.db.gauges import GaugeRepository
 from gateway.db.nonces import NonceRepository
 from gateway.db.outbox import OutboxRepository
 from gateway.db.registry import RegistryRepository
@@ -54,6 +56,7 @@ class Store:
         self.nonces = NonceRepository(db)
         self.workers = WorkerRepository(db)
         self.tracking = TrackingRepository(db)
+        self.gauges = GaugeRepository(db)
 
     @property
     def dialect(self) -> str:

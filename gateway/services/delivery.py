@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from gateway import logs, metrics
 from gateway.config import Settings
 from gateway.db import AttemptRecord, AuditEntry, ClaimedDelivery, Store
 from gateway.edxml.codes import PackageKind
@@ -223,7 +224,19 @@ class Deliverer:
         return result
 
     def deliver(self, claim: ClaimedDelivery) -> Decision:
-        """One attempt: call the adapter, decide, record (the caller holds the lease)."""
+        """One attempt: call the adapter, decide, record (the caller holds the lease). Every line logged meanwhile
+        names the delivery, the document and the channel (:func:`gateway.logs.scope`)."""
+        with logs.scope(
+            operation="deliver",
+            delivery_id=claim.delivery_id,
+            doc_id=claim.doc_id,
+            document_id=claim.document_id,
+            recipient=claim.recipient,
+            channel=claim.channel,
+        ):
+            return self._attempt(claim)
+
+    def _attempt(self, claim: ClaimedDelivery) -> Decision:
         started = self._clock()
         t0 = time.monotonic()
         attempt = claim.attempts + 1
@@ -323,6 +336,10 @@ class Deliverer:
         self.store.outbox.finish_attempt(record, audit=audit)
 
     def _log(self, claim: ClaimedDelivery, record: AttemptRecord) -> None:
+        """The attempt's log line and its count in ``edoc_delivery_attempts_total`` (:mod:`gateway.metrics`)."""
+        metrics.count_attempt(
+            channel=claim.channel, outcome=record.outcome, code=record.error_code, seconds=record.duration_ms / 1000
+        )
         level = logging.INFO if record.outcome == "delivered" else logging.WARNING
         tail = ""
         if record.outcome != "delivered":

@@ -35,6 +35,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from gateway import logs, metrics
 from gateway.config import Settings
 from gateway.db import AgencyRecord, AuditEntry, DocumentRecord, IdempotencyConflict, IntakeLookup, NewDocument, Store
 from gateway.edxml import EdocPackage, Package, PackageKind, StatusPackage, read_tree
@@ -117,15 +118,26 @@ class Intake:
     def _run(
         self, attempt: IntakeAttempt, data: bytes, expected: PackageKind | None, declared_sender: str | None
     ) -> Receipt:
-        """The pipeline with its refusal audit row."""
+        """The pipeline with its refusal audit row, counted once in ``edoc_intake_total`` (:mod:`gateway.metrics`)
+        under the edge the request came through (bound by the web edge; ``upstream`` for a polled package)."""
         now = self._clock()
+        edge = "upstream" if attempt.upstream else str(logs.bound("edge") or "other")
         try:
-            return self._accept(attempt, data, expected, declared_sender, now)
-        except UnavailableError:
+            receipt = self._accept(attempt, data, expected, declared_sender, now)
+        except UnavailableError as exc:
+            metrics.count_intake(kind=attempt.kind, outcome="unavailable", code=exc.code, edge=edge)
             raise
         except GatewayError as exc:
             self._audit_refusal(attempt, exc, now)
+            metrics.count_intake(kind=attempt.kind, outcome="refused", code=exc.code, edge=edge)
             raise
+        except Exception:
+            metrics.count_intake(kind=attempt.kind, outcome="error", code=None, edge=edge)
+            raise
+        outcome = "duplicate" if receipt.duplicate else "accepted"
+        metrics.count_intake(kind=receipt.kind.value, outcome=outcome, code=None, edge=edge)
+        logs.bind(doc_id=receipt.doc_id)  # the request's remaining log lines name the stored document
+        return receipt
 
     def _accept(
         self,
@@ -163,6 +175,7 @@ class Intake:
         )
         pkg = validated.package
         attempt.kind, attempt.sender, attempt.document_id = validated.kind.value, pkg.sender, pkg.document_id
+        logs.bind(kind=attempt.kind, sender=pkg.sender, document_id=pkg.document_id)
         return validated
 
     @staticmethod

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
+from gateway import logs
 from gateway.db import AuditEntry, DocumentRecord, Store
 from gateway.edxml import PackageKind
 from gateway.errors import AccessError, NotFoundError, RequestError
@@ -119,6 +120,7 @@ class Mailbox:
         found = self.store.deliveries.delivery(delivery_id) if delivery_id else None
         if found is None or not acts_for(acting, found[0].recipient):
             raise NotFoundError("no such delivery in the mailboxes of this system", delivery_id=delivery_id)
+        logs.bind(delivery_id=delivery_id, doc_id=found[1].doc_id, document_id=found[1].document_id)
         return found
 
 

@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway import logs
 from gateway.edxml.codes import PackageKind
 from gateway.errors import GatewayError, UnavailableError
 from gateway.ports import DeliveryError, IncomingPackage, PollingAdapter
@@ -79,7 +80,11 @@ class UpstreamPoller:
             try:
                 for incoming in self._adapter.poll(kind, self._limit):
                     result.polled += 1
-                    self._one(incoming, result)
+                    # One log scope per item: the ids intake binds do not leak into the next item's lines.
+                    with logs.scope(
+                        edge="upstream", operation="upstream.ingest", peer_reference=incoming.peer_reference
+                    ):
+                        self._one(incoming, result)
                     if stop is not None and stop.is_set():
                         break
             except DeliveryError as exc:

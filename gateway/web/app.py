@@ -11,7 +11,10 @@ Routes:
 - ``/admin/v1/deliveries…`` — the operators' API (:mod:`gateway.web.admin`), only when ``admin_token`` is set
   and the delivery use cases are given;
 - ``/rest/v1/packages`` — canonical JSON packages from modern systems and REST peers (:mod:`gateway.web.rest`);
-- ``/vdxp/<operation>`` — the VDXP-compatible REST API (:mod:`gateway.web.vdxp`, edxml.md §11).
+- ``/vdxp/<operation>`` — the VDXP-compatible REST API (:mod:`gateway.web.vdxp`, edxml.md §11);
+- ``/metrics`` — Prometheus (:mod:`gateway.web.metrics`; Bearer ``metrics_token`` when set).
+
+Every request passes :class:`gateway.web.observe.RequestObserver` first (latency histogram, log context).
 
 Everything but ``/soap`` is a Flask blueprint; errors of the JSON edges are translated once
 (:mod:`gateway.web.jsonapi`), an unknown path answers a JSON 404. Later edges (the operators' console with
@@ -21,18 +24,21 @@ sessions and templates, the legacy e-doc.vn profile) are blueprints registered h
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from flask import Flask
 
 from gateway.config import Settings
+from gateway.metrics import GaugeSource
 from gateway.services.api import GatewayApi
 from gateway.web.admin import AdminEdge, DeliveryAdminApi
 from gateway.web.certificate import certificate_blueprint
 from gateway.web.guard import SoapGuard
 from gateway.web.health import Readiness, health_blueprint
 from gateway.web.jsonapi import install_error_handlers
+from gateway.web.metrics import metrics_blueprint
+from gateway.web.observe import RequestObserver, bind_route
 from gateway.web.rawhttp import StartResponse, WsgiApp
 from gateway.web.rest import RestEdge
 from gateway.web.soap import soap_wsgi_app
@@ -47,12 +53,13 @@ def create_app(
     *,
     readiness: Readiness | None = None,
     deliveries: DeliveryAdminApi | None = None,
+    gauge_sources: Mapping[str, GaugeSource] | None = None,
 ) -> Flask:
     """The WSGI application for ``settings`` over the use cases ``api``.
 
     ``readiness`` is what ``/readyz`` asks; without one the process is ready as soon as it serves.
     ``deliveries`` are the operators' delivery use cases; the admin API is mounted only with them and an
-    ``admin_token``.
+    ``admin_token``. ``gauge_sources`` are the scrape-time gauges of ``/metrics`` (:mod:`gateway.metrics`).
     """
     _quiet_spyne_logging()
     app = Flask("gateway.web")
@@ -61,7 +68,9 @@ def create_app(
     # Paths are matched as sent: never a redirect to another spelling (a client posting there would not follow).
     app.url_map.merge_slashes = False
     install_error_handlers(app)
+    app.before_request(bind_route)
     app.register_blueprint(health_blueprint(readiness))
+    app.register_blueprint(metrics_blueprint(gauge_sources or {}, settings.metrics_token))
     if settings.gateway_cert is not None:
         app.register_blueprint(certificate_blueprint(settings.gateway_cert))
     app.register_blueprint(RestEdge(api, settings).blueprint())
@@ -69,7 +78,7 @@ def create_app(
     if settings.admin_token and deliveries is not None:
         app.register_blueprint(AdminEdge(deliveries, settings.admin_token).blueprint())
     soap = SoapGuard(soap_wsgi_app(api, settings.max_body_bytes), api, settings)
-    app.wsgi_app = SoapMount(soap, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = RequestObserver(SoapMount(soap, app.wsgi_app))  # type: ignore[method-assign]
     return app
 
 

@@ -54,7 +54,7 @@ from typing import Any, Final
 
 from lxml import etree
 
-from gateway import ns
+from gateway import logs, ns
 from gateway.config import Settings
 from gateway.errors import (
     AuthError,
@@ -121,10 +121,12 @@ class SoapGuard:
         started = time.perf_counter()
         method = environ.get("REQUEST_METHOD", "")
         audit = _Audit()
+        logs.bind(edge="soap", operation="other")  # the operation, once the envelope names one (_post)
         try:
             if method == "POST":
                 outcome = self._post(environ, audit)
             elif method in ("GET", "HEAD") and _is_wsdl_query(environ.get("QUERY_STRING", "")):
+                logs.bind(operation="wsdl")
                 outcome = _Outcome(200, self._wsdl(environ))
             else:
                 raise _Refusal(405, RequestError(f"method {method} is not allowed: POST SOAP 1.1, or GET ?wsdl"))
@@ -150,6 +152,7 @@ class SoapGuard:
             *outcome.extra_headers,
         ]
         start_response(_STATUS_LINES[outcome.status], headers)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         log.info(
             "%s %s %d in=%s out=%d user=%s system=%s %.1fms fault=%s",
             method,
@@ -159,8 +162,9 @@ class SoapGuard:
             len(outcome.body),
             audit.user,
             audit.system,
-            (time.perf_counter() - started) * 1000,
+            elapsed_ms,
             outcome.fault,
+            extra={"status": outcome.status, "duration_ms": round(elapsed_ms, 1), "code": outcome.fault},
         )
         return [b"" if method == "HEAD" else outcome.body]
 
@@ -171,7 +175,9 @@ class SoapGuard:
         body = read_body(environ["wsgi.input"], length)
         envelope = _parse_envelope(body, self._max_body)
         del body  # spyne gets the tree, not the bytes; free them before the package is decoded
+        logs.bind(operation=_operation_name(envelope))
         system = audit.system = self._authenticate(environ, envelope, audit)
+        logs.bind(system=system)
 
         status, payload, inner = call_spyne(self._spyne, environ, {ENV_SYSTEM_ID: system, ENV_ENVELOPE: envelope})
         info: FaultInfo | None = inner.get(ENV_FAULT)
@@ -320,6 +326,11 @@ def _parse_envelope(body: bytes, max_bytes: int) -> etree._Element:
         if must and header.tag not in _UNDERSTOOD:
             raise _Refusal(500, RequestError(f"header {header.tag} has mustUnderstand=1 and is not supported"))
     return root
+
+
+def _operation_name(envelope: etree._Element) -> str:
+    """The local name of the one operation element (one of :data:`OPERATIONS`: checked by the parse)."""
+    return etree.QName(envelope.find(f"{{{ns.SOAP11}}}Body/*").tag).localname  # type: ignore[union-attr]
 
 
 def _username_token(envelope: etree._Element) -> etree._Element | None:

@@ -27,6 +27,7 @@ from typing import Final
 
 from flask import Blueprint, Response, g, request
 
+from gateway import logs
 from gateway.config import Settings
 from gateway.edxml import from_json, render
 from gateway.errors import AuthError, EdxmlParseError, RequestError, SizeLimitError
@@ -61,6 +62,7 @@ class RestEdge:
         system = request.headers.get(SYSTEM_HEADER, "")
         body = self._read()
         self._authenticate(system, body)
+        logs.bind(system=system)
         try:
             doc = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -55,6 +55,7 @@ from flask import Blueprint, request
 from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Request, Response
 
+from gateway import logs
 from gateway.config import Settings
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import AuthError, GatewayError, NotFoundError, RequestError, SizeLimitError
@@ -160,6 +161,7 @@ class VdxpEdge:
         started = time.perf_counter()
         path = req.script_root + req.path
         trace = _Trace()
+        logs.bind(edge="vdxp", operation="other")  # the operation once recognised (_post); never the path
         close = False
         try:
             if req.method != "POST":
@@ -184,6 +186,7 @@ class VdxpEdge:
             response.headers["Connection"] = "close"
         if status == 405:
             response.headers["Allow"] = "POST"
+        elapsed_ms = (time.perf_counter() - started) * 1000
         log.info(
             "%s %s %d in=%s out=%d system=%s %.1fms code=%s doc=%s%s",
             req.method,
@@ -192,10 +195,11 @@ class VdxpEdge:
             length_for_log(req.environ),
             len(body),
             trace.system,
-            (time.perf_counter() - started) * 1000,
+            elapsed_ms,
             trace.code,
             trace.doc,
             trace.note,
+            extra={"status": status, "duration_ms": round(elapsed_ms, 1), "code": trace.code},
         )
         return response
 
@@ -203,6 +207,7 @@ class VdxpEdge:
 
     def _post(self, req: Request, name: str, trace: _Trace) -> vdxp.Answer:
         operation = _operation(name)
+        logs.bind(operation=operation.value)
         length = _content_length(req)
         if operation is Operation.SEND_EDOC:
             limit = self._max_package_body
@@ -238,6 +243,7 @@ class VdxpEdge:
             return verified
 
         verified = self._api.authenticate_hmac(claimed, verify)
+        logs.bind(system=verified.system_id)
         if verified.ignored:
             # A stale SDK header map (LIST_FILTERS): the filters it re-sent are not applied; the log says so.
             trace.note += f" ignored={','.join(verified.ignored)}"

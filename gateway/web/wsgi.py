@@ -28,6 +28,7 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     # connect) when a tool merely imports the web package.
     from gateway.services import delivery_admin
     from gateway.services.gateway import GatewayService
+    from gateway.services.gauges import QueueGauges
 
     service = GatewayService.from_settings(settings)
     service_ready = getattr(service, "readiness", None)
@@ -42,7 +43,9 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
         return checks
 
     deliveries = delivery_admin.DeliveryAdmin(service.store)
-    return create_app(settings, service, readiness=readiness, deliveries=deliveries)
+    # Scrape-time gauges of /metrics, by source name: more sources (tracking) plug in here (gateway.metrics).
+    gauges = {"queue": QueueGauges(service.store)}
+    return create_app(settings, service, readiness=readiness, deliveries=deliveries, gauge_sources=gauges)
 
 
 def _disk_ok(settings: Settings) -> bool:
