@@ -2,6 +2,7 @@
 
 ``edoc-gateway agencies import FILE.csv|FILE.json`` → :meth:`Registry.import_file`
 ``edoc-gateway agencies add ORGID --name …`` → :meth:`Registry.add_agency` (a one-row import)
+``edoc-gateway agencies update ORGID --contact-email …`` → :meth:`Registry.set_agency_policy`
 ``edoc-gateway agencies list`` → :meth:`Registry.list_agencies`
 ``edoc-gateway agencies export [--json]`` → :meth:`Registry.export`
 ``edoc-gateway systems add ID --agency ORGID…`` → :meth:`Registry.add_system` (returns the secret, shown once)
