@@ -105,9 +105,9 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 def add_doc(store: Store, *recipients: str, at: datetime = T0, raw: bytes | None = None) -> dict[str, str]:
-    """One stored edoc; push recipients (soap/rest agencies) get an outbox row, like intake does."""
+    """One stored edoc with each delivery's channel; push recipients (soap/rest) get an outbox row, like intake does."""
     doc_id = uuid.uuid4().hex
-    push = {R, R2, REST}
+    push = {R: "soap", R2: "soap", REST: "rest"}  # the registry's channels, as intake records them
     return store.documents.insert_document(
         NewDocument(
             document=DocumentRecord(
@@ -123,7 +123,7 @@ def add_doc(store: Store, *recipients: str, at: datetime = T0, raw: bytes | None
                 meta={},
             ),
             raw=raw or b"<edXML>" + doc_id.encode() + b"\x00\xff</edXML>",
-            recipients=tuple((r, "soap" if r in push else "mailbox") for r in (recipients or (R,))),
+            recipients=tuple((r, push.get(r, "mailbox")) for r in (recipients or (R,))),
             audit=AuditEntry(at=at, action="intake.accepted", doc_id=doc_id),
         )
     )

@@ -1,4 +1,4 @@
-"""The registry: ``agencies`` (import, add, list, export, sync-vdxp) and ``systems`` (add, list)."""
+"""The registry: ``agencies`` (import, add, update, list, export, sync-vdxp) and ``systems`` (add, list)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def agencies_import(file: Path) -> None:
 @click.option("--channel", help="mailbox (default), soap, rest or vdxp.")
 @click.option("--endpoint", help="URL of its SOAP or REST receiver (channels soap and rest).")
 @click.option("--signature-policy", help="require, verify-if-present (default) or off.")
+@click.option("--contact-email", help="Where its alert digests go (addresses separated by ',').")
 def agencies_add(
     organ_id: str,
     name: str,
@@ -64,6 +65,7 @@ def agencies_add(
     channel: str | None,
     endpoint: str | None,
     signature_policy: str | None,
+    contact_email: str | None,
 ) -> None:
     """Register one new agency ORGAN_ID, checked exactly as an import row is (the values are checked there,
     not here, so both paths refuse the same things with REGISTRY.INVALID)."""
@@ -72,13 +74,34 @@ def agencies_add(
     settings = _db_settings()
     with _reporting(organ_id), Registry.from_settings(settings) as registry:
         a = registry.add_agency(
-            organ_id, name=name, parent=parent, channel=channel, endpoint=endpoint, signature_policy=signature_policy
+            organ_id,
+            name=name,
+            parent=parent,
+            channel=channel,
+            endpoint=endpoint,
+            signature_policy=signature_policy,
+            contact_email=contact_email,
         )
     level = f"level {a.level}" if a.level is not None else "no level"
     click.echo(
         f"{a.organ_id}: added ({level}, parent {a.parent or '-'}, channel {a.channel}, "
         f"signature policy {a.signature_policy}) {a.name}"
     )
+
+
+@agencies.command("update")
+@click.argument("organ_id")
+@click.option("--contact-email", help="Where its alert digests go (addresses separated by ','; '' clears it).")
+def agencies_update(organ_id: str, contact_email: str | None) -> None:
+    """Change a registered agency (what `agencies import` would change, one field at a time)."""
+    from gateway.services.registry import Registry
+
+    if contact_email is None:
+        raise click.UsageError("nothing to change: give --contact-email")
+    settings = _db_settings()
+    with _reporting(organ_id), Registry.from_settings(settings) as registry:
+        a = registry.set_agency_policy(organ_id, contact_email=contact_email)
+    click.echo(f"{a.organ_id}: contact e-mail {a.contact_email or '(none)'}")
 
 
 @agencies.command("list")

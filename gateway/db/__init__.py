@@ -5,7 +5,7 @@
   default, PostgreSQL through psycopg 3);
 * :mod:`gateway.db.store` — :class:`Store`, what the services hold: the engine and one repository per aggregate
   (``store.documents``, ``.deliveries``, ``.outbox``, ``.statuses``, ``.registry``, ``.audit``, ``.nonces``,
-  ``.workers``, ``.gauges``), each in its own module;
+  ``.workers``, ``.tracking``, ``.gauges``, ``.alerts``, ``.certificates``), each in its own module;
 * :mod:`gateway.db.records` — the values those repositories take and return, and the one row↔record mapping;
 * :mod:`gateway.db.connections` — the reader/writer connections and the one translation of database outages;
 * :mod:`gateway.db.migrations` — alembic revisions and :func:`upgrade` (``edoc-gateway db upgrade``).
@@ -13,6 +13,7 @@
 
 from sqlalchemy import Engine
 
+from gateway.db.alerts import AlertRecord, NewAlert
 from gateway.db.documents import IdempotencyConflict
 from gateway.db.engine import create_engine
 from gateway.db.gauges import OutboxDue, WaitingCounts
@@ -31,6 +32,7 @@ from gateway.db.records import (
     NewDocument,
     PendingRecord,
     SentRecord,
+    SignerCertificate,
     StatusRecord,
     SystemRecord,
     WorkerHeartbeat,
@@ -40,6 +42,7 @@ from gateway.db.store import Store
 __all__ = [
     "AckResult",
     "AgencyRecord",
+    "AlertRecord",
     "AttemptRecord",
     "AuditEntry",
     "ClaimedDelivery",
@@ -50,10 +53,12 @@ __all__ = [
     "Engine",
     "IdempotencyConflict",
     "IntakeLookup",
+    "NewAlert",
     "NewDocument",
     "OutboxDue",
     "PendingRecord",
     "SentRecord",
+    "SignerCertificate",
     "StatusRecord",
     "Store",
     "SystemRecord",

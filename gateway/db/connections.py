@@ -37,6 +37,13 @@ class Connections:
             yield conn
 
     @contextmanager
+    def stream(self) -> Iterator[Connection]:
+        """A connection for reads streamed in chunks (``yield_per``): PostgreSQL's server-side cursors exist only
+        inside a transaction, which the autocommit reader never opens; this one is rolled back at the end."""
+        with _translated(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction, committed on success (SQLite: ``BEGIN IMMEDIATE``, see :func:`gateway.db.engine.writer`)."""
         with _translated(), self._writer.begin() as conn:

@@ -1,8 +1,9 @@
 """Documents (``documents``): stored packages, their bytes, the idempotency key, and the one write of intake.
 
 :func:`write_document` is THE intake transaction's body (gateway.md Intake 7): the document with its raw bytes,
-one delivery per recipient (an outbox row for push channels), the status-history row of a status package and the
-audit entry. It runs inside a caller's transaction — :meth:`DocumentRepository.insert_document` for intake, and
+one delivery per recipient (an outbox row for push channels), the status-history row of a status package, the
+signer certificate of a valid signature (:func:`gateway.db.certificates.record_signer`) and the audit entry. It
+runs inside a caller's transaction — :meth:`DocumentRepository.insert_document` for intake, and
 :meth:`gateway.db.deliveries.DeliveryRepository.acknowledge` for the 01 the gateway emits on acknowledgement.
 """
 
@@ -17,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.db import tables as t
 from gateway.db.audit import insert_audit
+from gateway.db.certificates import record_signer
 from gateway.db.connections import Repository
 from gateway.db.records import DocumentRecord, IntakeLookup, NewDocument, from_row, to_values
 from gateway.db.registry import acting, agencies_by_id
@@ -129,6 +131,8 @@ def write_document(conn: Connection, new: NewDocument) -> dict[str, str]:
             conn.execute(_INSERT_OUTBOX, push)
     if new.status is not None:
         insert_status(conn, new.status)
+    if new.signer is not None:
+        record_signer(conn, new.signer)
     insert_audit(conn, new.audit)
     return ids
 

@@ -208,6 +208,24 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class SignerCertificate:
+    """A certificate that signed a valid package of ``organ_id`` (the sending agency)."""
+
+    organ_id: str
+    #: SHA-256 of the DER, lowercase hex (the same value as ``documents.signer_fingerprint``).
+    fingerprint: str
+    subject: str | None
+    issuer: str | None
+    #: Serial number, lowercase hex.
+    serial: str | None
+    not_before: datetime | None
+    not_after: datetime | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    der: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class NewDocument:
     """Everything ``store.documents.insert_document`` writes in one transaction."""
 
@@ -217,6 +235,8 @@ class NewDocument:
     recipients: tuple[tuple[str, str], ...]
     audit: AuditEntry
     status: StatusRecord | None = None
+    #: The signer certificate of a VALID signature, recorded for the certificate watch (issue 9).
+    signer: SignerCertificate | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import SQLAlchemy; everything they need from the database is a repository method
 * ``store.statuses`` (:mod:`gateway.db.statuses`) — status history;
 * ``store.registry`` (:mod:`gateway.db.registry`) — agencies, their certificates, systems;
 * ``store.tracking`` (:mod:`gateway.db.tracking`) — the facts tracking judges, streamed per period;
+* ``store.alerts`` (:mod:`gateway.db.alerts`) — raised alerts and the alert round lease;
+* ``store.certificates`` (:mod:`gateway.db.certificates`) — signer certificates seen at intake;
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
   (:mod:`gateway.db.workers`);
 * ``store.gauges`` (:mod:`gateway.db.gauges`) — the counts ``/metrics`` computes at scrape time.
@@ -27,7 +29,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select
 
 from gateway.db import tables as t
+from gateway.db.alerts import AlertRepository
 from gateway.db.audit import AuditRepository
+from gateway.db.certificates import SignerCertificateRepository
 from gateway.db.connections import Connections
 from gateway.db.deliveries import DeliveryRepository
 from gateway.db.documents import DocumentRepository
@@ -57,6 +61,8 @@ class Store:
         self.workers = WorkerRepository(db)
         self.tracking = TrackingRepository(db)
         self.gauges = GaugeRepository(db)
+        self.alerts = AlertRepository(db)
+        self.certificates = SignerCertificateRepository(db)
 
     @property
     def dialect(self) -> str:

@@ -45,12 +45,8 @@ the package's own naive Vietnam local time (edxml.md §8).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -60,7 +56,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     SmallInteger,
     String,
     Table,
@@ -69,76 +64,24 @@ from sqlalchemy import (
     false,
     true,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 
-#: Stable constraint names: alembic needs them to alter constraints later (and SQLite batch mode needs them).
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-#: OrganId: at most 35 characters (QĐ 20/2020, edxml.md §6.1).
-ORGAN_ID = 35
-#: Our own ids are uuid4 hex.
-ID = 32
-#: Systems ids are chosen by operators (VDXP system ids look like ``00.53.W00``).
-SYSTEM_ID = 64
-
-#: The pull channel: the recipient's system fetches from its mailbox. Every other channel is pushed by the worker.
-MAILBOX = "mailbox"
-CHANNELS = (MAILBOX, "soap", "rest", "vdxp")
-SIGNATURE_POLICIES = ("require", "verify-if-present", "off")
-DELIVERY_STATES = ("queued", "fetched", "delivered", "failed", "dead")
-#: What one push attempt ended in: the peer took it, it will be tried again, or it was dead-lettered.
-ATTEMPT_OUTCOMES = ("delivered", "retry", "dead")
-#: Admin API roles: ``admin`` may change things (re-drive, tokens), ``operator`` reads everything in its scope
-#: and re-drives there, ``viewer`` only reads.
-ADMIN_ROLES = ("admin", "operator", "viewer")
-#: Worker ids are ``host:pid:random``.
-WORKER_ID = 128
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC in Python on every backend.
-
-    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is stored as naive UTC and
-    made aware again on the way out. Naive input is refused: it is always a bug (whose local time?).
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given for a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-#: Autoincrement ids: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _created(**kw: Any) -> Column[datetime]:
-    return Column("created_at", UTCDateTime(), nullable=False, **kw)
-
+from gateway.db.columns import (
+    ADMIN_ROLES,
+    ATTEMPT_OUTCOMES,
+    CHANNELS,
+    DELIVERY_STATES,
+    ID,
+    MAILBOX,
+    ORGAN_ID,
+    SIGNATURE_POLICIES,
+    SYSTEM_ID,
+    WORKER_ID,
+    BigId,
+    UTCDateTime,
+    metadata,
+)
+from gateway.db.columns import created as _created
+from gateway.db.columns import one_of as _in
 
 agencies = Table(
     "agencies",
@@ -424,6 +367,7 @@ __all__ = [
     "ATTEMPT_OUTCOMES",
     "CHANNELS",
     "DELIVERY_STATES",
+    "MAILBOX",
     "SIGNATURE_POLICIES",
     "UTCDateTime",
     "admin_tokens",

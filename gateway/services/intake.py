@@ -18,7 +18,8 @@ The stages, in this order, every one able to refuse with a stable code (:meth:`I
 7. **link** — an update/revoke/replace must name a known document of the same sender; a status must concern a
    known document and is routed by :mod:`gateway.services.status_relay`;
 8. **persist** — ONE transaction: raw bytes + metadata, one delivery per recipient (an outbox row for push
-   channels), the status-history row of a status package, the audit entry;
+   channels), the status-history row of a status package, the signer certificate of a valid signature (the
+   certificate watch, :mod:`gateway.services.certwatch`), the audit entry;
 9. **receipt** — signed with the gateway key (:mod:`gateway.services.receipt`).
 
 Packages polled from the upstream VDXP axis (:meth:`Intake.ingest_upstream`) take the same stages under the
@@ -37,7 +38,16 @@ from typing import Any
 
 from gateway import logs, metrics
 from gateway.config import Settings
-from gateway.db import AgencyRecord, AuditEntry, DocumentRecord, IdempotencyConflict, IntakeLookup, NewDocument, Store
+from gateway.db import (
+    AgencyRecord,
+    AuditEntry,
+    DocumentRecord,
+    IdempotencyConflict,
+    IntakeLookup,
+    NewDocument,
+    SignerCertificate,
+    Store,
+)
 from gateway.edxml import EdocPackage, Package, PackageKind, StatusPackage, read_tree
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import (
@@ -53,7 +63,14 @@ from gateway.errors import (
 )
 from gateway.services.access import acts_for
 from gateway.services.api import Receipt
-from gateway.services.intake_records import IntakeAttempt, accepted, document_record, idempotency_key, refused
+from gateway.services.intake_records import (
+    IntakeAttempt,
+    accepted,
+    document_record,
+    idempotency_key,
+    refused,
+    signer_certificate,
+)
 from gateway.services.receipt import build_receipt
 from gateway.services.routing import (
     UPSTREAM_CHANNEL,
@@ -165,7 +182,7 @@ class Intake:
             return self._duplicate(attempt, lookup.existing, now)
         plan = self._link(attempt, pkg, recipients, now)
         document = document_record(attempt, pkg, key, plan, check, validated, now)
-        return self._persist(attempt, data, document, plan, recipients)
+        return self._persist(attempt, data, document, plan, recipients, signer_certificate(check, pkg.sender, now))
 
     # ------------------------------------------------------------------------------------------ stages
 
@@ -230,7 +247,13 @@ class Intake:
         return plan
 
     def _persist(
-        self, attempt: IntakeAttempt, data: bytes, document: DocumentRecord, plan: Plan, recipients: Recipients
+        self,
+        attempt: IntakeAttempt,
+        data: bytes,
+        document: DocumentRecord,
+        plan: Plan,
+        recipients: Recipients,
+        signer: SignerCertificate | None,
     ) -> Receipt:
         """The one transaction of Intake 7, then the receipt; a lost race on the idempotency key answers the
         winner's receipt as a duplicate."""
@@ -242,7 +265,9 @@ class Intake:
         audit = accepted(attempt, document, plan)
         try:
             self.store.documents.insert_document(
-                NewDocument(document=document, raw=data, recipients=plan.recipients, audit=audit, status=status)
+                NewDocument(
+                    document=document, raw=data, recipients=plan.recipients, audit=audit, status=status, signer=signer
+                )
             )
         except IdempotencyConflict:
             winner = self.store.documents.document_by_idem_key(document.idem_key)

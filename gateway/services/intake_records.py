@@ -10,7 +10,9 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from gateway.db import AuditEntry, DocumentRecord
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from gateway.db import AuditEntry, DocumentRecord, SignerCertificate
 from gateway.edxml import EdocPackage, Package, StatusPackage
 from gateway.edxml.dates import format_timestamp
 from gateway.errors import GatewayError
@@ -139,6 +141,25 @@ def accepted(attempt: IntakeAttempt, document: DocumentRecord, plan: Plan) -> Au
     )
 
 
+def signer_certificate(check: SignatureCheck, organ_id: str, now: datetime) -> SignerCertificate | None:
+    """The certificate watch's row for a VALID signature of ``organ_id``'s package (None for any other state)."""
+    cert = check.signer_certificate
+    if check.state is not SignatureState.VALID or cert is None or check.signer_fingerprint is None:
+        return None
+    return SignerCertificate(
+        organ_id=organ_id,
+        fingerprint=check.signer_fingerprint,
+        subject=check.signer_subject,
+        issuer=check.issuer_subject,
+        serial=f"{cert.serial_number:x}",
+        not_before=check.not_before or cert.not_valid_before_utc,
+        not_after=check.not_after or cert.not_valid_after_utc,
+        first_seen_at=now,
+        last_seen_at=now,
+        der=cert.public_bytes(Encoding.DER),
+    )
+
+
 def _signature_meta(check: SignatureCheck) -> dict[str, Any]:
     if check.state is not SignatureState.VALID:
         return {}
@@ -181,4 +202,4 @@ def refused(attempt: IntakeAttempt, exc: GatewayError, now: datetime) -> AuditEn
     )
 
 
-__all__ = ["IntakeAttempt", "accepted", "document_record", "idempotency_key", "refused"]
+__all__ = ["IntakeAttempt", "accepted", "document_record", "idempotency_key", "refused", "signer_certificate"]

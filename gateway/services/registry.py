@@ -2,6 +2,7 @@
 
 ``edoc-gateway agencies import FILE.csv|FILE.json`` → :meth:`Registry.import_file`
 ``edoc-gateway agencies add ORGID --name …`` → :meth:`Registry.add_agency` (a one-row import)
+``edoc-gateway agencies update ORGID --contact-email …`` → :meth:`Registry.set_agency_policy`
 ``edoc-gateway agencies list`` → :meth:`Registry.list_agencies`
 ``edoc-gateway agencies export [--json]`` → :meth:`Registry.export`
 ``edoc-gateway systems add ID --agency ORGID…`` → :meth:`Registry.add_system` (returns the secret, shown once)
@@ -41,6 +42,7 @@ from gateway.services.registry_rows import (
     SYSTEM_ID,
     export_row,
     parent_problem,
+    parse_contact_email,
     parse_fingerprint,
     parse_rows,
 )
@@ -212,6 +214,7 @@ class Registry:
         channel: str | None = None,
         endpoint: str | None = None,
         signature_policy: str | None = None,
+        contact_email: str | None = None,
     ) -> AgencyRecord:
         """``agencies add``: one new agency, validated exactly as an import row is (it IS a one-row import).
 
@@ -230,6 +233,7 @@ class Registry:
             "channel": channel,
             "endpoint": endpoint,
             "signature_policy": signature_policy,
+            "contact_email": contact_email,
         }
         try:
             self.import_records([{k: v for k, v in given.items() if v is not None}])
@@ -273,9 +277,15 @@ class Registry:
         active: bool | None = None,
         channel: str | None = None,
         endpoint: str | None = None,
+        contact_email: str | None = None,
     ) -> AgencyRecord:
-        """Change an agency's policy settings; ``cert_fingerprints`` replaces the bound set."""
+        """Change an agency's policy settings; ``cert_fingerprints`` replaces the bound set; an empty
+        ``contact_email`` clears it."""
         changes: dict[str, Any] = {}
+        if contact_email is not None:
+            changes["contact_email"], problem = parse_contact_email(contact_email)
+            if problem:
+                raise RequestError(problem)
         if signature_policy is not None:
             if signature_policy not in SIGNATURE_POLICIES:
                 raise RequestError(f"signature_policy must be one of {', '.join(SIGNATURE_POLICIES)}")

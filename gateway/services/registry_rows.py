@@ -29,6 +29,7 @@ COLUMNS: tuple[str, ...] = (
     "active",
     "system",
     "cert_fingerprints",
+    "contact_email",
 )
 #: What each column holds, for ``agencies import --help`` (kept beside the parser so the two cannot drift).
 COLUMN_HELP: dict[str, str] = {
@@ -43,9 +44,13 @@ COLUMN_HELP: dict[str, str] = {
     "active": "true/false (default true)",
     "system": "VDXP system id it is registered under",
     "cert_fingerprints": "SHA-256 fingerprints of its signing certificates, separated by ';'",
+    "contact_email": "where alert digests about its deliveries and certificates go; addresses separated by ','",
 }
 SYSTEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+#: ``agencies.contact_email`` is String(320).
+MAX_CONTACT = 320
 _TRUE = frozenset({"1", "true", "yes", "y", "on"})
 _FALSE = frozenset({"0", "false", "no", "n", "off"})
 _FLAGS = ("allow_sha1", "emit_arrived_on_ack", "active")
@@ -82,6 +87,11 @@ def parse_row(row: Mapping[str, Any], number: int, problems: list[dict[str, Any]
         values["system_id"] = system
     if "cert_fingerprints" in cells:
         values["cert_fingerprints"] = _fingerprints(cells["cert_fingerprints"], bad)
+    if "contact_email" in cells:
+        contact, problem = parse_contact_email(_text(cells["contact_email"]))
+        if problem:
+            bad("contact_email", problem)
+        values["contact_email"] = contact
     return values if len(problems) == before else None
 
 
@@ -191,6 +201,18 @@ def parse_bool(value: Any) -> bool | None:
     return None
 
 
+def parse_contact_email(value: str) -> tuple[str | None, str | None]:
+    """Addresses separated by ``,`` or ``;`` → (``"a@x.vn, b@x.vn"``, None), or (None, why not); empty clears."""
+    found = [a.strip() for a in value.replace(";", ",").split(",") if a.strip()]
+    bad = [a for a in found if not _EMAIL.match(a)]
+    if bad:
+        return None, f"not an e-mail address: {', '.join(repr(a) for a in bad)}"
+    joined = ", ".join(dict.fromkeys(found))
+    if len(joined) > MAX_CONTACT:
+        return None, f"contact_email is longer than {MAX_CONTACT} characters"
+    return joined or None, None
+
+
 def parse_fingerprint(value: str) -> str | None:
     """Lowercase hex without separators, or None if it is not a SHA-256 fingerprint."""
     fp = value.strip().lower()
@@ -214,6 +236,7 @@ def export_row(a: AgencyRecord, *, as_json: bool) -> dict[str, Any]:
         "active": a.active,
         "system": a.system_id,
         "cert_fingerprints": list(a.cert_fingerprints) if as_json else ";".join(a.cert_fingerprints),
+        "contact_email": a.contact_email,
     }
     if as_json:
         return row
@@ -227,6 +250,7 @@ __all__ = [
     "export_row",
     "parent_problem",
     "parse_bool",
+    "parse_contact_email",
     "parse_fingerprint",
     "parse_row",
     "parse_rows",

@@ -10,6 +10,10 @@ Signals: SIGTERM and SIGINT stop the worker gracefully — the delivery in hand 
 not yet started are released for other workers, the heartbeat row is marked stopped
 (:mod:`gateway.worker.heartbeat`). Logging is configured by the caller (the CLI), not here.
 
+Alerts (issue 9): unless ``once``, the worker also runs an alert round every ``alerts_interval_seconds`` (0: off) in
+its own thread (:mod:`gateway.worker.alerting`), so deliveries never wait for an SMTP server; rounds are single
+across all workers by a database lease.
+
 Upstream VDXP polling: when the ``[vdxp]`` table names an upstream axis (``endpoint``, ``system_id``, ``secret``)
 and ``poll`` is not false, the worker also fetches what the axis holds for our agencies, every ``poll_seconds``
 (default 30) and once at the start of a ``once`` pass (:mod:`gateway.worker.polling`).
@@ -32,6 +36,7 @@ from gateway.errors import ConfigError, UnavailableError
 from gateway.ports import PeerAdapter
 from gateway.services.delivery import BatchResult, Deliverer, RetryPolicy
 from gateway.services.upstream import PollResult
+from gateway.worker.alerting import AlertScheduler, start_scheduler
 from gateway.worker.heartbeat import Heartbeat, new_worker_id, signals
 from gateway.worker.peers import ADAPTERS, close_adapters, load_adapters, peer_credentials
 from gateway.worker.polling import Upstream, open_upstream
@@ -88,8 +93,11 @@ class _Run:
     deliverer: Deliverer
     heartbeat: Heartbeat
     upstream: Upstream | None
+    alerts: AlertScheduler | None = None
 
     def close(self, stats: WorkerStats) -> None:
+        if self.alerts is not None:
+            self.alerts.stop()
         with contextlib.suppress(UnavailableError):
             stats.released += self.store.outbox.release_claims(self.worker_id)
         self.heartbeat.stop()
@@ -135,6 +143,8 @@ def run_worker(
     try:
         with signals(stop):
             run.heartbeat.start()
+            if not once:
+                run.alerts = start_scheduler(settings, run.store, run.worker_id, clock)
             _loop(run, stop, once, clock, stats)
     finally:
         run.close(stats)

@@ -30,7 +30,7 @@ from gateway.errors import ConfigError, SignatureError
 from gateway.xmlcheck.certs import MIN_RSA_BITS, extension, is_ca, load_certs, load_crl, subject
 from gateway.xmlcheck.paths import SIGNATURE_PATH
 
-__all__ = ["PATH_CACHE_SECONDS", "TrustPolicy", "TrustStore", "ValidatedPath", "validated_path"]
+__all__ = ["PATH_CACHE_SECONDS", "TrustPolicy", "TrustStore", "ValidatedPath", "crl_status", "validated_path"]
 
 #: How long a validated path is reused. Within it, a CRL that expires or a revocation dated in the future
 #: takes effect late by at most this long; every other input (certificates, CRL files) is fixed per store.
@@ -285,6 +285,30 @@ def _check_revocation(
                     serial=f"{cert.serial_number:x}",
                 )
     return ("soft-fail" if warnings else "good"), tuple(warnings)
+
+
+def crl_status(cert: x509.Certificate, trust: TrustStore, at: datetime) -> tuple[str, datetime | None]:
+    """Revocation of a certificate seen earlier, by today's CRLs: ``("revoked", date)``, ``("good", None)`` or
+    ``("unknown", None)`` (no fresh CRL of its issuer).
+
+    The certificate watch keeps only the signer certificate, not the chain it came with, so the issuer may be
+    unknown here (an intermediate sent in KeyInfo). A CRL is then matched to the certificate by issuer NAME; its
+    signature is checked whenever the issuer certificate is in the trust store. That is sound for this use — the
+    CRLs are the operator's configured files, the same ones intake trusts — and it is never used to accept a
+    signature, only to warn about a certificate already accepted.
+    """
+    issuers = [c for c in (*trust.anchors, *trust.intermediates) if c.subject == cert.issuer]
+    crls = [crl for crl in trust.crls if crl.issuer == cert.issuer]
+    if issuers:
+        crls = [crl for issuer in issuers if (crl := _freshest_crl(issuer, crls)) is not None]
+    fresh = [crl for crl in crls if crl.next_update_utc is not None and crl.next_update_utc >= at]
+    if not fresh:
+        return "unknown", None
+    for crl in fresh:
+        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if entry is not None and entry.revocation_date_utc <= at:
+            return "revoked", entry.revocation_date_utc
+    return "good", None
 
 
 def _freshest_crl(
