@@ -5,7 +5,7 @@
   default, PostgreSQL through psycopg 3);
 * :mod:`gateway.db.store` — :class:`Store`, what the services hold: the engine and one repository per aggregate
   (``store.documents``, ``.deliveries``, ``.outbox``, ``.statuses``, ``.registry``, ``.audit``, ``.nonces``,
-  ``.workers``), each in its own module;
+  ``.workers``, ``.admin_tokens``), each in its own module;
 * :mod:`gateway.db.records` — the values those repositories take and return, and the one row↔record mapping;
 * :mod:`gateway.db.connections` — the reader/writer connections and the one translation of database outages;
 * :mod:`gateway.db.migrations` — alembic revisions and :func:`upgrade` (``edoc-gateway db upgrade``).
@@ -18,6 +18,7 @@ from gateway.db.engine import create_engine
 from gateway.db.migrations import current_revision, head_revision, upgrade
 from gateway.db.records import (
     AckResult,
+    AdminTokenRecord,
     AgencyRecord,
     AttemptRecord,
     AuditEntry,
@@ -38,6 +39,7 @@ from gateway.db.store import Store
 
 __all__ = [
     "AckResult",
+    "AdminTokenRecord",
     "AgencyRecord",
     "AttemptRecord",
     "AuditEntry",

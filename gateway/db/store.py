@@ -12,6 +12,7 @@ import SQLAlchemy; everything they need from the database is a repository method
 * ``store.statuses`` (:mod:`gateway.db.statuses`) — status history;
 * ``store.registry`` (:mod:`gateway.db.registry`) — agencies, their certificates, systems;
 * ``store.tracking`` (:mod:`gateway.db.tracking`) — the facts tracking judges, streamed per period;
+* ``store.admin_tokens`` (:mod:`gateway.db.admin_tokens`) — the admin API's role-scoped tokens (hashes only);
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
   (:mod:`gateway.db.workers`).
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select
 
 from gateway.db import tables as t
+from gateway.db.admin_tokens import AdminTokenRepository
 from gateway.db.audit import AuditRepository
 from gateway.db.connections import Connections
 from gateway.db.deliveries import DeliveryRepository
@@ -54,6 +56,7 @@ class Store:
         self.nonces = NonceRepository(db)
         self.workers = WorkerRepository(db)
         self.tracking = TrackingRepository(db)
+        self.admin_tokens = AdminTokenRepository(db)
 
     @property
     def dialect(self) -> str:

@@ -21,12 +21,13 @@ MIN_FREE_DISK_BYTES = 256 * 1024 * 1024
 
 
 def make_application(settings: Settings | None = None) -> WsgiApp:
-    """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService (+ the operators' delivery use
-    cases over its store, for the admin API) → the web app."""
+    """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService (+ the admin API's use cases over
+    its store: tokens, deliveries, tracking) → the web app."""
     settings = settings or load_settings()
     # Imported here, not at module level: the service pulls in the database layer, which must not load (or
     # connect) when a tool merely imports the web package.
     from gateway.services import delivery_admin
+    from gateway.services.admin import AdminServices
     from gateway.services.gateway import GatewayService
 
     service = GatewayService.from_settings(settings)
@@ -41,8 +42,8 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
             checks.update(delivery_admin.readiness(service.store, settings))
         return checks
 
-    deliveries = delivery_admin.DeliveryAdmin(service.store)
-    return create_app(settings, service, readiness=readiness, deliveries=deliveries)
+    admin = AdminServices.over(service.store, settings)
+    return create_app(settings, service, readiness=readiness, admin=admin)
 
 
 def _disk_ok(settings: Settings) -> bool:
