@@ -12,7 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,10 +25,14 @@ from zeep.exceptions import Fault
 from gateway.config import load_settings
 from gateway.db import AgencyRecord, Store, create_engine
 from gateway.db.migrations import upgrade
+from gateway.services.gauges import TrackingGauges
 from gateway.services.registry import Registry
+from gateway.services.tracking import Tracking
+from gateway.tracking.settings import rules_from
 
 METRICS_TOKEN = secrets.token_urlsafe(24)
 PEER = "000.00.00.H14"  # reached by push over SOAP (a real receiver)
+
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -97,6 +101,21 @@ def test_metrics_count_intake_requests_and_the_queue_exactly(gateway, pki):
     assert value(queued, "edoc_deliveries", state="queued", age="ge_1d") == 0
     assert value(queued, "edoc_dead_letters") == 0
     assert value(queued, "edoc_scrape_source_ok", source="queue") == 1
+    # tracking gauges: served (the tracking source ran), and nothing is late seconds after intake
+    assert value(queued, "edoc_scrape_source_ok", source="tracking") == 1
+    assert ("edoc_tracking_open", frozenset({("rule", "not_taken")})) in queued
+    assert value(queued, "edoc_tracking_open", rule="not_taken") == 0
+    assert value(queued, "edoc_tracking_open", rule="late_receipt") == 0
+    # the same source judged an hour later: both mailbox deliveries are then "not taken" and "late receipt"
+    store = Store(create_engine(gateway.settings.effective_database_url))
+    try:
+        later = TrackingGauges(
+            Tracking(store, rules_from(gateway.settings)), clock=lambda: datetime.now(UTC) + timedelta(hours=1)
+        )()
+        counts = {labels[0]: n for labels, n in later[0].values.items()}
+        assert counts["not_taken"] == 2 and counts["late_receipt"] == 2 and counts["overdue"] == 0
+    finally:
+        store.engine.dispose()
 
     [item] = sb.pending(B)
     assert sb.get_edoc(item.deliveryId) == data
@@ -136,7 +155,7 @@ def test_unknown_paths_are_one_label_not_one_per_path(gateway):
     # /vdxp/x<LF>y matches no route at all (an operation segment never holds a line break): "other" as well
     assert moved(before, after, "edoc_request_seconds_count", edge="other", operation="other", status="404") == 3
     assert moved(before, after, "edoc_request_seconds_count", edge="vdxp", operation="other", status="405") == 1
-    assert not [k for k in after if any("evil" in v or "register" in v for _, v in k[1])]
+    assert not [k for k in after if any("evil" in v or "registerAgency" in v for _, v in k[1])]
 
 
 def _log_events(log: Path) -> list[dict]:

@@ -1,4 +1,5 @@
-"""The Flask side of the web layer in-process: the one JSON error translation and the admin blueprint.
+"""The Flask side of the web layer in-process: the one JSON error translation (the admin API is tested under
+gunicorn with real tokens and a real store in test_admin_api).
 
 The edges are mounted on a bare Flask app with the same error handlers as :func:`gateway.web.app.create_app`
 (which also mounts spyne; its own routes are covered under gunicorn in test_web_soap, test_e2e and test_vdxp_api).
@@ -6,7 +7,6 @@ The edges are mounted on a bare Flask app with the same error handlers as :func:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -25,47 +25,12 @@ from gateway.errors import (
     SizeLimitError,
     UnavailableError,
 )
-from gateway.services.api import DeliveryState
-from gateway.web.admin import AdminEdge
 from gateway.web.jsonapi import http_status, install_error_handlers
 
-TOKEN = "admin-token-0123456789"
-DELIVERY = "0123456789abcdef0123456789abcdef"
 
-
-@dataclass
-class _Row:
-    body: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.body
-
-
-@dataclass
-class FakeDeliveries:
-    """The DeliveryAdminApi Protocol over a list of calls."""
-
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def list_deliveries(self, **kw: Any) -> list[_Row]:
-        self.calls.append(("list", kw))
-        return [_Row({"delivery_id": DELIVERY, "state": "dead"})]
-
-    def show_delivery(self, delivery_id: str) -> _Row:
-        self.calls.append(("show", {"delivery_id": delivery_id}))
-        if delivery_id != DELIVERY:
-            raise NotFoundError(f"no delivery {delivery_id}")
-        return _Row({"delivery_id": delivery_id, "attempt_log": []})
-
-    def redrive(self, **kw: Any) -> list[str]:
-        self.calls.append(("redrive", kw))
-        return [DELIVERY]
-
-
-def _app(deliveries: FakeDeliveries) -> Flask:
+def _app() -> Flask:
     app = Flask("test")
     install_error_handlers(app)
-    app.register_blueprint(AdminEdge(deliveries, TOKEN).blueprint())
 
     @app.get("/boom")
     def boom() -> None:
@@ -79,17 +44,8 @@ def _app(deliveries: FakeDeliveries) -> Flask:
 
 
 @pytest.fixture
-def deliveries() -> FakeDeliveries:
-    return FakeDeliveries()
-
-
-@pytest.fixture
-def client(deliveries: FakeDeliveries):
-    return _app(deliveries).test_client()
-
-
-def _auth(token: str = TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+def client():
+    return _app().test_client()
 
 
 @pytest.mark.parametrize(
@@ -134,35 +90,6 @@ def test_a_defect_is_a_json_500_without_its_details(client, caplog):
     assert (resp.status_code, resp.json) == (500, {"code": "GATEWAY.INTERNAL", "message": "internal error"})
     assert "secret detail" not in resp.get_data(as_text=True)
     assert "secret detail" in caplog.text  # the operators have it
-
-
-def test_admin_token_is_checked_before_anything_else(client, deliveries):
-    for path in ("/admin/v1/deliveries", "/admin/v1/no/such/route", f"/admin/v1/deliveries/{DELIVERY}"):
-        assert client.get(path).status_code == 401
-        assert client.get(path, headers=_auth("wrong-token")).status_code == 401
-    assert deliveries.calls == []
-    resp = client.get("/admin/v1/no/such/route", headers=_auth())
-    assert (resp.status_code, resp.json["code"]) == (404, "NOT_FOUND")
-
-
-def test_admin_routes_reach_the_delivery_use_cases(client, deliveries):
-    resp = client.get("/admin/v1/deliveries?state=dead&recipient=000.00.00.H02&limit=5", headers=_auth())
-    assert resp.status_code == 200
-    assert resp.json == {"deliveries": [{"delivery_id": DELIVERY, "state": "dead"}]}
-    assert deliveries.calls[-1] == ("list", {"state": DeliveryState.DEAD, "recipient": "000.00.00.H02", "limit": 5})
-    assert client.get(f"/admin/v1/deliveries/{DELIVERY}", headers=_auth()).json["delivery_id"] == DELIVERY
-    assert client.get(f"/admin/v1/deliveries/{'0' * 32}", headers=_auth()).status_code == 404
-    assert client.get("/admin/v1/deliveries/not-hex", headers=_auth()).status_code == 404
-    resp = client.post(f"/admin/v1/deliveries/{DELIVERY}/redrive", headers=_auth())
-    assert (resp.status_code, resp.json) == (200, {"redriven": [DELIVERY]})
-    assert deliveries.calls[-1] == ("redrive", {"delivery_id": DELIVERY, "actor": "admin-api"})
-    resp = client.post("/admin/v1/deliveries/redrive?recipient=000.00.00.H02", headers=_auth())
-    assert deliveries.calls[-1] == ("redrive", {"recipient": "000.00.00.H02", "actor": "admin-api"})
-    # refusals
-    assert client.post("/admin/v1/deliveries/redrive", headers=_auth()).status_code == 400
-    assert client.get("/admin/v1/deliveries?state=lost", headers=_auth()).json["code"] == "REQUEST.INVALID"
-    assert client.get("/admin/v1/deliveries?limit=many", headers=_auth()).status_code == 400
-    assert client.get(f"/admin/v1/deliveries/{DELIVERY}/redrive", headers=_auth()).status_code == 404
 
 
 class _NoSystems:

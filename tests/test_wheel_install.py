@@ -40,6 +40,7 @@ PACKAGED = {
     "gateway/resources/wsdl/edoc-gateway.wsdl": "wsdl/edoc-gateway.wsdl",
     "gateway/resources/wsdl/edoc-receiver.wsdl": "wsdl/edoc-receiver.wsdl",
     "gateway/resources/deploy/gunicorn.conf.py": "deploy/gunicorn.conf.py",
+    "gateway/resources/openapi/admin-v1.json": "docs/openapi/admin-v1.json",
     "gateway/db/migrations/script.py.mako": "gateway/db/migrations/script.py.mako",
     "gateway/db/migrations/env.py": "gateway/db/migrations/env.py",
 }

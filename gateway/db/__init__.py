@@ -5,7 +5,8 @@
   default, PostgreSQL through psycopg 3);
 * :mod:`gateway.db.store` — :class:`Store`, what the services hold: the engine and one repository per aggregate
   (``store.documents``, ``.deliveries``, ``.outbox``, ``.statuses``, ``.registry``, ``.audit``, ``.nonces``,
-  ``.workers``, ``.tracking``, ``.gauges``, ``.alerts``, ``.certificates``), each in its own module;
+  ``.workers``, ``.tracking``, ``.gauges``, ``.alerts``, ``.certificates``, ``.admin_tokens``), each in its own
+  module;
 * :mod:`gateway.db.records` — the values those repositories take and return, and the one row↔record mapping;
 * :mod:`gateway.db.connections` — the reader/writer connections and the one translation of database outages;
 * :mod:`gateway.db.migrations` — alembic revisions and :func:`upgrade` (``edoc-gateway db upgrade``).
@@ -20,6 +21,7 @@ from gateway.db.gauges import OutboxDue, WaitingCounts
 from gateway.db.migrations import current_revision, head_revision, upgrade
 from gateway.db.records import (
     AckResult,
+    AdminTokenRecord,
     AgencyRecord,
     AttemptRecord,
     AuditEntry,
@@ -41,6 +43,7 @@ from gateway.db.store import Store
 
 __all__ = [
     "AckResult",
+    "AdminTokenRecord",
     "AgencyRecord",
     "AlertRecord",
     "AttemptRecord",

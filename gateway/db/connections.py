@@ -38,9 +38,12 @@ class Connections:
 
     @contextmanager
     def stream(self) -> Iterator[Connection]:
-        """A connection for reads streamed in chunks (``yield_per``): PostgreSQL's server-side cursors exist only
-        inside a transaction, which the autocommit reader never opens; this one is rolled back at the end."""
-        with _translated(), self.engine.connect() as conn:
+        """A connection for reading a large result in chunks (``yield_per``), inside a transaction.
+
+        On PostgreSQL ``yield_per`` is a server-side cursor (``DECLARE … CURSOR``), which exists only inside a
+        transaction block: the autocommit connection of :meth:`read` refuses it (NoActiveSqlTransaction).
+        """
+        with _translated(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager

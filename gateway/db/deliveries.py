@@ -15,7 +15,7 @@ over-match costs a row of the limit, never an access.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -210,14 +210,22 @@ class DeliveryRepository(Repository):
         return from_row(DeliveryOverview, row) if row is not None else None
 
     def list_deliveries(
-        self, *, state: str | None = None, recipient: str | None = None, limit: int = 100
+        self,
+        *,
+        state: str | None = None,
+        recipient: str | None = None,
+        limit: int = 100,
+        recipients: Collection[str] | None = None,
     ) -> list[DeliveryOverview]:
-        """Deliveries, newest first, optionally of one state and/or one recipient."""
+        """Deliveries, newest first, optionally of one state and/or one recipient, and only to ``recipients``
+        (an admin token's scope: the OrganIds of its registry subtree; None = everyone)."""
         query = _Q_OVERVIEW.order_by(_d.c.created_at.desc(), _d.c.delivery_id).limit(limit)
         if state is not None:
             query = query.where(_d.c.state == state)
         if recipient is not None:
             query = query.where(_d.c.recipient == recipient)
+        if recipients is not None:
+            query = query.where(_d.c.recipient.in_(sorted(recipients)))
         with self._db.read() as conn:
             return [from_row(DeliveryOverview, r) for r in conn.execute(query).mappings()]
 

@@ -315,6 +315,18 @@ class DeliveryOverview(DeliveryHead):
 
 
 @dataclass(frozen=True)
+class AdminTokenRecord:
+    """One admin API token (``admin_tokens``): its hash only, never the token itself."""
+
+    name: str
+    token_hash: str
+    role: str
+    scope: str | None
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class WorkerHeartbeat:
     """One delivery worker process, as last seen."""
 
@@ -328,6 +340,7 @@ class WorkerHeartbeat:
 
 __all__ = [
     "AckResult",
+    "AdminTokenRecord",
     "AgencyRecord",
     "AttemptRecord",
     "AuditEntry",

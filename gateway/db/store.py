@@ -14,6 +14,7 @@ import SQLAlchemy; everything they need from the database is a repository method
 * ``store.tracking`` (:mod:`gateway.db.tracking`) — the facts tracking judges, streamed per period;
 * ``store.alerts`` (:mod:`gateway.db.alerts`) — raised alerts and the alert round lease;
 * ``store.certificates`` (:mod:`gateway.db.certificates`) — signer certificates seen at intake;
+* ``store.admin_tokens`` (:mod:`gateway.db.admin_tokens`) — the admin API's role-scoped tokens (hashes only);
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
   (:mod:`gateway.db.workers`);
 * ``store.gauges`` (:mod:`gateway.db.gauges`) — the counts ``/metrics`` computes at scrape time.
@@ -29,6 +30,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select
 
 from gateway.db import tables as t
+from gateway.db.admin_tokens import AdminTokenRepository
 from gateway.db.alerts import AlertRepository
 from gateway.db.audit import AuditRepository
 from gateway.db.certificates import SignerCertificateRepository
@@ -63,6 +65,7 @@ class Store:
         self.gauges = GaugeRepository(db)
         self.alerts = AlertRepository(db)
         self.certificates = SignerCertificateRepository(db)
+        self.admin_tokens = AdminTokenRepository(db)
 
     @property
     def dialect(self) -> str:

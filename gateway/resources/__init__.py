@@ -1,13 +1,15 @@
-"""The files the gateway reads at run time besides its code: the XSDs, the WSDLs and the gunicorn configuration.
+"""The files the gateway reads at run time besides its code: the XSDs, the WSDLs, the gunicorn configuration and
+the admin API's OpenAPI document.
 
 Why a package directory of symlinks: the repository keeps these files at its top (``xsd/``, ``wsdl/``, ``deploy/``),
 where integrators and operators look for them and where the tests compare the committed WSDL with the served one;
-they stay the only copy. The links ``gateway/resources/{xsd,wsdl,deploy}`` point there, so a checkout (and an
-editable install) reads the committed files themselves, and building a wheel copies what the links point to into
-``gateway/resources/`` (setuptools follows them; ``[tool.setuptools.package-data]`` in pyproject.toml lists the
-files). One lookup through :mod:`importlib.resources` then works from a checkout, an editable install and an
-installed wheel in any directory — before, the code looked for ``<checkout>/xsd`` and an installed wheel failed
-with ``CONFIG.INVALID: cannot read XSD``. tests/test_wheel_install.py builds the wheel and proves it.
+they stay the only copy (and ``openapi`` links to ``docs/openapi``). The links
+``gateway/resources/{xsd,wsdl,deploy,openapi}`` point there, so a checkout (and an editable install) reads the
+committed files themselves, and building a wheel copies what the links point to into ``gateway/resources/``
+(setuptools follows them; ``[tool.setuptools.package-data]`` in pyproject.toml lists the files). One lookup through
+:mod:`importlib.resources` then works from a checkout, an editable install and an installed wheel in any directory —
+before, the code looked for ``<checkout>/xsd`` and an installed wheel failed with ``CONFIG.INVALID: cannot read
+XSD``. tests/test_wheel_install.py builds the wheel and proves it.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Final
 from gateway.config import Settings
 from gateway.db import DeliveryOverview, Store, create_engine
 from gateway.edxml.codes import PackageKind
-from gateway.errors import NotFoundError, RequestError, UnavailableError
+from gateway.errors import AccessError, NotFoundError, RequestError, UnavailableError
 from gateway.services.api import DeliveryState
 from gateway.services.routing import PUSH_CHANNELS
 from gateway.services.values import delivery_head
@@ -239,24 +239,60 @@ class DeliveryAdmin:
 
     The edge (:mod:`gateway.web.admin`) must not hold a :class:`Store` — edges talk to services only — so the
     entry point (:mod:`gateway.web.wsgi`) builds this over the service's store and passes it in. The methods are
-    :func:`list_deliveries`, :func:`show_delivery` and :func:`redrive` with the store bound.
+    :func:`list_deliveries`, :func:`show_delivery` and :func:`redrive` with the store bound, limited to a caller's
+    ``scope`` (an OrganId: only deliveries TO its registry subtree, ``visible``; None = all). A delivery outside
+    the scope is NOT_FOUND, as an unknown one (no probing by id); naming an outside recipient is ACCESS.DENIED.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, visible: Callable[[str | None], set[str] | None] | None = None) -> None:
         self._store = store
+        self._visible = visible or (lambda scope: None)
+
+    def _scope(self, scope: str | None, recipient: str | None = None) -> set[str] | None:
+        visible = self._visible(scope)
+        if visible is not None and recipient is not None and recipient not in visible:
+            raise AccessError(f"agency {recipient} is outside the caller's scope ({scope})", recipient=recipient)
+        return visible
 
     def list_deliveries(
-        self, *, state: DeliveryState | None = None, recipient: str | None = None, limit: int = 100
+        self,
+        *,
+        state: DeliveryState | None = None,
+        recipient: str | None = None,
+        limit: int = 100,
+        scope: str | None = None,
     ) -> list[DeliveryInfo]:
-        return list_deliveries(self._store, state=state, recipient=recipient, limit=limit)
+        visible = self._scope(scope, recipient)
+        wanted = DeliveryState(state).value if state is not None else None
+        rows = self._store.deliveries.list_deliveries(
+            state=wanted, recipient=recipient, limit=max(1, min(limit, MAX_LIST)), recipients=visible
+        )
+        return [_info(r) for r in rows]
 
-    def show_delivery(self, delivery_id: str) -> DeliveryDetail:
-        return show_delivery(self._store, delivery_id)
+    def show_delivery(self, delivery_id: str, *, scope: str | None = None) -> DeliveryDetail:
+        detail = show_delivery(self._store, delivery_id)
+        self._check_one(detail.delivery, scope)
+        return detail
 
     def redrive(
-        self, *, delivery_id: str | None = None, recipient: str | None = None, actor: str | None = None
+        self,
+        *,
+        delivery_id: str | None = None,
+        recipient: str | None = None,
+        actor: str | None = None,
+        system_id: str | None = None,
+        scope: str | None = None,
     ) -> list[str]:
-        return redrive(self._store, delivery_id=delivery_id, recipient=recipient, actor=actor)
+        if delivery_id is not None:
+            self.show_delivery(delivery_id, scope=scope)  # NOT_FOUND outside the scope, before anything changes
+        else:
+            self._scope(scope, recipient)
+        return redrive(self._store, delivery_id=delivery_id, recipient=recipient, actor=actor, system_id=system_id)
+
+    def _check_one(self, delivery: DeliveryInfo, scope: str | None) -> None:
+        visible = self._visible(scope)
+        if visible is not None and delivery.recipient not in visible:
+            raise NotFoundError(f"no delivery {delivery.delivery_id}", delivery_id=delivery.delivery_id)
 
 
 __all__ = [

@@ -10,12 +10,14 @@ value with a non-zero count means no delivery worker is draining the outbox).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from gateway.db import Store
 from gateway.metrics import ScrapeGauge
+from gateway.services.tracking import Tracking
 
 #: Mailbox states a delivery waits in (at-least-once: FETCHED stays until acknowledged).
 WAITING: Final = ("queued", "fetched")
@@ -75,4 +77,36 @@ class QueueGauges:
         )
 
 
-__all__ = ["AGE_BUCKETS", "OLDEST_BUCKET", "WAITING", "QueueGauges"]
+class TrackingGauges:
+    """``edoc_tracking_open{rule}``: deliveries whose rule deadline has passed with the event still missing.
+
+    The same judgement as alerts and the report (:meth:`gateway.services.tracking.Tracking.open_counts`). It reads
+    every delivery of the last 90 days that may still be open, so it is computed at most once per ``ttl`` seconds
+    per process and served from memory in between: Prometheus scrapes every 15–60 s, and a minute-old count of
+    late deliveries is as actionable as a fresh one.
+    """
+
+    def __init__(self, tracking: Tracking, ttl: float = 60.0, clock: Callable[[], datetime] | None = None) -> None:
+        self._tracking = tracking
+        self._ttl = timedelta(seconds=ttl)
+        self._clock = clock or _utcnow
+        self._cached: tuple[datetime, dict[str, int]] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> list[ScrapeGauge]:
+        now = self._clock()
+        with self._lock:
+            if self._cached is None or now - self._cached[0] >= self._ttl:
+                self._cached = (now, self._tracking.open_counts(as_of=now))
+            counts = self._cached[1]
+        return [
+            ScrapeGauge(
+                "edoc_tracking_open",
+                "Deliveries a tracking rule is open for: deadline passed, event still missing (docs/tracking.md).",
+                ("rule",),
+                {(rule,): float(n) for rule, n in counts.items()},
+            )
+        ]
+
+
+__all__ = ["AGE_BUCKETS", "OLDEST_BUCKET", "WAITING", "QueueGauges", "TrackingGauges"]

@@ -8,8 +8,8 @@ Routes:
 - ``/healthz``, ``/readyz`` — the probes (:mod:`gateway.web.health`);
 - ``/gateway/certificate.pem`` — the gateway certificate and its chain, as receipts carry them
   (:mod:`gateway.web.certificate`), when ``gateway_cert`` is set;
-- ``/admin/v1/deliveries…`` — the operators' API (:mod:`gateway.web.admin`), only when ``admin_token`` is set
-  and the delivery use cases are given;
+- ``/admin/v1/…`` — the operators' and the console's API (:mod:`gateway.web.admin`, role-scoped tokens), when
+  the admin services are given (the entry point always gives them; without any token every call is 401);
 - ``/rest/v1/packages`` — canonical JSON packages from modern systems and REST peers (:mod:`gateway.web.rest`);
 - ``/vdxp/<operation>`` — the VDXP-compatible REST API (:mod:`gateway.web.vdxp`, edxml.md §11);
 - ``/metrics`` — Prometheus (:mod:`gateway.web.metrics`; Bearer ``metrics_token`` when set).
@@ -32,7 +32,7 @@ from flask import Flask
 from gateway.config import Settings
 from gateway.metrics import GaugeSource
 from gateway.services.api import GatewayApi
-from gateway.web.admin import AdminEdge, DeliveryAdminApi
+from gateway.web.admin import AdminBackend, AdminEdge
 from gateway.web.certificate import certificate_blueprint
 from gateway.web.guard import SoapGuard
 from gateway.web.health import Readiness, health_blueprint
@@ -52,14 +52,14 @@ def create_app(
     api: GatewayApi,
     *,
     readiness: Readiness | None = None,
-    deliveries: DeliveryAdminApi | None = None,
+    admin: AdminBackend | None = None,
     gauge_sources: Mapping[str, GaugeSource] | None = None,
 ) -> Flask:
     """The WSGI application for ``settings`` over the use cases ``api``.
 
     ``readiness`` is what ``/readyz`` asks; without one the process is ready as soon as it serves.
-    ``deliveries`` are the operators' delivery use cases; the admin API is mounted only with them and an
-    ``admin_token``. ``gauge_sources`` are the scrape-time gauges of ``/metrics`` (:mod:`gateway.metrics`).
+    ``admin`` are the admin API's use cases (tokens, deliveries, tracking); the API is mounted only with them.
+    ``gauge_sources`` are the scrape-time gauges of ``/metrics`` (:mod:`gateway.metrics`).
     """
     _quiet_spyne_logging()
     app = Flask("gateway.web")
@@ -75,8 +75,8 @@ def create_app(
         app.register_blueprint(certificate_blueprint(settings.gateway_cert))
     app.register_blueprint(RestEdge(api, settings).blueprint())
     app.register_blueprint(VdxpEdge(api, settings).blueprint())
-    if settings.admin_token and deliveries is not None:
-        app.register_blueprint(AdminEdge(deliveries, settings.admin_token).blueprint())
+    if admin is not None:
+        app.register_blueprint(AdminEdge(admin).blueprint())
     soap = SoapGuard(soap_wsgi_app(api, settings.max_body_bytes), api, settings)
     app.wsgi_app = RequestObserver(SoapMount(soap, app.wsgi_app))  # type: ignore[method-assign]
     return app

@@ -21,14 +21,17 @@ MIN_FREE_DISK_BYTES = 256 * 1024 * 1024
 
 
 def make_application(settings: Settings | None = None) -> WsgiApp:
-    """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService (+ the operators' delivery use
-    cases over its store, for the admin API) → the web app."""
+    """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService (+ the admin API's use cases over
+    its store: tokens, deliveries, tracking) → the web app."""
     settings = settings or load_settings()
     # Imported here, not at module level: the service pulls in the database layer, which must not load (or
     # connect) when a tool merely imports the web package.
     from gateway.services import delivery_admin
+    from gateway.services.admin import AdminServices
     from gateway.services.gateway import GatewayService
-    from gateway.services.gauges import QueueGauges
+    from gateway.services.gauges import QueueGauges, TrackingGauges
+    from gateway.services.tracking import Tracking
+    from gateway.tracking.settings import rules_from
 
     service = GatewayService.from_settings(settings)
     service_ready = getattr(service, "readiness", None)
@@ -42,10 +45,11 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
             checks.update(delivery_admin.readiness(service.store, settings))
         return checks
 
-    deliveries = delivery_admin.DeliveryAdmin(service.store)
-    # Scrape-time gauges of /metrics, by source name: more sources (tracking) plug in here (gateway.metrics).
-    gauges = {"queue": QueueGauges(service.store)}
-    return create_app(settings, service, readiness=readiness, deliveries=deliveries, gauge_sources=gauges)
+    admin = AdminServices.over(service.store, settings)
+    # Scrape-time gauges of /metrics, by source name (gateway.metrics).
+    tracking = Tracking(service.store, rules_from(settings))
+    gauges = {"queue": QueueGauges(service.store), "tracking": TrackingGauges(tracking)}
+    return create_app(settings, service, readiness=readiness, admin=admin, gauge_sources=gauges)
 
 
 def _disk_ok(settings: Settings) -> bool:

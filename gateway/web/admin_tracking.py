@@ -1,0 +1,158 @@
+"""The tracking reads of the admin API: document lists and stories, the Decision-28 report, the agency table.
+
+Registered on the admin blueprint (:mod:`gateway.web.admin`), which has authenticated and will audit the call;
+every read passes the caller's scope to the service, which limits what it returns (a department's token sees
+only its units). Periods are LOCAL dates (Vietnam time, as people read them): ``from=2026-03-01&to=2026-03-31``
+is [1 March 00:00, 1 April 00:00) +07; ``as_of`` is an ISO 8601 time (a time without offset is Vietnam time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from flask import Blueprint, Response, request
+
+from gateway.errors import RequestError, UnavailableError
+from gateway.services.admin_roles import Principal
+from gateway.services.tracking_api import MAX_PAGE, DocumentQuery, DocumentsApi
+from gateway.tracking.calendar import LOCAL_TZ, local_date, local_start
+from gateway.web.jsonapi import json_response
+
+#: The agency table's period when none is given: the last 30 local days, today included.
+DEFAULT_DAYS = 30
+
+
+class JsonValue(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class TrackingApi(Protocol):
+    """Met by :class:`gateway.services.admin.AdminTracking`."""
+
+    def report(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        agency: str | None = None,
+        depth: int | None = None,
+        as_of: datetime | None = None,
+        scope: str | None = None,
+    ) -> JsonValue: ...
+
+    def agencies(
+        self, since: datetime, until: datetime, *, as_of: datetime | None = None, scope: str | None = None
+    ) -> JsonValue: ...
+
+
+def int_arg(name: str, default: int | None, *, low: int, high: int) -> int | None:
+    """An integer query parameter within [low, high]; REQUEST.INVALID otherwise."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RequestError(f"{name} must be an integer", parameter=name) from None
+    if not low <= value <= high:
+        raise RequestError(f"{name} must be between {low} and {high}", parameter=name)
+    return value
+
+
+def date_arg(name: str) -> date | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise RequestError(f"{name} must be a date YYYY-MM-DD", parameter=name) from None
+
+
+def as_of_arg() -> datetime | None:
+    raw = request.args.get("as_of")
+    if not raw:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise RequestError("as_of must be an ISO 8601 time", parameter="as_of") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=LOCAL_TZ)
+
+
+def period(first: date | None, last: date | None) -> tuple[datetime, datetime]:
+    """[first 00:00, last+1 00:00) local, as UTC; REQUEST.INVALID when it ends before it starts."""
+    if first is None or last is None:
+        raise RequestError("from and to (YYYY-MM-DD) are required")
+    if last < first:
+        raise RequestError(f"the period ends ({last}) before it starts ({first})")
+    return local_start(first), local_start(last + timedelta(days=1))
+
+
+class TrackingRoutes:
+    """``/documents``, ``/documents/<doc_id>``, ``/report`` and ``/agencies``."""
+
+    def __init__(self, tracking: TrackingApi, documents: DocumentsApi | None, caller: Callable[[], Principal]) -> None:
+        self._tracking = tracking
+        self._documents = documents
+        self._caller = caller
+
+    def register(self, bp: Blueprint) -> None:
+        bp.add_url_rule("/documents", "documents_list", self._list, methods=["GET"])
+        bp.add_url_rule("/documents/<doc_id>", "documents_show", self._story, methods=["GET"])
+        bp.add_url_rule("/report", "report", self._report, methods=["GET"])
+        bp.add_url_rule("/agencies", "agencies", self._agencies, methods=["GET"])
+
+    def _docs(self) -> DocumentsApi:
+        if self._documents is None:
+            raise UnavailableError("document lists are not available in this build")
+        return self._documents
+
+    def _list(self) -> Response:
+        first, last = date_arg("from"), date_arg("to")
+        if first is not None and last is not None and last < first:
+            raise RequestError(f"the period ends ({last}) before it starts ({first})")
+        args = request.args
+        query = DocumentQuery(
+            since=local_start(first) if first else None,
+            until=local_start(last + timedelta(days=1)) if last else None,
+            sender=args.get("sender") or None,
+            recipient=args.get("recipient") or None,
+            kind=args.get("kind") or None,
+            state=args.get("state") or None,
+            flags=tuple(f for f in args.getlist("flag") if f),
+            text=args.get("text") or None,
+            cursor=args.get("cursor") or None,
+            limit=int_arg("limit", 50, low=1, high=MAX_PAGE) or 50,
+        )
+        return json_response(self._docs().list_documents(query, scope=self._caller().scope).to_dict())
+
+    def _story(self, doc_id: str) -> Response:
+        return json_response(self._docs().document_story(doc_id, scope=self._caller().scope).to_dict())
+
+    def _report(self) -> Response:
+        since, until = period(date_arg("from"), date_arg("to"))
+        report = self._tracking.report(
+            since,
+            until,
+            agency=request.args.get("agency") or None,
+            depth=int_arg("depth", None, low=0, high=10),
+            as_of=as_of_arg(),
+            scope=self._caller().scope,
+        )
+        return json_response(report.to_dict())
+
+    def _agencies(self) -> Response:
+        first, last = date_arg("from"), date_arg("to")
+        as_of = as_of_arg()
+        if first is None and last is None:
+            last = local_date(as_of or datetime.now(LOCAL_TZ))
+            first = last - timedelta(days=DEFAULT_DAYS - 1)
+        since, until = period(first, last)
+        table = self._tracking.agencies(since, until, as_of=as_of, scope=self._caller().scope)
+        return json_response(table.to_dict())
+
+
+__all__ = ["DEFAULT_DAYS", "TrackingApi", "TrackingRoutes", "as_of_arg", "date_arg", "int_arg", "period"]
