@@ -21,14 +21,11 @@ def alerts() -> None:
 @click.option("--json", "as_json", is_flag=True, help="With --once: print the round as JSON.")
 def alerts_run(once: bool, as_json: bool) -> None:
     """Run alert rounds in this process (the worker runs them too; rounds are single across processes)."""
-    import logging
-
+    from gateway import logs
     from gateway.worker.alerting import run_alerts
 
     settings = _db_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     with _reporting("alerts"):
         results = run_alerts(settings, once=once)
     if not once:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from gateway.config import load_settings
 from gateway.demo.setup import REST_AGENCY, SOAP_AGENCY, DemoSetup, default_receiver_ports, prepare
+from gateway.demo.tracking_show import show_tracking
 from gateway.demo.traffic import next_steps, send_traffic
 from gateway.errors import ConfigError, UnavailableError
 from gateway.web.launch import gunicorn_argv
@@ -75,6 +76,7 @@ def run_demo(
             )
             echo(f"   logs: {', '.join(str(data_dir / n) for n in ('gateway.log', 'worker.log'))}")
             send_traffic(setup, samples, echo)
+            show_tracking(load_settings(setup.config), echo)
             _print_next_steps(setup, echo)
             if wait:
                 serving = True  # before the line that tells the user (and scripts) a stop is now normal

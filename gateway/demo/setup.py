@@ -22,19 +22,19 @@ from gateway.services.registry import Registry
 
 #: Demo registry: a province (level 1) with level-2/3 units, a ministry, and the agencies the sample corpora
 #: name (ours, :mod:`gateway.demo.corpus`, and the public samples), so that every sample can travel. Province
-#: units require signatures bound to them.
-DEMO_AGENCIES_CSV = """organ_id,name,parent,signature_policy,emit_arrived_on_ack,channel,endpoint
-000.00.00.H53,UBND tỉnh Tây Ninh,,require,false,mailbox,
-000.00.01.H53,Văn phòng UBND tỉnh Tây Ninh,000.00.00.H53,require,false,mailbox,
-000.01.01.H53,Ban Tiếp Công dân,000.00.01.H53,require,true,mailbox,
-000.00.11.H53,Sở Tài chính Tây Ninh,000.00.00.H53,verify-if-present,false,mailbox,
-000.00.01.A53,Văn phòng Tỉnh ủy Tây Ninh,,verify-if-present,false,mailbox,
-000.00.00.G22,Văn phòng Chính phủ,,verify-if-present,false,mailbox,
-000.00.00.H41,UBND tỉnh Nghệ An,,verify-if-present,false,mailbox,
-000.00.00.H14,UBND tỉnh Cao Bằng,,verify-if-present,false,soap,{soap_endpoint}
-000.00.00.G17,Bộ Xây dựng,,verify-if-present,false,rest,{rest_endpoint}
-000.00.00.A80,UBND xã Hòa Tiến,,verify-if-present,false,mailbox,
-28.22.H17,UBND xã Hòa Sơn,,verify-if-present,false,mailbox,
+#: units require signatures bound to them. Some have a contact e-mail: the demo's alert round mails them.
+DEMO_AGENCIES_CSV = """organ_id,name,parent,signature_policy,emit_arrived_on_ack,channel,endpoint,contact_email
+000.00.00.H53,UBND tỉnh Tây Ninh,,require,false,mailbox,,
+000.00.01.H53,Văn phòng UBND tỉnh Tây Ninh,000.00.00.H53,require,false,mailbox,,vanthu@vp.tayninh.demo.example
+000.01.01.H53,Ban Tiếp Công dân,000.00.01.H53,require,true,mailbox,,
+000.00.11.H53,Sở Tài chính Tây Ninh,000.00.00.H53,verify-if-present,false,mailbox,,vanthu@stc.tayninh.demo.example
+000.00.01.A53,Văn phòng Tỉnh ủy Tây Ninh,,verify-if-present,false,mailbox,,
+000.00.00.G22,Văn phòng Chính phủ,,verify-if-present,false,mailbox,,vanthu@vpcp.demo.example
+000.00.00.H41,UBND tỉnh Nghệ An,,verify-if-present,false,mailbox,,vanthu@nghean.demo.example
+000.00.00.H14,UBND tỉnh Cao Bằng,,verify-if-present,false,soap,{soap_endpoint},
+000.00.00.G17,Bộ Xây dựng,,verify-if-present,false,rest,{rest_endpoint},
+000.00.00.A80,UBND xã Hòa Tiến,,verify-if-present,false,mailbox,,
+28.22.H17,UBND xã Hòa Sơn,,verify-if-present,false,mailbox,,
 """
 #: Push-channel agencies of the demo: Cao Bằng takes pushes with the reference SOAP receiver, the Ministry
 #: of Construction with the reference REST receiver; their statuses come back through SOAP and JSON.
