@@ -37,6 +37,16 @@ class Connections:
             yield conn
 
     @contextmanager
+    def stream(self) -> Iterator[Connection]:
+        """A connection for reading a large result in chunks (``yield_per``), inside a transaction.
+
+        On PostgreSQL ``yield_per`` is a server-side cursor (``DECLARE … CURSOR``), which exists only inside a
+        transaction block: the autocommit connection of :meth:`read` refuses it (NoActiveSqlTransaction).
+        """
+        with _translated(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction, committed on success (SQLite: ``BEGIN IMMEDIATE``, see :func:`gateway.db.engine.writer`)."""
         with _translated(), self._writer.begin() as conn:
