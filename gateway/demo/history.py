@@ -86,7 +86,7 @@ def plan_agencies(spec: HistorySpec) -> tuple[PlannedAgency, ...]:
 
 def _agency(rng: random.Random, organ_id: str, name: str, parent: str | None, level: int) -> PlannedAgency:
     channel = str(_pick(rng, (("mailbox", 0.85), ("soap", 0.1), ("vdxp", 0.05))))
-    profile = str(_pick(rng, (("full", 0.45), ("partial", 0.2), ("few", 0.1), ("ack-only", 0.1), ("none", 0.15))))
+    profile = str(_pick(rng, (("full", 0.55), ("partial", 0.17), ("few", 0.08), ("ack-only", 0.08), ("none", 0.12))))
     emits = channel == "mailbox" and rng.random() < (0.6 if profile == "none" else 0.15)
     return PlannedAgency(organ_id, name, parent, level, channel, profile, emits)
 

@@ -57,7 +57,7 @@ def plan_deliveries(
                 statuses.append(PlannedStatus("01", fetched + _minutes(rng, 1, 40)))
         elif state == "delivered" and acked is not None:
             available = received_at if channel == MAILBOX else acked
-            statuses = _statuses(rng, calendar, unit, channel, acked, due, intent, available)
+            statuses = _statuses(rng, calendar, unit, channel, acked, due, intent, available, spec.progress_updates)
         planned = PlannedDelivery(
             delivery_id, recipient, channel, state, received_at, fetched, acked, tuple(statuses), frozenset(intent)
         )
@@ -110,6 +110,7 @@ def _statuses(
     due: date | None,
     intent: set[str],
     available: datetime,
+    progress_updates: int,
 ) -> list[PlannedStatus]:
     codes = _codes(unit)
     events: list[PlannedStatus] = []
@@ -134,7 +135,7 @@ def _statuses(
     if t03 is None:
         return events
     events.append(PlannedStatus("03", t03))
-    events += _processing(rng, codes, t03, due, intent)
+    events += _processing(rng, codes, t03, due, intent, progress_updates)
     return events
 
 
@@ -159,15 +160,19 @@ def _registered(
 
 
 def _processing(
-    rng: random.Random, codes: tuple[str, ...], t03: datetime, due: date | None, intent: set[str]
+    rng: random.Random, codes: tuple[str, ...], t03: datetime, due: date | None, intent: set[str], progress_updates: int
 ) -> list[PlannedStatus]:
-    """04 assigned, 05 in progress, 06 done (before the due date, after it, or never); rarely a recall (15)."""
+    """04 assigned, 05 in progress (once or a few times), 06 done (before the due date, after it, or never);
+    rarely a recall (15)."""
     events = []
     at = t03
-    for code in ("04", "05"):
-        if code in codes and rng.random() < 0.9:
+    if "04" in codes and rng.random() < 0.9:
+        at += _minutes(rng, 30, 2 * 24 * 60)
+        events.append(PlannedStatus("04", at))
+    if "05" in codes and rng.random() < 0.9:
+        for _ in range(rng.randint(1, progress_updates)):  # "in progress" is often reported more than once
             at += _minutes(rng, 30, 2 * 24 * 60)
-            events.append(PlannedStatus(code, at))
+            events.append(PlannedStatus("05", at))
     if rng.random() < 0.005:
         intent.add("recalled")
         return [*events, PlannedStatus("15", at + _minutes(rng, 60, 24 * 60))]

@@ -76,6 +76,8 @@ class HistorySpec:
     communes: int = 3
     #: Mean recipients per document (the national average is ≈ 2.9).
     recipients_mean: float = 2.9
+    #: At most this many "in progress" (05) reports per delivery (1 to n, evenly): long cases report weekly.
+    progress_updates: int = 3
 
     @property
     def looked_at(self) -> datetime:
