@@ -38,7 +38,7 @@ class _Sink:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802 (aiosmtpd)
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         raw = envelope.content  # type: ignore[attr-defined]
         self.messages.append(message_from_bytes(raw, policy=policy.default))  # type: ignore[arg-type]
         return "250 OK"
