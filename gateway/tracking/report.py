@@ -198,7 +198,10 @@ class ReportBuilder:
         unit = self.units.get(organ_id)
         if unit is None:
             return self.external, None
-        return self.own.setdefault(organ_id, Figures()), unit.level
+        figures = self.own.get(organ_id)
+        if figures is None:
+            figures = self.own[organ_id] = Figures()
+        return figures, unit.level
 
     def document(self, doc: DocumentFacts, sending: Judgement | None) -> None:
         figures, level = self._figures(doc.sender)
