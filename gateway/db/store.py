@@ -12,6 +12,8 @@ import SQLAlchemy; everything they need from the database is a repository method
 * ``store.statuses`` (:mod:`gateway.db.statuses`) — status history;
 * ``store.registry`` (:mod:`gateway.db.registry`) — agencies, their certificates, systems;
 * ``store.tracking`` (:mod:`gateway.db.tracking`) — the facts tracking judges, streamed per period;
+* ``store.document_queries`` (:mod:`gateway.db.documents_query`) — tracking's document lists (keyset pages) and
+  the rest of a document's story (attempts, audited fetches and acknowledgements, linked documents);
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
   (:mod:`gateway.db.workers`).
 
@@ -30,6 +32,7 @@ from gateway.db.audit import AuditRepository
 from gateway.db.connections import Connections
 from gateway.db.deliveries import DeliveryRepository
 from gateway.db.documents import DocumentRepository
+from gateway.db.documents_query import DocumentQueryRepository
 from gateway.db.nonces import NonceRepository
 from gateway.db.outbox import OutboxRepository
 from gateway.db.registry import RegistryRepository
@@ -54,6 +57,7 @@ class Store:
         self.nonces = NonceRepository(db)
         self.workers = WorkerRepository(db)
         self.tracking = TrackingRepository(db)
+        self.document_queries = DocumentQueryRepository(db)
 
     @property
     def dialect(self) -> str:
