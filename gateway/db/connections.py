@@ -37,6 +37,13 @@ class Connections:
             yield conn
 
     @contextmanager
+    def stream(self) -> Iterator[Connection]:
+        """A connection for reads streamed through a server-side cursor (``yield_per``): PostgreSQL declares such
+        a cursor only inside a transaction, which the autocommit reader has none of."""
+        with _translated(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction, committed on success (SQLite: ``BEGIN IMMEDIATE``, see :func:`gateway.db.engine.writer`)."""
         with _translated(), self._writer.begin() as conn:

@@ -47,7 +47,7 @@ class TrackingRepository(Repository):
         query = select(*_DOC_COLUMNS).where(*_period(since, until)).order_by(_doc.c.received_at, _doc.c.doc_id)
         if senders is not None:
             query = query.where(_doc.c.sender.in_(sorted(senders)))
-        with self._db.read() as conn:
+        with self._db.stream() as conn:
             for row in conn.execution_options(yield_per=_STREAM).execute(query).mappings():
                 yield DocumentFacts(**row)
 
@@ -75,7 +75,7 @@ class TrackingRepository(Repository):
         if waiting_only:
             where.append(_d.c.state != "dead")
         query = _facts_query(where)
-        with self._db.read() as conn:
+        with self._db.stream() as conn:
             for row in conn.execution_options(yield_per=_STREAM).execute(query).mappings():
                 facts = _delivery(row)
                 if not (waiting_only and "06" in facts.codes):
