@@ -67,7 +67,7 @@ def _event(e: dict[str, Any]) -> str:
         return f"acknowledged {e['outcome']}{reason}"
     if kind == "status":
         flags = [f for f in ("out_of_order", "emitted_by_gateway") if e[f]]
-        text = f" — {e['description']}" if e["description"] else ""
+        text = f" — {e['description']}" if e["description"] and e["description"] != e["status_vi"] else ""
         return f"status {e['status_code']} {e['status_vi'] or ''}{text}" + (f" [{', '.join(flags)}]" if flags else "")
     if kind == "dead_letter":
         return f"dead letter ({e.get('error_code') or e.get('reason') or 'no reason recorded'})"

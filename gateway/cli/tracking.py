@@ -113,7 +113,7 @@ def documents_list(
     for item in page.items:
         d, row = item.doc, item.to_dict()
         states = ",".join(f"{s}={n}" for s, n in row["states"].items()) or "-"
-        rules = ",".join([*item.breached, *(f"{r}:open" for r in item.open)]) or "-"
+        rules = ",".join(r + (":open" if r in item.open else "") for r in item.breached) or "-"
         click.echo(
             f"{show(d.received_at)}  {d.doc_id}  {d.kind:<6} {d.sender:<15} {d.code or '-':<16} "
             f"{states:<22} {rules}  {(d.subject or '')[:60]}"
