@@ -223,7 +223,8 @@ class Timelines:
             visible=frozenset(visible) if visible is not None else None,
         )
         python_side = bool(flags) or not exact_in_sql
-        batch = max(query.limit, _BATCH) if python_side else query.limit
+        # One row more than a page: whether another page exists is then known without an empty last page.
+        batch = max(query.limit + 1, _BATCH) if python_side else query.limit + 1
         as_of = self.clock()
         after = decode_cursor(query.cursor)
         found: list[DocumentItem] = []
