@@ -2,8 +2,9 @@
 
 Commands live in one module per group: :mod:`~gateway.cli.packages` (validate, inspect, sign, verify, build,
 json-schema), :mod:`~gateway.cli.service` (serve, db, worker), :mod:`~gateway.cli.registry` (agencies,
-systems), :mod:`~gateway.cli.deliveries`, :mod:`~gateway.cli.alerts` (alerts, certificates),
-:mod:`~gateway.cli.admin_tokens` and :mod:`~gateway.cli.demo` (demo, demo-pki); what they share is in
+systems), :mod:`~gateway.cli.deliveries`, :mod:`~gateway.cli.tracking` (documents, report),
+:mod:`~gateway.cli.alerts` (alerts, certificates), :mod:`~gateway.cli.admin_tokens` and :mod:`~gateway.cli.demo`
+(demo, demo-pki); what they share is in
 :mod:`~gateway.cli.common`. Exit status 0 on success; 1 with one line per failure on standard error of the
 form ``FILE: CODE: message [at PATH]``; 2 for a usage error (click's usage message).
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import click
 
 from gateway import __version__
-from gateway.cli import admin_tokens, alerts, deliveries, demo, packages, registry, service
+from gateway.cli import admin_tokens, alerts, deliveries, demo, packages, registry, service, tracking
 from gateway.cli.common import _Group
 from gateway.config import ENV_PREFIX
 
@@ -50,6 +51,6 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = config_path
 
 
-for _module in (packages, service, registry, deliveries, alerts, admin_tokens, demo):
+for _module in (packages, service, registry, deliveries, tracking, alerts, admin_tokens, demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -15,6 +15,8 @@ import SQLAlchemy; everything they need from the database is a repository method
 * ``store.alerts`` (:mod:`gateway.db.alerts`) — raised alerts and the alert round lease;
 * ``store.certificates`` (:mod:`gateway.db.certificates`) — signer certificates seen at intake;
 * ``store.admin_tokens`` (:mod:`gateway.db.admin_tokens`) — the admin API's role-scoped tokens (hashes only);
+* ``store.document_queries`` (:mod:`gateway.db.documents_query`) — tracking's document lists (keyset pages) and
+  the rest of a document's story (attempts, audited fetches and acknowledgements, linked documents);
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
   (:mod:`gateway.db.workers`);
 * ``store.gauges`` (:mod:`gateway.db.gauges`) — the counts ``/metrics`` computes at scrape time.
@@ -37,6 +39,7 @@ from gateway.db.certificates import SignerCertificateRepository
 from gateway.db.connections import Connections
 from gateway.db.deliveries import DeliveryRepository
 from gateway.db.documents import DocumentRepository
+from gateway.db.documents_query import DocumentQueryRepository
 from gateway.db.gauges import GaugeRepository
 from gateway.db.nonces import NonceRepository
 from gateway.db.outbox import OutboxRepository
@@ -66,6 +69,7 @@ class Store:
         self.alerts = AlertRepository(db)
         self.certificates = SignerCertificateRepository(db)
         self.admin_tokens = AdminTokenRepository(db)
+        self.document_queries = DocumentQueryRepository(db)
 
     @property
     def dialect(self) -> str:
