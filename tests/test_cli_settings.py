@@ -104,10 +104,10 @@ def test_database_commands_name_an_empty_or_old_database_and_run_after_db_upgrad
     assert run("--config", config, "db", "upgrade", "--revision", "0001").returncode == 0
     old = run("--config", config, "systems", "list")
     assert old.returncode == 1
-    assert "is at schema revision 0001, this version needs 0002; run `edoc-gateway db upgrade`" in old.stderr
+    assert "is at schema revision 0001, this version needs 0003; run `edoc-gateway db upgrade`" in old.stderr
     upgraded = run("--config", config, "db", "upgrade")
     assert (
-        upgraded.returncode == 0 and upgraded.stdout.startswith("database ") and "at revision 0002" in upgraded.stdout
+        upgraded.returncode == 0 and upgraded.stdout.startswith("database ") and "at revision 0003" in upgraded.stdout
     )
     assert run("--config", config, "agencies", "list").returncode == 0
 

@@ -11,6 +11,7 @@ time (and sends no e-mail: the demo settings name no SMTP server).
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -44,6 +45,12 @@ class _Sink:
         return "250 OK"
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def show_tracking(settings: Settings, echo: Echo = print) -> None:
     """Print today's report and the e-mails one alert round sends to a local SMTP sink."""
     store = Store(create_engine(settings.effective_database_url))
@@ -65,10 +72,10 @@ def _report(store: Store, settings: Settings, echo: Echo) -> None:
 
 def _alerts(store: Store, settings: Settings, echo: Echo) -> None:
     sink = _Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=0)
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        port = controller.server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         local = dataclasses.replace(
             settings, smtp_host="127.0.0.1", smtp_port=port, alert_operator_emails=(DEMO_OPERATOR,)
         )

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from gateway.demo.corpus import entry, external_samples
 from gateway.demo.documents import demo_package, status_for
 from gateway.demo.setup import DEMO_SYSTEMS, REST_AGENCY, SOAP_AGENCY, DemoSetup
 from gateway.edxml import EdocPackage, StatusCode, read_bytes, render, to_json
+from gateway.tracking.calendar import local_date
 from gateway.xmlcheck.signing import SigningKey, sign_package
 
 Echo = Callable[[str], object]
@@ -176,6 +178,7 @@ def next_steps(setup: DemoSetup) -> list[str]:
     python = shlex.quote(sys.executable)  # never "python3": that may be another interpreter, without this venv
     sid, organ = MAILBOX
     corpus = setup.corpus_dir
+    today = local_date(datetime.now(UTC)).isoformat()
     example = (
         f"from gateway.client import GatewayClient as C; c = C({setup.url!r}, {sid!r}, {setup.secrets[sid]!r}); "
         f"[print(i.sender, i.documentId) for i in c.pending({organ!r})]"
@@ -185,6 +188,9 @@ def next_steps(setup: DemoSetup) -> list[str]:
         f"{cli} agencies list",
         f"{cli} systems list",
         f"{cli} deliveries list",
+        f"{cli} documents list --limit 5",
+        f"{cli} report --from {today} --to {today} --format table",
+        f"{cli} alerts list",
         f"{cli} inspect {shlex.quote(str(corpus / _PUSHED))}",
         f"{cli} build --json {shlex.quote(str(corpus / 'status_acceptance_03.json'))} "
         f"{shlex.quote(str(setup.data_dir / 'built.edxml'))}",

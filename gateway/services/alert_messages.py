@@ -12,12 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
 from gateway.services.alert_items import AlertItem
 from gateway.tracking.calendar import show
+
+#: Python 3.11 folds a long non-ASCII Subject into encoded words and drops the space at a fold ("việcliên");
+#: headers are kept on one line (998 is RFC 5322's hard limit) so the Vietnamese subject arrives intact.
+_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class Mail:
     label: str
 
     def message(self, sender: str) -> EmailMessage:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=_POLICY)
         msg["From"] = sender
         msg["To"] = ", ".join(self.to)
         msg["Subject"] = self.subject
