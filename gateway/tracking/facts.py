@@ -82,6 +82,10 @@ class Judgement:
 
     @classmethod
     def of(cls, rule: Rule, deadline: datetime, done_at: datetime | None, as_of: datetime) -> Judgement:
+        """The rule as it stood at ``as_of``: an event recorded later was not known then (a back-dated report
+        judges as an operator would have seen it)."""
+        if done_at is not None and done_at > as_of:
+            done_at = None
         if done_at is not None:
             return cls(rule, deadline, done_at, breached=done_at > deadline, open=False)
         late = as_of > deadline
