@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -198,6 +199,13 @@ def test_demo_runs_the_gateway_with_sample_traffic(tmp_path):
     assert "byte-identical: True" in out
     assert "000.00.00.G22: delivered, statuses 01, 03" in out
     assert "000.01.01.H53: delivered, statuses 01" in out  # emitted by the gateway on acknowledge
+    # tracking: the day's report, then one alert round whose e-mails reached the local SMTP sink
+    report = out.split("== Decision-28 report for ", 1)[1].split("\n== ", 1)[0]
+    assert "Tổng cộng" in report and "Văn phòng Chính phủ" in report
+    alerts = out.split("== alerts: one round judged as of ", 1)[1].split("\n== ", 1)[0]
+    assert "moves its clock 31 minutes ahead" in alerts and "at the local SMTP sink 127.0.0.1:" in alerts
+    assert re.search(r"-- To: vanthu@[a-z.]+demo\.example\n +Subject: \[edoc-gateway\] ", alerts)
+    assert "-- To: truc-van-hanh@demo.example" in alerts and "Chưa nhận về (not taken)" in alerts
     assert f"WSDL:        http://127.0.0.1:{port}/soap?wsdl" in out
     # push channels: the worker delivered to the reference SOAP and REST receivers, whose agencies answered
     assert "000.00.00.H14: delivered, statuses 01" in out
@@ -237,6 +245,6 @@ def _the_printed_commands_work(out: str) -> None:
         assert proc.returncode == 0, (line, proc.stderr)
         assert proc.stdout.strip() or "build" in argv, line
         ran += 1
-    assert ran == 6
+    assert ran == 9
     mailbox = proc.stdout.splitlines()  # the python -c example, last: a mailbox the traffic filled
     assert len(mailbox) >= 3 and all(item.startswith("000.00.00.G22 ") for item in mailbox), mailbox
