@@ -113,3 +113,17 @@ def test_receipt_taken_and_overdue_deadlines(rules: TimingRules) -> None:
     # Overdue: no 06 by the end of the due date, local time (17:00 UTC that same date).
     assert rules.due_deadline(date(2026, 2, 20)) == vn(2026, 2, 21)
     assert rules.due_deadline(date(2026, 2, 20)) == datetime(2026, 2, 20, 17, tzinfo=UTC)
+
+
+def test_local_date_shortcut_agrees_with_the_zoneinfo_conversion():
+    """local_date uses the constant +07:00 after tzdata's last Asia/Ho_Chi_Minh transition: same answers."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.tracking.calendar import LOCAL_TZ, local_date
+
+    at = datetime(1975, 6, 10, 0, 0, tzinfo=UTC)
+    while at.year < 2045:
+        for edge in (timedelta(hours=16, minutes=59, seconds=59), timedelta(hours=17)):
+            moment = at.replace(hour=0) + edge
+            assert local_date(moment) == moment.astimezone(LOCAL_TZ).date(), moment
+        at += timedelta(days=11, hours=5)

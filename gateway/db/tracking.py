@@ -22,6 +22,8 @@ _d, _doc, _h, _a = t.deliveries, t.documents, t.status_history, t.audit_log
 #: Status codes as bits; the order is irrelevant, only the mapping must be one-to-one.
 CODE_BITS: Mapping[str, int] = {c: 1 << i for i, c in enumerate(("01", "02", "03", "04", "05", "06", "13", "15", "16"))}
 _STREAM = 5000
+#: Memory one report query may sort and hash in, for this transaction only (PostgreSQL ``SET LOCAL``).
+_REPORT_WORK_MEM = "SET LOCAL work_mem = '64MB'"
 _DOC_COLUMNS = (
     _doc.c.doc_id,
     _doc.c.sender,
@@ -76,9 +78,12 @@ class TrackingRepository(Repository):
             where.append(_d.c.doc_id.in_(sorted(doc_ids)))
         if waiting_only:
             where.append(_d.c.state != "dead")
-        query = _facts_query(where, bit_or=self._db.engine.dialect.name == "postgresql")
+        postgresql = self._db.engine.dialect.name == "postgresql"
+        query = _facts_query(where, bit_or=postgresql)
         document: DocumentFacts | None = None
         with self._db.stream() as conn:
+            if postgresql:  # the status aggregate and the final sort of a year spill to disk at the 4 MB default
+                conn.exec_driver_sql(_REPORT_WORK_MEM)
             for row in conn.execution_options(yield_per=_STREAM).execute(query).mappings():
                 if document is None or document.doc_id != row["doc_id"]:  # rows come grouped by document
                     document = DocumentFacts(**{c.name: row[c.name] for c in _DOC_COLUMNS})

@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 import holidays
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+#: From this instant on, Asia/Ho_Chi_Minh is UTC+07:00 without transitions (tzdata); checked by a test.
+_CONSTANT_SINCE = datetime(1975, 6, 12, 17, 0, tzinfo=UTC)
+_OFFSET = timedelta(hours=7)
 #: A working day's length is never needed; a search for the next one stops after this many days (Tết is ≤ 10).
 _MAX_SEARCH = 60
 
@@ -27,6 +30,11 @@ def local(at: datetime) -> datetime:
 
 
 def local_date(at: datetime) -> date:
+    """The Vietnam calendar day of ``at``. Since 1975-06-13 (tzdata's last transition for Asia/Ho_Chi_Minh) the
+    offset is a constant +07:00; using it directly is exact and ~10× cheaper than a zoneinfo conversion, which
+    matters when a report judges a million deliveries. Earlier times take the zoneinfo path."""
+    if at >= _CONSTANT_SINCE:
+        return (at.astimezone(UTC) + _OFFSET).date()
     return local(at).date()
 
 

@@ -65,19 +65,28 @@ class Figures:
         self.active[doc.sender] = level
 
     def add_delivery(self, a: Assessment, level: int | None) -> None:
+        """Called once per delivery of the period (a national year: ~10^6 times), hence written out flat."""
         f = a.facts
         self.received += 1
-        for rule in DELIVERY_RULES:
-            j = a.judgements.get(rule)
-            if j is not None:
-                self.judged[rule.value] += 1
-                self.breached[rule.value] += j.breached
-        self.dead += a.dead
-        for name in LATENCIES:
-            value = getattr(a, name)
-            if value is not None:
-                self.latencies[name].append(value)
-        self.feedback.setdefault(f.recipient, set()).update(f.reported)
+        judged, breached = self.judged, self.breached
+        for rule, j in a.judgements.items():  # only the rules that apply; Rule is a str, so keys are the names
+            judged[rule] += 1
+            if j.breached:
+                breached[rule] += 1
+        if f.state == "dead":
+            self.dead += 1
+        latencies = self.latencies
+        if a.t01 is not None:
+            latencies["t01"].append(a.t01)
+        if a.t03 is not None:
+            latencies["t03"].append(a.t03)
+        if a.t06 is not None:
+            latencies["t06"].append(a.t06)
+        codes = self.feedback.get(f.recipient)
+        if codes is None:
+            codes = self.feedback[f.recipient] = set()
+        if f.reported:
+            codes |= f.reported
         self.active[f.recipient] = level
 
     def merge(self, other: Figures) -> None:
