@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, true, tuple_
 
 from gateway.db import tables as t
 from gateway.db.connections import Repository
@@ -22,8 +22,10 @@ _d, _doc, _h, _a = t.deliveries, t.documents, t.status_history, t.audit_log
 #: Status codes as bits; the order is irrelevant, only the mapping must be one-to-one.
 CODE_BITS: Mapping[str, int] = {c: 1 << i for i, c in enumerate(("01", "02", "03", "04", "05", "06", "13", "15", "16"))}
 _STREAM = 5000
-#: Memory one report query may sort and hash in, for this transaction only (PostgreSQL ``SET LOCAL``).
-_REPORT_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+#: For this transaction only (PostgreSQL ``SET LOCAL``): memory one report query may sort and hash in, and "every
+#: row will be read" — a server-side cursor is otherwise planned for its first 10 % (cursor_tuple_fraction),
+#: which picks a slower plan for a report that reads them all.
+_REPORT_SETTINGS = ("SET LOCAL work_mem = '64MB'", "SET LOCAL cursor_tuple_fraction = 1.0")
 _DOC_COLUMNS = (
     _doc.c.doc_id,
     _doc.c.sender,
@@ -79,11 +81,12 @@ class TrackingRepository(Repository):
         if waiting_only:
             where.append(_d.c.state != "dead")
         postgresql = self._db.engine.dialect.name == "postgresql"
-        query = _facts_query(where, bit_or=postgresql)
+        query = _facts_query(where, postgresql=postgresql)
         document: DocumentFacts | None = None
         with self._db.stream() as conn:
-            if postgresql:  # the status aggregate and the final sort of a year spill to disk at the 4 MB default
-                conn.exec_driver_sql(_REPORT_WORK_MEM)
+            if postgresql:
+                for setting in _REPORT_SETTINGS:
+                    conn.exec_driver_sql(setting)
             for row in conn.execution_options(yield_per=_STREAM).execute(query).mappings():
                 if document is None or document.doc_id != row["doc_id"]:  # rows come grouped by document
                     document = DocumentFacts(**{c.name: row[c.name] for c in _DOC_COLUMNS})
@@ -111,27 +114,39 @@ def _period(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
     return [_doc.c.kind == "edoc", _doc.c.received_at >= since, _doc.c.received_at < until]
 
 
-def _facts_query(where: list[ColumnElement[bool]], *, bit_or: bool) -> Select[Any]:
-    """``bit_or``: PostgreSQL's bitwise-OR aggregate, which needs no per-group sort as ``SUM(DISTINCT)`` does."""
-    pairs = select(_d.c.doc_id, _d.c.recipient).join(_doc, _doc.c.doc_id == _d.c.doc_id).where(*where)
+def _facts_query(where: list[ColumnElement[bool]], *, postgresql: bool) -> Select[Any]:
+    """Deliveries joined with their document and one aggregate row of their status history.
+
+    PostgreSQL aggregates each delivery's history in a LATERAL subquery through the (doc_id, recipient) index,
+    with ``bit_or`` (no per-group sort, as ``SUM(DISTINCT)`` needs): a single agency's report reads only its own
+    rows, and a national year avoids hashing and sorting the whole history. SQLite has no LATERAL: it groups the
+    history of the (document, recipient) pairs asked for, once.
+    """
     bit = case(*((_h.c.status_code == code, literal(b)) for code, b in CODE_BITS.items()), else_=literal(0))
     own = case((_h.c.emitted_by_gateway.is_(False), bit), else_=literal(0))
-    firsts = [
-        func.min(case((_h.c.status_code == code, _h.c.received_at)), type_=t.UTCDateTime()).label(f"first_{code}")
-        for code in ("01", "02", "03", "06")
+    aggregates = [
+        *(
+            func.min(case((_h.c.status_code == code, _h.c.received_at)), type_=t.UTCDateTime()).label(f"first_{code}")
+            for code in ("01", "02", "03", "06")
+        ),
+        (func.bit_or(bit) if postgresql else func.sum(bit.distinct())).label("code_bits"),
+        (func.bit_or(own) if postgresql else func.sum(own.distinct())).label("own_bits"),
     ]
-    history = (
-        select(
-            _h.c.doc_id,
-            _h.c.recipient,
-            *firsts,
-            (func.bit_or(bit) if bit_or else func.sum(bit.distinct())).label("code_bits"),
-            (func.bit_or(own) if bit_or else func.sum(own.distinct())).label("own_bits"),
+    if postgresql:
+        history = (
+            select(*aggregates).where(_h.c.doc_id == _d.c.doc_id, _h.c.recipient == _d.c.recipient).lateral("history")
         )
-        .where(_h.c.doc_id.in_(select(pairs.subquery().c.doc_id)))
-        .group_by(_h.c.doc_id, _h.c.recipient)
-        .subquery("history")
-    )
+        joined = _d.join(_doc, _doc.c.doc_id == _d.c.doc_id).outerjoin(history, true())
+    else:
+        pairs = select(_d.c.doc_id, _d.c.recipient).join(_doc, _doc.c.doc_id == _d.c.doc_id).where(*where)
+        history = (
+            select(_h.c.doc_id, _h.c.recipient, *aggregates)
+            .where(tuple_(_h.c.doc_id, _h.c.recipient).in_(pairs))
+            .group_by(_h.c.doc_id, _h.c.recipient)
+            .subquery("history")
+        )
+        on = and_(history.c.doc_id == _d.c.doc_id, history.c.recipient == _d.c.recipient)
+        joined = _d.join(_doc, _doc.c.doc_id == _d.c.doc_id).outerjoin(history, on)
     return (
         select(
             _d.c.delivery_id,
@@ -146,11 +161,7 @@ def _facts_query(where: list[ColumnElement[bool]], *, bit_or: bool) -> Select[An
             history.c.code_bits,
             history.c.own_bits,
         )
-        .select_from(
-            _d.join(_doc, _doc.c.doc_id == _d.c.doc_id).outerjoin(
-                history, and_(history.c.doc_id == _d.c.doc_id, history.c.recipient == _d.c.recipient)
-            )
-        )
+        .select_from(joined)
         .where(*where)
         .order_by(_doc.c.received_at, _d.c.doc_id, _d.c.recipient)
     )
