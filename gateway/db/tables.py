@@ -38,6 +38,9 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``signer_certificates`` every certificate that signed a valid package, per sending agency (certificate watch).
 ``alerts``              raised tracking alerts, one per (rule, subject, state): the de-duplication record.
 ``admin_tokens``        role- and subtree-scoped tokens of the admin API (hashes only).
+``refusal_counts``      floods of refusals, aggregated: one row per (window, source address, claimed system, code)
+                        with a count and the first and last time (issue 10); the shared failure counters of the
+                        authentication throttle (:mod:`gateway.services.limits`).
 
 Time columns are timezone-aware UTC (:class:`UTCDateTime`), except ``status_history.timestamp``, which keeps
 the package's own naive Vietnam local time (edxml.md §8).
@@ -362,6 +365,26 @@ wss_nonces = Table(
     Index(None, "created_at"),
 )
 
+refusal_counts = Table(
+    "refusal_counts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    #: Start of the fixed window (``auth_failure_window_seconds``) the refusals fell into.
+    Column("window_start", UTCDateTime(), nullable=False),
+    #: The client address as the edge saw it ('' when unknown); not an FK, not trusted, bounded.
+    Column("source", String(64), nullable=False),
+    #: The system id the request claimed ('' when none), truncated: it is attacker-controlled.
+    Column("principal", String(SYSTEM_ID), nullable=False),
+    #: ``AUTH.DENIED``, ``AUTH.REPLAY``, ``RATE.LIMITED`` …
+    Column("code", String(40), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("first_at", UTCDateTime(), nullable=False),
+    Column("last_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("window_start", "source", "principal", "code"),
+    Index(None, "source", "window_start"),
+    Index(None, "principal", "window_start"),
+)
+
 __all__ = [
     "ADMIN_ROLES",
     "ATTEMPT_OUTCOMES",
@@ -380,6 +403,7 @@ __all__ = [
     "documents",
     "metadata",
     "outbox",
+    "refusal_counts",
     "signer_certificates",
     "status_history",
     "system_agencies",
