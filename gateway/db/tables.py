@@ -38,9 +38,8 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``signer_certificates`` every certificate that signed a valid package, per sending agency (certificate watch).
 ``alerts``              raised tracking alerts, one per (rule, subject, state): the de-duplication record.
 ``admin_tokens``        role- and subtree-scoped tokens of the admin API (hashes only).
-``refusal_counts``      floods of refusals, aggregated: one row per (window, source address, claimed system, code)
-                        with a count and the first and last time (issue 10); the shared failure counters of the
-                        authentication throttle (:mod:`gateway.services.limits`).
+``refusal_counts``      refusals aggregated per (window, address, claimed system, code): count, first/last time;
+                        the authentication throttle's shared counters (issue 10, :mod:`gateway.db.refusals`).
 
 Time columns are timezone-aware UTC (:class:`UTCDateTime`), except ``status_history.timestamp``, which keeps
 the package's own naive Vietnam local time (edxml.md §8).
@@ -85,6 +84,7 @@ from gateway.db.columns import (
 )
 from gateway.db.columns import created as _created
 from gateway.db.columns import one_of as _in
+from gateway.db.refusal_table import refusal_counts
 
 agencies = Table(
     "agencies",
@@ -363,26 +363,6 @@ wss_nonces = Table(
     Column("nonce", String(128), primary_key=True),
     _created(),
     Index(None, "created_at"),
-)
-
-refusal_counts = Table(
-    "refusal_counts",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    #: Start of the fixed window (``auth_failure_window_seconds``) the refusals fell into.
-    Column("window_start", UTCDateTime(), nullable=False),
-    #: The client address as the edge saw it ('' when unknown); not an FK, not trusted, bounded.
-    Column("source", String(64), nullable=False),
-    #: The system id the request claimed ('' when none), truncated: it is attacker-controlled.
-    Column("principal", String(SYSTEM_ID), nullable=False),
-    #: ``AUTH.DENIED``, ``AUTH.REPLAY``, ``RATE.LIMITED`` …
-    Column("code", String(40), nullable=False),
-    Column("count", Integer, nullable=False),
-    Column("first_at", UTCDateTime(), nullable=False),
-    Column("last_at", UTCDateTime(), nullable=False),
-    UniqueConstraint("window_start", "source", "principal", "code"),
-    Index(None, "source", "window_start"),
-    Index(None, "principal", "window_start"),
 )
 
 __all__ = [
