@@ -77,6 +77,41 @@ class Settings:
     #: should not take the web tier out for a worker outage; turn it on where one process runs both.
     readyz_requires_worker: bool = False
 
+    # -- intake limits as policy (issue 10 finding 8; gateway.services.intake_limits) -----------------------
+    #: Attachments one edoc package may carry (``LIMIT.ATTACHMENTS``); also the entries of any one zip attachment.
+    max_attachments: int = 100
+    #: Bytes all zip attachments of one package may inflate to, counted while inflating in chunks — the sizes a
+    #: zip declares are never trusted (``LIMIT.INFLATED``). Non-zip attachments are not counted (their bytes are
+    #: the package's, already under max_package_bytes).
+    max_inflated_bytes: int = 256 * 1024 * 1024
+    #: Inflated / compressed size of one zip entry, judged once the entry passes 1 MiB (``LIMIT.INFLATED``):
+    #: office files compress 5–20×, text up to ~100×, a zip bomb 1000× and more.
+    max_zip_ratio: float = 150.0
+    #: ``To`` of one edoc package (``LIMIT.RECIPIENTS``): a province's whole address book is a few hundred.
+    max_recipients: int = 1000
+    #: Status packages accepted per (document, recipient) per Vietnam calendar day, and in total
+    #: (``LIMIT.STATUSES``): a real history is a handful of statuses (01, 03, 04, 05, 06 …); 0 = no cap.
+    max_statuses_per_day: int = 50
+    max_statuses_total: int = 500
+
+    # -- rate limits and throttling (issue 10; gateway.services.limits) ------------------------------------
+    #: Requests per second (sustained) and burst from one source address, over every edge (``RATE.LIMITED``,
+    #: HTTP 429). Counted per process: with N gunicorn workers an address gets up to N× this. 0 = off.
+    rate_per_address: float = 50.0
+    rate_burst_per_address: int = 200
+    #: Authenticated requests per second and burst of one system, over every edge (per process, like above).
+    rate_per_system: float = 50.0
+    rate_burst_per_system: int = 200
+    #: Failed authentications counted per window (shared by every worker, in the database): after
+    #: auth_failures_per_address from one address, or auth_failures_per_user for one claimed system id, further
+    #: attempts that would need the expensive check (scrypt of HTTP Basic) or fail a cheap one are refused with
+    #: ``RATE.LIMITED`` until the window passes; valid credentials that are checked cheaply still pass. 0 = off.
+    auth_failure_window_seconds: int = 300
+    auth_failures_per_address: int = 20
+    auth_failures_per_user: int = 100
+    #: Keys (addresses, systems) each in-process table keeps; the least recently seen are evicted beyond it.
+    rate_table_size: int = 10000
+
     # -- delivery worker (issue 4; gateway.md "Delivery") ------------------------------------------------
     #: Deliveries one worker claims per round trip to the database (each is leased, see worker_lease_seconds).
     worker_batch: int = 10

@@ -164,6 +164,59 @@ class RequestError(GatewayError):
     message_vi = "Yêu cầu không hợp lệ"
 
 
+class LimitError(GatewayError):
+    """A package within the byte limit that asks for more work than the intake policy allows (issue 10 finding 8:
+    attachment count, inflated size, recipients, statuses per day). Each kind has its own stable code."""
+
+    code = "LIMIT.EXCEEDED"
+    message_vi = "Gói tin vượt quá giới hạn xử lý cho phép"
+
+
+class AttachmentCountError(LimitError):
+    """More attachments in one package than ``max_attachments``."""
+
+    code = "LIMIT.ATTACHMENTS"
+    message_vi = "Gói tin có quá nhiều tệp đính kèm"
+
+
+class InflatedSizeError(LimitError):
+    """A zip attachment that inflates beyond ``max_inflated_bytes``, or compresses more than ``max_zip_ratio``."""
+
+    code = "LIMIT.INFLATED"
+    message_vi = "Tệp nén đính kèm giải nén vượt quá giới hạn cho phép"
+
+
+class RecipientCountError(LimitError):
+    """More ``To`` than ``max_recipients``."""
+
+    code = "LIMIT.RECIPIENTS"
+    message_vi = "Gói tin có quá nhiều đơn vị nhận"
+
+
+class StatusQuotaError(LimitError):
+    """More status packages for one (document, recipient) than allowed per day or in total.
+
+    ``detail.retry_after`` (seconds) says when the daily quota opens again (absent for the total cap)."""
+
+    code = "LIMIT.STATUSES"
+    message_vi = "Đã vượt quá số gói tin trạng thái cho phép đối với văn bản này"
+
+
+class RateLimitedError(GatewayError):
+    """Too many requests, or too many failed authentications, from one address or for one system.
+
+    ``retry_after`` is the whole number of seconds after which the same request may succeed; the edges send it
+    as ``Retry-After`` (HTTP 429, or the SOAP Fault detail). Not ``retryable`` for the delivery worker: a peer
+    gateway that throttles us is retried on the worker's own backoff anyway."""
+
+    code = "RATE.LIMITED"
+    message_vi = "Quá nhiều yêu cầu; vui lòng thử lại sau"
+
+    def __init__(self, message: str, *, retry_after: int, **detail: Any) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, retry_after=self.retry_after, **detail)
+
+
 class UnavailableError(GatewayError):
     """A dependency (database) is down; the client should retry."""
 

@@ -76,6 +76,9 @@ class FakeApi:
 
     # ---------------------------------------------------------------------------------- authentication
 
+    def admit_address(self, source: str) -> None:
+        """No request-rate limit in the fake (the real limiter is tested in test_limits.py)."""
+
     def authenticate_basic(self, username: str, password: str) -> str:
         secret, _ = SYSTEMS.get(username, ("", set()))
         if not secret or not hmac.compare_digest(secret.encode(), password.encode()):

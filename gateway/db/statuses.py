@@ -8,8 +8,9 @@ out-of-order rows flagged, not reordered (gateway.md "Status relay").
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from gateway.db import tables as t
 from gateway.db.connections import Repository
@@ -30,6 +31,16 @@ class StatusRepository(Repository):
                     select(h.c.status_code).where(h.c.doc_id == doc_id, h.c.recipient == recipient).order_by(h.c.id)
                 )
             )
+
+    def count_since(self, doc_id: str, recipient: str, since: datetime | None = None) -> int:
+        """Statuses recorded for (document, recipient), received at or after ``since`` (all when None): the
+        intake quota of issue 10 (``LIMIT.STATUSES``), read through the (doc_id, recipient) index."""
+        h = t.status_history
+        query = select(func.count()).select_from(h).where(h.c.doc_id == doc_id, h.c.recipient == recipient)
+        if since is not None:
+            query = query.where(h.c.received_at >= since)
+        with self._db.read() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def history(self, doc_id: str) -> list[StatusRecord]:
         """Every status recorded about a document, in arrival order."""

@@ -19,7 +19,8 @@ import SQLAlchemy; everything they need from the database is a repository method
   the rest of a document's story (attempts, audited fetches and acknowledgements, linked documents);
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
   (:mod:`gateway.db.workers`);
-* ``store.gauges`` (:mod:`gateway.db.gauges`) — the counts ``/metrics`` computes at scrape time.
+* ``store.gauges`` (:mod:`gateway.db.gauges`) — the counts ``/metrics`` computes at scrape time;
+* ``store.refusals`` (:mod:`gateway.db.refusals`) — floods of refusals aggregated per window (issue 10).
 
 Writes that change several aggregates stay ONE transaction inside the repository that owns the use (gateway.md
 Intake 7: document, deliveries, outbox, status history and audit entry commit together or not at all); the
@@ -43,6 +44,7 @@ from gateway.db.documents_query import DocumentQueryRepository
 from gateway.db.gauges import GaugeRepository
 from gateway.db.nonces import NonceRepository
 from gateway.db.outbox import OutboxRepository
+from gateway.db.refusals import RefusalRepository
 from gateway.db.registry import RegistryRepository
 from gateway.db.statuses import StatusRepository
 from gateway.db.tracking import TrackingRepository
@@ -70,6 +72,7 @@ class Store:
         self.certificates = SignerCertificateRepository(db)
         self.admin_tokens = AdminTokenRepository(db)
         self.document_queries = DocumentQueryRepository(db)
+        self.refusals = RefusalRepository(db)
 
     @property
     def dialect(self) -> str:

@@ -38,6 +38,8 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``signer_certificates`` every certificate that signed a valid package, per sending agency (certificate watch).
 ``alerts``              raised tracking alerts, one per (rule, subject, state): the de-duplication record.
 ``admin_tokens``        role- and subtree-scoped tokens of the admin API (hashes only).
+``refusal_counts``      refusals aggregated per (window, address, claimed system, code): count, first/last time;
+                        the authentication throttle's shared counters (issue 10, :mod:`gateway.db.refusals`).
 
 Time columns are timezone-aware UTC (:class:`UTCDateTime`), except ``status_history.timestamp``, which keeps
 the package's own naive Vietnam local time (edxml.md §8).
@@ -82,6 +84,7 @@ from gateway.db.columns import (
 )
 from gateway.db.columns import created as _created
 from gateway.db.columns import one_of as _in
+from gateway.db.refusal_table import refusal_counts
 
 agencies = Table(
     "agencies",
@@ -380,6 +383,7 @@ __all__ = [
     "documents",
     "metadata",
     "outbox",
+    "refusal_counts",
     "signer_certificates",
     "status_history",
     "system_agencies",

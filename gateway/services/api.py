@@ -141,8 +141,14 @@ class GatewayApi(Protocol):
         """WS-Security PasswordDigest (Base64(SHA-1(nonce + created + secret))) with replay checks."""
         ...
 
-    def authenticate_hmac(self, system_id: str, verify: Callable[[str], T]) -> T:
+    def authenticate_hmac(self, system_id: str, verify: Callable[[str], T], method: str = "vdxp-hmac") -> T:
         """A request signed with the system's secret (VDXP XroadVnpt): ``verify(secret)`` checks it; audited."""
+        ...
+
+    def admit_address(self, source: str) -> None:
+        """One request from the client address ``source``, before its body is read: RateLimitedError (with
+        ``retry_after``) beyond ``rate_per_address``. Authentication throttles failures per address on its own,
+        reading the address the web front set (:func:`gateway.services.limits.source_scope`)."""
         ...
 
     def system_secret(self, system_id: str) -> str:

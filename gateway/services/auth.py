@@ -18,6 +18,8 @@ enumeration. Replays: ``Created`` must be within ``Settings.wss_window_seconds``
 and a nonce is accepted once per system; nonces live in the database (``wss_nonces``), shared by every
 gunicorn worker, and are pruned after twice the window (a token is only acceptable while its Created is
 inside the window, so an older nonce can never be replayed successfully anyway).
+
+Throttling and the aggregated audit of failures (issue 10): :class:`Authenticator` and :mod:`gateway.services.limits`.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.config import Settings
-from gateway.db import AuditEntry, Store
+from gateway.db import Store
 from gateway.errors import AuthError, ConfigError, ReplayError
+from gateway.services.limits import AuthThrottle, RateLimiter, RefusalLog
 
 _HKDF_INFO = b"edoc-gateway system secrets v1"
 _BOX_VERSION = b"\x01"
@@ -117,13 +120,31 @@ def _b64(data: bytes) -> str:
 
 
 class Authenticator:
-    """Checks credentials against the ``systems`` table; one per process (it holds the Basic cache)."""
+    """Checks credentials against the ``systems`` table; one per process (it holds the Basic cache).
 
-    def __init__(self, store: Store, settings: Settings, clock: Callable[[], datetime]) -> None:
+    Throttled (issue 10, :mod:`gateway.services.limits`): every failure is counted per source address and per
+    claimed system id; once either is blocked, an attempt that would need scrypt (a Basic password not in the
+    cache) or fails a cheap check is refused with ``RATE.LIMITED`` without running it, while valid credentials
+    that are checked cheaply (a cached Basic password, a digest, an HMAC) still pass — a blocked address may be
+    a proxy or a NAT shared with honest systems. Every success takes a token of the system's request rate.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        *,
+        throttle: AuthThrottle | None = None,
+        rates: RateLimiter | None = None,
+    ) -> None:
         self._store = store
         self._window = timedelta(seconds=settings.wss_window_seconds)
         self._box = SecretBox(settings.secret_key) if settings.secret_key else None
         self._clock = clock
+        refusals = RefusalLog(store, settings, clock)
+        self._throttle = throttle or AuthThrottle(store, settings, refusals, clock)
+        self._rates = rates or RateLimiter(settings, refusals, clock)
         self._cache_key = os.urandom(32)
         self._cache: dict[tuple[str, str, bytes], float] = {}
         self._lock = threading.Lock()
@@ -133,19 +154,32 @@ class Authenticator:
 
     def basic(self, username: str, password: str) -> str:
         system = self._store.registry.system(username) if username else None
-        if system is None or not system.active:
-            self._deny(username, "basic")
-        token = (system.id, system.secret_hash, hmac.digest(self._cache_key, password.encode(), "sha256"))
-        now = time.monotonic()
-        with self._lock:
-            expires = self._cache.get(token)
-        if expires is None or expires < now:
-            if not verify_secret_hash(password, system.secret_hash):
-                self._deny(username, "basic")
+        token = None
+        if system is not None and system.active:
+            token = (system.id, system.secret_hash, hmac.digest(self._cache_key, password.encode(), "sha256"))
+            now = time.monotonic()
             with self._lock:
-                if len(self._cache) >= _BASIC_CACHE_SIZE:
-                    self._cache.clear()
-                self._cache[token] = now + _BASIC_CACHE_SECONDS
+                expires = self._cache.get(token)
+                if expires is not None and expires >= now:
+                    # Sliding: a system that keeps working keeps its entry (a rotated secret changes the key).
+                    self._cache[token] = now + _BASIC_CACHE_SECONDS
+                    hit = True
+                else:
+                    hit = False
+            if hit:
+                self._rates.admit_system(system.id)
+                return system.id
+        # Everything below may cost a scrypt: refused up front while the address or the name is blocked.
+        self._refuse_if_blocked(username, "basic")
+        if system is None or token is None:
+            self._deny(username, "basic", checked=True)
+        if not verify_secret_hash(password, system.secret_hash):
+            self._deny(username, "basic", checked=True)
+        with self._lock:
+            if len(self._cache) >= _BASIC_CACHE_SIZE:
+                self._cache.clear()
+            self._cache[token] = time.monotonic() + _BASIC_CACHE_SECONDS
+        self._rates.admit_system(system.id)
         return system.id
 
     # ------------------------------------------------------------------------------------- WS-Security
@@ -162,10 +196,14 @@ class Authenticator:
         if when is None:
             self._deny(username, "digest", "Created is not an ISO-8601 UTC time")
         if abs(now - when) > self._window:
-            self._audit(username, "digest", ReplayError.code, "Created outside the replay window")
-            raise ReplayError(
-                "the UsernameToken Created time is outside the replay window",
-                window_seconds=int(self._window.total_seconds()),
+            self._fail(
+                username,
+                "digest",
+                ReplayError(
+                    "the UsernameToken Created time is outside the replay window",
+                    window_seconds=int(self._window.total_seconds()),
+                ),
+                "Created outside the replay window",
             )
         system = self._store.registry.system(username) if username else None
         if system is None or not system.active or self._box is None:
@@ -174,9 +212,11 @@ class Authenticator:
         if not hmac.compare_digest(expected.encode(), digest_b64.strip().encode()):
             self._deny(username, "digest")
         if not self._store.nonces.remember_nonce(system.id, _b64(nonce), now):
-            self._audit(username, "digest", ReplayError.code, "nonce already used")
-            raise ReplayError("the UsernameToken nonce was already used")
+            self._fail(
+                username, "digest", ReplayError("the UsernameToken nonce was already used"), "nonce already used"
+            )
         self._maybe_prune(now)
+        self._rates.admit_system(system.id)
         return system.id
 
     # ------------------------------------------------------------------------------------- HMAC (VDXP)
@@ -196,20 +236,28 @@ class Authenticator:
     def hmac_request(self, system_id: str, verify: Callable[[str], T], method: str = "vdxp-hmac") -> T:
         """Authenticate a request signed with the system's secret: ``verify(secret)`` checks the signature.
 
-        The secret goes to ``verify`` only. Every failure is audited (``auth.denied``) with its real reason;
-        an unknown system and a wrong signature look the same to the caller ("authentication failed"), other
-        refusals (a parameter sent unsigned, a header that differs from its signed value) keep their message:
-        they are only reachable with a valid signature or reveal nothing about the system.
+        The secret goes to ``verify`` only. Every failure is counted and audited (``auth.denied``, aggregated)
+        with its real reason; an unknown system and a wrong signature look the same to the caller
+        ("authentication failed"), other refusals (a parameter sent unsigned, a header that differs from its
+        signed value) keep their message: they are only reachable with a valid signature or reveal nothing about
+        the system. From a blocked address (or for a blocked id) a failure answers ``RATE.LIMITED`` instead.
         """
         try:
             secret = self.secret_for(system_id)
         except AuthError:
             self._deny(system_id, method, "unknown or inactive system")
         try:
-            return verify(secret)
+            verified = verify(secret)
         except AuthError as exc:
-            self._audit(system_id, method, exc.code, str(exc.detail.get("reason") or exc.message)[:200])
-            raise
+            self._fail(system_id, method, exc, str(exc.detail.get("reason") or exc.message)[:200])
+        self._rates.admit_system(system_id)
+        return verified
+
+    # ------------------------------------------------------------------------------------- rates
+
+    def admit_address(self, source: str) -> None:
+        """One request from ``source`` (the web front, before the body is read): RATE.LIMITED beyond the rate."""
+        self._rates.admit_address(source)
 
     def _maybe_prune(self, now: datetime) -> None:
         tick = time.monotonic()
@@ -218,19 +266,20 @@ class Authenticator:
         self._last_prune = tick
         self._store.nonces.prune_nonces(now - 2 * self._window)
 
-    def _deny(self, username: str, method: str, why: str = "bad credentials") -> NoReturn:
-        self._audit(username, method, AuthError.code, why)
-        raise AuthError(_DENIED)
+    def _refuse_if_blocked(self, username: str, method: str) -> None:
+        blocked = self._throttle.blocked(username)
+        if blocked is not None:
+            raise self._throttle.refuse(username, method, *blocked)
 
-    def _audit(self, username: str, method: str, code: str, why: str) -> None:
-        self._store.audit.add(
-            AuditEntry(
-                at=self._clock(),
-                action="auth.denied",
-                outcome=code,
-                detail={"username": username[:64], "method": method, "why": why},
-            )
-        )
+    def _deny(self, username: str, method: str, why: str = "bad credentials", *, checked: bool = False) -> NoReturn:
+        self._fail(username, method, AuthError(_DENIED), why, checked=checked)
+
+    def _fail(self, username: str, method: str, exc: AuthError, why: str, *, checked: bool = False) -> NoReturn:
+        """Refuse with ``exc`` (counted), or with RATE.LIMITED when blocked (``checked``: already looked)."""
+        if not checked:
+            self._refuse_if_blocked(username, method)
+        self._throttle.failed(username, method, exc.code, why)
+        raise exc
 
 
 def _parse_created(text: str) -> datetime | None:

@@ -75,6 +75,7 @@ class GatewayService:
         self.authenticate_digest = self.auth.digest
         self.authenticate_hmac = self.auth.hmac_request
         self.system_secret = self.auth.secret_for
+        self.admit_address = self.auth.admit_address
         self.submit = self.intake.submit
         self.ingest_upstream = self.intake.ingest_upstream
         self.pending = self.mailbox.pending

@@ -5,18 +5,23 @@ The stages, in this order, every one able to refuse with a stable code (:meth:`I
 1. **parse/validate** — safe parse, classify, XSD, tolerant read, business checks
    (:func:`gateway.validation.validate_package`: size limit first; the package is parsed ONCE and that tree is
    reused by the signature check); the kind the edge expects and the sender a transport declares must match;
+   the attachment and recipient counts of the intake policy (:mod:`gateway.services.intake_limits`,
+   ``LIMIT.ATTACHMENTS`` / ``LIMIT.RECIPIENTS``);
 2. **authenticate** — the system is known and active (one round trip reads the system's agencies, the named
    agencies and the idempotency key: ``store.documents.intake_lookup``);
 3. **authorise the sender** — the system acts for ``From/OrganId`` (:func:`gateway.services.access.acts_for`)
    and the sending agency is registered and active; the upstream identity acts only for upstream agencies;
 4. **route** — every ``To`` is a registered, active agency, or goes upstream (:mod:`gateway.services.routing`);
+   then the zip attachments are inflated in chunks against the policy (``LIMIT.INFLATED``): only a package its
+   system may send costs that work;
 5. **signature policy** — the sending agency's (:mod:`gateway.services.signature_policy`). After verification
    only the content the signature covers is read, and its routing fields must equal those checked above;
 6. **idempotency** — see :func:`idempotency_key`: the same key and bytes answer the original receipt and store
    nothing; the same key and other bytes → ``EDXML.DUPLICATE``; concurrent identical submissions collide on the
    UNIQUE key and the loser answers as a duplicate;
 7. **link** — an update/revoke/replace must name a known document of the same sender; a status must concern a
-   known document and is routed by :mod:`gateway.services.status_relay`;
+   known document and is routed by :mod:`gateway.services.status_relay` (within the statuses quota per
+   (document, recipient), ``LIMIT.STATUSES``);
 8. **persist** — ONE transaction: raw bytes + metadata, one delivery per recipient (an outbox row for push
    channels), the status-history row of a status package, the signer certificate of a valid signature (the
    certificate watch, :mod:`gateway.services.certwatch`), the audit entry;
@@ -63,6 +68,7 @@ from gateway.errors import (
 )
 from gateway.services.access import acts_for
 from gateway.services.api import Receipt
+from gateway.services.intake_limits import IntakeLimits, check_counts, check_inflation
 from gateway.services.intake_records import (
     IntakeAttempt,
     accepted,
@@ -107,6 +113,7 @@ class Intake:
         self._trust = trust
         self._settings = settings
         self._clock = clock
+        self._limits = IntakeLimits.from_settings(settings)
         #: An upstream national axis is configured: unknown recipients are forwarded to it (gateway.md Routing).
         self._upstream_configured = upstream_configured
 
@@ -168,6 +175,7 @@ class Intake:
         validated = self._parse(attempt, data, now)
         _as_expected(validated, expected, declared_sender)
         pkg = validated.package
+        check_counts(pkg, self._limits)
         key = idempotency_key(pkg)
         named = {pkg.sender, *pkg.recipients} if isinstance(pkg, EdocPackage) else {pkg.sender}
         if attempt.for_recipient:
@@ -176,6 +184,7 @@ class Intake:
         self._authenticate(attempt, lookup)
         sender_agency = self._authorise_sender(attempt, pkg.sender, lookup)
         recipients = self._route(attempt, pkg, lookup)
+        check_inflation(pkg, self._limits)
         check = check_signature(validated.tree, sender_agency, self._trust, self._settings, now)
         pkg = _signed_content(check, pkg)
         if lookup.existing is not None:
@@ -237,7 +246,14 @@ class Intake:
     def _link(self, attempt: IntakeAttempt, pkg: Package, recipients: Recipients, now: datetime) -> Plan:
         if isinstance(pkg, EdocPackage):
             return plan_edoc(self.store, pkg, recipients)
-        plan = plan_status(self.store, pkg, now, upstream=attempt.upstream)
+        plan = plan_status(
+            self.store,
+            pkg,
+            now,
+            upstream=attempt.upstream,
+            max_per_day=self._settings.max_statuses_per_day,
+            max_total=self._settings.max_statuses_total,
+        )
         status_to = plan.recipients[0][0]
         if attempt.for_recipient is not None and attempt.for_recipient != status_to:
             raise RouteError(

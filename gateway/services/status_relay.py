@@ -11,14 +11,15 @@ recipient) and never forced monotonic: a status ranked below the highest already
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+import math
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 from uuid import uuid4
 
 from gateway.db import AgencyRecord, AuditEntry, DocumentRecord, NewDocument, StatusRecord, Store
 from gateway.edxml import Organization, PackageKind, ResponseFor, StatusCode, StatusPackage, render
 from gateway.edxml.dates import VN_TZ
-from gateway.errors import AccessError, NotFoundError, RouteError
+from gateway.errors import AccessError, NotFoundError, RouteError, StatusQuotaError
 from gateway.services.routing import PUSH_CHANNELS, Plan, hosted_here, iso, original_of
 from gateway.services.values import status_code
 from gateway.xmlcheck.signature import SignatureState
@@ -37,9 +38,22 @@ EMITTED_01_DESCRIPTION: Final = (
 )
 
 
-def plan_status(store: Store, pkg: StatusPackage, now: datetime, *, upstream: bool = False) -> Plan:
-    """The delivery and history row of a status package (module docstring); ``upstream``: polled from the axis."""
+def plan_status(
+    store: Store,
+    pkg: StatusPackage,
+    now: datetime,
+    *,
+    upstream: bool = False,
+    max_per_day: int = 0,
+    max_total: int = 0,
+) -> Plan:
+    """The delivery and history row of a status package (module docstring); ``upstream``: polled from the axis.
+
+    ``max_per_day`` / ``max_total`` (0: no cap) bound the statuses one (document, recipient) may accumulate
+    (issue 10: 10,000 statuses for one document were all accepted and relayed): a real history is a handful.
+    """
     doc, deliver_to, recipient = _concerned(store, pkg)
+    _check_quota(store, doc.doc_id, recipient, now, max_per_day, max_total)
     target = store.registry.agencies([deliver_to]).get(deliver_to)
     if target is None:
         raise RouteError(f"the status recipient {deliver_to} is not registered", recipients=[deliver_to])
@@ -100,6 +114,31 @@ def _concerned(store: Store, pkg: StatusPackage) -> tuple[DocumentRecord, str, s
             organ_id=pkg.sender,
         )
     return doc, doc.sender, pkg.sender
+
+
+def _check_quota(store: Store, doc_id: str, recipient: str, now: datetime, per_day: int, total: int) -> None:
+    """``LIMIT.STATUSES`` when the pair already has ``per_day`` statuses this Vietnam day, or ``total`` in all.
+
+    Concurrent submissions may overshoot by the number in flight (a count, not a lock): a bound on work, not an
+    exact quota."""
+    if total > 0 and store.statuses.count_since(doc_id, recipient) >= total:
+        raise StatusQuotaError(
+            f"{recipient} has already reported {total} statuses for this document, the most accepted",
+            limit=total,
+            recipient=recipient,
+        )
+    if per_day <= 0:
+        return
+    local = now.astimezone(VN_TZ)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if store.statuses.count_since(doc_id, recipient, midnight.astimezone(UTC)) >= per_day:
+        tomorrow = midnight + timedelta(days=1)
+        raise StatusQuotaError(
+            f"{recipient} has already reported {per_day} statuses for this document today (Vietnam time)",
+            limit=per_day,
+            recipient=recipient,
+            retry_after=max(1, math.ceil((tomorrow - local).total_seconds())),
+        )
 
 
 def _out_of_order(store: Store, doc_id: str, recipient: str, code: StatusCode) -> bool:

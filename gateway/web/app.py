@@ -14,7 +14,8 @@ Routes:
 - ``/vdxp/<operation>`` — the VDXP-compatible REST API (:mod:`gateway.web.vdxp`, edxml.md §11);
 - ``/metrics`` — Prometheus (:mod:`gateway.web.metrics`; Bearer ``metrics_token`` when set).
 
-Every request passes :class:`gateway.web.observe.RequestObserver` first (latency histogram, log context).
+Every request passes :class:`gateway.web.observe.RequestObserver` first (latency histogram, log context), then
+:class:`gateway.web.throttle.ThrottleFront` (the client address, its request rate, ``Retry-After``).
 
 Everything but ``/soap`` is a Flask blueprint; errors of the JSON edges are translated once
 (:mod:`gateway.web.jsonapi`), an unknown path answers a JSON 404. Later edges (the operators' console with
@@ -42,6 +43,7 @@ from gateway.web.observe import RequestObserver, bind_route
 from gateway.web.rawhttp import StartResponse, WsgiApp
 from gateway.web.rest import RestEdge
 from gateway.web.soap import soap_wsgi_app
+from gateway.web.throttle import ThrottleFront
 from gateway.web.vdxp import VdxpEdge
 
 SOAP_PATH: Final = "/soap"
@@ -78,7 +80,8 @@ def create_app(
     if admin is not None:
         app.register_blueprint(AdminEdge(admin).blueprint())
     soap = SoapGuard(soap_wsgi_app(api, settings.max_body_bytes), api, settings)
-    app.wsgi_app = RequestObserver(SoapMount(soap, app.wsgi_app))  # type: ignore[method-assign]
+    # The rate-limit front sees every request before an edge reads its body (issue 10).
+    app.wsgi_app = RequestObserver(ThrottleFront(SoapMount(soap, app.wsgi_app), api))  # type: ignore[method-assign]
     return app
 
 

@@ -23,10 +23,13 @@ from gateway.errors import (
     AuthError,
     DuplicateError,
     GatewayError,
+    LimitError,
     NotFoundError,
+    RateLimitedError,
     RequestError,
     RouteError,
     SizeLimitError,
+    StatusQuotaError,
 )
 from gateway.web.faults import INTERNAL_CODE
 
@@ -41,6 +44,9 @@ _STATUS: Final[tuple[tuple[type[GatewayError], int], ...]] = (
     (DuplicateError, 409),
     (SizeLimitError, 413),
     (RouteError, 422),
+    (RateLimitedError, 429),
+    (StatusQuotaError, 429),
+    (LimitError, 413),
 )
 
 
@@ -67,7 +73,12 @@ def install_error_handlers(app: Flask) -> None:
 
 
 def _gateway_error(exc: GatewayError) -> Response:
-    return json_response(exc.to_dict(), http_status(exc))
+    response = json_response(exc.to_dict(), http_status(exc))
+    retry_after = exc.detail.get("retry_after")
+    if isinstance(retry_after, int) and response.status_code == 429:
+        # RFC 9110 §10.2.3: when the same request may succeed (RATE.LIMITED, a daily LIMIT.STATUSES quota).
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -106,10 +106,14 @@ class RestEdge:
             raise AuthError(f"{TIMESTAMP_HEADER} must be Unix seconds") from None
         if skew > MAX_SKEW_SECONDS:
             raise AuthError(f"{TIMESTAMP_HEADER} is outside the allowed window")
-        secret = self._api.system_secret(system)  # AuthError for unknown or inactive systems
-        expected = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, sig):
-            raise AuthError("signature does not match")
+
+        def verify(secret: str) -> None:
+            expected = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(expected, sig):
+                raise AuthError("signature does not match")
+
+        # Through the authenticator: failures counted (and throttled) per address and system, audited (issue 10).
+        self._api.authenticate_hmac(system, verify, "rest-hmac")
 
 
 def _start_clock() -> None:

@@ -58,7 +58,7 @@ from werkzeug.wrappers import Request, Response
 from gateway import logs
 from gateway.config import Settings
 from gateway.edxml.dates import VN_TZ
-from gateway.errors import AuthError, GatewayError, NotFoundError, RequestError, SizeLimitError
+from gateway.errors import AuthError, GatewayError, NotFoundError, RateLimitedError, RequestError, SizeLimitError
 from gateway.protocols import vdxp
 from gateway.protocols.vdxp import Operation, VerifiedRequest
 from gateway.services.api import AckOutcome, DeliveryState, GatewayApi, PendingItem, SentItem
@@ -83,6 +83,7 @@ _STATUS: Final = {
     411: "411 Length Required",
     413: "413 Content Too Large",
     415: "415 Unsupported Media Type",
+    429: "429 Too Many Requests",
     500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
@@ -172,7 +173,9 @@ class VdxpEdge:
             status, payload, close = refusal.status, vdxp.error_answer(refusal.error, operation), refusal.close
             trace.code = refusal.error.code
         except GatewayError as exc:
-            status, payload = (503 if exc.retryable else 200), vdxp.error_answer(exc, operation)
+            # RATE.LIMITED: 429 (Retry-After from the throttle front); other refusals in the SDK's 200 FAIL shape.
+            status = 503 if exc.retryable else 429 if isinstance(exc, RateLimitedError) else 200
+            payload = vdxp.error_answer(exc, operation)
             trace.code = exc.code
         except Exception:
             # A defect: the client gets a FAIL answer, never an HTML page; the log gets the traceback (no body in it).
