@@ -62,6 +62,12 @@ class Settings:
     crl_soft_fail: bool = False
     #: WS-Security UsernameToken: how far ``Created`` may be from now, in seconds (replay window).
     wss_window_seconds: int = 300
+    #: VDXP requests of systems in ``strict`` replay mode (the default): how far the signed timestamp may be from
+    #: now, in seconds, either way; a signature is also accepted only once within it (issue 10 finding 7).
+    vdxp_window_seconds: int = 300
+    #: Addresses or networks (CIDR) of the TLS-terminating proxies whose ``X-Forwarded-For`` and client
+    #: certificate headers are believed; none by default (the peer address is the client's).
+    trusted_proxies: tuple[str, ...] = ()
     #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
     basic_auth_requires_tls: bool = True
     log_level: str = "INFO"
@@ -192,6 +198,8 @@ class Settings:
             )
         if len(self.secret_key) < 16:
             raise ConfigError("secret_key must be at least 16 characters")
+        if self.vdxp_window_seconds <= 0:
+            raise ConfigError("vdxp_window_seconds must be positive (it bounds the VDXP replay cache too)")
 
     def require_worker(self) -> None:
         """Refuse worker settings that would break the delivery guarantees (issue 4).

@@ -136,6 +136,30 @@ class ReplayError(AuthError):
     message_vi = "Thông tin xác thực đã được dùng lại hoặc hết hạn"
 
 
+class StaleError(ReplayError):
+    """A signed timestamp outside the accepted window (a VDXP request in ``strict`` mode, issue 10 finding 7).
+
+    A replay of its own kind, with its own code: the usual cause is a system running the stock VNPT SDK, which
+    signs ONE timestamp for the life of its client object (edxml.md §11.4) — the operator's fix is that
+    system's ``legacy-sdk`` mode with a source binding, which the code lets them see at a glance.
+    """
+
+    code = "AUTH.STALE"
+    message_vi = "Thời điểm ký của yêu cầu nằm ngoài khoảng thời gian cho phép"
+
+
+class SourceError(AuthError):
+    """A valid credential used from a place its system is not bound to: a source address outside the system's
+    allow-list, or a TLS client certificate that is not the one bound to it (issue 10 finding 7).
+
+    An authentication failure (audited and counted as one), with its own code because it is only reachable
+    with a valid signature, so it tells an attacker nothing and tells the operator what to look at.
+    """
+
+    code = "ACCESS.SOURCE"
+    message_vi = "Yêu cầu đến từ địa chỉ hoặc chứng thư không được phép cho hệ thống này"
+
+
 class AccessError(GatewayError):
     """An authenticated system acting for, or reading the mailbox of, an agency it does not host."""
 

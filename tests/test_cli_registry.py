@@ -126,3 +126,41 @@ def test_sync_vdxp_prints_a_report_not_a_repr(config, tmp_path, pki):
     assert report == {"created": 0, "updated": 2, "kept_local": 1, "skipped": []}
     listed = run("--config", config, "agencies", "list").stdout
     assert "000.00.01.G22" in listed and "vdxp" in listed
+
+
+def test_systems_vdxp_replay_options_through_the_command_line(config):
+    """Issue 10 finding 7: a system's VDXP replay protection is set by `systems add` and changed by `systems
+    update`; legacy-sdk without a source binding, or with an allow-list that allows everything, is refused."""
+    assert run("--config", config, "agencies", "add", "000.00.00.H53", "--name", "UBND tỉnh Tây Ninh").returncode == 0
+    ours = run("--config", config, "systems", "add", "tayninh-qlvb", "--agency", "000.00.00.H53")
+    assert ours.returncode == 0, ours.stderr
+    assert "; vdxp=strict" in ours.stdout.splitlines()[0]  # the default
+    unbound = run(
+        "--config", config, "systems", "add", "00.53.W00", "--agency", "000.00.00.H53", "--vdxp-replay", "legacy-sdk"
+    )
+    assert unbound.returncode == 1 and "REQUEST.INVALID" in unbound.stderr and "--allow-from" in unbound.stderr
+    everyone = [
+        "--config", config, "systems", "add", "00.53.W00", "--agency", "000.00.00.H53",
+        "--vdxp-replay", "legacy-sdk", "--allow-from", "0.0.0.0/0",
+    ]  # fmt: skip
+    assert "allows every address" in run(*everyone).stderr
+    sdk = [
+        "--config", config, "systems", "add", "00.53.W00", "--agency", "000.00.00.H53",
+        "--vdxp-replay", "legacy-sdk", "--allow-from", "203.0.113.0/24", "--allow-from", "198.51.100.7",
+    ]  # fmt: skip
+    added = run(*sdk)
+    assert added.returncode == 0, added.stderr
+    assert "vdxp=legacy-sdk from=203.0.113.0/24,198.51.100.7/32" in added.stdout
+    clear = run("--config", config, "systems", "update", "00.53.W00", "--allow-from", "")
+    assert clear.returncode == 1 and "needs a binding" in clear.stderr  # the last binding of a legacy system
+    fingerprint = "AB:" * 31 + "AB"
+    moved = run("--config", config, "systems", "update", "00.53.W00", "--allow-from", "", "--client-cert", fingerprint)
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout == "system 00.53.W00: vdxp=legacy-sdk certs=1\n"
+    assert run("--config", config, "systems", "update", "00.53.W00").returncode == 2  # nothing to change
+    assert run("--config", config, "systems", "update", "nobody", "--vdxp-replay", "strict").returncode == 1
+    listed = run("--config", config, "systems", "list").stdout.splitlines()
+    assert [line.split()[0] for line in listed] == ["00.53.W00", "tayninh-qlvb"]
+    assert listed[0].endswith("vdxp=legacy-sdk certs=1") and listed[1].endswith("vdxp=strict")
+    with Registry.from_settings(load_settings(config)) as registry:
+        assert registry.system_info("00.53.W00").vdxp_client_certs == ("ab" * 32,)

@@ -107,7 +107,8 @@ def test_vdxp_blueprint_answers_every_path_under_vdxp_in_the_sdk_shape():
     app = Flask("test")
     install_error_handlers(app)
     app.url_map.merge_slashes = False
-    app.register_blueprint(VdxpEdge(_NoSystems(), SimpleNamespace(max_package_bytes=1024)).blueprint())
+    settings = SimpleNamespace(max_package_bytes=1024, trusted_proxies=())
+    app.register_blueprint(VdxpEdge(_NoSystems(), settings).blueprint())
     client = app.test_client()
     headers = {"XroadVnpt-systemid": "sys-a", "Content-Type": "application/json"}
     # an endpoint configured with a trailing slash: the operation is still found, authentication decides

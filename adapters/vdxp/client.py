@@ -4,7 +4,10 @@ It talks to the national axis, to a provincial axis, or to another edoc-gateway'
 does differently from the SDK, on purpose:
 
 * each call signs only its own parameters with a fresh timestamp (the SDK re-sends stale parameters and one
-  timestamp for the life of its client object — a server may act on the former and reject the latter);
+  timestamp for the life of its client object — a server may act on the former and reject the latter), and
+  the timestamps one client signs strictly increase (at the format's millisecond grain): two identical calls in
+  the same millisecond would otherwise be one signature, the second refused by a server that accepts each
+  signature once (our edge's ``strict`` systems, issue 10 finding 7);
 * ``sendEdoc`` posts the package bytes exactly, without the SDK's trailing CRLF (``append_crlf=True`` restores
   it for a server that turns out to need it); ``hash-file`` is written in the SDK's form, the one form the
   national axis is known to accept (our own edge accepts both);
@@ -23,8 +26,9 @@ Responses are read with a size cap (``max_response_bytes``) before JSON parsing;
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -108,6 +112,8 @@ class VdxpClient:
         self._user_agent = user_agent
         self._append_crlf = append_crlf
         self._clock = clock or (lambda: datetime.now(VN_TZ))
+        self._last_stamp: datetime | None = None
+        self._stamp_lock = threading.Lock()
         self._session = requests.Session()
         retry = Retry(
             total=connect_retries,
@@ -188,7 +194,7 @@ class VdxpClient:
     def _call(self, operation: Operation, params: Mapping[str, str], body: bytes = b"{}") -> dict[str, Any]:
         """Sign, POST, read (capped), and check ``status``/``ErrorCode``: the answer object, or VdxpError."""
         entries = vdxp.request_entries(
-            operation, self.system_id, vdxp.format_timestamp(self._clock()), list(params.items())
+            operation, self.system_id, vdxp.format_timestamp(self._next_stamp()), list(params.items())
         )
         headers = vdxp.signed_headers(self._secret, entries, user_agent=self._user_agent, ascii_only=True)
         wire = {name: value.encode("utf-8") for name, value in headers.items()}
@@ -231,6 +237,16 @@ class VdxpClient:
             http_status=status,
             answer=vdxp.answer_summary(answer),
         )
+
+    def _next_stamp(self) -> datetime:
+        """Now, or 1 ms after the last timestamp this client signed when the clock has not moved past it."""
+        now = self._clock()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        with self._stamp_lock:
+            if self._last_stamp is not None and now <= self._last_stamp:
+                now = self._last_stamp + timedelta(milliseconds=1)
+            self._last_stamp = now
+        return now
 
     def _read(self, resp: requests.Response, operation: Operation, url: str) -> bytes:
         declared = resp.headers.get("Content-Length", "")

@@ -32,6 +32,9 @@ SYSTEM_ID = 64
 #: The pull channel: the recipient's system fetches from its mailbox. Every other channel is pushed by the worker.
 MAILBOX = "mailbox"
 CHANNELS = (MAILBOX, "soap", "rest", "vdxp")
+#: How a system's VDXP requests are protected from replay (issue 10 finding 7): ``strict`` (a fresh signed
+#: timestamp, each signature once) or ``legacy-sdk`` (the stock VNPT SDK's fixed timestamp, bound to a source).
+VDXP_REPLAY_MODES = ("strict", "legacy-sdk")
 SIGNATURE_POLICIES = ("require", "verify-if-present", "off")
 DELIVERY_STATES = ("queued", "fetched", "delivered", "failed", "dead")
 #: What one push attempt ended in: the peer took it, it will be tried again, or it was dead-lettered.
@@ -90,6 +93,7 @@ __all__ = [
     "ORGAN_ID",
     "SIGNATURE_POLICIES",
     "SYSTEM_ID",
+    "VDXP_REPLAY_MODES",
     "WORKER_ID",
     "BigId",
     "UTCDateTime",

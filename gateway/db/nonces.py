@@ -1,5 +1,10 @@
-"""WS-Security nonces (``wss_nonces``): the replay cache that authentication keeps in the database, so every
-gunicorn worker sees the nonces the others have seen."""
+"""The replay caches authentication keeps in the database, so that every gunicorn worker sees what the others
+have seen: WS-Security nonces (``wss_nonces``) and VDXP request signatures (``vdxp_signatures``).
+
+Two tables, one way: INSERT, and the primary key's IntegrityError is the replay — atomic across processes on
+SQLite and PostgreSQL alike, with no read-then-write race. VDXP signatures carry their own expiry because
+their window is a setting of its own (``vdxp_window_seconds``): pruned by the WS-Security window, a signature
+could be forgotten while its request is still fresh enough to be replayed."""
 
 from __future__ import annotations
 
@@ -28,6 +33,22 @@ class NonceRepository(Repository):
         """Forget nonces recorded before ``before`` (older ones fall outside the Created window anyway)."""
         with self._db.write() as conn:
             return conn.execute(delete(t.wss_nonces).where(t.wss_nonces.c.created_at < before)).rowcount
+
+    def remember_signature(self, system_id: str, signature: str, until: datetime) -> bool:
+        """Record a verified VDXP signature until ``until``; False if it is recorded already (a replay)."""
+        try:
+            with self._db.write() as conn:
+                conn.execute(
+                    insert(t.vdxp_signatures).values(system_id=system_id, signature=signature, expires_at=until)
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def prune_signatures(self, now: datetime) -> int:
+        """Forget signatures whose window has passed (their requests are refused as stale from then on)."""
+        with self._db.write() as conn:
+            return conn.execute(delete(t.vdxp_signatures).where(t.vdxp_signatures.c.expires_at < now)).rowcount
 
 
 __all__ = ["NonceRepository"]

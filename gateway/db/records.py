@@ -93,6 +93,12 @@ class SystemRecord:
     active: bool
     created_at: datetime
     agencies: tuple[str, ...] = ()
+    #: VDXP replay protection (issue 10 finding 7; gateway.services.vdxp_guard): ``strict`` | ``legacy-sdk``.
+    vdxp_replay: str = "strict"
+    #: Networks (normalised CIDRs) its VDXP requests may come from; empty = anywhere.
+    vdxp_allow_from: tuple[str, ...] = ()
+    #: SHA-256 (lowercase hex) of the TLS client certificates bound to it; empty = no certificate binding.
+    vdxp_client_certs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

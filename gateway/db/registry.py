@@ -120,7 +120,11 @@ class RegistryRepository(Repository):
                 missing = sorted(set(record.agencies) - known)
                 if missing:
                     raise RequestError(f"unknown agencies: {', '.join(missing)}", agencies=missing)
-                conn.execute(insert(t.systems).values(**to_values(record, skip=("agencies",))))
+                values = to_values(record, skip=("agencies",))
+                values.update(
+                    vdxp_allow_from=list(record.vdxp_allow_from), vdxp_client_certs=list(record.vdxp_client_certs)
+                )
+                conn.execute(insert(t.systems).values(**values))
                 if record.agencies:
                     conn.execute(
                         insert(t.system_agencies),
@@ -145,6 +149,18 @@ class RegistryRepository(Repository):
             result = conn.execute(update(t.systems).where(t.systems.c.id == system_id).values(active=active))
         return result.rowcount == 1
 
+    def set_system_vdxp(
+        self, system_id: str, *, replay: str, allow_from: Sequence[str], client_certs: Sequence[str]
+    ) -> bool:
+        """Replace a system's VDXP replay settings (validated by the caller); False if the system is unknown."""
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(t.systems)
+                .where(t.systems.c.id == system_id)
+                .values(vdxp_replay=replay, vdxp_allow_from=list(allow_from), vdxp_client_certs=list(client_certs))
+            )
+        return result.rowcount == 1
+
     def system(self, system_id: str) -> SystemRecord | None:
         """One system with the agencies it acts for (active or not)."""
         with self._db.read() as conn:
@@ -159,6 +175,21 @@ class RegistryRepository(Repository):
                 )
             )
         return _system(row, agencies)
+
+    def vdxp_binding(self, system_id: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
+        """``(vdxp_replay, vdxp_allow_from, vdxp_client_certs)`` of an ACTIVE system in one query, or None.
+
+        Read on every VDXP request, never cached: a change made with ``systems update`` applies at once."""
+        s = t.systems.c
+        with self._db.read() as conn:
+            row = conn.execute(
+                select(s.vdxp_replay, s.vdxp_allow_from, s.vdxp_client_certs).where(
+                    s.id == system_id, s.active.is_(True)
+                )
+            ).first()
+        if row is None:
+            return None
+        return row[0], tuple(row[1] or ()), tuple(row[2] or ())
 
     def list_systems(self) -> list[SystemRecord]:
         """Every system, ordered by id."""
@@ -221,7 +252,14 @@ def _agency(row: Mapping[str, Any], certs: tuple[str, ...]) -> AgencyRecord:
 
 def _system(row: Mapping[str, Any], agencies: tuple[str, ...]) -> SystemRecord:
     # LargeBinary comes back as memoryview on PostgreSQL; the record holds bytes.
-    return from_row(SystemRecord, row, secret_enc=bytes(row["secret_enc"]), agencies=agencies)
+    return from_row(
+        SystemRecord,
+        row,
+        secret_enc=bytes(row["secret_enc"]),
+        agencies=agencies,
+        vdxp_allow_from=tuple(row["vdxp_allow_from"] or ()),
+        vdxp_client_certs=tuple(row["vdxp_client_certs"] or ()),
+    )
 
 
 __all__ = ["RegistryRepository", "acting", "agencies_by_id"]

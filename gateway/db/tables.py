@@ -14,6 +14,10 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``systems``             API clients. The secret is stored twice, for two different verifiers: AES-GCM
                         encrypted (``secret_enc``; WS-Security PasswordDigest needs the plain secret) and as
                         a scrypt hash (``secret_hash``; HTTP Basic) — see ``gateway.services.auth``.
+                        Their VDXP replay protection (issue 10 finding 7): ``vdxp_replay`` (``strict`` /
+                        ``legacy-sdk``), the source networks they may call from (``vdxp_allow_from``, CIDRs)
+                        and the TLS client certificates bound to them (``vdxp_client_certs``, SHA-256) — JSON
+                        lists, read with the system's row in one query on every VDXP request.
 ``system_agencies``     which agencies (and, through OrganId.is_within, their level-2/3/4 children) a system
                         may act for.
 ``documents``           every accepted package, edoc or status: the raw bytes exactly as received
@@ -35,6 +39,8 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``worker_heartbeats``   one row per delivery worker process (host, pid, last seen) for ``/readyz``.
 ``audit_log``           who did what, with the wire code of every refusal; never a package body.
 ``wss_nonces``          WS-Security nonces inside the replay window, shared by every gunicorn worker.
+``vdxp_signatures``     VDXP request signatures seen inside their window (strict systems), each with its own
+                        expiry, shared by every worker: a signature is accepted once.
 ``signer_certificates`` every certificate that signed a valid package, per sending agency (certificate watch).
 ``alerts``              raised tracking alerts, one per (rule, subject, state): the de-duplication record.
 ``admin_tokens``        role- and subtree-scoped tokens of the admin API (hashes only).
@@ -77,6 +83,7 @@ from gateway.db.columns import (
     ORGAN_ID,
     SIGNATURE_POLICIES,
     SYSTEM_ID,
+    VDXP_REPLAY_MODES,
     WORKER_ID,
     BigId,
     UTCDateTime,
@@ -129,6 +136,12 @@ systems = Table(
     Column("secret_hash", String(200), nullable=False),
     Column("active", Boolean, nullable=False, server_default=true()),
     _created(),
+    Column("vdxp_replay", String(16), nullable=False, server_default="strict"),
+    #: CIDRs (normalised, e.g. ``203.0.113.0/24``, ``192.0.2.7/32``); NULL or [] = from anywhere.
+    Column("vdxp_allow_from", JSON, nullable=True),
+    #: SHA-256 of the DER of the TLS client certificates bound to the system (lowercase hex); NULL or [] = none.
+    Column("vdxp_client_certs", JSON, nullable=True),
+    CheckConstraint(_in("vdxp_replay", VDXP_REPLAY_MODES), name="vdxp_replay"),
 )
 
 system_agencies = Table(
@@ -365,6 +378,17 @@ wss_nonces = Table(
     Index(None, "created_at"),
 )
 
+vdxp_signatures = Table(
+    "vdxp_signatures",
+    metadata,
+    Column("system_id", String(SYSTEM_ID), primary_key=True),
+    #: ``XroadVnpt-hash-header`` as verified (64 lowercase hex): the HMAC covers the timestamp and every parameter.
+    Column("signature", String(64), primary_key=True),
+    #: When the signed timestamp leaves the window: from then on the request is refused as stale anyway.
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index(None, "expires_at"),
+)
+
 __all__ = [
     "ADMIN_ROLES",
     "ATTEMPT_OUTCOMES",
@@ -388,6 +412,7 @@ __all__ = [
     "status_history",
     "system_agencies",
     "systems",
+    "vdxp_signatures",
     "worker_heartbeats",
     "wss_nonces",
 ]

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from gateway.edxml.codes import PackageKind, StatusCode
+from gateway.protocols.vdxp import VerifiedRequest
 
 T = TypeVar("T")
 
@@ -130,6 +131,20 @@ class AgencyInfo:
     active: bool
 
 
+@dataclass(frozen=True)
+class ClientOrigin:
+    """Where a request came from, as the edge established it (issue 10 finding 7: per-system source bindings).
+
+    ``address`` is the TCP peer, or — only when the peer is a trusted proxy (``Settings.trusted_proxies``) —
+    the address that proxy forwarded; None when it cannot be known. ``cert_fingerprint`` is the SHA-256 (hex)
+    of the TLS client certificate a trusted proxy verified and forwarded; None otherwise. Never what the client
+    says about itself.
+    """
+
+    address: str | None = None
+    cert_fingerprint: str | None = None
+
+
 class GatewayApi(Protocol):
     """What the edges may ask of the gateway."""
 
@@ -149,6 +164,12 @@ class GatewayApi(Protocol):
         """One request from the client address ``source``, before its body is read: RateLimitedError (with
         ``retry_after``) beyond ``rate_per_address``. Authentication throttles failures per address on its own,
         reading the address the web front set (:func:`gateway.services.limits.source_scope`)."""
+        ...
+
+    def admit_vdxp(self, request: VerifiedRequest, origin: ClientOrigin) -> None:
+        """The system's VDXP replay protection for a request whose HMAC verified (``strict``: window and
+        single use; ``legacy-sdk``: source binding): AuthError kinds when refused. Call it inside ``verify`` of
+        :meth:`authenticate_hmac`, so that a refusal is audited with the other authentication failures."""
         ...
 
     def system_secret(self, system_id: str) -> str:

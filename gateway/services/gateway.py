@@ -1,7 +1,8 @@
 """The facade the edges and the worker hold: :class:`GatewayService` implements
 :class:`gateway.services.api.GatewayApi` by handing each call to the use case that owns it.
 
-* authentication — :mod:`gateway.services.auth`;
+* authentication — :mod:`gateway.services.auth`, and the VDXP replay protection per system —
+  :mod:`gateway.services.vdxp_guard`;
 * intake — :mod:`gateway.services.intake` (its stages; routing in :mod:`gateway.services.routing`, the status relay
   in :mod:`gateway.services.status_relay`, the signature policy in :mod:`gateway.services.signature_policy`);
 * mailboxes — :mod:`gateway.services.mailbox`;
@@ -29,6 +30,7 @@ from gateway.services.mailbox import Mailbox
 from gateway.services.receipt import receipt_chain_problem
 from gateway.services.registry import Registry
 from gateway.services.values import agency_info
+from gateway.services.vdxp_guard import VdxpGuard
 from gateway.xmlcheck.signing import SigningKey
 from gateway.xmlcheck.trust import TrustStore
 
@@ -59,6 +61,7 @@ class GatewayService:
         clock = clock or _utcnow
         upstream = settings.extra.get("vdxp")
         self.auth = Authenticator(self.store, settings, clock)
+        self.vdxp_guard = VdxpGuard(self.store, settings, clock)
         self.registry = Registry(self.store, settings, clock=clock)
         self.intake = Intake(
             self.store,
@@ -74,6 +77,7 @@ class GatewayService:
         self.authenticate_basic = self.auth.basic
         self.authenticate_digest = self.auth.digest
         self.authenticate_hmac = self.auth.hmac_request
+        self.admit_vdxp = self.vdxp_guard.admit
         self.system_secret = self.auth.secret_for
         self.admit_address = self.auth.admit_address
         self.submit = self.intake.submit

@@ -6,7 +6,12 @@
 ``edoc-gateway agencies list`` → :meth:`Registry.list_agencies`
 ``edoc-gateway agencies export [--json]`` → :meth:`Registry.export`
 ``edoc-gateway systems add ID --agency ORGID…`` → :meth:`Registry.add_system` (returns the secret, shown once)
+``edoc-gateway systems update ID --vdxp-replay … --allow-from … --client-cert …`` → :meth:`Registry.set_system_vdxp`
 ``edoc-gateway systems list`` → :meth:`Registry.list_systems` (never shows secrets)
+
+A system's VDXP replay protection (issue 10 finding 7, :mod:`gateway.services.vdxp_guard`) is set when it is
+added and changed with ``systems update``: ``strict`` by default; ``legacy-sdk`` (the stock VNPT SDK) only with a
+source binding — allowed networks and/or a TLS client certificate — which both modes also enforce when given.
 
 Import format (:mod:`gateway.services.registry_rows`): CSV with a header row, or JSON (a list of objects), with
 the keys of ``COLUMNS``; only ``organ_id`` and ``name`` are required. ``cert_fingerprints`` are SHA-256
@@ -46,6 +51,13 @@ from gateway.services.registry_rows import (
     parse_fingerprint,
     parse_rows,
 )
+from gateway.services.vdxp_guard import (
+    ReplayMode,
+    check_binding,
+    parse_allow_from,
+    parse_client_certs,
+    replay_mode,
+)
 
 #: Largest import file read (a national registry has a few tens of thousands of agencies).
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -80,6 +92,9 @@ class SystemInfo:
     active: bool
     created_at: datetime
     agencies: tuple[str, ...]
+    vdxp_replay: str = "strict"
+    vdxp_allow_from: tuple[str, ...] = ()
+    vdxp_client_certs: tuple[str, ...] = ()
 
 
 class Registry:
@@ -320,19 +335,31 @@ class Registry:
     # ------------------------------------------------------------------------------------- systems
 
     def add_system(
-        self, system_id: str, agencies: Iterable[str], *, name: str | None = None, secret: str | None = None
+        self,
+        system_id: str,
+        agencies: Iterable[str],
+        *,
+        name: str | None = None,
+        secret: str | None = None,
+        vdxp_replay: str = ReplayMode.STRICT,
+        allow_from: Iterable[str] = (),
+        client_certs: Iterable[str] = (),
     ) -> str:
         """Register a system acting for ``agencies`` (and their children); returns the secret — shown ONCE.
 
         ``secret`` keeps a secret the system already has instead of generating one: operators migrating from
         VDXP keep their systemId + secret (edxml.md §6.2), because the VNPT SDK clients of their agencies are
-        configured with that pair and should connect by changing only the endpoint URL (gateway.md).
+        configured with that pair and should connect by changing only the endpoint URL (gateway.md) — with
+        ``vdxp_replay="legacy-sdk"`` and the networks they call from (``allow_from``) or their TLS client
+        certificates (``client_certs``), since the SDK signs a fixed timestamp.
         """
         organs = list(dict.fromkeys(agencies))
         if not SYSTEM_ID.match(system_id):
             raise RequestError(f"{system_id!r} is not a valid system id (letters, digits, . _ : -; ≤ 64)")
         if not organs:
             raise RequestError("a system must act for at least one agency (--agency)")
+        mode, networks, certs = replay_mode(vdxp_replay), parse_allow_from(allow_from), parse_client_certs(client_certs)
+        check_binding(mode, networks, certs)
         secret = generate_secret() if secret is None else _given_secret(secret)
         box = SecretBox(self._settings.secret_key)
         self._store.registry.add_system(
@@ -344,9 +371,42 @@ class Registry:
                 active=True,
                 created_at=self._clock(),
                 agencies=tuple(organs),
+                vdxp_replay=mode.value,
+                vdxp_allow_from=networks,
+                vdxp_client_certs=certs,
             )
         )
         return secret
+
+    def set_system_vdxp(
+        self,
+        system_id: str,
+        *,
+        vdxp_replay: str | None = None,
+        allow_from: Iterable[str] | None = None,
+        client_certs: Iterable[str] | None = None,
+    ) -> SystemInfo:
+        """``systems update``: change a system's VDXP replay protection; what is not given is kept, a given list
+        REPLACES the stored one (an empty list clears it). The result must still bind a ``legacy-sdk`` system
+        (:func:`~gateway.services.vdxp_guard.check_binding`): clearing the last binding of one is refused."""
+        current = self._store.registry.system(system_id)
+        if current is None:
+            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
+        mode = replay_mode(vdxp_replay if vdxp_replay is not None else current.vdxp_replay)
+        networks = parse_allow_from(allow_from) if allow_from is not None else current.vdxp_allow_from
+        certs = parse_client_certs(client_certs) if client_certs is not None else current.vdxp_client_certs
+        check_binding(mode, networks, certs)
+        if not self._store.registry.set_system_vdxp(
+            system_id, replay=mode.value, allow_from=networks, client_certs=certs
+        ):
+            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
+        return self.system_info(system_id)
+
+    def system_info(self, system_id: str) -> SystemInfo:
+        found = self._store.registry.system(system_id)
+        if found is None:
+            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
+        return _info(found)
 
     def rotate_secret(self, system_id: str, *, secret: str | None = None) -> str:
         """A new secret for an existing system (the old one stops working at once); shown once.
@@ -364,10 +424,20 @@ class Registry:
             raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
 
     def list_systems(self) -> list[SystemInfo]:
-        return [
-            SystemInfo(id=s.id, name=s.name, active=s.active, created_at=s.created_at, agencies=s.agencies)
-            for s in self._store.registry.list_systems()
-        ]
+        return [_info(s) for s in self._store.registry.list_systems()]
+
+
+def _info(s: SystemRecord) -> SystemInfo:
+    return SystemInfo(
+        id=s.id,
+        name=s.name,
+        active=s.active,
+        created_at=s.created_at,
+        agencies=s.agencies,
+        vdxp_replay=s.vdxp_replay,
+        vdxp_allow_from=s.vdxp_allow_from,
+        vdxp_client_certs=s.vdxp_client_certs,
+    )
 
 
 def _given_secret(secret: str) -> str:

@@ -15,7 +15,11 @@ Per request, in this order (the SOAP guard's order, :mod:`gateway.web.guard`):
 3. authentication, audited by the service (:meth:`GatewayApi.authenticate_hmac`): the claimed
    ``XroadVnpt-systemid`` (or ``systemid``) → that system's secret → :func:`gateway.protocols.vdxp.verify_request`,
    and for ``sendEdoc`` the package is cut from the body by its signed ``hash-file``
-   (:func:`gateway.protocols.vdxp.package_from_body`) inside the same check;
+   (:func:`gateway.protocols.vdxp.package_from_body`) inside the same check; then, still inside it, the
+   system's replay protection (:meth:`GatewayApi.admit_vdxp`, :mod:`gateway.services.vdxp_guard`): ``strict``
+   systems sign a fresh timestamp (``AUTH.STALE``) and each signature once (``AUTH.REPLAY``), ``legacy-sdk``
+   ones (the stock SDK's fixed timestamp) are bound to source networks and/or a TLS client certificate
+   (``ACCESS.SOURCE``) — where the request came from is :func:`gateway.web.origin.client_origin`'s finding;
 4. the operation, through the use cases (:class:`GatewayApi`), which enforce access themselves.
 
 Every answer, refusals included, is the SDK's JSON shape (:mod:`gateway.protocols.vdxp.answers`): a refusal of an
@@ -31,8 +35,8 @@ Lenient by design, each choice a named parameter of :class:`VdxpEdge`:
 * ``messagetype`` is checked (``edoc`` | ``status``) but a package of the other kind is accepted as what it is:
   the package classifies itself in intake, and the SDK's own captured call sends a status package with
   ``messagetype=edoc``. ``strict_messagetype=True`` refuses the mismatch instead (``EDXML.STRUCTURE``);
-* the timestamp is not checked for freshness (the SDK fixes it when its client object is created);
-  ``max_age`` enforces a window for deployments whose clients sign fresh timestamps (``AUTH.REPLAY``);
+* whether the timestamp must be fresh is each system's setting, not the edge's (issue 10 finding 7: the SDK
+  fixes it when its client object is created);
 * which headers count per operation is the protocol's decision
   (:data:`gateway.protocols.vdxp.names.LIST_FILTERS`): in a request re-signing another call's entries (the
   SDK's stale header map), the lists' ``docId``/``fromDate``/``toDate`` filters are not applied (the log line
@@ -48,7 +52,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, Final
 
 from flask import Blueprint, request
@@ -57,12 +60,12 @@ from werkzeug.wrappers import Request, Response
 
 from gateway import logs
 from gateway.config import Settings
-from gateway.edxml.dates import VN_TZ
 from gateway.errors import AuthError, GatewayError, NotFoundError, RateLimitedError, RequestError, SizeLimitError
 from gateway.protocols import vdxp
 from gateway.protocols.vdxp import Operation, VerifiedRequest
 from gateway.services.api import AckOutcome, DeliveryState, GatewayApi, PendingItem, SentItem
 from gateway.web.faults import INTERNAL_CODE
+from gateway.web.origin import client_origin, trusted_networks
 from gateway.web.rawhttp import Refusal, StartResponse, length_for_log, log_safe, read_body
 
 log = logging.getLogger(__name__)
@@ -128,12 +131,11 @@ class VdxpEdge:
         settings: Settings,
         *,
         strict_messagetype: bool = False,
-        max_age: timedelta | None = None,
     ) -> None:
         self._api = api
         self._max_package_body = settings.max_package_bytes + len(vdxp.CRLF)
         self._strict_messagetype = strict_messagetype
-        self._max_age = max_age
+        self._trusted = trusted_networks(settings.trusted_proxies)
         self._handlers: Mapping[Operation, _Handler] = {
             Operation.SEND_EDOC: self._send_edoc,
             Operation.GET_RECEIVED_EDOC_LIST: self._received_list,
@@ -235,14 +237,15 @@ class VdxpEdge:
         if claimed is None:
             raise AuthError(f"{vdxp.PREFIX}{vdxp.SYSTEMID} is required")
         trace.system = log_safe(claimed)
+        origin = client_origin(req.environ, self._trusted)
         package: list[bytes] = []
 
         def verify(secret: str) -> VerifiedRequest:
-            verified = vdxp.verify_request(
-                header, secret, operation, system_id=claimed, max_age=self._max_age, now=datetime.now(VN_TZ)
-            )
+            verified = vdxp.verify_request(header, secret, operation, system_id=claimed)
             if operation is Operation.SEND_EDOC:
                 package.append(vdxp.package_from_body(body, verified.get(vdxp.HASH_FILE)))
+            # Last: a strict system's signature is remembered only once the whole request has authenticated.
+            self._api.admit_vdxp(verified, origin)
             return verified
 
         verified = self._api.authenticate_hmac(claimed, verify)

@@ -105,6 +105,7 @@ from gateway.protocols.vdxp.signing import (
 from gateway.protocols.vdxp.verify import (
     HeaderLookup,
     VerifiedRequest,
+    check_fresh,
     claimed_system_id,
     mapping_headers,
     media_type,
@@ -164,6 +165,7 @@ __all__ = [
     "answer_items",
     "answer_package",
     "answer_summary",
+    "check_fresh",
     "check_json_body",
     "check_service_type",
     "claimed_system_id",

@@ -20,8 +20,11 @@ Quirks of the VNPT SDK (SDKVXP 2.0.x) tolerated here, each observed on the wire:
   received and without one trailing CRLF, and keeps the candidate whose hash matches ``hash-file`` — never a
   guess from whether the XML parses;
 * ``timestamp`` (``ddMMyyyy'T'HHmmss+SSSS``, ``+SSSS`` = milliseconds, not a zone) is fixed when the SDK client
-  object is created, so freshness is NOT enforced by default; :func:`verify_request` takes an optional
-  ``max_age`` for deployments whose clients are known to sign fresh timestamps.
+  object is created, so freshness cannot be a property of the protocol: it is a property of each SYSTEM
+  (issue 10 finding 7). The edge asks :mod:`gateway.services.vdxp_guard`, which applies :func:`check_fresh` to
+  ``strict`` systems and binds ``legacy-sdk`` ones to a source instead; :attr:`VerifiedRequest.signature` is
+  what its replay cache remembers. :func:`verify_request` still takes an optional ``max_age`` for callers
+  that check a window themselves.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from gateway.edxml.dates import VN_TZ
-from gateway.errors import AuthError, ReplayError, RequestError
+from gateway.errors import AuthError, RequestError, StaleError
 from gateway.protocols.vdxp.names import (
     BASE_ENTRIES,
     CONTENT_TYPE,
@@ -102,6 +105,9 @@ class VerifiedRequest:
     stale: tuple[str, ...] = ()
     #: Filters that were signed but do not count, because the request is stale (names as sent).
     ignored: tuple[str, ...] = ()
+    #: The HMAC that matched (``XroadVnpt-hash-header``, lowercase hex): it covers the timestamp and every
+    #: signed entry, so it names this exact request — the key of the strict systems' replay cache.
+    signature: str = ""
 
     def get(self, name: str) -> str | None:
         return self.params.get(name.lower())
@@ -128,7 +134,7 @@ def verify_request(
     operation either is signed (and its plain header, when present, equals the signed value) or is absent →
     the plain ``Content-Type`` has the signed media type → optionally, the timestamp is within ``max_age``.
     """
-    signed = _authenticated_entries(header, secret)
+    signed, signature = _authenticated_entries(header, secret)
     by_name: dict[str, object] = {}
     for name, value in signed:
         key = name.lower()
@@ -156,6 +162,7 @@ def verify_request(
         signed_names=tuple(name for name, _ in signed),
         stale=stale,
         ignored=ignored,
+        signature=signature,
     )
 
 
@@ -165,8 +172,8 @@ def _stale_entries(operation: Operation, names: list[str]) -> tuple[str, ...]:
     return tuple(name for name in names if name.lower() not in own)
 
 
-def _authenticated_entries(header: HeaderLookup, secret: str) -> list[tuple[str, str]]:
-    """The signed entries, once the HMAC over the ``sign-header`` bytes as received has matched."""
+def _authenticated_entries(header: HeaderLookup, secret: str) -> tuple[list[tuple[str, str]], str]:
+    """The signed entries, once the HMAC over the ``sign-header`` bytes as received has matched, and the HMAC."""
     raw = header(SIGN_HEADER)
     mac = header(HASH_HEADER)
     if not raw or not mac:
@@ -182,21 +189,37 @@ def _authenticated_entries(header: HeaderLookup, secret: str) -> list[tuple[str,
         listed = {n.strip().lower() for n in key_list.decode("utf-8", "replace").split(";") if n.strip()}
         if listed != {name.lower() for name, _ in signed}:
             raise AuthError(f"{SIGN_HEADER_KEY} does not list the entries of {SIGN_HEADER}")
-    return signed
+    return signed, expected.decode("ascii")
 
 
 def _fresh_timestamp(stamp: str | None, max_age: timedelta | None, now: datetime | None) -> datetime | None:
     """The signed timestamp; within ``max_age`` of ``now`` when a window is enforced."""
     timestamp = parse_timestamp(stamp) if stamp is not None else None
     if max_age is not None:
-        if timestamp is None:
-            raise ReplayError(f"a signed {PREFIX}{TIMESTAMP} (ddMMyyyy'T'HHmmss+SSSS) is required")
-        current = now or datetime.now(VN_TZ)
-        if abs(current - timestamp) > max_age:
-            raise ReplayError(
-                "the signed timestamp is outside the accepted window", max_age_seconds=int(max_age.total_seconds())
-            )
+        check_fresh(timestamp, max_age, now or datetime.now(VN_TZ))
     return timestamp
+
+
+def check_fresh(timestamp: datetime | None, window: timedelta, now: datetime) -> None:
+    """Refuse (:class:`~gateway.errors.StaleError`, ``AUTH.STALE``) a signed timestamp that is missing or more
+    than ``window`` away from ``now``, either way (a client clock may run ahead as well as behind).
+
+    The message gives the signed time and the gap, so that the operator of a client running the stock SDK
+    (which signs one timestamp per client object) sees at once why, and what the system needs instead.
+    """
+    seconds = int(window.total_seconds())
+    if timestamp is None:
+        raise StaleError(f"a signed {PREFIX}{TIMESTAMP} (ddMMyyyy'T'HHmmss+SSSS) is required", window_seconds=seconds)
+    skew = int((now - timestamp).total_seconds())
+    if abs(skew) > seconds:
+        when = "ahead of" if skew < 0 else "behind"
+        raise StaleError(
+            f"the signed timestamp {timestamp:%d/%m/%Y %H:%M:%S} is {abs(skew)} s {when} the gateway's clock, "
+            f"outside the accepted window of {seconds} s (a client that signs one timestamp for its lifetime, "
+            "like the stock VNPT SDK, needs its system in legacy-sdk mode with a source binding)",
+            skew_seconds=skew,
+            window_seconds=seconds,
+        )
 
 
 def _signed_entries(raw: bytes) -> list[tuple[str, str]]:

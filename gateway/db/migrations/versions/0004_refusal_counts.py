@@ -1,6 +1,6 @@
 """Aggregated refusals (issue 10 "Hostile clients"): ``refusal_counts``.
 
-Revision ID: i10limits
+Revision ID: 0004
 Revises: 0003
 Create Date: 2027-01-10
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "i10limits"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
