@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,24 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
     basic_auth_requires_tls: bool = True
+    #: The gateway's public base URL (``https://axis.example.gov.vn``, with a path prefix if a proxy adds one): the
+    #: WSDL's ``soap:address`` is this plus ``/soap``. Empty: ``http://`` + ``bind``. Never taken from a request's
+    #: ``Host`` header, which the client controls (issue 10).
+    public_url: str = ""
+
+    # -- SOAP envelope limits (issue 10): checked while the envelope is parsed, before authentication and spyne ----
+    #: Element nesting (Envelope = 1; a request needs 4, a signed WS-Security header about 8).
+    soap_max_depth: int = 32
+    #: Elements in one envelope (a request has fewer than 50).
+    soap_max_elements: int = 1000
+    #: Attributes on one element, namespace declarations included.
+    soap_max_attributes: int = 32
+    #: Characters in one text node or attribute value outside the package (``edxmlPackage`` is bounded by
+    #: ``max_package_bytes`` alone); this bounds free text such as Acknowledge's ``reason``.
+    soap_max_text_chars: int = 65536
+    #: Characters of an identifier, code or number parameter (organId, deliveryId, documentId, docId, parent, kind,
+    #: status, limit) and of the UsernameToken's Username, Nonce and Created.
+    soap_max_identifier_chars: int = 256
     log_level: str = "INFO"
     #: ``json`` (one JSON object per line, for the service's log pipeline) or ``console`` (key=value lines for a
     #: human reading a terminal); :mod:`gateway.logs`.
@@ -177,6 +196,38 @@ class Settings:
 
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.public_url:
+            _check_public_url(self.public_url)
+        small = [
+            name
+            for name in (
+                "soap_max_depth",
+                "soap_max_elements",
+                "soap_max_attributes",
+                "soap_max_text_chars",
+                "soap_max_identifier_chars",
+            )
+            if getattr(self, name) < 8
+        ]
+        if small:
+            raise ConfigError(f"{', '.join(small)} must be at least 8 (a SOAP request needs that much)", keys=small)
+
+    @property
+    def public_base_url(self) -> str:
+        """The base URL clients are told (WSDL ``soap:address``): ``public_url``, else ``http://`` + ``bind``.
+
+        A wildcard bind (``0.0.0.0``, ``::``) names no reachable host; loopback stands in for it, and a deployment
+        reached from elsewhere sets ``public_url``.
+        """
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host, sep, port = self.bind.rpartition(":")
+        if not sep or not port.isdigit():  # a unix socket, or a bare host
+            host, port = ("localhost", "") if ":" in self.bind else (self.bind, "")
+        host = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}.get(host, host)  # noqa: S104 -- a name
+        return f"http://{host}{':' + port if port else ''}"
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'gateway.db'}"
@@ -228,6 +279,17 @@ class Settings:
             problems.append("worker_stale_seconds must exceed worker_heartbeat_seconds")
         if problems:
             raise ConfigError("invalid worker settings: " + "; ".join(problems), problems=problems)
+
+
+def _check_public_url(url: str) -> None:
+    """``public_url`` must be an absolute http(s) URL without query or fragment (it is written into the WSDL)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"public_url must be an absolute http:// or https:// URL without query or fragment, not {url!r}"
+        )
+    if any(ch in url for ch in " \"<>\\'") or not url.isprintable():
+        raise ConfigError(f"public_url {url!r} contains characters a URL cannot carry")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}

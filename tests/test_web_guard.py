@@ -140,7 +140,7 @@ def test_password_text_only_over_tls(server, session):
         client.service.GetAgencies()
     assert _code(info.value) == "AUTH.DENIED"
     assert "TLS" in info.value.message
-    # As the local nginx sets it. (Set after the WSDL was read: with it, the WSDL would name an https address.)
+    # As the local nginx sets it.
     session.headers["X-Forwarded-Proto"] = "https"
     assert client.service.GetAgencies()
 
@@ -264,7 +264,7 @@ def test_suds_http_authenticated_answers_the_challenge_over_tls(server):
 
 def test_zeep_without_credentials_reads_the_fault_of_the_challenge(server, session):
     client = _zeep(server, session)
-    session.headers.update(TLS)  # after the WSDL was read (with it, the WSDL would name an https address)
+    session.headers.update(TLS)  # as the local nginx sets it
     with pytest.raises(Fault) as info:
         client.service.GetAgencies()
     assert _code(info.value) == "AUTH.DENIED"
@@ -281,12 +281,26 @@ def test_suds_http_authenticated_over_plain_http_never_sends_its_secret(server):
     assert len(lines) == 1 and " 500 " in lines[0] and "user=-" in lines[0], lines  # no second, credentialed try
 
 
-def test_wsdl_behind_the_tls_proxy_names_an_https_address(server):
-    resp = requests.get(
-        server.url + "/soap?wsdl", headers={"X-Forwarded-Proto": "https", "Host": "gw.example"}, timeout=10
-    )
-    address = etree.fromstring(resp.content).find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
-    assert address.get("location") == "https://gw.example/soap"
+def _wsdl_address(url: str, headers: dict[str, str]) -> str:
+    resp = requests.get(url + "/soap?wsdl", headers=headers, timeout=10)
+    assert resp.status_code == 200
+    return etree.fromstring(resp.content).find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address").get("location")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Host": "attacker.example"}, {"Host": "attacker.example:443", "X-Forwarded-Proto": "https"}],
+    ids=["plain", "forged-host", "forged-host-behind-proxy"],
+)
+def test_wsdl_address_is_the_bind_address_whatever_the_host_header(server, headers):
+    """Issue 10 finding 6: ``Host: attacker.example`` made the WSDL point clients at the attacker."""
+    assert _wsdl_address(server.url, headers) == server.url + "/soap"
+
+
+def test_wsdl_address_is_public_url_when_configured(tmp_path):
+    with gunicorn(tmp_path, public_url="https://axis.example.gov.vn/edoc/") as srv:
+        for headers in ({}, {"Host": "attacker.example", "X-Forwarded-Proto": "http"}):
+            assert _wsdl_address(srv.url, headers) == "https://axis.example.gov.vn/edoc/soap"
 
 
 def test_forwarded_proto_from_an_untrusted_peer_is_ignored(tmp_path):

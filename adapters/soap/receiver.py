@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 ENV_DIR: Final = "EDOC_RECEIVER_DIR"
 ENV_MAX_PACKAGE_BYTES: Final = "EDOC_RECEIVER_MAX_PACKAGE_BYTES"
+#: The address the receiver's WSDL names (``soap:address``); unset: the socket it listens on.
+ENV_PUBLIC_URL: Final = "EDOC_RECEIVER_PUBLIC_URL"
 
 SOAP11: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 _ENV_ENVELOPE: Final = "edoc_receiver.envelope"
@@ -199,8 +201,11 @@ class _Refusal(Exception):
 class ReceiverApp:
     """The WSGI application: guard checks, then spyne; ``GET ?wsdl`` and ``GET /healthz`` on the side."""
 
-    def __init__(self, store: ReceiverStore, *, max_package_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self, store: ReceiverStore, *, max_package_bytes: int = DEFAULT_MAX_BYTES, public_url: str | None = None
+    ) -> None:
         self.store = store
+        self._public_url = public_url
         self._max_body = max_package_bytes * 4 // 3 + 64 * 1024
         self._spyne = WsgiApplication(_ReceiverApplication(store), max_content_length=self._max_body)
 
@@ -215,7 +220,7 @@ class ReceiverApp:
             if method in ("GET", "HEAD") and path == "/healthz":
                 status, body, content_type = 200, b'{"status": "ok"}', "application/json"
             elif method in ("GET", "HEAD") and query.split("&", 1)[0].split("=", 1)[0].lower() == "wsdl":
-                status, body = 200, wsdl_document(_request_url(environ))
+                status, body = 200, wsdl_document(self._public_url or _listening_url(environ))
             elif method == "POST":
                 status, body = self._post(environ)
             else:
@@ -292,12 +297,16 @@ def _read_body(stream: Any, length: int) -> bytes:
     return b"".join(chunks)
 
 
-def _request_url(environ: dict[str, Any]) -> str:
+def _listening_url(environ: dict[str, Any]) -> str:
+    """The address of the socket that took the request, never the request's ``Host`` header, which the client writes
+    (issue 10: ``Host: attacker.example`` made a WSDL point its readers elsewhere). gunicorn sets ``SERVER_NAME`` and
+    ``SERVER_PORT`` from the listening TCP socket; behind a proxy, set ``EDOC_RECEIVER_PUBLIC_URL``."""
     scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
-    host = environ.get("HTTP_HOST", "")
-    if not host or any(c in host for c in '"<>& /\\'):
-        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
-    return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '/') or '/'}"
+    name = str(environ.get("SERVER_NAME") or "localhost")
+    port = str(environ.get("SERVER_PORT") or "")
+    if not all(ch.isalnum() or ch in ".-:[]" for ch in name) or not port.isdigit():
+        name, port = "localhost", ""
+    return f"{scheme}://{name}{':' + port if port else ''}/"
 
 
 # ================================================================================================ WSDL & factory
@@ -315,13 +324,15 @@ def _wsdl_template() -> bytes:
 
 def make_app(directory: str | os.PathLike[str] | None = None, *, max_package_bytes: int | None = None) -> ReceiverApp:
     """The WSGI app (gunicorn: ``'adapters.soap.receiver:make_app()'``), storing into ``directory`` or
-    ``$EDOC_RECEIVER_DIR``; the package limit is ``$EDOC_RECEIVER_MAX_PACKAGE_BYTES`` (default 50 MB)."""
+    ``$EDOC_RECEIVER_DIR``; the package limit is ``$EDOC_RECEIVER_MAX_PACKAGE_BYTES`` (default 50 MB), the WSDL's
+    address ``$EDOC_RECEIVER_PUBLIC_URL`` (default: the listening socket)."""
     logging.getLogger("spyne").setLevel(logging.CRITICAL)  # spyne logs client faults with tracebacks
     target = directory or os.environ.get(ENV_DIR)
     if not target:
         raise RuntimeError(f"set {ENV_DIR} to the directory where received packages are stored")
     limit = max_package_bytes or int(os.environ.get(ENV_MAX_PACKAGE_BYTES) or DEFAULT_MAX_BYTES)
-    return ReceiverApp(ReceiverStore(Path(target)), max_package_bytes=limit)
+    public_url = os.environ.get(ENV_PUBLIC_URL) or None
+    return ReceiverApp(ReceiverStore(Path(target)), max_package_bytes=limit, public_url=public_url)
 
 
-__all__ = ["ENV_DIR", "ReceiverApp", "ReceiverStore", "fault_envelope", "make_app", "wsdl_document"]
+__all__ = ["ENV_DIR", "ENV_PUBLIC_URL", "ReceiverApp", "ReceiverStore", "fault_envelope", "make_app", "wsdl_document"]

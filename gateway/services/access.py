@@ -15,9 +15,20 @@ from gateway.edxml.organ import OrganId
 from gateway.errors import AuthError
 
 
-@lru_cache(maxsize=4096)
 def _organ(value: str) -> OrganId | None:
-    return OrganId(value) if OrganId.is_valid(value) else None
+    """``value`` as an OrganId, None if it is not one.
+
+    The grammar check (length first: constant time on an 8 MB string) comes before the cache, so the cache only
+    ever holds valid identifiers of at most 35 characters. Keyed on the raw caller-supplied value, it kept 4,096
+    of them alive whatever their size (issue 10: worker RSS 189 → 723 MB after 8 requests with 8 MB organIds).
+    """
+    return _valid_organ(value) if OrganId.is_valid(value) else None
+
+
+@lru_cache(maxsize=4096)
+def _valid_organ(value: str) -> OrganId:
+    # Only called with OrganId.is_valid(value): ≤ 35 characters, so the cache is at most a few hundred KB.
+    return OrganId(value)
 
 
 def acts_for(acting: Sequence[str], organ_id: str) -> bool:

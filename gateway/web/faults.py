@@ -15,6 +15,10 @@ refusal — whether the guard refuses a request before spyne sees it or a use ca
     </soap:Fault>
 
 so a client branches on ``detail/GatewayError/code`` (or the prefix of ``faultstring``) and never parses prose.
+
+Messages quote what the client sent ("system X may not read the mailbox of <organId>"). A Fault never carries such a
+value whole (issue 10: a 16 MB organId came back in the Fault): :func:`clip` cuts every unbroken run of more than
+:data:`CLIP_OVER` characters to its first :data:`CLIP_KEEP` and says how long it was, in the message and the path.
 """
 
 from __future__ import annotations
@@ -37,6 +41,28 @@ INTERNAL_CODE: Final = "GATEWAY.INTERNAL"
 
 _ENV = ns.SOAP11
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: An unbroken run (no whitespace) longer than this is clipped to its first CLIP_KEEP characters. Every name, path and
+#: identifier the gateway itself writes into a message is shorter; a caller's value longer than that is not worth
+#: echoing whole.
+CLIP_OVER: Final = 100
+CLIP_KEEP: Final = 64
+_LONG_RUN = re.compile(rf"\S{{{CLIP_OVER + 1},}}")
+#: A message longer than this after clipping is cut (many long runs): a Fault stays a few KB whatever the input.
+_MAX_MESSAGE: Final = 2000
+
+
+def clip(text: str) -> str:
+    """``text`` with every unbroken run over :data:`CLIP_OVER` characters cut to ``<first 64>…(N bytes)``.
+
+    N is the run's size in UTF-8 bytes, so the reader learns how big the value was without receiving it. The whole
+    result is also bounded (:data:`_MAX_MESSAGE` characters).
+    """
+    if len(text) <= CLIP_OVER:
+        return text
+    clipped = _LONG_RUN.sub(
+        lambda m: f"{m.group()[:CLIP_KEEP]}…({len(m.group().encode('utf-8', 'replace'))} bytes)", text
+    )
+    return clipped if len(clipped) <= _MAX_MESSAGE else clipped[:_MAX_MESSAGE] + f"…({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -52,7 +78,9 @@ class FaultInfo:
 
     @classmethod
     def from_error(cls, exc: GatewayError) -> FaultInfo:
-        return cls(exc.code, exc.message, exc.message_vi, exc.path, server=exc.retryable)
+        """The Fault of ``exc``, with any long caller value in its message or path clipped (:func:`clip`)."""
+        path = clip(exc.path) if exc.path else exc.path
+        return cls(exc.code, clip(exc.message), exc.message_vi, path, server=exc.retryable)
 
     @property
     def faultstring(self) -> str:

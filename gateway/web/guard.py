@@ -5,8 +5,16 @@ gateway.md Intake 1–2 and "Registry, routing, access", in this order, for ``PO
 1. ``Content-Length`` present and within ``settings.max_body_bytes`` — checked *before* the body is read;
 2. ``Content-Type: text/xml`` (SOAP 1.1), charset absent or UTF-8; ``multipart/*`` (SwA/MTOM) refused;
 3. the body is read fully (never more than ``Content-Length``) and parsed ONCE with
-   :func:`gateway.xmlcheck.safe.parse_bytes` (DOCTYPE/ENTITY → ``EDXML.FORBIDDEN``); spyne reuses that tree;
-4. the body must be one known operation in a SOAP 1.1 envelope;
+   :func:`gateway.xmlcheck.safe.parse_bounded` (DOCTYPE/ENTITY → ``EDXML.FORBIDDEN``); spyne reuses that tree.
+   While it is parsed, the envelope is held to hard limits (issue 10; settings ``soap_max_*``): nesting depth,
+   element count, attributes per element, characters per text node outside the package → ``SIZE.LIMIT``, refused
+   as soon as the piece that crosses a limit has been parsed, before authentication and before spyne (which walked
+   100,000 attributes of one element for 41–81 s). Processing instructions are refused (WS-I Basic Profile 1.1
+   R1009: a message must not contain them; spyne crashed on one in the operation element) → ``EDXML.FORBIDDEN``;
+   comments are dropped, so ``QUJD<!---->RA==`` is the text ``QUJDRA==`` and not, as spyne read it, ``QUJD``;
+4. the body must be one known operation in a SOAP 1.1 envelope, without ``xsi:nil`` on the operation element
+   (spyne crashed on it), with each parameter at most once, and every parameter but the package and free text
+   within ``soap_max_identifier_chars`` (→ ``SIZE.LIMIT``);
 5. authentication: WS-Security UsernameToken in ``soap:Header`` (PasswordDigest with Nonce + Created →
    :meth:`GatewayApi.authenticate_digest`, which also enforces the replay window; PasswordText only over TLS), or
    else HTTP Basic, only over TLS when ``settings.basic_auth_requires_tls``;
@@ -39,6 +47,10 @@ client that reaches gunicorn directly cannot claim TLS.
 
 One log line per request (method, path, status, sizes, claimed user, authenticated system, elapsed, fault code);
 never the body.
+
+``GET ?wsdl`` names ``settings.public_base_url`` + ``/soap`` as the service address: ``public_url``, or the bind
+address — never the request's ``Host`` header, with which any client could make the WSDL it is handed (or a cache
+on the way) point other clients at a server of its choice (issue 10).
 """
 
 from __future__ import annotations
@@ -46,7 +58,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -69,14 +80,24 @@ from gateway.soapkit import STATUS_LINES, call_spyne
 from gateway.web.faults import INTERNAL, FaultInfo, fault_envelope
 from gateway.web.rawhttp import Refusal as _Refusal
 from gateway.web.rawhttp import StartResponse, WsgiApp, length_for_log, log_safe, read_body
-from gateway.web.soap import ENV_ENVELOPE, ENV_FAULT, ENV_SYSTEM_ID, OPERATIONS, wsdl_document
-from gateway.xmlcheck.safe import parse_bytes
+from gateway.web.soap import (
+    ENV_ENVELOPE,
+    ENV_FAULT,
+    ENV_SYSTEM_ID,
+    FREE_TEXT_PARAMETERS,
+    OPERATIONS,
+    PACKAGE_PARAMETERS,
+    PACKAGE_PATHS,
+    wsdl_document,
+)
+from gateway.xmlcheck.safe import TreeLimits, parse_bounded
 
 log = logging.getLogger(__name__)
 
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
 SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
+XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
 
 #: soap:Header entries the guard processes (so mustUnderstand="1" on them is honoured).
 _UNDERSTOOD: Final = frozenset({f"{{{WSSE}}}Security"})
@@ -84,7 +105,6 @@ _XML_TYPE: Final = "text/xml; charset=utf-8"
 #: The challenge of a request without credentials (RFC 9110 §11.6.1, RFC 7617).
 CHALLENGE: Final = 'Basic realm="edoc-gateway"'
 _STATUS_LINES: Final = {**STATUS_LINES, 401: "401 Unauthorized"}
-_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 
 @dataclass
@@ -109,13 +129,23 @@ class _Outcome:
 
 
 class SoapGuard:
-    """The ``/soap`` endpoint: guard checks, then spyne; also serves ``?wsdl`` with the request's address."""
+    """The ``/soap`` endpoint: guard checks, then spyne; also serves ``?wsdl`` with the configured address."""
 
     def __init__(self, spyne_app: WsgiApp, api: GatewayApi, settings: Settings) -> None:
         self._spyne = spyne_app
         self._api = api
         self._max_body = settings.max_body_bytes
         self._basic_requires_tls = settings.basic_auth_requires_tls
+        self._limits = TreeLimits(
+            max_depth=settings.soap_max_depth,
+            max_elements=settings.soap_max_elements,
+            max_attributes=settings.soap_max_attributes,
+            max_text_chars=settings.soap_max_text_chars,
+            bulk=PACKAGE_PATHS,
+        )
+        self._max_identifier = settings.soap_max_identifier_chars
+        self._address = settings.public_base_url + "/soap"
+        self._wsdl_bytes: bytes | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -127,7 +157,7 @@ class SoapGuard:
                 outcome = self._post(environ, audit)
             elif method in ("GET", "HEAD") and _is_wsdl_query(environ.get("QUERY_STRING", "")):
                 logs.bind(operation="wsdl")
-                outcome = _Outcome(200, self._wsdl(environ))
+                outcome = _Outcome(200, self._wsdl())
             else:
                 raise _Refusal(405, RequestError(f"method {method} is not allowed: POST SOAP 1.1, or GET ?wsdl"))
         except _Refusal as refusal:
@@ -173,7 +203,7 @@ class SoapGuard:
     def _post(self, environ: dict[str, Any], audit: _Audit) -> _Outcome:
         length = self._check_headers(environ)
         body = read_body(environ["wsgi.input"], length)
-        envelope = _parse_envelope(body, self._max_body)
+        envelope = _parse_envelope(body, self._max_body, self._limits, self._max_identifier)
         del body  # spyne gets the tree, not the bytes; free them before the package is decoded
         logs.bind(operation=_operation_name(envelope))
         system = audit.system = self._authenticate(environ, envelope, audit)
@@ -248,6 +278,12 @@ class SoapGuard:
         )
 
     def _ws_security(self, environ: dict[str, Any], token: etree._Element, audit: _Audit) -> str:
+        for local, namespace in (("Username", WSSE), ("Nonce", WSSE), ("Created", WSU)):
+            _check_identifier(
+                token.find(f"{{{namespace}}}{local}"),
+                f"/Envelope/Header/Security/UsernameToken/{local}",
+                self._max_identifier,
+            )
         username = _child_text(token, WSSE, "Username")
         audit.claim(username)
         passwords = token.findall(f"{{{WSSE}}}Password")
@@ -273,9 +309,11 @@ class SoapGuard:
 
     # ------------------------------------------------------------------------------------------ WSDL
 
-    def _wsdl(self, environ: dict[str, Any]) -> bytes:
-        """The WSDL with this request's address, so a client that follows soap:address comes back here."""
-        return wsdl_document(_request_url(environ))
+    def _wsdl(self) -> bytes:
+        """The WSDL with the configured address (built on first use: spyne's WSDL work is not done at start-up)."""
+        if self._wsdl_bytes is None:
+            self._wsdl_bytes = wsdl_document(self._address)
+        return self._wsdl_bytes
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -295,16 +333,18 @@ def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     return media.strip().lower(), params
 
 
-def _parse_envelope(body: bytes, max_bytes: int) -> etree._Element:
-    """Step 3–4: safe parse, then the shape every operation has: Envelope/Body/<one known operation>."""
+def _parse_envelope(body: bytes, max_bytes: int, limits: TreeLimits, max_identifier: int) -> etree._Element:
+    """Step 3–4: bounded safe parse, then the shape every operation has: Envelope/Body/<one known operation>."""
     try:
-        root = parse_bytes(body, max_bytes=max_bytes, what="SOAP envelope").getroot()
+        root = parse_bounded(
+            body, limits, max_bytes=max_bytes, what="SOAP envelope", strip_comments=True, forbid_pis=True
+        ).getroot()
     except EdxmlForbiddenError as exc:
         raise _Refusal(500, exc) from None
     except EdxmlParseError as exc:
         raise _Refusal(500, RequestError(exc.message, **exc.detail)) from None
-    except SizeLimitError as exc:  # pragma: no cover - Content-Length was checked first
-        raise _Refusal(413, exc) from None
+    except SizeLimitError as exc:  # a shape limit: decided from the envelope, so a Fault with 500 (R1126)
+        raise _Refusal(500, exc) from None
     if root.tag == f"{{{SOAP12}}}Envelope":
         raise _Refusal(500, RequestError("SOAP 1.2 is not supported: use SOAP 1.1", path="/Envelope"))
     if root.tag != f"{{{ns.SOAP11}}}Envelope":
@@ -320,12 +360,56 @@ def _parse_envelope(body: bytes, max_bytes: int) -> etree._Element:
         raise _Refusal(
             500, RequestError(f"unknown operation {tag}", path=f"/Envelope/Body/{etree.QName(tag).localname}")
         )
+    _check_parameters(operations[0], max_identifier)
     for header in root.iterfind(f"{{{ns.SOAP11}}}Header/*"):
         # SOAP 1.1 §4.2.3: a header the receiver must understand but does not is a Fault, not silently ignored.
         must = header.get(f"{{{ns.SOAP11}}}mustUnderstand", "0").strip() in ("1", "true")
         if must and header.tag not in _UNDERSTOOD:
             raise _Refusal(500, RequestError(f"header {header.tag} has mustUnderstand=1 and is not supported"))
     return root
+
+
+def _check_parameters(operation: etree._Element, max_identifier: int) -> None:
+    """The operation element as spyne can read it: no ``xsi:nil`` on it (spyne raised AttributeError/TypeError on
+    ``xsi:nil`` of either value), each parameter at most once (every one is ``maxOccurs=1``; spyne silently took one
+    of two), and identifier parameters within ``max_identifier`` characters.
+
+    Parameters are told apart by local name, as spyne reads them; unknown children (spyne ignores them) are held to
+    the identifier limit too.
+    """
+    name = etree.QName(operation).localname
+    if operation.get(f"{{{XSI}}}nil") is not None:
+        raise _Refusal(
+            500, RequestError(f"xsi:nil is not allowed on the operation element {name}", path=f"/Envelope/Body/{name}")
+        )
+    seen: set[str] = set()
+    for child in operation:
+        if not isinstance(child.tag, str):
+            continue
+        local = etree.QName(child).localname
+        path = f"/Envelope/Body/{name}/{local}"
+        if local in seen:
+            raise _Refusal(500, RequestError(f"{local} appears more than once in {name}", path=path))
+        seen.add(local)
+        if (name, local) not in PACKAGE_PARAMETERS and (name, local) not in FREE_TEXT_PARAMETERS:
+            _check_identifier(child, path, max_identifier)
+
+
+def _check_identifier(element: etree._Element | None, path: str, limit: int) -> None:
+    """``SIZE.LIMIT`` for an identifier longer than ``limit`` characters; the message never quotes it."""
+    text = element.text if element is not None else None
+    if text is not None and len(text) > limit:
+        raise _Refusal(
+            500,
+            SizeLimitError(
+                f"{path.rsplit('/', 1)[-1]} is {len(text)} characters long, above the limit of {limit} "
+                "for an identifier",
+                path=path,
+                kind="identifier",
+                size=len(text),
+                limit=limit,
+            ),
+        )
 
 
 def _operation_name(envelope: etree._Element) -> str:
@@ -361,12 +445,3 @@ def _call_auth(check: Callable[[], str]) -> str:
         return check()
     except GatewayError as exc:
         raise _Refusal(500, exc) from None
-
-
-def _request_url(environ: dict[str, Any]) -> str:
-    scheme = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
-    host = environ.get("HTTP_HOST", "")
-    if not _HOST.match(host):
-        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
-    path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "/soap")).replace('"', "")
-    return f"{scheme}://{host}{path}"

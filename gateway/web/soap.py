@@ -246,6 +246,28 @@ OPERATIONS: Final = frozenset(
 )
 
 
+#: (operation, parameter) that carry a package, read from the service's own message types: xs:base64Binary bounded
+#: only by ``max_package_bytes``. Every other parameter is held to an identifier or text limit by the guard, so a
+#: parameter added to an operation is bounded the day it is added. The names from
+#: before contract 1.1 are included so that an old client's package reaches :func:`_refuse_renamed` and gets the
+#: Fault naming the new name, not a size refusal.
+PACKAGE_PARAMETERS: Final = frozenset(
+    {
+        (name, param)
+        for name, method in EdocGatewayService.public_methods.items()
+        for param, kind in method.in_message._type_info.items()
+        if kind is Base64Package or getattr(kind, "__orig__", None) is Base64Package
+    }
+    | {key for key, new in RENAMED.items() if new == "edxmlPackage"}
+)
+#: (operation, parameter) that are free text, bounded by ``soap_max_text_chars`` like any text of the envelope. Every
+#: other parameter is an identifier, a code or a number: ``soap_max_identifier_chars``.
+FREE_TEXT_PARAMETERS: Final = frozenset({("Acknowledge", "reason")})
+#: Where a package travels in a request, as local-name paths for :class:`gateway.xmlcheck.safe.TreeLimits` (spyne
+#: matches parameters by local name, whatever their namespace).
+PACKAGE_PATHS: Final = frozenset(("Envelope", "Body", op, param) for op, param in PACKAGE_PARAMETERS)
+
+
 # -------------------------------------------------------------------------------------------- protocol
 
 
