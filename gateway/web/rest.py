@@ -120,8 +120,8 @@ def _log_request(response: Response) -> Response:
     """One line per request (answered or refused): method, path, claimed system, elapsed; never the body."""
     log.info(
         "rest %s %s system=%s %.1fms",
-        request.method,
-        request.path,
+        log_safe(request.method, 16),
+        log_safe(request.path, 120),
         log_safe(request.headers.get(SYSTEM_HEADER, "")) if request.headers.get(SYSTEM_HEADER) else "-",
         (time.perf_counter() - g.rest_started) * 1000,
     )
