@@ -37,6 +37,10 @@ OTHER_ENV: frozenset[str] = frozenset({f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}VDXP
 _TEST_ENV_PREFIX = f"{ENV_PREFIX}TEST_"
 
 
+#: Values of ``document_id_policy``.
+DOCUMENT_ID_POLICIES = ("strict", "warn", "off")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment. Paths are absolute after :func:`load_settings`."""
@@ -62,6 +66,12 @@ class Settings:
     crl_soft_fail: bool = False
     #: WS-Security UsernameToken: how far ``Created`` may be from now, in seconds (replay window).
     wss_window_seconds: int = 300
+    #: Whose DocumentIds an agency may use (issue 10; gateway.services.routing): ``strict`` refuses a package whose
+    #: DocumentId names another agency's OrganId as its issuer (``{OrganId},{date},{number}``, edxml.md §6.3), a
+    #: new document under a DocumentId another agency already issued, and an update/revoke/replace of another
+    #: agency's document (``EDXML.DOCUMENT_ID``); ``warn`` accepts them with a log warning; ``off`` checks nothing.
+    #: Packages polled from the upstream axis are checked as ``warn`` at most (the axis vouches for them).
+    document_id_policy: str = "strict"
     #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
     basic_auth_requires_tls: bool = True
     log_level: str = "INFO"
@@ -135,6 +145,12 @@ class Settings:
     cert_expiry_days: int = 30
 
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.document_id_policy not in DOCUMENT_ID_POLICIES:
+            raise ConfigError(
+                f"document_id_policy must be one of {', '.join(DOCUMENT_ID_POLICIES)}, not {self.document_id_policy!r}"
+            )
 
     @property
     def effective_database_url(self) -> str:

@@ -297,7 +297,7 @@ def _signature(head: Node) -> SignatureBlock | None:
 
 def _attachment(node: Node) -> Attachment:
     enc = node.opt("ContentTransferEncoded")
-    raw = enc.el.text if enc is not None and enc.el.text else ""
+    raw = (enc.text or "") if enc is not None else ""  # Node.text: a comment cannot cut the payload short
     return Attachment(
         content_id=strip_cid(node.s_req("ContentId")),
         attachment_name=node.s("AttachmentName"),

@@ -7,12 +7,22 @@ revocation or replacement is linked to.
 * A package polled from the upstream (:data:`UPSTREAM_SYSTEM`) gets deliveries only for the ``To`` hosted here:
   the upstream delivers to the agencies it reaches itself, and sending anything back up would loop.
 * An update/revoke/replace must name a document of the same sender that the gateway knows (``NOT_FOUND``).
+* DocumentIds belong to their issuer (issue 10 finding 9; setting ``document_id_policy``): a DocumentId is
+  ``{From/OrganId},{date},{number}`` by convention (edxml.md §6.3, [C] samples and the SDK), so one that names
+  another agency as its issuer is not the sender's to use; a new document may not take a DocumentId another
+  agency already issued (this covers opaque/UUID DocumentIds, which name no issuer); and an update, revocation or
+  replacement may not concern a DocumentId issued by another agency. Otherwise an agency could send a document
+  under another's DocumentId and then revoke "it" — recipients match by DocumentId. ``strict`` refuses
+  (``EDXML.DOCUMENT_ID``), ``warn`` logs and records the findings in the document's metadata, ``off`` skips.
+  Opaque DocumentIds stay accepted (edxml.md §6.3: some producers put a UUID there).
 
 Status packages are routed by :mod:`gateway.services.status_relay`.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,7 +30,9 @@ from typing import Any, Final
 
 from gateway.db import AgencyRecord, DocumentRecord, StatusRecord, Store
 from gateway.edxml import BussinessDocType, EdocPackage
-from gateway.errors import NotFoundError, RouteError
+from gateway.errors import DocumentIdError, NotFoundError, RouteError
+
+log = logging.getLogger(__name__)
 
 #: Channels a worker pushes to; ``mailbox`` recipients fetch their deliveries themselves.
 PUSH_CHANNELS: Final = frozenset({"soap", "rest", "vdxp"})
@@ -30,6 +42,12 @@ PUSH_CHANNELS: Final = frozenset({"soap", "rest", "vdxp"})
 UPSTREAM_SYSTEM: Final = "@upstream"
 #: The channel of the agencies reached through the upstream axis: the only senders the upstream may act for.
 UPSTREAM_CHANNEL: Final = "vdxp"
+
+#: The issuer part of a conventional DocumentId: the lenient OrganId grammar of edxml.md §6.1 with at least one
+#: dot (so that a word or a UUID is never taken for an agency), then the comma.
+#: Where refusals of the package's own DocumentId point.
+DOCUMENT_ID_PATH: Final = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/DocumentId"
+_ISSUER: Final = re.compile(r"([0-9A-Z]+(?:\.[0-9A-Z]+)+),", re.ASCII)
 
 _RELATED_WHAT = {
     BussinessDocType.REVOKE: "revocation",
@@ -107,8 +125,48 @@ def _upstream_targets(
     return tuple(local)
 
 
-def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients) -> Plan:
-    """Deliveries, link and metadata of an edoc whose recipients were decided by :func:`edoc_recipients`."""
+def document_id_issuer(document_id: str) -> str | None:
+    """The OrganId a conventional DocumentId names as its issuer; ``None`` for an opaque one (a UUID)."""
+    m = _ISSUER.match(document_id.strip())
+    return m.group(1) if m else None
+
+
+def document_id_problems(store: Store, pkg: EdocPackage, targets: Sequence[str]) -> list[str]:
+    """What is not the sender's in the package's own DocumentId and the ones it concerns (module docstring)."""
+    sender = pkg.sender
+    problems = []
+    issuer = document_id_issuer(pkg.document_id)
+    if issuer is not None and issuer != sender:
+        problems.append(f"DocumentId {pkg.document_id!r} is issued by {issuer}, not by the sender {sender}")
+    if pkg.bussiness_doc_type is BussinessDocType.NEW and pkg.document_id:
+        stored = store.documents.edocs_with_recipients(pkg.document_id)
+        others = sorted({d.sender for d, _ in stored if d.sender != sender})
+        if others:
+            problems.append(f"DocumentId {pkg.document_id!r} was already issued by {', '.join(others)}")
+    what = _RELATED_WHAT.get(pkg.bussiness_doc_type, "reference")
+    for target in targets:
+        owner = document_id_issuer(target)
+        if owner is not None and owner != sender:
+            problems.append(f"the {what} concerns {target!r}, a document of {owner}, not of the sender {sender}")
+    return problems
+
+
+def _apply_document_id_policy(store: Store, pkg: EdocPackage, targets: Sequence[str], policy: str) -> list[str]:
+    if policy == "off":
+        return []
+    problems = document_id_problems(store, pkg, targets)
+    if problems and policy == "strict":
+        raise DocumentIdError(
+            problems[0], path=DOCUMENT_ID_PATH, document_id=pkg.document_id, sender=pkg.sender, problems=problems
+        )
+    for problem in problems:
+        log.warning("document_id_policy=%s: accepted although %s", policy, problem)
+    return problems
+
+
+def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients, *, document_ids: str = "strict") -> Plan:
+    """Deliveries, link and metadata of an edoc whose recipients were decided by :func:`edoc_recipients`;
+    ``document_ids`` is the ``document_id_policy`` applied (module docstring)."""
     h = pkg.message_header
     b = pkg.trace_header_list.bussiness
     kind = pkg.bussiness_doc_type
@@ -121,14 +179,17 @@ def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients) -> Plan:
         "bussiness_doc_type": kind.value,
     }
     related: str | None = None
+    targets: list[str] = []
+    if kind is BussinessDocType.REPLACE and b is not None:
+        targets = [ri.document_id for ri in b.replacement_info_list if ri.document_id]
+    elif kind is not BussinessDocType.NEW and b is not None and b.document_id:
+        targets = [b.document_id]
+    elif kind is not BussinessDocType.NEW and h.response_for:
+        targets = [rf.document_id for rf in h.response_for if rf.document_id]
+    findings = _apply_document_id_policy(store, pkg, targets, document_ids)
+    if findings:
+        meta["document_id_warnings"] = findings
     if kind is not BussinessDocType.NEW:
-        targets: list[str] = []
-        if kind is BussinessDocType.REPLACE and b is not None:
-            targets = [ri.document_id for ri in b.replacement_info_list if ri.document_id]
-        elif b is not None and b.document_id:
-            targets = [b.document_id]
-        elif h.response_for:
-            targets = [rf.document_id for rf in h.response_for if rf.document_id]
         related = _find_related(store, pkg.sender, targets, kind)
         meta["related_document_ids"] = targets
     agencies = recipients.agencies
@@ -168,6 +229,8 @@ __all__ = [
     "UPSTREAM_SYSTEM",
     "Plan",
     "Recipients",
+    "document_id_issuer",
+    "document_id_problems",
     "edoc_recipients",
     "hosted_here",
     "iso",

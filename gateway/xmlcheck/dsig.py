@@ -212,6 +212,8 @@ def keyinfo_certificates(signature: etree._Element) -> list[x509.Certificate]:
         fail("malformed", f"KeyInfo carries {len(nodes)} certificates (limit {_MAX_KEYINFO_CERTS})")
     certs = []
     for node in nodes:
+        if len(node):  # a comment or PI would cut lxml's .text short: the certificate read would not be the one sent
+            fail("malformed", "an X509Certificate must hold base64 text only", certificate=len(certs) + 1)
         try:
             der = base64.b64decode("".join((node.text or "").split()), validate=True)
             certs.append(load_der_certificate(der))  # parsed in full here: nothing lazy fails later
