@@ -71,7 +71,7 @@ def fully_parsed(cert: x509.Certificate) -> x509.Certificate:
         _ = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), cert.subject == cert.issuer)
         _ = [(ext.oid, ext.critical, ext.value) for ext in cert.extensions]
         _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.fingerprint(hashes.SHA256()))
-        _ = cert.public_key()
+        _ = (cert.public_key(), cert.signature_hash_algorithm)  # an unknown algorithm cannot be verified anyway
         organ_ids(cert)
     except CERTIFICATE_ERRORS as exc:
         raise UnreadableCertificate(f"{type(exc).__name__}: {exc}") from None
