@@ -9,8 +9,12 @@ lengths. The signature no longer matches after an edit; that is the point — th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 @dataclass
@@ -143,6 +147,25 @@ def mutations(der: bytes) -> dict[str, bytes]:
     return out
 
 
-def assert_loadable_but_broken(der: bytes) -> None:
-    """The precondition of the tests: ``cryptography`` loads it (lazily) and fails later on some accessor."""
-    x509.load_der_x509_certificate(der)
+def sample_certificate() -> bytes:
+    """A small self-signed v3 certificate (EC P-256, fast to make) with extensions and an OrganId subject."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "Văn phòng UBND tỉnh Tây Ninh"),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, "000.00.01.H53"),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime(2024, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2034, 1, 1, tzinfo=UTC))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
