@@ -15,6 +15,7 @@ import json
 import os
 import re
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from der import mutations, sample_certificate
@@ -116,6 +117,9 @@ def mutated_der(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+# A zero or negative serial number loads with a deprecation warning (a future cryptography refuses it; the loader's
+# except clause then covers it): the certificate is still read as today, which is what this target checks.
+@pytest.mark.filterwarnings("ignore:Parsed a serial number:cryptography.utils.CryptographyDeprecationWarning")
 @FUZZ
 @given(mutated_der() | st.binary(max_size=256))
 def test_certificate_loading_raises_only_unreadable_certificate(der: bytes) -> None:
