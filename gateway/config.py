@@ -38,7 +38,7 @@ _TEST_ENV_PREFIX = f"{ENV_PREFIX}TEST_"
 
 
 #: Values of ``document_id_policy``.
-DOCUMENT_ID_POLICIES = ("strict", "warn", "off")
+DOCUMENT_ID_POLICIES = ("standard", "strict", "warn", "off")
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,13 @@ class Settings:
     crl_soft_fail: bool = False
     #: WS-Security UsernameToken: how far ``Created`` may be from now, in seconds (replay window).
     wss_window_seconds: int = 300
-    #: Whose DocumentIds an agency may use (issue 10; gateway.services.routing): ``strict`` refuses a package whose
-    #: DocumentId names another agency's OrganId as its issuer (``{OrganId},{date},{number}``, edxml.md §6.3), a
-    #: new document under a DocumentId another agency already issued, and an update/revoke/replace of another
-    #: agency's document (``EDXML.DOCUMENT_ID``); ``warn`` accepts them with a log warning; ``off`` checks nothing.
-    #: Packages polled from the upstream axis are checked as ``warn`` at most (the axis vouches for them).
-    document_id_policy: str = "strict"
+    #: Whose DocumentIds an agency may use (issue 10; gateway.services.routing). ``standard`` refuses
+    #: (``EDXML.DOCUMENT_ID``) an update/revoke/replace of a DocumentId another agency issued
+    #: (``{OrganId},{date},{number}``, edxml.md §6.3) and a DocumentId colliding with one another agency sent, and
+    #: logs a DocumentId that merely names another issuer (real producers copy templates); ``strict`` refuses that
+    #: too; ``warn`` accepts everything with a log warning; ``off`` checks nothing. Packages polled from the
+    #: upstream axis are checked as ``warn`` at most (the axis vouches for them).
+    document_id_policy: str = "standard"
     #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
     basic_auth_requires_tls: bool = True
     log_level: str = "INFO"

@@ -326,6 +326,11 @@ def test_hostile_packages_through_the_soap_edge_are_stable_refusals(gateway, pki
     assert _refused_soap(gateway, lambda: sc.send_edoc(under_a)) == "EDXML.DOCUMENT_ID"
     revoke = _retargeted(pki, pkg, sender=C, document_id=f"{C},2026/11/28,904/VP", revoke=pkg.document_id)
     assert _refused_soap(gateway, lambda: sc.send_edoc(revoke)) == "EDXML.DOCUMENT_ID"
+    # Under the default (standard) a DocumentId merely naming another issuer is accepted (producers copy templates,
+    # as the SDK's own edoc_new sample does) — and cannot block the real issuer's document under that id later.
+    preempt = f"{A},2026/11/28,999/VP"
+    assert sc.send_edoc(_retargeted(pki, pkg, sender=C, document_id=preempt)).duplicate is False
+    assert sa.send_edoc(_retargeted(pki, pkg, sender=A, document_id=preempt, sign=True)).duplicate is False
     # An opaque (UUID) DocumentId is accepted once; another agency cannot take it afterwards.
     opaque = str(uuid.uuid4())
     sc.send_edoc(_retargeted(pki, pkg, sender=C, document_id=opaque))

@@ -236,7 +236,7 @@ class Intake:
 
     def _link(self, attempt: IntakeAttempt, pkg: Package, recipients: Recipients, now: datetime) -> Plan:
         if isinstance(pkg, EdocPackage):
-            policy = "warn" if attempt.upstream and self._settings.document_id_policy == "strict" else None
+            policy = "warn" if attempt.upstream and self._settings.document_id_policy != "off" else None
             return plan_edoc(self.store, pkg, recipients, document_ids=policy or self._settings.document_id_policy)
         plan = plan_status(self.store, pkg, now, upstream=attempt.upstream)
         status_to = plan.recipients[0][0]

@@ -12,9 +12,13 @@ revocation or replacement is linked to.
   another agency as its issuer is not the sender's to use; a new document may not take a DocumentId another
   agency already issued (this covers opaque/UUID DocumentIds, which name no issuer); and an update, revocation or
   replacement may not concern a DocumentId issued by another agency. Otherwise an agency could send a document
-  under another's DocumentId and then revoke "it" — recipients match by DocumentId. ``strict`` refuses
-  (``EDXML.DOCUMENT_ID``), ``warn`` logs and records the findings in the document's metadata, ``off`` skips.
-  Opaque DocumentIds stay accepted (edxml.md §6.3: some producers put a UUID there).
+  under another's DocumentId and then revoke "it" — recipients match by DocumentId. ``standard`` (the default)
+  refuses (``EDXML.DOCUMENT_ID``) what takes another agency's document: an update/revoke/replace of a DocumentId
+  issued by another agency, and a DocumentId that collides with one another agency sent (its own, or an opaque
+  one another agency used first); a DocumentId merely naming another issuer is logged and recorded, since real
+  producers copy templates (the SDK's edoc_new sample). ``strict`` refuses every finding, ``warn`` logs and
+  records them in the document's metadata, ``off`` skips. Opaque DocumentIds (a UUID, edxml.md §6.3) stay
+  accepted.
 
 Status packages are routed by :mod:`gateway.services.status_relay`.
 """
@@ -131,23 +135,27 @@ def document_id_issuer(document_id: str) -> str | None:
     return m.group(1) if m else None
 
 
-def document_id_problems(store: Store, pkg: EdocPackage, targets: Sequence[str]) -> list[str]:
-    """What is not the sender's in the package's own DocumentId and the ones it concerns (module docstring)."""
+def document_id_problems(store: Store, pkg: EdocPackage, targets: Sequence[str]) -> list[tuple[bool, str]]:
+    """What is not the sender's in the package's own DocumentId and the ones it concerns, each as (``serious``,
+    message): serious findings are refused under ``standard``, the others only under ``strict``."""
     sender = pkg.sender
-    problems = []
+    problems: list[tuple[bool, str]] = []
     issuer = document_id_issuer(pkg.document_id)
+    stored = store.documents.edocs_with_recipients(pkg.document_id) if pkg.document_id else []
+    others = sorted({d.sender for d, _ in stored if d.sender != sender})
     if issuer is not None and issuer != sender:
-        problems.append(f"DocumentId {pkg.document_id!r} is issued by {issuer}, not by the sender {sender}")
-    if pkg.bussiness_doc_type is BussinessDocType.NEW and pkg.document_id:
-        stored = store.documents.edocs_with_recipients(pkg.document_id)
-        others = sorted({d.sender for d, _ in stored if d.sender != sender})
-        if others:
-            problems.append(f"DocumentId {pkg.document_id!r} was already issued by {', '.join(others)}")
+        # Producers copy templates (the SDK's own edoc_new sample: From A80, DocumentId of G22): a mere mismatch is
+        # serious only when it collides with a document its issuer really sent.
+        problems.append((issuer in others, f"DocumentId {pkg.document_id!r} is issued by {issuer}, not by {sender}"))
+    elif pkg.bussiness_doc_type is BussinessDocType.NEW and others:
+        # Taking an id another agency already used; not serious when it is the sender's own (someone else used it
+        # first: refusing the real issuer would let anyone block its next number).
+        problems.append((issuer is None, f"DocumentId {pkg.document_id!r} was already used by {', '.join(others)}"))
     what = _RELATED_WHAT.get(pkg.bussiness_doc_type, "reference")
     for target in targets:
         owner = document_id_issuer(target)
         if owner is not None and owner != sender:
-            problems.append(f"the {what} concerns {target!r}, a document of {owner}, not of the sender {sender}")
+            problems.append((True, f"the {what} concerns {target!r}, a document of {owner}, not of {sender}"))
     return problems
 
 
@@ -155,16 +163,17 @@ def _apply_document_id_policy(store: Store, pkg: EdocPackage, targets: Sequence[
     if policy == "off":
         return []
     problems = document_id_problems(store, pkg, targets)
-    if problems and policy == "strict":
+    refused = [m for serious, m in problems if policy == "strict" or (serious and policy == "standard")]
+    if refused:
         raise DocumentIdError(
-            problems[0], path=DOCUMENT_ID_PATH, document_id=pkg.document_id, sender=pkg.sender, problems=problems
+            refused[0], path=DOCUMENT_ID_PATH, document_id=pkg.document_id, sender=pkg.sender, problems=refused
         )
-    for problem in problems:
+    for _serious, problem in problems:
         log.warning("document_id_policy=%s: accepted although %s", policy, problem)
-    return problems
+    return [m for _s, m in problems]
 
 
-def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients, *, document_ids: str = "strict") -> Plan:
+def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients, *, document_ids: str = "standard") -> Plan:
     """Deliveries, link and metadata of an edoc whose recipients were decided by :func:`edoc_recipients`;
     ``document_ids`` is the ``document_id_policy`` applied (module docstring)."""
     h = pkg.message_header
