@@ -38,6 +38,10 @@ OTHER_ENV: frozenset[str] = frozenset({f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}VDXP
 _TEST_ENV_PREFIX = f"{ENV_PREFIX}TEST_"
 
 
+#: Values of ``document_id_policy``.
+DOCUMENT_ID_POLICIES = ("standard", "strict", "warn", "off")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment. Paths are absolute after :func:`load_settings`."""
@@ -69,6 +73,13 @@ class Settings:
     #: Addresses or networks (CIDR) of the TLS-terminating proxies whose ``X-Forwarded-For`` and client
     #: certificate headers are believed; none by default (the peer address is the client's).
     trusted_proxies: tuple[str, ...] = ()
+    #: Whose DocumentIds an agency may use (issue 10; gateway.services.routing). ``standard`` refuses
+    #: (``EDXML.DOCUMENT_ID``) an update/revoke/replace of a DocumentId another agency issued
+    #: (``{OrganId},{date},{number}``, edxml.md §6.3) and a DocumentId colliding with one another agency sent, and
+    #: logs a DocumentId that merely names another issuer (real producers copy templates); ``strict`` refuses that
+    #: too; ``warn`` accepts everything with a log warning; ``off`` checks nothing. Packages polled from the
+    #: upstream axis are checked as ``warn`` at most (the axis vouches for them).
+    document_id_policy: str = "standard"
     #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
     basic_auth_requires_tls: bool = True
     #: The gateway's public base URL (``https://axis.example.gov.vn``, with a path prefix if a proxy adds one): the
@@ -212,6 +223,10 @@ class Settings:
         ]
         if small:
             raise ConfigError(f"{', '.join(small)} must be at least 8 (a SOAP request needs that much)", keys=small)
+        if self.document_id_policy not in DOCUMENT_ID_POLICIES:
+            raise ConfigError(
+                f"document_id_policy must be one of {', '.join(DOCUMENT_ID_POLICIES)}, not {self.document_id_policy!r}"
+            )
 
     @property
     def public_base_url(self) -> str:

@@ -94,6 +94,14 @@ class EdxmlBusinessError(EdxmlError):
     message_vi = "Gói tin vi phạm quy tắc nghiệp vụ"
 
 
+class DocumentIdError(EdxmlBusinessError):
+    """A DocumentId that is not the sender's to use (issue 10 finding 9): issued under another agency's OrganId,
+    already issued by another agency, or an update/revoke/replace of another agency's document."""
+
+    code = "EDXML.DOCUMENT_ID"
+    message_vi = "Mã định danh văn bản không thuộc đơn vị gửi"
+
+
 class AttachmentError(EdxmlError):
     """Malformed base64, broken zip, manifest/attachment mismatch, or a zip bomb."""
 

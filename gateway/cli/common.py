@@ -4,6 +4,11 @@ Exit status 0 on success; 1 with one line per failure on standard error of the f
 ``FILE: CODE: message [at PATH]`` — stable codes, so scripts can branch on them; 2 for a usage error (unknown
 command or option, missing argument: click's usage message, as most Unix tools do). The underscore names are
 private to the :mod:`gateway.cli` package: its command modules use them, nothing else should.
+
+An exception that is no :class:`~gateway.errors.GatewayError` is a defect, but the user still gets one line in
+the same format with the stable code ``GATEWAY.INTERNAL`` and exit status 1, never a traceback (issue 10: a
+crafted zip made ``inspect --extract`` print one): :func:`_reporting` turns it into that line where the command
+names its source (the file), :class:`_Group` everywhere else (the source is then the command's name).
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ import click
 from gateway.config import ENV_PREFIX, Settings, load_settings
 from gateway.errors import GatewayError
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES
+
+#: The code of a defect (as the edges answer it: gateway.web.faults.INTERNAL_CODE).
+_INTERNAL_CODE = "GATEWAY.INTERNAL"
+#: click's own control flow, which must pass through the catch-alls.
+_CLICK_FLOW = (click.exceptions.Exit, click.exceptions.Abort, click.ClickException)
 
 _MAX = click.option(
     "--max-bytes", type=int, default=DEFAULT_MAX_BYTES, show_default=True, help="Refuse larger packages."
@@ -57,6 +67,17 @@ def _reporting(source: str) -> Iterator[None]:
     except OSError as exc:
         click.echo(f"{source}: IO.ERROR: {exc.strerror or exc}", err=True)
         raise _Failed from None
+    except (_Failed, *_CLICK_FLOW):
+        raise
+    except Exception as exc:
+        click.echo(_internal_line(source, exc), err=True)
+        raise _Failed from None
+
+
+def _internal_line(source: str, exc: BaseException) -> str:
+    """A defect as one failure line: the exception's class and its message, cut and on one line."""
+    message = " ".join(str(exc).split())[:300]
+    return f"{source}: {_INTERNAL_CODE}: unexpected {type(exc).__name__}" + (f": {message}" if message else "")
 
 
 class _Group(click.Group):
@@ -64,6 +85,14 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except _Failed:
+            ctx.exit(1)
+        except _CLICK_FLOW:
+            raise
+        except GatewayError as exc:  # raised outside any _reporting block
+            click.echo(_fail_line(ctx.invoked_subcommand or ctx.info_name or "edoc-gateway", exc), err=True)
+            ctx.exit(1)
+        except Exception as exc:
+            click.echo(_internal_line(ctx.invoked_subcommand or ctx.info_name or "edoc-gateway", exc), err=True)
             ctx.exit(1)
 
 

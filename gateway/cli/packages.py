@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from gateway.cli.common import _MAX, _Failed, _reporting
-from gateway.edxml import EdocPackage, Package, StatusPackage, extract, from_json, render, to_json
+from gateway.edxml import EdocPackage, Package, StatusPackage, extract, from_json, parse_json, render, to_json
 from gateway.edxml.dates import format_date, format_timestamp
-from gateway.errors import EdxmlParseError, GatewayError, SignatureError
+from gateway.errors import GatewayError, SignatureError
 from gateway.validation import validate_package
 from gateway.xmlcheck.safe import read_limited
 
@@ -210,11 +210,7 @@ def _missing_chain_hint(data: bytes, exc: SignatureError, max_bytes: int) -> str
 def build(json_path: Path, outfile: Path, max_bytes: int) -> None:
     """Build a canonical edXML package from its canonical JSON form."""
     with _reporting(str(json_path)):
-        try:
-            doc = json.loads(read_limited(json_path, max_bytes))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EdxmlParseError(f"not valid JSON: {exc}") from None
-        data = render(from_json(doc))
+        data = render(from_json(parse_json(read_limited(json_path, max_bytes))))
         validate_package(data, max_bytes=max_bytes)
         outfile.write_bytes(data)
     click.echo(f"{outfile}: built ({len(data)} bytes)")

@@ -20,7 +20,7 @@ from gateway.edxml.codes import (
     StatusCode,
     SteeringType,
 )
-from gateway.edxml.jsonform import from_json, json_schema, to_json
+from gateway.edxml.jsonform import from_json, json_schema, parse_json, to_json
 from gateway.edxml.model import (
     Attachment,
     Bussiness,
@@ -87,6 +87,7 @@ __all__ = [
     "from_json",
     "json_schema",
     "make_attachment",
+    "parse_json",
     "read_bytes",
     "read_tree",
     "render",

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import lzma
 import mimetypes
 import posixpath
+import struct
 import uuid
 import zipfile
 import zlib
@@ -25,6 +27,23 @@ from gateway.errors import AttachmentError
 
 ZIP_CONTENT_TYPE = "application/zip"
 _CHUNK = 1 << 16
+#: What :mod:`zipfile` raises on a malformed archive, besides BadZipFile: its header parsing is not hardened, so a
+#: crafted zip reaches NotImplementedError (an unknown version or compression method), ValueError (a negative
+#: seek from a bad offset, a name that is not UTF-8), IndexError, struct.error, EOFError, the decompressors'
+#: own errors and OverflowError (issue 10: ``extract`` ended in these). Every one of them means "broken zip".
+_ZIP_FAILURES = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    ValueError,
+    IndexError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    OverflowError,
+)
 
 
 @dataclass(frozen=True)
@@ -70,10 +89,10 @@ def unzip(data: bytes, limits: ZipLimits = ZipLimits()) -> list[tuple[str, bytes
     """Inflate every file entry of a zip within ``limits``; raises ``EDXML.ATTACHMENT``."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise AttachmentError(f"attachment is not a valid zip archive: {exc}") from None
+    except _ZIP_FAILURES as exc:
+        raise AttachmentError(f"attachment is not a valid zip archive: {_brief(exc)}") from None
     with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
+        infos = [i for i in zf.infolist() if not i.filename.endswith("/")]  # is_dir() fails on an empty name
         if len(infos) > limits.max_entries:
             raise AttachmentError(
                 f"zip has {len(infos)} entries, above the limit of {limits.max_entries}",
@@ -95,10 +114,14 @@ def unzip(data: bytes, limits: ZipLimits = ZipLimits()) -> list[tuple[str, bytes
                         chunks.append(chunk)
             except AttachmentError:
                 raise
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
-                raise AttachmentError(f"zip entry {info.filename!r} is corrupt: {exc}") from None
+            except _ZIP_FAILURES as exc:
+                raise AttachmentError(f"zip entry {info.filename[:100]!r} is corrupt: {_brief(exc)}") from None
             out.append((info.filename, b"".join(chunks)))
         return out
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _check_inflation(info: zipfile.ZipInfo, size: int, total: int, limits: ZipLimits) -> None:

@@ -13,14 +13,15 @@ from datetime import date, datetime, timedelta, timezone
 
 from gateway.errors import EdxmlValueError
 
-VN_TZ = timezone(timedelta(hours=7), "ICT")
+VN_OFFSET = timedelta(hours=7)
+VN_TZ = timezone(VN_OFFSET, "ICT")
 DATE_FORMAT = "%Y/%m/%d"
 TIMESTAMP_FORMAT = "%Y/%m/%d %H:%M:%S"
 
-_YMD = re.compile(r"^(\d{4})[/\-.](\d{1,2})[/\-.](\d{1,2})$")
-_DMY = re.compile(r"^(\d{1,2})[/\-.](\d{1,2})[/\-.](\d{4})$")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?$")
-_ZONE = re.compile(r"(Z|[+\-]\d{2}:?\d{2})$")
+_YMD = re.compile(r"^(\d{4})[/\-.](\d{1,2})[/\-.](\d{1,2})$", re.ASCII)
+_DMY = re.compile(r"^(\d{1,2})[/\-.](\d{1,2})[/\-.](\d{4})$", re.ASCII)
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?$", re.ASCII)
+_ZONE = re.compile(r"(Z|[+\-]\d{2}:?\d{2})$", re.ASCII)
 
 
 def _date_part(text: str) -> date | None:
@@ -71,15 +72,24 @@ def parse_timestamp(text: str, path: str | None = None) -> datetime:
     except ValueError:
         raise EdxmlValueError(f"{raw!r} is not a valid time of day", path=path) from None
     if zone is not None:
-        value = datetime.fromisoformat(value.isoformat() + _iso_zone(zone)).astimezone(VN_TZ)
-        value = value.replace(tzinfo=None)
+        offset = _offset(zone, raw, path)
+        try:
+            value = (value - offset + VN_OFFSET).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in Vietnam: no such datetime
+            raise EdxmlValueError(f"{raw!r} is outside the representable years in Vietnam time", path=path) from None
     return value
 
 
-def _iso_zone(zone: str) -> str:
+def _offset(zone: str, raw: str, path: str | None) -> timedelta:
+    """The UTC offset of ``Z``/``±HH:MM``/``±HHMM``: hours 0–23 and minutes 0–59 (ISO 8601), else EDXML.VALUE
+    (issue 10: ``+57:00`` reached ``datetime`` and ended in a 500)."""
     if zone == "Z":
-        return "+00:00"
-    return zone if ":" in zone else f"{zone[:3]}:{zone[3:]}"
+        return timedelta(0)
+    hours, minutes = int(zone[1:3]), int(zone[-2:])
+    if hours > 23 or minutes > 59:
+        raise EdxmlValueError(f"{raw!r} has an impossible UTC offset {zone}", path=path)
+    offset = timedelta(hours=hours, minutes=minutes)
+    return -offset if zone[0] == "-" else offset
 
 
 def format_date(value: date) -> str:

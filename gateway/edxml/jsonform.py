@@ -18,6 +18,8 @@ import base64
 import binascii
 import dataclasses
 import functools
+import json
+import re
 import types
 import typing
 from datetime import date, datetime
@@ -27,9 +29,14 @@ from typing import Any
 from gateway.edxml import dates
 from gateway.edxml.codes import PackageKind, StatusCode, _IntCode
 from gateway.edxml.model import EdocPackage, Package, StatusPackage
-from gateway.errors import EdxmlStructureError, EdxmlValueError
+from gateway.errors import EdxmlParseError, EdxmlStructureError, EdxmlValueError
 
 SCHEMA_ID = "urn:edoc-gateway:schema:edxml-package:1"
+#: Deepest nesting of arrays and objects a JSON body may have (the canonical form needs 6).
+MAX_JSON_DEPTH: typing.Final = 64
+#: Characters XML 1.0 cannot carry (C0 controls but TAB/LF/CR, lone surrogates, U+FFFE/U+FFFF): a JSON string
+#: with one could never become an edXML package (lxml refuses it, or UTF-8 encoding fails later).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _KINDS: dict[str, type[EdocPackage] | type[StatusPackage]] = {
     PackageKind.EDOC: EdocPackage,
     PackageKind.STATUS: StatusPackage,
@@ -95,6 +102,58 @@ def _dump(obj: Any) -> Any:
 # -------------------------------------------------------------------------------------- from JSON
 
 
+def parse_json(data: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """JSON text (UTF-8, RFC 8259: no NaN/Infinity) as Python values, nested at most ``max_depth`` deep.
+
+    The one JSON parse of the edges that take JSON bodies. Every way ``json.loads`` can fail on hostile input
+    is ``EDXML.PARSE`` here: not UTF-8, not JSON, a number too long to convert (ValueError), nesting deep
+    enough to exhaust the parser's recursion (RecursionError, issue 10: 100,000 ``[``) — and nesting deeper
+    than ``max_depth`` is refused too, so that no consumer recurses on attacker-chosen depth. So is a string
+    (key or value) with a character XML 1.0 cannot carry: ``\\u0001`` or a lone surrogate ``\\ud800`` is valid
+    JSON, but every JSON body ends up in an edXML package or a database text column, where it would fail later
+    (lxml's ValueError, a UnicodeEncodeError when stored).
+    """
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text, parse_constant=_no_constant)
+    except UnicodeDecodeError as exc:
+        raise EdxmlParseError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except RecursionError:
+        raise EdxmlParseError(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError as exc:  # json.JSONDecodeError, or an integer over the int-conversion digit limit
+        raise EdxmlParseError(f"not valid JSON: {str(exc)[:200]}") from None
+    _check_tree(value, max_depth)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _check_tree(value: Any, max_depth: int) -> None:
+    """Depth and characters of every string, iteratively (a recursive walk would itself be the hazard)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                raise EdxmlParseError(f"JSON nested deeper than {max_depth} levels")
+            if isinstance(item, dict):
+                for key in item:
+                    _check_text(key)
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+
+
+def _check_text(text: str) -> None:
+    bad = _NOT_XML.search(text)
+    if bad is not None:
+        raise EdxmlParseError(f"a JSON string carries U+{ord(bad.group()):04X}, which XML cannot carry")
+
+
 def from_json(doc: Any) -> Package:
     """A package from its canonical JSON; raises ``EDXML.STRUCTURE``/``EDXML.VALUE`` with a JSON path."""
     if not isinstance(doc, dict):
@@ -120,7 +179,8 @@ def _load(tp: Any, value: Any, path: str) -> Any:
         known = {key for _f, key, _t in fields}
         unknown = sorted(set(value) - known)
         if unknown:
-            raise EdxmlStructureError(f"unknown key {unknown[0]!r}", path=f"{path}.{unknown[0]}")
+            key = unknown[0][:100]  # the client's key, echoed in the error: bounded
+            raise EdxmlStructureError(f"unknown key {key!r}", path=f"{path}.{key}")
         kwargs = {}
         for f, key, ftp in fields:
             if key in value:
@@ -168,6 +228,9 @@ def _scalar(tp: Any, value: Any, path: str) -> Any:
         return value
     if tp is str:
         _expect(value, str, path)
+        bad = _NOT_XML.search(value)
+        if bad is not None:
+            raise EdxmlValueError(f"U+{ord(bad.group()):04X} cannot appear in an edXML package", path=path)
         return value
     raise TypeError(f"no JSON mapping for {tp!r}")  # a model type the mapping does not know: a bug
 

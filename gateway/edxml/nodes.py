@@ -80,7 +80,18 @@ class Node:
 
     @property
     def text(self) -> str | None:
-        """Stripped text; None when empty (absent and empty mean the same, model.py)."""
+        """Stripped text; None when empty (absent and empty mean the same, model.py).
+
+        A field is text only: a comment, processing instruction or element inside it is refused
+        (``EDXML.VALUE`` at the field's path). lxml's ``.text`` stops at the first such node, so
+        ``<OrganId>000.00.<!-- -->01.H53</OrganId>`` would read as ``000.00.`` while a canonicalising reader
+        (a signature verifier drops comments) sees ``000.00.01.H53``: two readers, two senders (issue 10
+        finding 9). Joining the pieces instead would still disagree with readers that stop where lxml does;
+        refusing agrees with every reader. Every scalar the reader takes passes here.
+        """
+        if len(self.el):  # any child node: element, comment or processing instruction
+            kinds = sorted({_node_kind(child) for child in self.el})
+            raise EdxmlValueError(f"a text field must not contain {' or '.join(kinds)}", path=self.path)
         t = self.el.text
         if t is None:
             return None
@@ -109,6 +120,14 @@ class Node:
         if node is None:
             return ()
         return tuple(t for n in node.all(item) if (t := n.text) is not None)
+
+
+def _node_kind(node: etree._Element) -> str:
+    if isinstance(node, etree._Comment):
+        return "a comment"
+    if isinstance(node, etree._ProcessingInstruction):
+        return "a processing instruction"
+    return "an element"
 
 
 def parse_date(text: str, path: str) -> date:

@@ -50,7 +50,7 @@ from gateway.edxml.model import (
     TraceHeaderList,
 )
 from gateway.edxml.nodes import READ_NS, Node, local_name, parse_bool, parse_date, parse_int, parse_timestamp
-from gateway.errors import AttachmentError, EdxmlStructureError
+from gateway.errors import AttachmentError, EdxmlStructureError, SignatureError
 from gateway.xmlcheck.paths import element_path
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, parse_bytes
 
@@ -285,14 +285,19 @@ def _signature(head: Node) -> SignatureBlock | None:
     for child in head.el:
         if isinstance(child.tag, str) and local_name(child)[1] == "Signature":
             uri = local_name(child)[0]
-            xml = etree.tostring(child, method="c14n", exclusive=True, with_comments=False).decode()
+            try:
+                xml = etree.tostring(child, method="c14n", exclusive=True, with_comments=False).decode()
+            except etree.C14NError as exc:
+                # C14N refuses relative namespace URIs (xmlns="rel"), which XML itself allows (issue 10: a 500).
+                message = f"the Signature element cannot be canonicalised: {exc}"
+                raise SignatureError(message, path=element_path(child), reason="malformed") from None
             return SignatureBlock(xml=xml, is_xmldsig=uri == ns.DSIG)
     return None
 
 
 def _attachment(node: Node) -> Attachment:
     enc = node.opt("ContentTransferEncoded")
-    raw = enc.el.text if enc is not None and enc.el.text else ""
+    raw = (enc.text or "") if enc is not None else ""  # Node.text: a comment cannot cut the payload short
     return Attachment(
         content_id=strip_cid(node.s_req("ContentId")),
         attachment_name=node.s("AttachmentName"),

@@ -245,7 +245,8 @@ class Intake:
 
     def _link(self, attempt: IntakeAttempt, pkg: Package, recipients: Recipients, now: datetime) -> Plan:
         if isinstance(pkg, EdocPackage):
-            return plan_edoc(self.store, pkg, recipients)
+            policy = "warn" if attempt.upstream and self._settings.document_id_policy != "off" else None
+            return plan_edoc(self.store, pkg, recipients, document_ids=policy or self._settings.document_id_policy)
         plan = plan_status(
             self.store,
             pkg,

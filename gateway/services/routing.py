@@ -7,12 +7,26 @@ revocation or replacement is linked to.
 * A package polled from the upstream (:data:`UPSTREAM_SYSTEM`) gets deliveries only for the ``To`` hosted here:
   the upstream delivers to the agencies it reaches itself, and sending anything back up would loop.
 * An update/revoke/replace must name a document of the same sender that the gateway knows (``NOT_FOUND``).
+* DocumentIds belong to their issuer (issue 10 finding 9; setting ``document_id_policy``): a DocumentId is
+  ``{From/OrganId},{date},{number}`` by convention (edxml.md §6.3, [C] samples and the SDK), so one that names
+  another agency as its issuer is not the sender's to use; a new document may not take a DocumentId another
+  agency already issued (this covers opaque/UUID DocumentIds, which name no issuer); and an update, revocation or
+  replacement may not concern a DocumentId issued by another agency. Otherwise an agency could send a document
+  under another's DocumentId and then revoke "it" — recipients match by DocumentId. ``standard`` (the default)
+  refuses (``EDXML.DOCUMENT_ID``) what takes another agency's document: an update/revoke/replace of a DocumentId
+  issued by another agency, and a DocumentId that collides with one another agency sent (its own, or an opaque
+  one another agency used first); a DocumentId merely naming another issuer is logged and recorded, since real
+  producers copy templates (the SDK's edoc_new sample). ``strict`` refuses every finding, ``warn`` logs and
+  records them in the document's metadata, ``off`` skips. Opaque DocumentIds (a UUID, edxml.md §6.3) stay
+  accepted.
 
 Status packages are routed by :mod:`gateway.services.status_relay`.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,7 +34,9 @@ from typing import Any, Final
 
 from gateway.db import AgencyRecord, DocumentRecord, StatusRecord, Store
 from gateway.edxml import BussinessDocType, EdocPackage
-from gateway.errors import NotFoundError, RouteError
+from gateway.errors import DocumentIdError, NotFoundError, RouteError
+
+log = logging.getLogger(__name__)
 
 #: Channels a worker pushes to; ``mailbox`` recipients fetch their deliveries themselves.
 PUSH_CHANNELS: Final = frozenset({"soap", "rest", "vdxp"})
@@ -30,6 +46,12 @@ PUSH_CHANNELS: Final = frozenset({"soap", "rest", "vdxp"})
 UPSTREAM_SYSTEM: Final = "@upstream"
 #: The channel of the agencies reached through the upstream axis: the only senders the upstream may act for.
 UPSTREAM_CHANNEL: Final = "vdxp"
+
+#: The issuer part of a conventional DocumentId: the lenient OrganId grammar of edxml.md §6.1 with at least one
+#: dot (so that a word or a UUID is never taken for an agency), then the comma.
+#: Where refusals of the package's own DocumentId point.
+DOCUMENT_ID_PATH: Final = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/DocumentId"
+_ISSUER: Final = re.compile(r"([0-9A-Z]+(?:\.[0-9A-Z]+)+),", re.ASCII)
 
 _RELATED_WHAT = {
     BussinessDocType.REVOKE: "revocation",
@@ -107,8 +129,53 @@ def _upstream_targets(
     return tuple(local)
 
 
-def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients) -> Plan:
-    """Deliveries, link and metadata of an edoc whose recipients were decided by :func:`edoc_recipients`."""
+def document_id_issuer(document_id: str) -> str | None:
+    """The OrganId a conventional DocumentId names as its issuer; ``None`` for an opaque one (a UUID)."""
+    m = _ISSUER.match(document_id.strip())
+    return m.group(1) if m else None
+
+
+def document_id_problems(store: Store, pkg: EdocPackage, targets: Sequence[str]) -> list[tuple[bool, str]]:
+    """What is not the sender's in the package's own DocumentId and the ones it concerns, each as (``serious``,
+    message): serious findings are refused under ``standard``, the others only under ``strict``."""
+    sender = pkg.sender
+    problems: list[tuple[bool, str]] = []
+    issuer = document_id_issuer(pkg.document_id)
+    stored = store.documents.edocs_with_recipients(pkg.document_id) if pkg.document_id else []
+    others = sorted({d.sender for d, _ in stored if d.sender != sender})
+    if issuer is not None and issuer != sender:
+        # Producers copy templates (the SDK's own edoc_new sample: From A80, DocumentId of G22): a mere mismatch is
+        # serious only when it collides with a document its issuer really sent.
+        problems.append((issuer in others, f"DocumentId {pkg.document_id!r} is issued by {issuer}, not by {sender}"))
+    elif pkg.bussiness_doc_type is BussinessDocType.NEW and others:
+        # Taking an id another agency already used; not serious when it is the sender's own (someone else used it
+        # first: refusing the real issuer would let anyone block its next number).
+        problems.append((issuer is None, f"DocumentId {pkg.document_id!r} was already used by {', '.join(others)}"))
+    what = _RELATED_WHAT.get(pkg.bussiness_doc_type, "reference")
+    for target in targets:
+        owner = document_id_issuer(target)
+        if owner is not None and owner != sender:
+            problems.append((True, f"the {what} concerns {target!r}, a document of {owner}, not of {sender}"))
+    return problems
+
+
+def _apply_document_id_policy(store: Store, pkg: EdocPackage, targets: Sequence[str], policy: str) -> list[str]:
+    if policy == "off":
+        return []
+    problems = document_id_problems(store, pkg, targets)
+    refused = [m for serious, m in problems if policy == "strict" or (serious and policy == "standard")]
+    if refused:
+        raise DocumentIdError(
+            refused[0], path=DOCUMENT_ID_PATH, document_id=pkg.document_id, sender=pkg.sender, problems=refused
+        )
+    for _serious, problem in problems:
+        log.warning("document_id_policy=%s: accepted although %s", policy, problem)
+    return [m for _s, m in problems]
+
+
+def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients, *, document_ids: str = "standard") -> Plan:
+    """Deliveries, link and metadata of an edoc whose recipients were decided by :func:`edoc_recipients`;
+    ``document_ids`` is the ``document_id_policy`` applied (module docstring)."""
     h = pkg.message_header
     b = pkg.trace_header_list.bussiness
     kind = pkg.bussiness_doc_type
@@ -121,14 +188,17 @@ def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients) -> Plan:
         "bussiness_doc_type": kind.value,
     }
     related: str | None = None
+    targets: list[str] = []
+    if kind is BussinessDocType.REPLACE and b is not None:
+        targets = [ri.document_id for ri in b.replacement_info_list if ri.document_id]
+    elif kind is not BussinessDocType.NEW and b is not None and b.document_id:
+        targets = [b.document_id]
+    elif kind is not BussinessDocType.NEW and h.response_for:
+        targets = [rf.document_id for rf in h.response_for if rf.document_id]
+    findings = _apply_document_id_policy(store, pkg, targets, document_ids)
+    if findings:
+        meta["document_id_warnings"] = findings
     if kind is not BussinessDocType.NEW:
-        targets: list[str] = []
-        if kind is BussinessDocType.REPLACE and b is not None:
-            targets = [ri.document_id for ri in b.replacement_info_list if ri.document_id]
-        elif b is not None and b.document_id:
-            targets = [b.document_id]
-        elif h.response_for:
-            targets = [rf.document_id for rf in h.response_for if rf.document_id]
         related = _find_related(store, pkg.sender, targets, kind)
         meta["related_document_ids"] = targets
     agencies = recipients.agencies
@@ -168,6 +238,8 @@ __all__ = [
     "UPSTREAM_SYSTEM",
     "Plan",
     "Recipients",
+    "document_id_issuer",
+    "document_id_problems",
     "edoc_recipients",
     "hosted_here",
     "iso",

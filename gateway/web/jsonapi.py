@@ -32,6 +32,7 @@ from gateway.errors import (
     StatusQuotaError,
 )
 from gateway.web.faults import INTERNAL_CODE
+from gateway.web.rawhttp import log_safe
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def _http_error(exc: HTTPException) -> Response:
     """What the framework refused before a view ran: the same JSON shape, with the framework's status."""
     status = exc.code or 500
     if status == 404:
-        error: GatewayError = NotFoundError(f"no such path {request.path!r}")
+        error: GatewayError = NotFoundError(f"no such path {request.path[:200]!r}")
     elif status == 413:
         error = SizeLimitError("the request body is too large")
     else:
@@ -98,5 +99,5 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _internal_error(exc: Exception) -> Response:
     # A defect: the client gets a JSON 500, never a traceback or an HTML page; the log gets the traceback.
-    log.error("internal error at %s %s", request.method, request.path, exc_info=exc)
+    log.error("internal error at %s %s", log_safe(request.method, 16), log_safe(request.path, 120), exc_info=exc)
     return json_response({"code": INTERNAL_CODE, "message": "internal error"}, 500)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 from typing import Final
@@ -29,8 +28,8 @@ from flask import Blueprint, Response, g, request
 
 from gateway import logs
 from gateway.config import Settings
-from gateway.edxml import from_json, render
-from gateway.errors import AuthError, EdxmlParseError, RequestError, SizeLimitError
+from gateway.edxml import from_json, parse_json, render
+from gateway.errors import AuthError, RequestError, SizeLimitError
 from gateway.services.api import GatewayApi
 from gateway.web.jsonapi import json_response
 from gateway.web.rawhttp import log_safe
@@ -63,10 +62,7 @@ class RestEdge:
         body = self._read()
         self._authenticate(system, body)
         logs.bind(system=system)
-        try:
-            doc = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EdxmlParseError(f"not valid JSON: {exc}") from None
+        doc = parse_json(body)  # EDXML.PARSE for anything json.loads could fail on, deep nesting included
         receipt = self._api.submit(system, render(from_json(doc)))
         return json_response(
             {
@@ -124,8 +120,8 @@ def _log_request(response: Response) -> Response:
     """One line per request (answered or refused): method, path, claimed system, elapsed; never the body."""
     log.info(
         "rest %s %s system=%s %.1fms",
-        request.method,
-        request.path,
+        log_safe(request.method, 16),
+        log_safe(request.path, 120),
         log_safe(request.headers.get(SYSTEM_HEADER, "")) if request.headers.get(SYSTEM_HEADER) else "-",
         (time.perf_counter() - g.rest_started) * 1000,
     )

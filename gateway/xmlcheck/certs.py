@@ -14,16 +14,22 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from gateway.errors import ConfigError
 
 __all__ = [
+    "CERTIFICATE_ERRORS",
     "MIN_RSA_BITS",
+    "UnreadableCertificate",
     "extension",
+    "fully_parsed",
     "is_ca",
     "load_certs",
     "load_crl",
+    "load_der_certificate",
     "organ_ids",
     "subject",
 ]
@@ -38,11 +44,55 @@ _ORGAN_ID_IN_CERT: Final = re.compile(r"[0-9A-Z]+(?:\.[0-9A-Z]+)+")
 _ORGAN_ID_ATTRIBUTES: Final = (NameOID.SERIAL_NUMBER, NameOID.ORGANIZATIONAL_UNIT_NAME)
 
 
-def load_certs(path: str | os.PathLike[str]) -> list[x509.Certificate]:
-    """Every certificate of a PEM bundle; an unreadable or empty file is ``CONFIG.INVALID``."""
+#: What ``cryptography`` raises on a malformed certificate — at load, or (it parses lazily) at the first access
+#: of a field: a bad name or extension (ValueError), a repeated extension, an unknown version, an unknown key or
+#: signature algorithm, a general name of an unsupported type, and TypeError from some odd encodings.
+CERTIFICATE_ERRORS: Final = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.InvalidVersion,
+    x509.UnsupportedGeneralNameType,
+)
+
+
+class UnreadableCertificate(ValueError):
+    """A certificate that does not parse in full; the message names the exception ``cryptography`` raised."""
+
+
+def fully_parsed(cert: x509.Certificate) -> x509.Certificate:
+    """``cert`` after touching every field the gateway reads, so that a malformed one fails here, once, inside
+    the caller's ``try`` — never later in path building, binding or a report (issue 10: lazily parsed subjects,
+    issuers and extensions of a KeyInfo certificate surfaced as GATEWAY.INTERNAL). Raises
+    :class:`UnreadableCertificate`."""
     try:
-        certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
-    except (OSError, ValueError) as exc:
+        _ = (cert.version, cert.serial_number, cert.signature_algorithm_oid, cert.tbs_certificate_bytes)
+        _ = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), cert.subject == cert.issuer)
+        _ = [(ext.oid, ext.critical, ext.value) for ext in cert.extensions]
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc, cert.fingerprint(hashes.SHA256()))
+        _ = (cert.public_key(), cert.signature_hash_algorithm)  # an unknown algorithm cannot be verified anyway
+        organ_ids(cert)
+    except CERTIFICATE_ERRORS as exc:
+        raise UnreadableCertificate(f"{type(exc).__name__}: {exc}") from None
+    return cert
+
+
+def load_der_certificate(der: bytes) -> x509.Certificate:
+    """A DER certificate parsed in full (:func:`fully_parsed`); :class:`UnreadableCertificate` otherwise."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except CERTIFICATE_ERRORS as exc:
+        raise UnreadableCertificate(f"{type(exc).__name__}: {exc}") from None
+    return fully_parsed(cert)
+
+
+def load_certs(path: str | os.PathLike[str]) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, each parsed in full; an unreadable or empty file is
+    ``CONFIG.INVALID``."""
+    try:
+        certs = [fully_parsed(c) for c in x509.load_pem_x509_certificates(Path(path).read_bytes())]
+    except (OSError, *CERTIFICATE_ERRORS) as exc:
         raise ConfigError(f"cannot load PEM certificates from {path}: {exc}") from exc
     if not certs:
         raise ConfigError(f"no certificate in {path}")

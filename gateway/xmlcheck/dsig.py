@@ -27,7 +27,7 @@ from signxml.exceptions import InvalidSignature as SignxmlInvalidSignature
 
 from gateway.errors import SignatureError
 from gateway.ns import DSIG, EDXML_READ
-from gateway.xmlcheck.certs import is_ca
+from gateway.xmlcheck.certs import is_ca, load_der_certificate
 from gateway.xmlcheck.paths import SIGNATURE_PATH, element_path
 from gateway.xmlcheck.safe import make_parser
 
@@ -212,11 +212,13 @@ def keyinfo_certificates(signature: etree._Element) -> list[x509.Certificate]:
         fail("malformed", f"KeyInfo carries {len(nodes)} certificates (limit {_MAX_KEYINFO_CERTS})")
     certs = []
     for node in nodes:
+        if len(node):  # a comment or PI would cut lxml's .text short: the certificate read would not be the one sent
+            fail("malformed", "an X509Certificate must hold base64 text only", certificate=len(certs) + 1)
         try:
             der = base64.b64decode("".join((node.text or "").split()), validate=True)
-            certs.append(x509.load_der_x509_certificate(der))
-        except (binascii.Error, ValueError) as exc:
-            fail("malformed", f"KeyInfo carries an unreadable X509Certificate: {exc}")
+            certs.append(load_der_certificate(der))  # parsed in full here: nothing lazy fails later
+        except (binascii.Error, ValueError) as exc:  # UnreadableCertificate is a ValueError
+            fail("malformed", f"KeyInfo carries an unreadable X509Certificate: {exc}", certificate=len(certs) + 1)
     return certs
 
 

@@ -189,7 +189,7 @@ def _issuers_of(cert: x509.Certificate, candidates: Iterable[x509.Certificate]) 
             continue
         try:
             cert.verify_directly_issued_by(candidate)
-        except (InvalidSignature, ValueError, TypeError):
+        except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
             continue
         yield candidate
 
