@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 LOCKED      := -c $(CONSTRAINTS) --build-constraint $(CONSTRAINTS)
 
-.PHONY: demo test wheel-check lock lint bench clean
+.PHONY: demo test wheel-check lock lint bench fuzz clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ lock:
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(PYTHON) -m venv "$$tmp/venv"; \
 	"$$tmp/venv/bin/python" -m pip install --quiet --upgrade pip setuptools; \
-	"$$tmp/venv/bin/python" -m pip install --quiet -e '.[test,postgres]'; \
+	"$$tmp/venv/bin/python" -m pip install --quiet -e '.[test,postgres,fuzz]'; \
 	{ sed -n '/^#/p' $(CONSTRAINTS); "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable; } \
 		> "$$tmp/constraints.txt"; \
 	mv "$$tmp/constraints.txt" $(CONSTRAINTS)
@@ -47,6 +47,14 @@ bench: $(STAMP)
 	$(PY) bench/bench_intake.py
 	$(PY) bench/bench_delivery.py --channel soap
 	$(PY) bench/bench_delivery.py --channel rest
+
+# Long, coverage-guided fuzzing of one surface with atheris (fuzz/run.py; CI runs the same targets with hypothesis
+# in tests/test_fuzz.py): make fuzz SURFACE=soap RUNS=1000000. Surfaces: package signature certificate soap json vdxp.
+SURFACE ?= soap
+RUNS    ?= 100000
+fuzz: $(STAMP)
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) atheris
+	$(PY) -m fuzz.run $(SURFACE) --runs $(RUNS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

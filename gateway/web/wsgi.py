@@ -1,7 +1,8 @@
 """The WSGI entry point gunicorn imports: ``gateway.web.wsgi:application``.
 
-The only module that builds an application at import, because that is what gunicorn's ``module:variable``
-contract asks for; everything it does is in :func:`make_application`, which tests and other servers can call.
+The module gunicorn's ``module:variable`` contract names; the application is built on the first access to
+``application`` (not at import), and everything it does is in :func:`make_application`, which tests, the fuzz
+harness and other servers can call.
 Each gunicorn worker imports this after forking (``preload_app = False``), so each builds its own database
 engine and connection pool.
 """
@@ -61,4 +62,11 @@ def _disk_ok(settings: Settings) -> bool:
         return False
 
 
-application = make_application()
+def __getattr__(name: str) -> WsgiApp:
+    """``application`` is built on first access (PEP 562) — by gunicorn's ``module:application`` lookup — not at
+    import, so that tools and the fuzz harness can import :func:`make_application` with settings of their own."""
+    if name != "application":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    app = make_application()
+    globals()["application"] = app
+    return app
