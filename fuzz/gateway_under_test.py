@@ -83,6 +83,14 @@ class GatewayUnderTest:
             "EDOC_GATEWAY_TRUST_STORE": str(self.pki.trust),
             "EDOC_GATEWAY_CRL_FILES": ",".join(str(c) for c in self.pki.crls),
             "EDOC_GATEWAY_MAX_PACKAGE_BYTES": str(2 * 1024 * 1024),
+            # A fuzzer is one address sending thousands of requests a second, most of them refused: the rate
+            # limits and login throttling (tested on their own) would answer RATE.LIMITED to nearly all of them.
+            "EDOC_GATEWAY_RATE_PER_ADDRESS": "0",
+            "EDOC_GATEWAY_RATE_PER_SYSTEM": "0",
+            "EDOC_GATEWAY_AUTH_FAILURES_PER_ADDRESS": "0",
+            "EDOC_GATEWAY_AUTH_FAILURES_PER_USER": "0",
+            "EDOC_GATEWAY_MAX_STATUSES_PER_DAY": "0",
+            "EDOC_GATEWAY_MAX_STATUSES_TOTAL": "0",
         }
         (workdir / "data").mkdir(exist_ok=True)
         self.settings: Settings = load_settings(env=env)
