@@ -211,3 +211,34 @@ def test_an_address_is_limited_to_its_request_rate(make_service):
     assert info.value.retry_after == 1
     svc.admit_address(HONEST)
     svc.admit_address("")  # outside a request (no address): not limited
+
+
+class _Admissions:
+    """The one GatewayApi call the throttle front makes, recorded (the front's own contract, not a use case)."""
+
+    def __init__(self) -> None:
+        self.sources: list[str] = []
+
+    def admit_address(self, source: str) -> None:
+        self.sources.append(source)
+
+
+@pytest.mark.parametrize(
+    ("peer", "trusted", "forwarded", "keyed_as"),
+    [
+        ("127.0.0.1", (), "203.0.113.9", "127.0.0.1"),  # nobody trusted (the default): the header is a claim
+        ("127.0.0.1", ("127.0.0.1",), "203.0.113.9", "203.0.113.9"),  # the local nginx: its X-Forwarded-For
+        ("127.0.0.1", ("127.0.0.1",), "203.0.113.9, 198.51.100.7", "198.51.100.7"),  # the entry nginx wrote
+        ("192.0.2.5", ("127.0.0.1",), "203.0.113.9", "192.0.2.5"),  # a peer that is not the proxy
+        ("127.0.0.1", ("127.0.0.1",), "garbage", "127.0.0.1"),  # a trusted proxy naming nobody: its own budget
+    ],
+)
+def test_the_rate_key_is_the_client_address_believing_only_trusted_proxies(peer, trusted, forwarded, keyed_as):
+    from gateway.web.origin import trusted_networks
+    from gateway.web.throttle import ThrottleFront
+
+    api = _Admissions()
+    front = ThrottleFront(lambda environ, start: [b"ok"], api, trusted_networks(trusted))  # type: ignore[arg-type]
+    environ = {"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded, "PATH_INFO": "/healthz"}
+    assert list(front(environ, lambda status, headers, exc_info=None: None)) == [b"ok"]
+    assert api.sources == [keyed_as]

@@ -40,6 +40,7 @@ from gateway.web.health import Readiness, health_blueprint
 from gateway.web.jsonapi import install_error_handlers
 from gateway.web.metrics import metrics_blueprint
 from gateway.web.observe import RequestObserver, bind_route
+from gateway.web.origin import trusted_networks
 from gateway.web.rawhttp import StartResponse, WsgiApp
 from gateway.web.rest import RestEdge
 from gateway.web.soap import soap_wsgi_app
@@ -81,7 +82,8 @@ def create_app(
         app.register_blueprint(AdminEdge(admin).blueprint())
     soap = SoapGuard(soap_wsgi_app(api, settings.max_body_bytes), api, settings)
     # The rate-limit front sees every request before an edge reads its body (issue 10).
-    app.wsgi_app = RequestObserver(ThrottleFront(SoapMount(soap, app.wsgi_app), api))  # type: ignore[method-assign]
+    trusted = trusted_networks(settings.trusted_proxies)
+    app.wsgi_app = RequestObserver(ThrottleFront(SoapMount(soap, app.wsgi_app), api, trusted))  # type: ignore[method-assign]
     return app
 
 

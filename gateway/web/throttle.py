@@ -13,9 +13,10 @@ measured and logged like any other). For each request it
    authentication throttle, the per-system rate): the SOAP guard and the VDXP edge answer those in their own
    shape and status, this adds the header they do not know about.
 
-The address is ``REMOTE_ADDR`` — the peer of the socket. Behind the nginx of ``deploy/`` that is the proxy: the
-per-address limits then apply to the proxy as a whole, until the trusted-proxy resolution of issue 10 (finding 6)
-gives the front the client's own address.
+The address is the client's, as :func:`gateway.web.origin.client_origin` finds it: the socket's peer, or — only
+when the peer is one of ``trusted_proxies`` — the address the proxy saw (``X-Forwarded-For``). A trusted proxy
+that names no usable address leaves the proxy's own address as the key, so such requests share one budget rather
+than escaping it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from gateway.errors import RateLimitedError
 from gateway.protocols import vdxp
 from gateway.services.api import GatewayApi
 from gateway.services.limits import refused_retry_after, source_scope
+from gateway.services.vdxp_guard import IpNetwork
 from gateway.web.faults import FaultInfo, fault_envelope
+from gateway.web.origin import client_origin
 from gateway.web.rawhttp import StartResponse, WsgiApp
 
 _TOO_MANY: Final = "429 Too Many Requests"
@@ -37,12 +40,13 @@ _TOO_MANY: Final = "429 Too Many Requests"
 class ThrottleFront:
     """The middleware of the module docstring."""
 
-    def __init__(self, app: WsgiApp, api: GatewayApi) -> None:
+    def __init__(self, app: WsgiApp, api: GatewayApi, trusted: tuple[IpNetwork, ...] = ()) -> None:
         self._app = app
         self._api = api
+        self._trusted = trusted
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        source = str(environ.get("REMOTE_ADDR") or "")
+        source = client_origin(environ, self._trusted).address or str(environ.get("REMOTE_ADDR") or "")
         with source_scope(source):
             try:
                 self._api.admit_address(source)
