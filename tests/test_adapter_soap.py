@@ -8,6 +8,7 @@ import hashlib
 import os
 import random
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -128,6 +129,23 @@ def test_the_receiver_answers_faults_never_html(clean):
         fault = etree.fromstring(resp.content).find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
         assert fault is not None and fault.findtext("faultcode") == "soap:Client"
     assert "etc/passwd" not in cases[3].text
+
+
+def test_the_receiver_refuses_an_attribute_flood_before_spyne_walks_it(clean):
+    """Issue 10 finding 2 on the receiver side: 100,000 attributes on the operation element (spyne's
+    ``attrib.items()`` walk took tens of seconds on the gateway's edge) are refused while parsing."""
+    attrs = " ".join(f"a{i}='1'" for i in range(100_000))
+    body = (
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:r="urn:x"><soap:Body>'
+        f"<r:ReceiveEdoc {attrs}/></soap:Body></soap:Envelope>"
+    ).encode()
+    started = time.monotonic()
+    resp = requests.post(clean.url, data=body, headers={"Content-Type": "text/xml"}, timeout=60)
+    elapsed = time.monotonic() - started
+    fault = etree.fromstring(resp.content).find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
+    assert resp.status_code == 500 and fault is not None and fault.findtext("faultcode") == "soap:Client"
+    assert "attributes" in fault.findtext("faultstring")
+    assert elapsed < 2.0, elapsed
 
 
 # ================================================================================================ adapter

@@ -14,8 +14,9 @@ stored and ``duplicates.log`` one per duplicate, so tests (and the demo) can cou
 
 Guarded like the gateway's own edge, without authentication: POST only (GET ``?wsdl`` and ``/healthz`` aside),
 ``Content-Length`` required and checked against the limit before the body is read, ``text/xml`` only, the body
-parsed once by :func:`gateway.xmlcheck.safe.parse_bytes` (no DTD, no entities, no network) and handed to spyne as a
-tree, base64 decoded strictly. Every refusal and every unexpected error is a SOAP Fault — never an HTML page.
+parsed once by :func:`gateway.xmlcheck.safe.parse_bounded` (no DTD, no entities, no network, no processing
+instructions, and the envelope's depth, elements, attributes and text held to the gateway's default limits while it
+is parsed) and handed to spyne as a tree, base64 decoded strictly. Every refusal and every unexpected error is a SOAP Fault — never an HTML page.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from adapters.soap.contract import MESSAGE_ID, OPERATION, PLACEHOLDER_ADDRESS, R
 from adapters.soap.storage import ConflictError, ReceiverStore
 from gateway.errors import GatewayError
 from gateway.soapkit import STATUS_LINES, XSD_NS, call_spyne, reproducible_wsdl, wsdl_with_address
-from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, parse_bytes
+from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, TreeLimits, parse_bounded
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,9 @@ class ReceiverApp:
             raise _Refusal(415, "Client", f"Content-Type must be text/xml (SOAP 1.1), not {media or 'none'!r}")
         body = _read_body(environ["wsgi.input"], length)
         try:
-            envelope = parse_bytes(body, max_bytes=self._max_body, what="SOAP envelope").getroot()
+            envelope = parse_bounded(
+                body, _LIMITS, max_bytes=self._max_body, what="SOAP envelope", strip_comments=True, forbid_pis=True
+            ).getroot()
         except GatewayError as exc:
             raise _Refusal(500, "Client", exc.message) from None
         del body
@@ -274,6 +277,18 @@ class ReceiverApp:
             log.error("spyne answered HTTP %s without a SOAP body; replaced by a Server fault", code)
             return 500, fault_envelope("Server", "internal error in the receiver")
         return code, payload
+
+
+#: The envelope's shape, held while it is parsed and before spyne walks it (issue 10: spyne's ``attrib.items()`` is
+#: super-linear in the attribute count). The gateway's own defaults (``soap_max_*``), with the package exempt from
+#: the text limit; a receiver has no settings file, and no sender of ours comes near these.
+_LIMITS: Final = TreeLimits(
+    max_depth=32,
+    max_elements=1000,
+    max_attributes=32,
+    max_text_chars=65536,
+    bulk=frozenset({("Envelope", "Body", OPERATION, "edxmlPackage")}),
+)
 
 
 def fault_envelope(code: str, message: str) -> bytes:
