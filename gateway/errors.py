@@ -8,7 +8,41 @@ for errors").
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import re
+from typing import Any, ClassVar, Final
+
+#: An unbroken run (no whitespace) longer than this is clipped to its first CLIP_KEEP characters. Every name, path and
+#: identifier the gateway itself writes into a message is shorter; a caller's value longer than that is not worth
+#: echoing whole.
+CLIP_OVER: Final = 100
+CLIP_KEEP: Final = 64
+_LONG_RUN = re.compile(rf"\S{{{CLIP_OVER + 1},}}")
+#: A message longer than this after clipping is cut (many long runs): an error body stays a few KB whatever the
+#: input.
+MAX_MESSAGE: Final = 2000
+
+
+def clip(text: str) -> str:
+    """``text`` with every unbroken run over :data:`CLIP_OVER` characters cut to ``<first 64>…(N bytes)``.
+
+    N is the run's size in UTF-8 bytes, so the reader learns how big the value was without receiving it. The whole
+    result is also bounded (:data:`MAX_MESSAGE` characters).
+    """
+    if len(text) <= CLIP_OVER:
+        return text
+    clipped = _LONG_RUN.sub(
+        lambda m: f"{m.group()[:CLIP_KEEP]}…({len(m.group().encode('utf-8', 'replace'))} bytes)", text
+    )
+    return clipped if len(clipped) <= MAX_MESSAGE else clipped[:MAX_MESSAGE] + f"…({len(text)} characters)"
+
+
+def _clipped(value: Any) -> Any:
+    """A detail value with its strings clipped (lists of caller values too: unknown recipients, for one)."""
+    if isinstance(value, str):
+        return clip(value)
+    if isinstance(value, list | tuple):
+        return [clip(v) if isinstance(v, str) else v for v in value[:100]]
+    return value
 
 
 class GatewayError(Exception):
@@ -30,11 +64,11 @@ class GatewayError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON error body shared by the REST edge and the CLI (``--json``)."""
-        body: dict[str, Any] = {"code": self.code, "message": self.message, "message_vi": self.message_vi}
+        body: dict[str, Any] = {"code": self.code, "message": clip(self.message), "message_vi": self.message_vi}
         if self.path:
-            body["path"] = self.path
+            body["path"] = clip(self.path)
         if self.detail:
-            body["detail"] = {k: v for k, v in self.detail.items() if v is not None}
+            body["detail"] = {k: _clipped(v) for k, v in self.detail.items() if v is not None}
         return body
 
 

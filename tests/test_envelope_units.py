@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.config import Settings, load_settings
-from gateway.errors import AccessError, ConfigError, EdxmlForbiddenError, SizeLimitError
+from gateway.errors import AccessError, ConfigError, EdxmlForbiddenError, SizeLimitError, clip
 from gateway.services import access
-from gateway.web.faults import FaultInfo, clip
+from gateway.web.faults import FaultInfo
 from gateway.xmlcheck.safe import TreeLimits, parse_bounded
 
 LIMITS = TreeLimits(max_depth=4, max_elements=10, max_attributes=2, max_text_chars=8, bulk=frozenset({("r", "pkg")}))
@@ -93,3 +93,16 @@ def test_bounded_parse_refuses_processing_instructions_when_asked():
         parse_bounded(b"<r><a><?x y?></a></r>", LIMITS, forbid_pis=True)
     assert err.value.path == "/r/a"
     assert parse_bounded(b"<r><?x y?></r>", LIMITS).getroot() is not None
+
+
+def test_json_error_bodies_clip_caller_values_like_faults():
+    """The JSON edges answer ``GatewayError.to_dict``: a multi-megabyte identifier is not echoed back whole there
+    either — in the message, the path or a detail (strings and lists of them)."""
+    from gateway.errors import RouteError
+
+    huge = "9" * 8_000_000
+    body = RouteError(f"unknown or inactive recipient(s): {huge}", path=f"/To/{huge}", recipients=[huge] * 500)
+    out = body.to_dict()
+    assert len(str(out)) < 20_000
+    assert out["message"].startswith("unknown or inactive recipient(s): 9999") and "(8000000 bytes)" in out["message"]
+    assert len(out["detail"]["recipients"]) == 100 and all(len(r) < 100 for r in out["detail"]["recipients"])

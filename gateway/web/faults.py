@@ -17,8 +17,9 @@ refusal — whether the guard refuses a request before spyne sees it or a use ca
 so a client branches on ``detail/GatewayError/code`` (or the prefix of ``faultstring``) and never parses prose.
 
 Messages quote what the client sent ("system X may not read the mailbox of <organId>"). A Fault never carries such a
-value whole (issue 10: a 16 MB organId came back in the Fault): :func:`clip` cuts every unbroken run of more than
-:data:`CLIP_OVER` characters to its first :data:`CLIP_KEEP` and says how long it was, in the message and the path.
+value whole (issue 10: a 16 MB organId came back in the Fault): :func:`gateway.errors.clip` cuts every unbroken run
+of more than ``CLIP_OVER`` characters to its first ``CLIP_KEEP`` and says how long it was, in the message and the
+path — as the JSON edges' error bodies do (:meth:`gateway.errors.GatewayError.to_dict`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Final
 from lxml import etree
 
 from gateway import ns
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, clip
 
 #: Target namespace of the SOAP service and of the Fault detail.
 SOAP_TNS: Final = "urn:edoc-gateway:soap:1"
@@ -41,28 +42,6 @@ INTERNAL_CODE: Final = "GATEWAY.INTERNAL"
 
 _ENV = ns.SOAP11
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-#: An unbroken run (no whitespace) longer than this is clipped to its first CLIP_KEEP characters. Every name, path and
-#: identifier the gateway itself writes into a message is shorter; a caller's value longer than that is not worth
-#: echoing whole.
-CLIP_OVER: Final = 100
-CLIP_KEEP: Final = 64
-_LONG_RUN = re.compile(rf"\S{{{CLIP_OVER + 1},}}")
-#: A message longer than this after clipping is cut (many long runs): a Fault stays a few KB whatever the input.
-_MAX_MESSAGE: Final = 2000
-
-
-def clip(text: str) -> str:
-    """``text`` with every unbroken run over :data:`CLIP_OVER` characters cut to ``<first 64>…(N bytes)``.
-
-    N is the run's size in UTF-8 bytes, so the reader learns how big the value was without receiving it. The whole
-    result is also bounded (:data:`_MAX_MESSAGE` characters).
-    """
-    if len(text) <= CLIP_OVER:
-        return text
-    clipped = _LONG_RUN.sub(
-        lambda m: f"{m.group()[:CLIP_KEEP]}…({len(m.group().encode('utf-8', 'replace'))} bytes)", text
-    )
-    return clipped if len(clipped) <= _MAX_MESSAGE else clipped[:_MAX_MESSAGE] + f"…({len(text)} characters)"
 
 
 @dataclass(frozen=True)
