@@ -134,7 +134,7 @@ def _mutate(envelope: etree._Element, kind: str, a: object, b: object, where: in
         if parameters:
             chosen = parameters[where % len(parameters)]
             if kind == "duplicate":
-                chosen.addnext(etree.fromstring(etree.tostring(chosen)))
+                chosen.addnext(etree.fromstring(etree.tostring(chosen, with_tail=False)))
             else:
                 chosen.getparent().remove(chosen)
     elif kind == "text":

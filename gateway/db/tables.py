@@ -91,7 +91,7 @@ from gateway.db.columns import (
 )
 from gateway.db.columns import created as _created
 from gateway.db.columns import one_of as _in
-from gateway.db.refusal_table import refusal_counts
+from gateway.db.guard_tables import refusal_counts, vdxp_signatures, wss_nonces
 
 agencies = Table(
     "agencies",
@@ -367,26 +367,6 @@ admin_tokens = Table(
     _created(),
     Column("revoked_at", UTCDateTime(), nullable=True),
     CheckConstraint(_in("role", ADMIN_ROLES), name="role"),
-)
-
-wss_nonces = Table(
-    "wss_nonces",
-    metadata,
-    Column("system_id", String(SYSTEM_ID), primary_key=True),
-    Column("nonce", String(128), primary_key=True),
-    _created(),
-    Index(None, "created_at"),
-)
-
-vdxp_signatures = Table(
-    "vdxp_signatures",
-    metadata,
-    Column("system_id", String(SYSTEM_ID), primary_key=True),
-    #: ``XroadVnpt-hash-header`` as verified (64 lowercase hex): the HMAC covers the timestamp and every parameter.
-    Column("signature", String(64), primary_key=True),
-    #: When the signed timestamp leaves the window: from then on the request is refused as stale anyway.
-    Column("expires_at", UTCDateTime(), nullable=False),
-    Index(None, "expires_at"),
 )
 
 __all__ = [

@@ -9,9 +9,7 @@
 ``edoc-gateway systems update ID --vdxp-replay … --allow-from … --client-cert …`` → :meth:`Registry.set_system_vdxp`
 ``edoc-gateway systems list`` → :meth:`Registry.list_systems` (never shows secrets)
 
-A system's VDXP replay protection (issue 10 finding 7, :mod:`gateway.services.vdxp_guard`) is set when it is
-added and changed with ``systems update``: ``strict`` by default; ``legacy-sdk`` (the stock VNPT SDK) only with a
-source binding — allowed networks and/or a TLS client certificate — which both modes also enforce when given.
+The systems' use cases (secrets, VDXP replay protection) are in :mod:`gateway.services.registry_systems`.
 
 Import format (:mod:`gateway.services.registry_rows`): CSV with a header row, or JSON (a list of objects), with
 the keys of ``COLUMNS``; only ``organ_id`` and ``name`` are required. ``cert_fingerprints`` are SHA-256
@@ -30,39 +28,29 @@ import csv
 import io
 import json
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings
-from gateway.db import AgencyRecord, Store, SystemRecord, create_engine
+from gateway.db import AgencyRecord, Store, create_engine
 from gateway.db.tables import CHANNELS, SIGNATURE_POLICIES
 from gateway.edxml.organ import OrganId
 from gateway.errors import GatewayError, NotFoundError, RequestError
-from gateway.services.auth import SecretBox, generate_secret, hash_secret
 from gateway.services.registry_rows import (
     COLUMNS,
-    SYSTEM_ID,
     export_row,
     parent_problem,
     parse_contact_email,
     parse_fingerprint,
     parse_rows,
 )
-from gateway.services.vdxp_guard import (
-    ReplayMode,
-    check_binding,
-    parse_allow_from,
-    parse_client_certs,
-    replay_mode,
-)
+from gateway.services.registry_systems import SystemsAdmin
 
 #: Largest import file read (a national registry has a few tens of thousands of agencies).
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
-#: Bounds of an operator-given system secret (VDXP secrets seen in the wild are 24–44 base64 characters).
-MIN_SECRET_LENGTH, MAX_SECRET_LENGTH = 16, 200
 _PUSH_NEEDS_ENDPOINT = ("soap", "rest")
 
 
@@ -83,21 +71,7 @@ class ImportReport:
         return self.created + self.updated
 
 
-@dataclass(frozen=True)
-class SystemInfo:
-    """A system as ``systems list`` shows it: never its secret."""
-
-    id: str
-    name: str
-    active: bool
-    created_at: datetime
-    agencies: tuple[str, ...]
-    vdxp_replay: str = "strict"
-    vdxp_allow_from: tuple[str, ...] = ()
-    vdxp_client_certs: tuple[str, ...] = ()
-
-
-class Registry:
+class Registry(SystemsAdmin):
     """Registry administration over a :class:`~gateway.db.Store`."""
 
     def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
@@ -331,121 +305,3 @@ class Registry:
         ):
             raise NotFoundError(f"agency {organ_id} is not registered", organ_id=organ_id)
         return self.agency(organ_id)
-
-    # ------------------------------------------------------------------------------------- systems
-
-    def add_system(
-        self,
-        system_id: str,
-        agencies: Iterable[str],
-        *,
-        name: str | None = None,
-        secret: str | None = None,
-        vdxp_replay: str = ReplayMode.STRICT,
-        allow_from: Iterable[str] = (),
-        client_certs: Iterable[str] = (),
-    ) -> str:
-        """Register a system acting for ``agencies`` (and their children); returns the secret — shown ONCE.
-
-        ``secret`` keeps a secret the system already has instead of generating one: operators migrating from
-        VDXP keep their systemId + secret (edxml.md §6.2), because the VNPT SDK clients of their agencies are
-        configured with that pair and should connect by changing only the endpoint URL (gateway.md) — with
-        ``vdxp_replay="legacy-sdk"`` and the networks they call from (``allow_from``) or their TLS client
-        certificates (``client_certs``), since the SDK signs a fixed timestamp.
-        """
-        organs = list(dict.fromkeys(agencies))
-        if not SYSTEM_ID.match(system_id):
-            raise RequestError(f"{system_id!r} is not a valid system id (letters, digits, . _ : -; ≤ 64)")
-        if not organs:
-            raise RequestError("a system must act for at least one agency (--agency)")
-        mode, networks, certs = replay_mode(vdxp_replay), parse_allow_from(allow_from), parse_client_certs(client_certs)
-        check_binding(mode, networks, certs)
-        secret = generate_secret() if secret is None else _given_secret(secret)
-        box = SecretBox(self._settings.secret_key)
-        self._store.registry.add_system(
-            SystemRecord(
-                id=system_id,
-                name=name or system_id,
-                secret_enc=box.seal(system_id, secret),
-                secret_hash=hash_secret(secret),
-                active=True,
-                created_at=self._clock(),
-                agencies=tuple(organs),
-                vdxp_replay=mode.value,
-                vdxp_allow_from=networks,
-                vdxp_client_certs=certs,
-            )
-        )
-        return secret
-
-    def set_system_vdxp(
-        self,
-        system_id: str,
-        *,
-        vdxp_replay: str | None = None,
-        allow_from: Iterable[str] | None = None,
-        client_certs: Iterable[str] | None = None,
-    ) -> SystemInfo:
-        """``systems update``: change a system's VDXP replay protection; what is not given is kept, a given list
-        REPLACES the stored one (an empty list clears it). The result must still bind a ``legacy-sdk`` system
-        (:func:`~gateway.services.vdxp_guard.check_binding`): clearing the last binding of one is refused."""
-        current = self._store.registry.system(system_id)
-        if current is None:
-            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
-        mode = replay_mode(vdxp_replay if vdxp_replay is not None else current.vdxp_replay)
-        networks = parse_allow_from(allow_from) if allow_from is not None else current.vdxp_allow_from
-        certs = parse_client_certs(client_certs) if client_certs is not None else current.vdxp_client_certs
-        check_binding(mode, networks, certs)
-        if not self._store.registry.set_system_vdxp(
-            system_id, replay=mode.value, allow_from=networks, client_certs=certs
-        ):
-            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
-        return self.system_info(system_id)
-
-    def system_info(self, system_id: str) -> SystemInfo:
-        found = self._store.registry.system(system_id)
-        if found is None:
-            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
-        return _info(found)
-
-    def rotate_secret(self, system_id: str, *, secret: str | None = None) -> str:
-        """A new secret for an existing system (the old one stops working at once); shown once.
-
-        ``secret`` sets a given secret (e.g. the system's VDXP secret when it migrates) instead of a random one.
-        """
-        secret = generate_secret() if secret is None else _given_secret(secret)
-        box = SecretBox(self._settings.secret_key)
-        if not self._store.registry.set_system_secret(system_id, box.seal(system_id, secret), hash_secret(secret)):
-            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
-        return secret
-
-    def set_system_active(self, system_id: str, active: bool) -> None:
-        if not self._store.registry.set_system_active(system_id, active):
-            raise NotFoundError(f"system {system_id} does not exist", system_id=system_id)
-
-    def list_systems(self) -> list[SystemInfo]:
-        return [_info(s) for s in self._store.registry.list_systems()]
-
-
-def _info(s: SystemRecord) -> SystemInfo:
-    return SystemInfo(
-        id=s.id,
-        name=s.name,
-        active=s.active,
-        created_at=s.created_at,
-        agencies=s.agencies,
-        vdxp_replay=s.vdxp_replay,
-        vdxp_allow_from=s.vdxp_allow_from,
-        vdxp_client_certs=s.vdxp_client_certs,
-    )
-
-
-def _given_secret(secret: str) -> str:
-    """An operator-given secret: long enough to be a key, printable (it travels in configuration files)."""
-    bounded = MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH
-    if not bounded or not secret.isprintable() or secret != secret.strip():
-        raise RequestError(
-            f"a given secret must be {MIN_SECRET_LENGTH}–{MAX_SECRET_LENGTH} printable characters without "
-            "surrounding spaces"
-        )
-    return secret

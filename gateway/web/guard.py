@@ -69,14 +69,13 @@ from gateway import logs, ns
 from gateway.config import Settings
 from gateway.errors import (
     AuthError,
-    EdxmlForbiddenError,
-    EdxmlParseError,
     GatewayError,
     RequestError,
     SizeLimitError,
 )
 from gateway.services.api import GatewayApi
 from gateway.soapkit import STATUS_LINES, call_spyne
+from gateway.web.envelope import check_identifier, parse_envelope
 from gateway.web.faults import INTERNAL, FaultInfo, fault_envelope
 from gateway.web.rawhttp import Refusal as _Refusal
 from gateway.web.rawhttp import StartResponse, WsgiApp, length_for_log, log_safe, read_body
@@ -84,20 +83,15 @@ from gateway.web.soap import (
     ENV_ENVELOPE,
     ENV_FAULT,
     ENV_SYSTEM_ID,
-    FREE_TEXT_PARAMETERS,
-    OPERATIONS,
-    PACKAGE_PARAMETERS,
     PACKAGE_PATHS,
     wsdl_document,
 )
-from gateway.xmlcheck.safe import TreeLimits, parse_bounded
+from gateway.xmlcheck.safe import TreeLimits
 
 log = logging.getLogger(__name__)
 
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
-XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
 
 #: soap:Header entries the guard processes (so mustUnderstand="1" on them is honoured).
 _UNDERSTOOD: Final = frozenset({f"{{{WSSE}}}Security"})
@@ -203,7 +197,7 @@ class SoapGuard:
     def _post(self, environ: dict[str, Any], audit: _Audit) -> _Outcome:
         length = self._check_headers(environ)
         body = read_body(environ["wsgi.input"], length)
-        envelope = _parse_envelope(body, self._max_body, self._limits, self._max_identifier)
+        envelope = parse_envelope(body, self._max_body, self._limits, self._max_identifier, _UNDERSTOOD)
         del body  # spyne gets the tree, not the bytes; free them before the package is decoded
         logs.bind(operation=_operation_name(envelope))
         system = audit.system = self._authenticate(environ, envelope, audit)
@@ -279,7 +273,7 @@ class SoapGuard:
 
     def _ws_security(self, environ: dict[str, Any], token: etree._Element, audit: _Audit) -> str:
         for local, namespace in (("Username", WSSE), ("Nonce", WSSE), ("Created", WSU)):
-            _check_identifier(
+            check_identifier(
                 token.find(f"{{{namespace}}}{local}"),
                 f"/Envelope/Header/Security/UsernameToken/{local}",
                 self._max_identifier,
@@ -331,85 +325,6 @@ def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:
         if eq:
             params[key.strip().lower()] = val.strip().strip('"')
     return media.strip().lower(), params
-
-
-def _parse_envelope(body: bytes, max_bytes: int, limits: TreeLimits, max_identifier: int) -> etree._Element:
-    """Step 3–4: bounded safe parse, then the shape every operation has: Envelope/Body/<one known operation>."""
-    try:
-        root = parse_bounded(
-            body, limits, max_bytes=max_bytes, what="SOAP envelope", strip_comments=True, forbid_pis=True
-        ).getroot()
-    except EdxmlForbiddenError as exc:
-        raise _Refusal(500, exc) from None
-    except EdxmlParseError as exc:
-        raise _Refusal(500, RequestError(exc.message, **exc.detail)) from None
-    except SizeLimitError as exc:  # a shape limit: decided from the envelope, so a Fault with 500 (R1126)
-        raise _Refusal(500, exc) from None
-    if root.tag == f"{{{SOAP12}}}Envelope":
-        raise _Refusal(500, RequestError("SOAP 1.2 is not supported: use SOAP 1.1", path="/Envelope"))
-    if root.tag != f"{{{ns.SOAP11}}}Envelope":
-        raise _Refusal(500, RequestError(f"the root element must be a SOAP 1.1 Envelope, not {root.tag!r}"))
-    bodies = root.findall(f"{{{ns.SOAP11}}}Body")
-    if len(bodies) != 1:
-        raise _Refusal(500, RequestError("the envelope must have exactly one soap:Body", path="/Envelope"))
-    operations = [child for child in bodies[0] if isinstance(child.tag, str)]
-    if len(operations) != 1:
-        raise _Refusal(500, RequestError("soap:Body must contain exactly one operation", path="/Envelope/Body"))
-    tag = operations[0].tag
-    if tag not in OPERATIONS:
-        raise _Refusal(
-            500, RequestError(f"unknown operation {tag}", path=f"/Envelope/Body/{etree.QName(tag).localname}")
-        )
-    _check_parameters(operations[0], max_identifier)
-    for header in root.iterfind(f"{{{ns.SOAP11}}}Header/*"):
-        # SOAP 1.1 §4.2.3: a header the receiver must understand but does not is a Fault, not silently ignored.
-        must = header.get(f"{{{ns.SOAP11}}}mustUnderstand", "0").strip() in ("1", "true")
-        if must and header.tag not in _UNDERSTOOD:
-            raise _Refusal(500, RequestError(f"header {header.tag} has mustUnderstand=1 and is not supported"))
-    return root
-
-
-def _check_parameters(operation: etree._Element, max_identifier: int) -> None:
-    """The operation element as spyne can read it: no ``xsi:nil`` on it (spyne raised AttributeError/TypeError on
-    ``xsi:nil`` of either value), each parameter at most once (every one is ``maxOccurs=1``; spyne silently took one
-    of two), and identifier parameters within ``max_identifier`` characters.
-
-    Parameters are told apart by local name, as spyne reads them; unknown children (spyne ignores them) are held to
-    the identifier limit too.
-    """
-    name = etree.QName(operation).localname
-    if operation.get(f"{{{XSI}}}nil") is not None:
-        raise _Refusal(
-            500, RequestError(f"xsi:nil is not allowed on the operation element {name}", path=f"/Envelope/Body/{name}")
-        )
-    seen: set[str] = set()
-    for child in operation:
-        if not isinstance(child.tag, str):
-            continue
-        local = etree.QName(child).localname
-        path = f"/Envelope/Body/{name}/{local}"
-        if local in seen:
-            raise _Refusal(500, RequestError(f"{local} appears more than once in {name}", path=path))
-        seen.add(local)
-        if (name, local) not in PACKAGE_PARAMETERS and (name, local) not in FREE_TEXT_PARAMETERS:
-            _check_identifier(child, path, max_identifier)
-
-
-def _check_identifier(element: etree._Element | None, path: str, limit: int) -> None:
-    """``SIZE.LIMIT`` for an identifier longer than ``limit`` characters; the message never quotes it."""
-    text = element.text if element is not None else None
-    if text is not None and len(text) > limit:
-        raise _Refusal(
-            500,
-            SizeLimitError(
-                f"{path.rsplit('/', 1)[-1]} is {len(text)} characters long, above the limit of {limit} "
-                "for an identifier",
-                path=path,
-                kind="identifier",
-                size=len(text),
-                limit=limit,
-            ),
-        )
 
 
 def _operation_name(envelope: etree._Element) -> str:
