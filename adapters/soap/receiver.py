@@ -16,7 +16,8 @@ Guarded like the gateway's own edge, without authentication: POST only (GET ``?w
 ``Content-Length`` required and checked against the limit before the body is read, ``text/xml`` only, the body
 parsed once by :func:`gateway.xmlcheck.safe.parse_bounded` (no DTD, no entities, no network, no processing
 instructions, and the envelope's depth, elements, attributes and text held to the gateway's default limits while it
-is parsed) and handed to spyne as a tree, base64 decoded strictly. Every refusal and every unexpected error is a SOAP Fault — never an HTML page.
+is parsed) and handed to spyne as a tree, base64 decoded strictly. Every refusal and every unexpected error is a
+SOAP Fault — never an HTML page.
 """
 
 from __future__ import annotations
