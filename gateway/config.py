@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -62,8 +63,35 @@ class Settings:
     crl_soft_fail: bool = False
     #: WS-Security UsernameToken: how far ``Created`` may be from now, in seconds (replay window).
     wss_window_seconds: int = 300
-    #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from the proxy).
+    #: Accept HTTP Basic only when the request came over TLS (directly, or per X-Forwarded-Proto from a proxy in
+    #: trusted_proxies).
     basic_auth_requires_tls: bool = True
+    #: Addresses or networks (CIDR) of the reverse proxies whose ``X-Forwarded-Proto`` and ``X-Forwarded-For`` are
+    #: believed (issue 10, finding 6). Empty (default): no forwarded header is believed from anyone, so a client
+    #: cannot claim TLS or another address by sending them. Behind the local nginx of deploy/: ``127.0.0.1``.
+    trusted_proxies: tuple[str, ...] = ()
+
+    # -- serving model (issue 10; gateway.web.serving, deploy/gunicorn.conf.py) -------------------------
+    #: Threads per web worker that run the application once a request has fully arrived. Intake is CPU-bound
+    #: and holds the GIL, so more threads add little throughput but multiply peak memory (each may hold one
+    #: package of max_package_bytes in several forms): keep it small. Slow clients never hold one.
+    worker_threads: int = 4
+    #: A connection must deliver a request's complete headers within this many seconds, or it is closed.
+    header_timeout_seconds: float = 10.0
+    #: A request body may take this many seconds plus one second per body_min_rate bytes received; a body
+    #: slower than that is refused (408 REQUEST.TIMEOUT) and the connection closed.
+    body_timeout_seconds: float = 10.0
+    #: Bytes per second a request body must keep up on average (after body_timeout_seconds of grace).
+    body_min_rate: int = 8192
+    #: Open connections one client address may hold per web worker; more are refused (503 and closed). Peers in
+    #: trusted_proxies are not counted: their clients are counted by request (max_requests_per_address).
+    max_connections_per_address: int = 16
+    #: Requests one client address may have in progress per web worker (headers in, answer not yet sent);
+    #: more are refused with 429 RATE.LIMITED. Behind a trusted proxy, the address is the one it forwards.
+    max_requests_per_address: int = 8
+    #: Authenticated SOAP operations one system may have running per web worker; more are refused with 429
+    #: RATE.LIMITED. Below worker_threads, so one system can never occupy every thread.
+    max_requests_per_system: int = 3
     log_level: str = "INFO"
     #: ``json`` (one JSON object per line, for the service's log pipeline) or ``console`` (key=value lines for a
     #: human reading a terminal); :mod:`gateway.logs`.
@@ -157,6 +185,25 @@ class Settings:
             )
         if len(self.secret_key) < 16:
             raise ConfigError("secret_key must be at least 16 characters")
+
+    def require_serving(self) -> None:
+        """Refuse serving settings that would leave the web tier unbounded or trusting (issue 10)."""
+        problems = []
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=True)
+            except ValueError:
+                problems.append(f"trusted_proxies: {proxy!r} is not an IP address or network (CIDR, host bits 0)")
+        if self.worker_threads < 1:
+            problems.append("worker_threads must be at least 1")
+        if min(self.header_timeout_seconds, self.body_timeout_seconds) <= 0 or self.body_min_rate < 1:
+            problems.append("header_timeout_seconds, body_timeout_seconds and body_min_rate must be positive")
+        if min(self.max_connections_per_address, self.max_requests_per_address, self.max_requests_per_system) < 1:
+            problems.append(
+                "max_connections_per_address, max_requests_per_address and max_requests_per_system must be at least 1"
+            )
+        if problems:
+            raise ConfigError("invalid serving settings: " + "; ".join(problems), problems=problems)
 
     def require_worker(self) -> None:
         """Refuse worker settings that would break the delivery guarantees (issue 4).

@@ -228,7 +228,7 @@ def _free_port() -> int:
 def gunicorn(tmp: Path, *, env: Mapping[str, str] | None = None, **settings: str) -> Iterator[Server]:
     """Start ``.venv/bin/gunicorn -c deploy/gunicorn.conf.py`` on a free port with one worker; stop it after.
 
-    ``settings`` become ``EDOC_GATEWAY_<NAME>`` variables; ``env`` adds other variables (FORWARDED_ALLOW_IPS).
+    ``settings`` become ``EDOC_GATEWAY_<NAME>`` variables; ``env`` adds other variables.
     """
     port = _free_port()
     data_dir = tmp / "data"
