@@ -136,6 +136,15 @@ class GatewayProtocol(ASGIProtocol):
             receiver.signal_disconnect()
         return True
 
+    def _close_transport(self) -> None:
+        """gunicorn's close, made certain: it half-closes first and skips ``close()`` if that raises — which it
+        does on a connection the client has already dropped (ENOTCONN), leaving it open for good once
+        :meth:`eof_received` kept it open to answer."""
+        transport = self.transport
+        super()._close_transport()
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
     def _arm_keepalive_timer(self) -> None:
         if self._peer_eof:  # no further request can come on a half-closed connection
             self._close_transport()
