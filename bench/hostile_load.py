@@ -121,10 +121,11 @@ def heavy_bodies() -> dict[str, Callable[[str], bytes]]:
 class Legit:
     """Sequential SendEdoc from 127.0.0.1 on one keep-alive connection; latencies and errors per phase."""
 
-    def __init__(self, port: int, secret: str, packages: Iterator[str]) -> None:
+    def __init__(self, port: int, secret: str, packages: Iterator[str], lock: threading.Lock) -> None:
         self.port = port
         self.secret = secret
         self.packages = packages
+        self.lock = lock  # the package generator is shared by the warm-up clients
 
     def run(self, seconds: float) -> tuple[list[float], Counter[str]]:
         latencies: list[float] = []
@@ -132,7 +133,9 @@ class Legit:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            body = envelope("SA", self.secret, next(self.packages))
+            with self.lock:
+                package = next(self.packages)
+            body = envelope("SA", self.secret, package)
             started = time.perf_counter()
             try:
                 conn.request("POST", "/soap", body=body, headers={"Content-Type": XML})
@@ -212,7 +215,7 @@ class SlowConnections:
 class Heavy:
     """4 authenticated heavy requests in a loop, from 127.0.0.3 (system SX)."""
 
-    def __init__(self, port: int, secret: str) -> None:
+    def __init__(self, port: int, secret: str, skip: frozenset[str] = frozenset()) -> None:
         self.port = port
         self.secret = secret
         self.stop = threading.Event()
@@ -220,7 +223,8 @@ class Heavy:
         self.slowest: dict[str, float] = {}
         self.lock = threading.Lock()
         bodies = heavy_bodies()
-        kinds = ["100k-attributes", "20MB-text", "100k-deep", "100k-attributes"]
+        kinds = [k for k in ["100k-attributes", "20MB-text", "100k-deep", "100k-attributes"] if k not in skip]
+        kinds = [*kinds, *kinds][:4] if kinds else []
         self.threads = [threading.Thread(target=self._run, args=(k, bodies[k]), daemon=True) for k in kinds]
 
     def _run(self, kind: str, build: Callable[[str], bytes]) -> None:
@@ -305,6 +309,13 @@ def fmt_rss(values: dict[int, float]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0, help="length of each phase (default 30)")
+    ap.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=["100k-attributes", "20MB-text", "100k-deep"],
+        help="leave out one kind of heavy request (the other kinds fill its threads); repeatable",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -339,14 +350,23 @@ def main() -> int:
             print(
                 f"edoc-gateway hostile load — gunicorn {settings.workers} workers × {settings.worker_threads} threads "
                 f"(gateway.web.serving), SQLite, {os.cpu_count()} cores, {args.seconds:.0f} s per phase"
+                + (f"; heavy requests without {', '.join(args.skip)}" if args.skip else "")
             )
-            legit = Legit(port, secret_a, packages)
-            legit.run(2)  # warm-up (XSD compile per thread, first connections)
+            lock = threading.Lock()
+            legit = Legit(port, secret_a, packages, lock)
+            # Warm-up, so that "idle" is a worker that has served: every pool thread has compiled its XSD and
+            # holds its database connection (8 concurrent clients reach all threads of both workers).
+            warm = [Legit(port, secret_a, packages, lock) for _ in range(8)]
+            warmers = [threading.Thread(target=w.run, args=(5,)) for w in warm]
+            for thread in warmers:
+                thread.start()
+            for thread in warmers:
+                thread.join()
             base_lat, base_err = legit.run(args.seconds)
             idle = rss_mb(worker_pids(proc.pid))
 
             slow = SlowConnections(port, 10_000)
-            heavy = Heavy(port, secret_x)
+            heavy = Heavy(port, secret_x, frozenset(args.skip))
             sampler = RssSampler(proc.pid)
             sampler.thread.start()
             slow.thread.start()

@@ -43,6 +43,7 @@ from gateway.config import Settings
 from gateway.errors import GatewayError, RateLimitError, RequestError, RequestTimeoutError, SizeLimitError
 from gateway.protocols import vdxp
 from gateway.web.faults import FaultInfo, fault_envelope
+from gateway.web.memory import LARGE_REQUEST_BYTES, release_free_memory
 from gateway.web.rawhttp import WsgiApp, log_safe
 from gateway.web.slots import Slots
 from gateway.web.wsgibridge import WsgiAnswer, build_environ, call_wsgi
@@ -170,8 +171,10 @@ class GatewayFront:
                 return
             environ = build_environ(scope, body, client=client)
             spool = body
+            large = spool.seek(0, 2) > LARGE_REQUEST_BYTES
+            spool.seek(0)
             context = contextvars.Context()  # a clean log context for every request (module docstring)
-            work = self._executor.submit(self._running.run, lambda: context.run(call_wsgi, self._app, environ))
+            work = self._executor.submit(self._running.run, lambda: context.run(_call, self._app, environ, large))
             waiting = asyncio.wrap_future(work)
             try:
                 answer = await waiting
@@ -303,6 +306,14 @@ class GatewayFront:
             extra={"status": status, "duration_ms": round(seconds * 1000, 1), "code": error.code, "edge": edge},
         )
         await _send_all(send, status, headers, body)
+
+
+def _call(app: WsgiApp, environ: dict[str, Any], large: bool) -> WsgiAnswer:
+    """One application call in a pool thread; after a large request, free heap goes back to the system."""
+    answer = call_wsgi(app, environ)
+    if large or sum(len(chunk) for chunk in answer.body) > LARGE_REQUEST_BYTES:
+        release_free_memory()
+    return answer
 
 
 def _content_length(scope: Mapping[str, Any]) -> int | None:
