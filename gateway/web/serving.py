@@ -39,6 +39,7 @@ from gunicorn.workers import gasgi
 from gateway.config import Settings, load_settings
 from gateway.errors import RateLimitError
 from gateway.web.front import GatewayFront, RunningRequests, TrustedProxies
+from gateway.web.memory import configure_allocator
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,7 @@ class GatewayWorker(gasgi.ASGIWorker):
         self.executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="edoc-web")
         self.running = RunningRequests()
         os.makedirs(settings.data_dir / "spool", mode=0o700, exist_ok=True)
+        configure_allocator()  # large buffers are returned to the system when freed (gateway.web.memory)
         _install_protocol()
         super().init_process()
 
