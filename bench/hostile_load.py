@@ -16,7 +16,8 @@ embedded defaults, SQLite) on 127.0.0.1. Two phases in the same run, each ``--se
 
 Printed: p50/p99/max latency and errors of the legitimate calls in each phase and their ratio; what happened to
 the slow connections and the heavy requests; the workers' RSS (VmRSS of each gunicorn worker, from /proc) idle
-before the attack, the peak during it, and 10 s after it.
+before the attack (after a warm-up that reaches every application thread), the peak during it, and 10 s after it.
+Worker recycling (``max_requests``) is off for the run, so the same workers are compared.
 
     .venv/bin/python bench/hostile_load.py [--seconds 30]
 """
@@ -330,6 +331,9 @@ def main() -> int:
             "EDOC_GATEWAY_CRL_FILES": ",".join(str(c) for c in pki.crls),
             "EDOC_GATEWAY_BIND": f"127.0.0.1:{port}",
             "EDOC_GATEWAY_LOG_LEVEL": "WARNING",
+            # No recycling after max_requests: the refused heavy requests are cheap and would replace the workers
+            # mid-run, and RSS is compared per worker, before and after.
+            "GUNICORN_CMD_ARGS": "--max-requests 0",
         }
         (tmp / "data").mkdir()
         settings = load_settings(env=env)

@@ -15,6 +15,8 @@ import hashlib
 import json
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -409,3 +411,15 @@ def test_forwarded_proto_is_believed_only_from_trusted_proxies(tmp_path, trusted
         assert resp.status_code == 500
         assert _fault_code(resp.content) == "AUTH.DENIED"
         assert b"only over TLS" in resp.content
+
+
+def test_the_worker_class_imports_nothing_the_master_must_not_decide_early():
+    # gunicorn's master imports the worker class before its on_starting hook names prometheus_client's
+    # multiprocess directory; prometheus_client fixes its storage when first imported, so importing it there
+    # made every worker count in private memory that /metrics never read.
+    code = (
+        "import sys, gateway.web.serving; "
+        "print(sorted(m for m in ('prometheus_client', 'spyne', 'flask') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

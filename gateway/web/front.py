@@ -38,7 +38,6 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import IO, Any, Final
 
-from gateway import metrics
 from gateway.config import Settings
 from gateway.errors import GatewayError, RateLimitError, RequestError, RequestTimeoutError, SizeLimitError
 from gateway.protocols import vdxp
@@ -294,6 +293,10 @@ class GatewayFront:
             headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode("latin-1")))
         edge = "soap" if path in _SOAP_PATHS else "vdxp" if path.startswith("/vdxp/") else "other"
         seconds = time.monotonic() - started
+        # Imported here: gunicorn's master imports this module (with the worker class) before its on_starting
+        # names the multiprocess directory, and prometheus_client picks its storage when first imported.
+        from gateway import metrics
+
         metrics.observe_request(edge=edge, operation="other", status=str(status), seconds=seconds)
         log.info(
             "%s %s %d refused before the application: client=%s %.1fms code=%s",
