@@ -352,8 +352,10 @@ def main() -> int:
         proc = _start(env, log, port)
         try:
             print(
-                f"edoc-gateway hostile load — gunicorn {settings.workers} workers × {settings.worker_threads} threads "
-                f"(gateway.web.serving), SQLite, {os.cpu_count()} cores, {args.seconds:.0f} s per phase"
+                f"edoc-gateway hostile load — gunicorn {settings.workers} workers × "
+                # (getattr: the script also measures checkouts from before the serving model, with sync workers)
+                f"{getattr(settings, 'worker_threads', 1)} threads, SQLite, {os.cpu_count()} cores, "
+                f"{args.seconds:.0f} s per phase"
                 + (f"; heavy requests without {', '.join(args.skip)}" if args.skip else "")
             )
             lock = threading.Lock()
