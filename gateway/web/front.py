@@ -168,23 +168,23 @@ class GatewayFront:
             body = await self._receive_body(scope, receive, send, client, started)
             if body is None:
                 return
-            environ = build_environ(scope, body, client=client)
             spool = body
-            large = spool.seek(0, 2) > LARGE_REQUEST_BYTES
-            spool.seek(0)
-            context = contextvars.Context()  # a clean log context for every request (module docstring)
-            work = self._executor.submit(self._running.run, lambda: context.run(_call, self._app, environ, large))
-            waiting = asyncio.wrap_future(work)
             try:
-                answer = await waiting
-            except asyncio.CancelledError:
-                # The client left (gunicorn cancels the call). A request still queued is dropped; one already
-                # running cannot be stopped and keeps its address slot until it ends, so leaving and coming
-                # back does not start more work than the limit.
-                if not work.cancel():
-                    release_later = True
-                    work.add_done_callback(lambda _done: self._end(client, spool))
-                raise
+                large = spool.seek(0, 2) > LARGE_REQUEST_BYTES
+                spool.seek(0)
+                environ = build_environ(scope, spool, client=client)
+                context = contextvars.Context()  # a clean log context for every request (module docstring)
+                work = self._executor.submit(self._running.run, lambda: context.run(_call, self._app, environ, large))
+                try:
+                    answer = await asyncio.wrap_future(work)
+                except asyncio.CancelledError:
+                    # The client left (gunicorn cancels the call). A request still queued is dropped; one
+                    # already running cannot be stopped and keeps its address slot until it ends, so leaving
+                    # and coming back does not start more work than the bound.
+                    if not work.cancel():
+                        release_later = True
+                        work.add_done_callback(lambda _done: self._end(client, spool))
+                    raise
             finally:
                 if not release_later:
                     spool.close()
