@@ -167,8 +167,8 @@ def main() -> int:
         key = SigningKey.from_files(cred.key, cred.cert, pki.chain)
         db_kind = "PostgreSQL" if args.database_url else "SQLite (WAL, synchronous=FULL)"
         print(
-            f"edoc-gateway intake bench — {db_kind}, gunicorn 2 sync workers, {CLIENTS} client threads, "
-            f"{os.cpu_count()} cores"
+            f"edoc-gateway intake bench — {db_kind}, gunicorn 2 workers (asyncio + 4 threads), "
+            f"{CLIENTS} client threads, {os.cpu_count()} cores"
         )
         print(
             f"{'size':>7} {'n':>5} | {'in-process/s':>12} | {'served/s':>9} {'p50 ms':>8} {'p99 ms':>8} | {'ratio':>5}"

@@ -4,11 +4,17 @@ Reads the gateway's own settings (``EDOC_GATEWAY_*`` or the file in ``EDOC_GATEW
 configures (bind, workers, log level); the rest are fixed choices explained below. Command-line options and
 ``GUNICORN_CMD_ARGS`` still override everything here (gunicorn's precedence).
 
-Worker class: ``sync``. Intake is CPU-bound (parse, XSD, signature verification, base64 of up to 50 MB) and holds
-the GIL, so threads would add little throughput but multiply peak memory: one request per process bounds RSS at
-workers × (one large package), which the sizing in deploy/README.md relies on. ``sync`` requires a buffering
-proxy in front — nginx buffers whole request bodies (``proxy_request_buffering on``, the default), so a slow
-client never holds a worker. Do not expose gunicorn directly.
+Worker class: ``gateway.web.serving.GatewayWorker`` — gunicorn's asyncio (ASGI) worker with the gateway's front
+(issue 10). A connection costs a coroutine, not a thread or a process, while its headers and body arrive: headers
+must be complete within ``header_timeout_seconds``, a body must keep up ``body_min_rate`` bytes/s after
+``body_timeout_seconds`` of grace (else 408 ``REQUEST.TIMEOUT``), a ``Content-Length`` above the limit is refused
+before a byte is read, and open connections and requests in progress per client address are bounded. Only a
+request that has fully arrived gets one of ``worker_threads`` threads, where the WSGI application
+(``gateway.web.wsgi:application``) runs as before. Intake is CPU-bound (parse, XSD, signature verification,
+base64 of up to 50 MB) and holds the GIL, so the pool is small on purpose: more threads would add little
+throughput but multiply peak memory, which is bounded by workers × worker_threads × (one large package) — the
+sizing in deploy/README.md. So gunicorn may face clients directly (``serve``, the demo); nginx in front remains
+defence in depth (TLS, buffering, its own limits), not the only defence.
 """
 
 import os
@@ -21,7 +27,14 @@ _settings = load_settings()
 wsgi_app = "gateway.web.wsgi:application"
 bind = _settings.bind
 workers = _settings.workers
-worker_class = "sync"
+worker_class = "gateway.web.serving.GatewayWorker"
+# The worker's threads are worker_threads (gateway setting), not gunicorn's ``threads``.
+
+# Idle kept-alive connections close after this; it also bounds a later request's headers on such a connection
+# (the timer is not stopped by a partial request). The first request's headers: header_timeout_seconds.
+keepalive = 5
+# The application is WSGI, built when the worker loads it: no ASGI lifespan events to run.
+asgi_lifespan = "off"
 
 # No preload: each worker imports the app after the fork and builds its own database engine and pool
 # (connections must never be shared across a fork).
@@ -32,14 +45,24 @@ preload_app = False
 max_requests = 1000
 max_requests_jitter = 100
 
-# A 50 MB signed package takes seconds, not minutes; a worker silent for 120 s is stuck and gets replaced.
+# A 50 MB signed package takes seconds, not minutes; a worker whose oldest running request started 120 s ago is
+# stuck and gets replaced (GatewayWorker.notify dates its heartbeat at that request's start).
 timeout = 120
 # On SIGTERM, let in-flight intakes finish (they are one transaction each; an interrupted one leaves nothing).
 graceful_timeout = 30
 
-# Only the local nginx may set X-Forwarded-Proto (→ wsgi.url_scheme, which decides whether HTTP Basic is allowed).
-# gunicorn also reads FORWARDED_ALLOW_IPS from the environment; a proxy on another host must be listed here.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Forwarded headers (issue 10, finding 6): believed only from trusted_proxies (EDOC_GATEWAY_TRUSTED_PROXIES), empty
+# by default, so a client reaching gunicorn directly — even from 127.0.0.1 — cannot claim TLS (X-Forwarded-Proto
+# → scheme, which decides whether HTTP Basic is allowed) or another address (X-Forwarded-For, read by the front).
+# Behind the local nginx of deploy/, set it to 127.0.0.1. gunicorn's own FORWARDED_ALLOW_IPS variable is not
+# used: one setting decides, and an old one left in an env file stops start-up instead of being half-obeyed.
+if "FORWARDED_ALLOW_IPS" in os.environ:
+    raise SystemExit(
+        "FORWARDED_ALLOW_IPS is no longer read: set EDOC_GATEWAY_TRUSTED_PROXIES (e.g. 127.0.0.1 for the local "
+        "nginx) and remove FORWARDED_ALLOW_IPS"
+    )
+_settings.require_serving()
+forwarded_allow_ips = ",".join(_settings.trusted_proxies)
 # Only X-Forwarded-Proto, which nginx always overwrites. gunicorn's default also believes X-Forwarded-Ssl and
 # X-Forwarded-Protocol, which nginx passes through from the client unless told otherwise.
 secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}

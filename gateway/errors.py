@@ -289,3 +289,10 @@ class UnavailableError(GatewayError):
     code = "SERVICE.UNAVAILABLE"
     retryable = True
     message_vi = "Dịch vụ tạm thời không sẵn sàng"
+
+
+class RequestTimeoutError(RequestError):
+    """The request did not arrive in time: its body came slower than the minimum rate (issue 10, finding 1)."""
+
+    code = "REQUEST.TIMEOUT"
+    message_vi = "Yêu cầu gửi đến quá chậm, quá thời gian cho phép"

@@ -204,8 +204,8 @@ def scope(**values: Any) -> Iterator[None]:
 
 @contextmanager
 def request_scope(**values: Any) -> Iterator[None]:
-    """One web request: starts from an empty context (a gunicorn sync worker reuses its thread, so the previous
-    request's fields must not survive) and leaves it empty."""
+    """One web request: starts from an empty context (a thread of the web worker's pool serves request after
+    request, so the previous request's fields must not survive) and leaves it empty."""
     structlog.contextvars.clear_contextvars()
     bind(**values)
     try:

@@ -81,3 +81,29 @@ def test_variables_that_are_not_settings_are_accepted(tmp_path):
 def test_the_environment_still_wins_over_the_file(tmp_path):
     path = write(tmp_path, "workers = 4\n")
     assert load_settings(path, env={"EDOC_GATEWAY_WORKERS": "7"}).workers == 7
+
+
+def test_serving_settings_default_to_trusting_no_proxy_and_bounded_serving():
+    settings = load_settings(env={})
+    assert settings.trusted_proxies == ()  # issue 10 finding 6: no forwarded header believed from anyone
+    settings.require_serving()
+    chosen = load_settings(env={"EDOC_GATEWAY_TRUSTED_PROXIES": "127.0.0.1, 10.1.0.0/16"})
+    assert chosen.trusted_proxies == ("127.0.0.1", "10.1.0.0/16")
+    chosen.require_serving()
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"EDOC_GATEWAY_TRUSTED_PROXIES": "10.1.2.3/16"}, "10.1.2.3/16"),  # host bits set: a typo, not a network
+        ({"EDOC_GATEWAY_TRUSTED_PROXIES": "*"}, "'*'"),  # trusting everyone is not a setting
+        ({"EDOC_GATEWAY_TRUSTED_PROXIES": "nginx.local"}, "nginx.local"),
+        ({"EDOC_GATEWAY_WORKER_THREADS": "0"}, "worker_threads"),
+        ({"EDOC_GATEWAY_BODY_MIN_RATE": "0"}, "body_min_rate"),
+        ({"EDOC_GATEWAY_MAX_REQUESTS_PER_SYSTEM": "0"}, "max_requests_per_system"),
+    ],
+)
+def test_serving_settings_that_would_trust_or_bound_nothing_stop_start_up(env, named):
+    with pytest.raises(ConfigError) as info:
+        load_settings(env=env).require_serving()
+    assert named in info.value.message

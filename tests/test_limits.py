@@ -242,3 +242,23 @@ def test_the_rate_key_is_the_client_address_believing_only_trusted_proxies(peer,
     environ = {"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded, "PATH_INFO": "/healthz"}
     assert list(front(environ, lambda status, headers, exc_info=None: None)) == [b"ok"]
     assert api.sources == [keyed_as]
+
+
+def test_behind_the_serving_front_the_proxy_is_the_recorded_peer():
+    """The ASGI front rewrites REMOTE_ADDR to a trusted proxy's forwarded client and keeps the socket's peer in
+    ``edoc_gateway.peer_addr``: the origin (rate keys, VDXP bindings) still sees the proxy as the peer, so its
+    certificate headers are believed, and a rewritten address is never taken for a proxy."""
+    from gateway.web.origin import client_origin, trusted_networks
+
+    trusted = trusted_networks(["127.0.0.1"])
+    environ = {
+        "REMOTE_ADDR": "203.0.113.9",
+        "edoc_gateway.peer_addr": "127.0.0.1",
+        "HTTP_X_FORWARDED_FOR": "203.0.113.9",
+        "HTTP_X_SSL_CLIENT_VERIFY": "SUCCESS",
+        "HTTP_X_SSL_CLIENT_CERT": "-----BEGIN%20CERTIFICATE-----%0AAAEC%0A-----END%20CERTIFICATE-----%0A",
+    }
+    origin = client_origin(environ, trusted)
+    assert origin.address == "203.0.113.9" and origin.cert_fingerprint is not None
+    untrusted = client_origin({**environ, "edoc_gateway.peer_addr": "192.0.2.1"}, trusted)
+    assert untrusted.address == "192.0.2.1" and untrusted.cert_fingerprint is None

@@ -35,7 +35,10 @@ XML = "text/xml; charset=utf-8"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with gunicorn(tmp_path_factory.mktemp("guard"), max_package_bytes=str(MAX_PACKAGE)) as srv:
+    # Deployed as behind the local nginx: the proxy on 127.0.0.1 is trusted to say the request came over TLS.
+    with gunicorn(
+        tmp_path_factory.mktemp("guard"), max_package_bytes=str(MAX_PACKAGE), trusted_proxies="127.0.0.1"
+    ) as srv:
         yield srv
 
 
@@ -156,7 +159,7 @@ def test_no_credentials_over_plain_http_is_auth_denied_without_a_challenge(serve
     assert fault["messageVi"] == "Xác thực không thành công"
 
 
-TLS = {"X-Forwarded-Proto": "https"}  # as the local nginx sets it; gunicorn trusts it from 127.0.0.1 only
+TLS = {"X-Forwarded-Proto": "https"}  # as the local nginx sets it; believed from trusted_proxies only (127.0.0.1 here)
 TIMESTAMP_ONLY = (
     '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" '
     'xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">'
@@ -212,7 +215,7 @@ def test_basic_auth_without_tls_is_refused(server):
 
 
 def test_basic_auth_behind_the_tls_proxy_is_accepted(server, session):
-    # gunicorn turns X-Forwarded-Proto into wsgi.url_scheme only for forwarded_allow_ips (127.0.0.1 here).
+    # gunicorn turns X-Forwarded-Proto into wsgi.url_scheme only for trusted_proxies (127.0.0.1 here).
     client = _zeep(server, session)
     session.auth = ("sys-receiver", SYSTEMS["sys-receiver"][0])
     session.headers["X-Forwarded-Proto"] = "https"
@@ -303,9 +306,11 @@ def test_wsdl_address_is_public_url_when_configured(tmp_path):
             assert _wsdl_address(srv.url, headers) == "https://axis.example.gov.vn/edoc/soap"
 
 
-def test_forwarded_proto_from_an_untrusted_peer_is_ignored(tmp_path):
-    # The proxy is not 127.0.0.1 here, so a client that reaches gunicorn directly cannot claim TLS.
-    with gunicorn(tmp_path, env={"FORWARDED_ALLOW_IPS": "192.0.2.1"}) as srv:
+@pytest.mark.parametrize("trusted", [None, "192.0.2.1"], ids=["default-trusts-nobody", "proxy-elsewhere"])
+def test_forwarded_proto_from_an_untrusted_peer_is_ignored(tmp_path, trusted):
+    # Issue 10, finding 6: by default no peer is trusted — not even 127.0.0.1 — so a client that reaches gunicorn
+    # directly cannot claim TLS and have HTTP Basic accepted over plain HTTP.
+    with gunicorn(tmp_path, **({"trusted_proxies": trusted} if trusted else {})) as srv:
         resp = requests.post(
             srv.url + "/soap",
             data=_envelope(),

@@ -32,7 +32,10 @@ WSDL_NS = {"wsdl": "http://schemas.xmlsoap.org/wsdl/", "soap": "http://schemas.x
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # 12 MB packages: a 10 MB one fits, and its 13.3 MB base64 text needs libxml2's huge_tree on both sides.
-    with gunicorn(tmp_path_factory.mktemp("soap"), max_package_bytes=str(12 * 1024 * 1024)) as srv:
+    # trusted_proxies: as behind the local nginx, whose X-Forwarded-Proto: https the Basic-auth calls below carry.
+    with gunicorn(
+        tmp_path_factory.mktemp("soap"), max_package_bytes=str(12 * 1024 * 1024), trusted_proxies="127.0.0.1"
+    ) as srv:
         yield srv
 
 

@@ -7,7 +7,9 @@ cache and a Created window, HTTP Basic). gunicorn imports ``web_fake_app:make_ap
 this module from a test builds nothing).
 
 Conventions of the fake: every package is addressed to ``RECEIVER``; a package starting with ``b"RAISE"`` makes
-``submit`` fail with an unexpected exception, one starting with ``b"DUP"`` with ``EDXML.DUPLICATE``.
+``submit`` fail with an unexpected exception, one starting with ``b"DUP"`` with ``EDXML.DUPLICATE``. While the file
+``<data_dir>/hold-agencies`` exists, ``agencies`` (GetAgencies) waits, after creating ``<data_dir>/agencies-entered``:
+a test can keep an operation running for as long as it needs (the per-system concurrency bound, issue 10).
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ class _Stored:
 class FakeApi:
     """In-memory GatewayApi: one worker process, so its nonce cache and mailbox are the whole truth."""
 
-    def __init__(self, window_seconds: int = 300) -> None:
+    def __init__(self, window_seconds: int = 300, hold_dir: Path | None = None) -> None:
+        self._hold_dir = hold_dir
         self._window = timedelta(seconds=window_seconds)
         self._nonces: set[str] = set()
         self._docs: dict[str, _Stored] = {}  # by doc_id
@@ -182,6 +185,11 @@ class FakeApi:
         raise NotFoundError("no such document for this system")
 
     def agencies(self, parent: str | None = None) -> list[AgencyInfo]:
+        if self._hold_dir is not None and (self._hold_dir / "hold-agencies").exists():
+            (self._hold_dir / "agencies-entered").touch()
+            deadline = time.monotonic() + 30
+            while (self._hold_dir / "hold-agencies").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
         every = [
             AgencyInfo("000.00.00.H00", "UBND tỉnh (demo)", None, 1, "mailbox", True),
             AgencyInfo(SENDER, "Sở Nội vụ (demo)", "000.00.00.H00", 2, "mailbox", True),
@@ -204,7 +212,7 @@ def make_app() -> WsgiApp:
     def readiness() -> Mapping[str, bool]:
         return {"database": not (settings.data_dir / "not-ready").exists()}
 
-    return create_app(settings, FakeApi(settings.wss_window_seconds), readiness=readiness)
+    return create_app(settings, FakeApi(settings.wss_window_seconds, settings.data_dir), readiness=readiness)
 
 
 # ------------------------------------------------------------------------------- a real gunicorn
@@ -231,7 +239,7 @@ def _free_port() -> int:
 def gunicorn(tmp: Path, *, env: Mapping[str, str] | None = None, **settings: str) -> Iterator[Server]:
     """Start ``.venv/bin/gunicorn -c deploy/gunicorn.conf.py`` on a free port with one worker; stop it after.
 
-    ``settings`` become ``EDOC_GATEWAY_<NAME>`` variables; ``env`` adds other variables (FORWARDED_ALLOW_IPS).
+    ``settings`` become ``EDOC_GATEWAY_<NAME>`` variables; ``env`` adds other variables.
     """
     port = _free_port()
     data_dir = tmp / "data"

@@ -13,6 +13,7 @@ adapters; the environment may also hold the variables :data:`OTHER_ENV`, which a
 
 from __future__ import annotations
 
+import ipaddress
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,28 @@ class Settings:
     #: Characters of an identifier, code or number parameter (organId, deliveryId, documentId, docId, parent, kind,
     #: status, limit) and of the UsernameToken's Username, Nonce and Created.
     soap_max_identifier_chars: int = 256
+
+    # -- serving model (issue 10; gateway.web.serving, deploy/gunicorn.conf.py) -------------------------
+    #: Threads per web worker that run the application once a request has fully arrived. Intake is CPU-bound
+    #: and holds the GIL, so more threads add little throughput but multiply peak memory (each may hold one
+    #: package of max_package_bytes in several forms): keep it small. Slow clients never hold one.
+    worker_threads: int = 4
+    #: A connection must deliver a request's complete headers within this many seconds, or it is closed.
+    header_timeout_seconds: float = 10.0
+    #: A request body may take this many seconds plus one second per body_min_rate bytes received; a body
+    #: slower than that is refused (408 REQUEST.TIMEOUT) and the connection closed.
+    body_timeout_seconds: float = 10.0
+    #: Bytes per second a request body must keep up on average (after body_timeout_seconds of grace).
+    body_min_rate: int = 8192
+    #: Open connections one client address may hold per web worker; more are refused (503 and closed). Peers in
+    #: trusted_proxies are not counted: their clients are counted by request (max_requests_per_address).
+    max_connections_per_address: int = 16
+    #: Requests one client address may have in progress per web worker (headers in, answer not yet sent);
+    #: more are refused with 429 RATE.LIMITED. Behind a trusted proxy, the address is the one it forwards.
+    max_requests_per_address: int = 8
+    #: Authenticated SOAP operations one system may have running per web worker; more are refused with 429
+    #: RATE.LIMITED. Below worker_threads, so one system can never occupy every thread.
+    max_requests_per_system: int = 3
     log_level: str = "INFO"
     #: ``json`` (one JSON object per line, for the service's log pipeline) or ``console`` (key=value lines for a
     #: human reading a terminal); :mod:`gateway.logs`.
@@ -262,6 +285,25 @@ class Settings:
             raise ConfigError("secret_key must be at least 16 characters")
         if self.vdxp_window_seconds <= 0:
             raise ConfigError("vdxp_window_seconds must be positive (it bounds the VDXP replay cache too)")
+
+    def require_serving(self) -> None:
+        """Refuse serving settings that would leave the web tier unbounded or trusting (issue 10)."""
+        problems = []
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=True)
+            except ValueError:
+                problems.append(f"trusted_proxies: {proxy!r} is not an IP address or network (CIDR, host bits 0)")
+        if self.worker_threads < 1:
+            problems.append("worker_threads must be at least 1")
+        if min(self.header_timeout_seconds, self.body_timeout_seconds) <= 0 or self.body_min_rate < 1:
+            problems.append("header_timeout_seconds, body_timeout_seconds and body_min_rate must be positive")
+        if min(self.max_connections_per_address, self.max_requests_per_address, self.max_requests_per_system) < 1:
+            problems.append(
+                "max_connections_per_address, max_requests_per_address and max_requests_per_system must be at least 1"
+            )
+        if problems:
+            raise ConfigError("invalid serving settings: " + "; ".join(problems), problems=problems)
 
     def require_worker(self) -> None:
         """Refuse worker settings that would break the delivery guarantees (issue 4).

@@ -18,7 +18,10 @@ gateway.md Intake 1–2 and "Registry, routing, access", in this order, for ``PO
 5. authentication: WS-Security UsernameToken in ``soap:Header`` (PasswordDigest with Nonce + Created →
    :meth:`GatewayApi.authenticate_digest`, which also enforces the replay window; PasswordText only over TLS), or
    else HTTP Basic, only over TLS when ``settings.basic_auth_requires_tls``;
-6. the authenticated system id goes into ``environ["edoc_gateway.system_id"]`` for the operations.
+6. the authenticated system id goes into ``environ["edoc_gateway.system_id"]`` for the operations;
+7. a system has at most ``settings.max_requests_per_system`` operations running in this process; one more is
+   refused with HTTP 429, ``RATE.LIMITED`` and ``Retry-After`` (issue 10: bounded concurrency per system, so one
+   system's heavy requests cannot take every application thread of a worker).
 
 HTTP status codes (WS-I Basic Profile 1.1, R1126: a response carrying a Fault uses 500): refusals at the HTTP
 layer, before the body is parsed, answer 4xx — 405 method, 411 no Content-Length, 413 too large, 415 media type,
@@ -41,9 +44,9 @@ decided from the envelope (parse errors, unknown operation, authentication, the 
   while the 500 Fault reaches every SOAP toolkit as a readable fault (zeep reads the Fault of the 401 as well).
 
 "TLS" means ``wsgi.url_scheme == "https"``. Behind the nginx proxy gunicorn sets that from
-``X-Forwarded-Proto`` — but only for peers listed in gunicorn's ``forwarded_allow_ips`` (deploy/gunicorn.conf.py:
-127.0.0.1 by default), and nginx overwrites any client-sent value. The guard never reads the header itself, so a
-client that reaches gunicorn directly cannot claim TLS.
+``X-Forwarded-Proto`` — but only for peers in ``settings.trusted_proxies`` (gunicorn's ``forwarded_allow_ips``,
+deploy/gunicorn.conf.py; empty by default: nobody), and nginx overwrites any client-sent value. The guard never
+reads the header itself, so a client that reaches gunicorn directly cannot claim TLS.
 
 One log line per request (method, path, status, sizes, claimed user, authenticated system, elapsed, fault code);
 never the body.
@@ -70,6 +73,7 @@ from gateway.config import Settings
 from gateway.errors import (
     AuthError,
     GatewayError,
+    RateLimitedError,
     RequestError,
     SizeLimitError,
 )
@@ -79,6 +83,7 @@ from gateway.web.envelope import check_identifier, parse_envelope
 from gateway.web.faults import INTERNAL, FaultInfo, fault_envelope
 from gateway.web.rawhttp import Refusal as _Refusal
 from gateway.web.rawhttp import StartResponse, WsgiApp, length_for_log, log_safe, read_body
+from gateway.web.slots import Slots
 from gateway.web.soap import (
     ENV_ENVELOPE,
     ENV_FAULT,
@@ -98,7 +103,9 @@ _UNDERSTOOD: Final = frozenset({f"{{{WSSE}}}Security"})
 _XML_TYPE: Final = "text/xml; charset=utf-8"
 #: The challenge of a request without credentials (RFC 9110 §11.6.1, RFC 7617).
 CHALLENGE: Final = 'Basic realm="edoc-gateway"'
-_STATUS_LINES: Final = {**STATUS_LINES, 401: "401 Unauthorized"}
+_STATUS_LINES: Final = {**STATUS_LINES, 401: "401 Unauthorized", 429: "429 Too Many Requests"}
+#: What a system refused for too many operations in progress is told to wait, in seconds.
+RETRY_AFTER_SECONDS: Final = 1
 
 
 @dataclass
@@ -140,6 +147,9 @@ class SoapGuard:
         self._max_identifier = settings.soap_max_identifier_chars
         self._address = settings.public_base_url + "/soap"
         self._wsdl_bytes: bytes | None = None
+        # Operations in progress per authenticated system, in this process (issue 10: one system cannot occupy
+        # every application thread of a worker; the others keep being served).
+        self._system_slots = Slots(settings.max_requests_per_system)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -165,6 +175,8 @@ class SoapGuard:
                 outcome.extra_headers += (("Allow", "POST, GET"),)
             if refusal.status == 401:
                 outcome.extra_headers += (("WWW-Authenticate", CHALLENGE),)
+            if refusal.status == 429:
+                outcome.extra_headers += (("Retry-After", str(RETRY_AFTER_SECONDS)),)
         except Exception:
             # A defect in the guard or in spyne: the client gets a Fault, never an HTML 500; the log gets the
             # traceback (which has no body in it: the body is never part of an exception message here).
@@ -203,7 +215,18 @@ class SoapGuard:
         system = audit.system = self._authenticate(environ, envelope, audit)
         logs.bind(system=system)
 
-        status, payload, inner = call_spyne(self._spyne, environ, {ENV_SYSTEM_ID: system, ENV_ENVELOPE: envelope})
+        with self._system_slots.hold(system) as granted:
+            if not granted:
+                limit = self._system_slots.limit
+                raise _Refusal(
+                    429,
+                    RateLimitedError(
+                        f"too many operations in progress for this system (at most {limit} per worker)",
+                        retry_after=RETRY_AFTER_SECONDS,
+                        limit=limit,
+                    ),
+                )
+            status, payload, inner = call_spyne(self._spyne, environ, {ENV_SYSTEM_ID: system, ENV_ENVELOPE: envelope})
         info: FaultInfo | None = inner.get(ENV_FAULT)
         if status != 200 and info is None:
             # spyne answered without going through our Fault renderer (should not happen): do not pass it on.

@@ -1,52 +1,65 @@
-"""Give a large request's memory back to the system when it is done (issue 10 finding 3: worker RSS).
+"""Give freed heap memory back to the system after a large request (issue 10, "RSS returns to idle").
 
-A request of several MB (a package, or a hostile multi-MB identifier) leaves its freed blocks in glibc's heap:
-Python and libxml2 have released them, but the allocator keeps the pages, so the resident size of a worker ratchets
-up with each large request and stays there (measured: +80–110 MB after 24 requests of 8 MB identifiers, none of it
-reachable from Python). ``malloc_trim(0)`` hands the free pages back; it costs well under a millisecond per MB of
-free heap, so it runs only after requests above :data:`LARGE_REQUEST_BYTES`. Elsewhere than glibc it does nothing.
+Two glibc behaviours keep a worker's RSS high long after a large request: its *dynamic mmap threshold* (once a
+20 MB buffer has been freed, glibc raises the threshold so that the next ones come from the heap, where they
+fragment and stay), and freed chunks kept in per-thread arenas. :func:`configure_allocator` pins the threshold at
+:data:`MMAP_THRESHOLD_BYTES`, so every large buffer is its own mapping, returned on ``free``;
+:func:`release_free_memory` trims the arenas.
+
+A 20 MB request leaves tens of MB of freed but retained heap behind: glibc keeps freed chunks in the arena of
+the thread that freed them, and with a pool of application threads (gateway.web.front) there is one arena per
+thread. ``malloc_trim(0)`` returns the free pages of every arena (glibc ≥ 2.8 also releases pages inside the
+heap, not only at its top). It costs a few milliseconds, so it runs only after requests that moved more than
+:data:`LARGE_REQUEST_BYTES`. A no-op where the C library is not glibc.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import sys
+import platform
 from collections.abc import Callable
 from typing import Final
 
-#: Requests at least this large are followed by a trim.
-LARGE_REQUEST_BYTES: Final = 1024 * 1024
+#: Requests (body in or answer out) above this size are followed by a trim.
+LARGE_REQUEST_BYTES: Final = 1 << 20
 
 
-#: glibc's ``M_MMAP_THRESHOLD`` (malloc.h).
-_M_MMAP_THRESHOLD: Final = -3
+def _trimmer() -> Callable[[], None]:
+    if platform.libc_ver()[0] != "glibc":
+        return lambda: None
+    name = ctypes.util.find_library("c")
+    if name is None:  # pragma: no cover - glibc without a findable libc
+        return lambda: None
+    trim = ctypes.CDLL(name).malloc_trim
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+
+    def release() -> None:
+        trim(0)
+
+    return release
 
 
-def _glibc() -> Callable[[int], int] | None:
-    """Pin glibc's mmap threshold and return ``malloc_trim``; None where there is no glibc.
+#: Return free heap pages to the system now (thread-safe: glibc locks each arena while trimming it).
+release_free_memory: Final = _trimmer()
 
-    By default glibc RAISES its mmap threshold to the size of each large block freed (up to 32 MB): after one 8 MB
-    request, later 8 MB blocks come from the heap instead of their own mapping, and the heap fragments. A fixed
-    threshold of :data:`LARGE_REQUEST_BYTES` keeps every block that large in a mapping of its own, returned to the
-    system when it is freed; the trim then returns what smaller blocks left free."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim, mallopt = libc.malloc_trim, libc.mallopt
-    except (OSError, AttributeError):  # musl and others
-        return None
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    mallopt(_M_MMAP_THRESHOLD, LARGE_REQUEST_BYTES)
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim  # type: ignore[no-any-return]
+#: Allocations at least this large get their own mapping (glibc's default starts at 128 KiB and grows to 32 MiB).
+MMAP_THRESHOLD_BYTES: Final = 1 << 20
+_M_MMAP_THRESHOLD: Final = -3  # malloc.h
 
 
-_TRIM: Final = _glibc()
+def configure_allocator() -> bool:
+    """Pin glibc's mmap threshold (module docstring); True when applied. Call once per process, early."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    name = ctypes.util.find_library("c")
+    if name is None:  # pragma: no cover
+        return False
+    mallopt = ctypes.CDLL(name).mallopt
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
-def release_after(request_bytes: int) -> None:
-    """Return free heap pages to the system after a request of ``request_bytes`` (the Content-Length)."""
-    if _TRIM is not None and request_bytes >= LARGE_REQUEST_BYTES:
-        _TRIM(0)
+__all__ = ["LARGE_REQUEST_BYTES", "MMAP_THRESHOLD_BYTES", "configure_allocator", "release_free_memory"]

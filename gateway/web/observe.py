@@ -29,7 +29,6 @@ from typing import Any, Final
 from flask import request
 
 from gateway import logs, metrics
-from gateway.web.memory import release_after
 from gateway.web.rawhttp import StartResponse, WsgiApp, log_safe
 
 log = logging.getLogger(__name__)
@@ -59,8 +58,6 @@ class RequestObserver:
                 return self._app(environ, observed_start)  # type: ignore[arg-type]
             finally:
                 self._observe(environ, status[0], time.perf_counter() - started)
-                length = str(environ.get("CONTENT_LENGTH") or "")
-                release_after(int(length) if length.isdigit() else 0)
 
     @staticmethod
     def _observe(environ: dict[str, Any], status: str, seconds: float) -> None:

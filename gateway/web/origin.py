@@ -27,6 +27,7 @@ from urllib.parse import unquote
 from gateway.errors import ConfigError
 from gateway.services.api import ClientOrigin
 from gateway.services.vdxp_guard import IpNetwork, parse_address
+from gateway.web.wsgibridge import ENV_PEER_ADDR
 
 #: The PEM body of exactly one certificate (what nginx forwards), captured for base64 decoding.
 _PEM: Final = re.compile(r"^-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----\s*$")
@@ -47,7 +48,9 @@ def trusted_networks(values: Iterable[str]) -> tuple[IpNetwork, ...]:
 
 def client_origin(environ: Mapping[str, Any], trusted: tuple[IpNetwork, ...]) -> ClientOrigin:
     """The origin of the request in ``environ`` (PEP 3333), believing proxy headers only from ``trusted``."""
-    peer = str(environ.get("REMOTE_ADDR") or "")
+    # The ASGI front (gateway.web.front) has already put a trusted proxy's forwarded address in REMOTE_ADDR and
+    # kept the socket's peer here: the proxy's other headers (the client certificate) are believed from that peer.
+    peer = str(environ.get(ENV_PEER_ADDR) or environ.get("REMOTE_ADDR") or "")
     peer_ip = parse_address(peer)
     if peer_ip is None or not any(peer_ip in network for network in trusted):
         return ClientOrigin(address=str(peer_ip) if peer_ip is not None else None)
