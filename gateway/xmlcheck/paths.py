@@ -17,9 +17,12 @@ def element_path(el: etree._Element) -> str:
     node: etree._Element | None = el
     while node is not None:
         parent = node.getparent()
-        name = etree.QName(node).localname if isinstance(node.tag, str) else "?"
+        # The local name by string, not etree.QName: QName validates and raises on a tag libxml2 let through with
+        # a namespace error ("a:b:c" — fuzzing found one), and an error message's path must never raise.
+        name = node.tag.rpartition("}")[2] if isinstance(node.tag, str) else "?"
         if parent is not None and isinstance(node.tag, str):
-            same = list(parent.iterchildren(node.tag))
+            # Compared as strings for the same reason (iterchildren(tag) validates its argument).
+            same = [sibling for sibling in parent if sibling.tag == node.tag]
             if len(same) > 1:
                 name = f"{name}[{same.index(node) + 1}]"
         parts.append(name)
