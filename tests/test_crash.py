@@ -158,6 +158,10 @@ def served(tmp_path, database_url, pki, receiver) -> Iterator[tuple[Served, str]
         "EDOC_GATEWAY_DATABASE_URL": database_url,
         "EDOC_GATEWAY_BIND": f"127.0.0.1:{free_port()}",
         "EDOC_GATEWAY_WORKERS": "2",
+        # CLIENTS concurrent requests of one system may all land on one worker: the per-system bound (tested in
+        # test_slow_clients.py) must not refuse them here, where the subject is a kill -9 mid-intake.
+        "EDOC_GATEWAY_WORKER_THREADS": str(CLIENTS + 1),
+        "EDOC_GATEWAY_MAX_REQUESTS_PER_SYSTEM": str(CLIENTS),
         "EDOC_GATEWAY_LOG_LEVEL": "WARNING",
         "EDOC_GATEWAY_SECRET_KEY": secrets.token_urlsafe(24),
         "EDOC_GATEWAY_GATEWAY_KEY": str(pki.gateway_key),
