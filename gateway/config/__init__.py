@@ -152,10 +152,10 @@ class Settings:
     # -- rate limits and throttling (issue 10; gateway.services.limits) ------------------------------------
     #: Requests per second (sustained) and burst from one source address, over every edge (``RATE.LIMITED``,
     #: HTTP 429). Counted per process: with N gunicorn workers an address gets up to N× this. 0 = off.
-    rate_per_address: float = 50.0
+    rate_per_address: float = 100.0
     rate_burst_per_address: int = 200
     #: Authenticated requests per second and burst of one system, over every edge (per process, like above).
-    rate_per_system: float = 50.0
+    rate_per_system: float = 100.0
     rate_burst_per_system: int = 200
     #: Failed authentications counted per window (shared by every worker, in the database): after
     #: auth_failures_per_address from one address, or auth_failures_per_user for one claimed system id, further
