@@ -639,3 +639,25 @@ def test_the_xsds_are_valid_xsd_1_0_for_xmlschema_too(corpus, kind):
     assert xsd.validity == "valid"
     # the second engine agrees with libxml2 on a small sample of the kind
     xsd.validate(str(corpus.path("edoc_three_to" if kind == "edoc" else STATUS)))
+
+
+def test_prepare_compiles_both_schemas_in_the_calling_thread_then_threads_compile_their_own():
+    """The serving process prepares the schemas in the thread that builds the app (libxml2's one-time schema
+    initialisation is not thread-safe); the application threads then compile their own copies, serialised."""
+    from gateway.xmlcheck import schema as xsd
+
+    done: list[object] = []
+
+    def fresh_thread() -> None:
+        xsd.prepare()
+        done.append((xsd.schema_for("edoc"), xsd.schema_for("status")))
+
+    xsd.prepare()
+    mine = (xsd.schema_for("edoc"), xsd.schema_for("status"))
+    threads = [threading.Thread(target=fresh_thread) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(done) == 6
+    assert all(pair[0] is not mine[0] and pair[1] is not mine[1] for pair in done)  # one copy per thread

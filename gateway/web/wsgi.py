@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from gateway.config import Settings, load_settings
 from gateway.web.app import create_app
 from gateway.web.rawhttp import WsgiApp
+from gateway.xmlcheck import schema
 
 #: /readyz reports "disk" not ready below this much free space in data_dir.
 MIN_FREE_DISK_BYTES = 256 * 1024 * 1024
@@ -25,6 +26,9 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService (+ the admin API's use cases over
     its store: tokens, deliveries, tracking) → the web app."""
     settings = settings or load_settings()
+    # libxml2's schema types are initialised here, in the thread building the app, before the application threads
+    # of the serving front compile their own copies (gateway.xmlcheck.schema.prepare).
+    schema.prepare()
     # Imported here, not at module level: the service pulls in the database layer, which must not load (or
     # connect) when a tool merely imports the web package.
     from gateway.services import delivery_admin

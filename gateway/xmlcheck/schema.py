@@ -49,6 +49,10 @@ _LEGACY_PREFIX = f"{{{ns.EDXML_LEGACY}}}"
 _LEGACY_LEN = len(_LEGACY_PREFIX)
 
 _local = threading.local()
+#: Compiling is serialised: libxml2's schema parser is not safe to run in two threads at once (seen under the
+#: threaded serving model: a worker's threads compiling the edoc XSD together got "not a valid XML Schema").
+#: Validation with each thread's own compiled copy runs in parallel.
+_compiling = threading.Lock()
 
 # One step of libxml2's xmlGetNodePath(): "p:name[3]", "name", "*[2]", "*" or "@attr".
 _STEP = re.compile(r"(?:(?P<prefix>[^:\[\]/@]+):)?(?P<name>[^:\[\]/@]+|\*)(?:\[(?P<index>[0-9]+)\])?")
@@ -99,6 +103,16 @@ def schema_for(kind: str, xsd_dir: str | Path | None = None) -> etree.XMLSchema:
     return schema
 
 
+def prepare(xsd_dir: str | Path | None = None) -> None:
+    """Compile both schemas in the calling thread, before any other thread touches XML Schema.
+
+    libxml2 initialises its built-in schema types on the first compilation, and that initialisation is not
+    thread-safe: a web worker's application threads compiling their first schemas together sometimes got "not a
+    valid XML Schema" (seen once under the threaded serving model). The serving process calls this at start-up."""
+    for kind in ("edoc", "status"):
+        schema_for(kind, xsd_dir)
+
+
 def _compile(path: Path) -> etree.XMLSchema:
     try:
         doc = parse_file(path)
@@ -107,7 +121,8 @@ def _compile(path: Path) -> etree.XMLSchema:
     except GatewayError as exc:
         raise ConfigError(f"XSD {path} is not acceptable XML: {exc.message}", xsd=str(path)) from exc
     try:
-        return etree.XMLSchema(doc)
+        with _compiling:
+            return etree.XMLSchema(doc)
     except etree.XMLSchemaParseError as exc:
         raise ConfigError(f"XSD {path} is not a valid XML Schema: {exc}", xsd=str(path)) from exc
 
