@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import signal
 import socket
@@ -41,6 +42,30 @@ def gateway_env(data_dir: Path, database_url: str, pki: Any, *, max_package_byte
         "EDOC_GATEWAY_MAX_PACKAGE_BYTES": str(max_package_bytes),
         **{f"EDOC_GATEWAY_{key}": value for key, value in extra.items()},
     }
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports nobody listens on right now.
+
+    Drawn below Linux's ephemeral range (32768–60999 by default): the outgoing connections of the other tests
+    running in parallel (HTTP clients, PostgreSQL) take their local ports from that range, and one of them landing
+    on ``first + 1`` between this check and the demo's bind made the demo refuse its receiver port."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20000, 32000 - count)
+        socks = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError("no run of free ports")
 
 
 @contextmanager

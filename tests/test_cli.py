@@ -9,7 +9,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from _samples import OWN, REAL, REAL_ABSENT, is_status, own_entries, real
+from gatewayproc import free_ports
 
 from gateway.edxml import from_json, read_bytes, to_json
 
@@ -180,9 +180,7 @@ def _serving_demo(data_dir: Path, port: int) -> Iterator[str]:
 
 
 def test_demo_runs_the_gateway_with_sample_traffic(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_ports(3)  # the demo's gateway, then its SOAP and REST receivers on the next two ports
     with _serving_demo(tmp_path / "demo", port) as out:
         _the_printed_commands_work(out)  # while it serves, as a user would paste them
     # the own corpus travels whatever is beside the checkout: every package as its entry says

@@ -26,7 +26,7 @@ from pathlib import Path
 from subprocess import PIPE
 
 import pytest
-from gatewayproc import free_port
+from gatewayproc import free_ports
 
 pytestmark = pytest.mark.wheel
 
@@ -128,7 +128,7 @@ def test_the_wheel_installed_outside_the_checkout_runs_the_demo(tmp_path: Path) 
         assert Path(line).resolve().is_relative_to(venv.resolve()), f"imported from outside the new venv: {line}"
 
     data = user / "demo-data"
-    bind = f"127.0.0.1:{free_port()}"
+    bind = f"127.0.0.1:{free_ports(3)}"  # the demo also takes the next two ports (its receivers)
     demo = [venv / "bin" / "edoc-gateway", "demo", "--bind", bind, "--no-wait", "--data-dir", data]
     out = _run(demo, user, env, 600, logs=data)
     assert "byte-identical: True" in out, out
