@@ -40,11 +40,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+from served import free_port, start_gateway
 
 from gateway.config import load_settings
 from gateway.db.migrations import upgrade
@@ -52,7 +53,6 @@ from gateway.demo.documents import demo_package
 from gateway.demo.pki import DemoPki, create_demo_pki
 from gateway.edxml import Organization, add_files, render
 from gateway.services.registry import Registry
-from gateway.web.launch import gunicorn_argv
 from gateway.xmlcheck.signing import SigningKey, sign_package
 
 A, B, X = "000.00.01.H53", "000.00.00.G22", "000.00.00.H53"
@@ -321,7 +321,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         pki = create_demo_pki(tmp / "pki")
-        port = _free_port()
+        port = free_port()
         env = {
             "EDOC_GATEWAY_DATA_DIR": str(tmp / "data"),
             "EDOC_GATEWAY_SECRET_KEY": secrets.token_urlsafe(24),
@@ -349,7 +349,7 @@ def main() -> int:
         secret_a, secret_x = registry.add_system("SA", [A]), registry.add_system("SX", [X])
         packages = legit_packages(pki)
         log = tmp / "gunicorn.log"
-        proc = _start(env, log, port)
+        proc = start_gateway(env, log, port)
         try:
             print(
                 f"edoc-gateway hostile load — gunicorn {settings.workers} workers × "
@@ -414,30 +414,6 @@ def main() -> int:
                 proc.kill()
                 proc.wait()
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("EDOC_GATEWAY_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            gunicorn_argv(load_settings(env=env)), env={**clean, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(log.read_text(errors="replace"))
 
 
 if __name__ == "__main__":
