@@ -34,10 +34,22 @@ class DeliveryError(GatewayError):
 
 
 class DeliveryTimeout(DeliveryError):
-    """The peer did not answer in time (connect or read timeout): retried."""
+    """The peer did not answer in time: retried.
+
+    ``sent`` says whether the request may have reached the peer: a read timeout (the package went out, the answer
+    did not come back) leaves the outcome *unknown* — the peer may have stored it — so the worker retries with the
+    same message id and a longer read timeout (``OutgoingPackage.read_timeout``) and never calls it "failed"; a
+    connect timeout (``sent=False``) is known not to have delivered anything.
+    """
 
     code: ClassVar[str] = "DELIVERY.TIMEOUT"
     message_vi: ClassVar[str] = "Hệ thống nhận không trả lời trong thời gian cho phép"
+
+    def __init__(
+        self, message: str, *, sent: bool = True, retryable: bool = True, peer_answer: str | None = None, **detail: Any
+    ) -> None:
+        super().__init__(message, retryable=retryable, peer_answer=peer_answer, **detail)
+        self.sent = sent
 
 
 class DeliveryUnreachable(DeliveryError):
@@ -59,6 +71,14 @@ class DeliveryPeerError(DeliveryError):
 
     code: ClassVar[str] = "DELIVERY.PEER_ERROR"
     message_vi: ClassVar[str] = "Hệ thống nhận báo lỗi tạm thời"
+
+
+class DeliveryConfigError(DeliveryError):
+    """Our side cannot send to this peer as configured (no endpoint, no credentials): retried, since an operator
+    can fix the registry or the configuration file while the retry budget lasts; never counts against the peer."""
+
+    code: ClassVar[str] = "DELIVERY.CONFIG"
+    message_vi: ClassVar[str] = "Cấu hình gửi tới hệ thống nhận chưa đầy đủ"
 
 
 class DeliveryRefused(DeliveryError):
@@ -94,6 +114,9 @@ class OutgoingPackage:
     document_id: str
     data: bytes  # the package exactly as received
     attempt: int  # 1 for the first attempt
+    #: The read timeout (seconds) for this attempt, when the worker wants one other than the adapter's default:
+    #: after an unknown outcome (a read timeout), the same message goes again with a longer one. Adapters honour it.
+    read_timeout: float | None = None
 
 
 @dataclass(frozen=True)
