@@ -65,25 +65,21 @@ class PgCluster:
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self._proc_dir} -c fsync=on"
         )
-        subprocess.run(
-            [
-                *prefix,
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                opts,
-                "-l",
-                str(self._proc_dir / "log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        self._start = [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(self._proc_dir / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]
+        subprocess.run(self._start, check=True, capture_output=True, timeout=120)
         self._stop = [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
         self.admin_dsn = f"postgresql://{user}@127.0.0.1:{self.port}/postgres"
         deadline = time.monotonic() + 30
@@ -103,6 +99,17 @@ class PgCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         base = self.admin_dsn.rsplit("/", 1)[0]
         return base.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
+
+    def pause(self) -> None:
+        """Stop the server like a crash (``-m immediate``: every connection cut, no checkpoint), keeping its data:
+        a database outage for the fault tests. :meth:`resume` starts it again on the same port."""
+        assert self._proc_dir is not None, "an external server cannot be paused"
+        subprocess.run(self._stop, check=True, capture_output=True, timeout=60)
+
+    def resume(self) -> None:
+        """Start the server :meth:`pause` stopped (crash recovery from its WAL), once it accepts connections."""
+        assert self._proc_dir is not None, "an external server cannot be resumed"
+        subprocess.run(self._start, check=True, capture_output=True, timeout=120)
 
     def stop(self) -> None:
         if self._proc_dir is None:
