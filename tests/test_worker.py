@@ -20,6 +20,7 @@ from gateway.db import (
     AgencyRecord,
     AttemptRecord,
     AuditEntry,
+    CircuitPolicy,
     DocumentRecord,
     NewDocument,
     Store,
@@ -94,7 +95,7 @@ def store(database_url: str) -> Iterator[Store]:
         [
             AgencyRecord(organ_id=SENDER, name="sender"),
             AgencyRecord(organ_id=R, name="soap peer", channel="soap", endpoint="http://127.0.0.1:9/"),
-            AgencyRecord(organ_id=R2, name="soap peer 2", channel="soap", endpoint="http://127.0.0.1:9/"),
+            AgencyRecord(organ_id=R2, name="soap peer 2", channel="soap", endpoint="http://127.0.0.1:10/"),
             AgencyRecord(organ_id=MAILBOX, name="mailbox"),
             AgencyRecord(organ_id=REST, name="rest peer", channel="rest", endpoint="http://127.0.0.1:9/"),
         ],
@@ -139,6 +140,9 @@ def deliverer(store: Store, adapter: FakeAdapter, clock: Clock, *, worker: str =
         call_seconds=kw.pop("call_seconds", 10),
         clock=clock,
         rng=random.Random(7),
+        peer_concurrency=kw.pop("peer_concurrency", 4),
+        # The retry schedule is under test here, not the circuit breaker (tested on its own below).
+        circuits=kw.pop("circuits", CircuitPolicy(failures=1000)),
     )
 
 
@@ -270,7 +274,8 @@ def test_backoff_is_exponential_with_full_jitter_and_bounded():
 def test_retries_follow_the_schedule_then_dead_letter_at_the_limit(store):
     delivery = add_doc(store, R)[R]
     clock = Clock(T0)
-    adapter = FakeAdapter(failing(DeliveryTimeout("no answer", peer_answer=None)))
+    # A connect timeout: nothing reached the peer, so the outcome is known (the unknown path is tested below).
+    adapter = FakeAdapter(failing(DeliveryTimeout("no answer", sent=False, peer_answer=None)))
     policy = RetryPolicy(base_seconds=1, max_seconds=4, limit_seconds=30)
     d = deliverer(store, adapter, clock, policy=policy)
     for _ in range(200):
@@ -338,7 +343,36 @@ def test_an_unexpected_adapter_exception_is_retried_not_fatal(store, caplog):
     assert "raised unexpectedly" in caplog.text
 
 
-def test_a_peer_that_is_down_is_not_hammered_within_a_batch(store):
+def test_an_unknown_outcome_goes_again_with_longer_timeouts_and_a_confirmation_before_dead(store):
+    delivery = add_doc(store, R)[R]
+    clock = Clock(T0)
+    adapter = FakeAdapter(failing(DeliveryTimeout("read timed out")))  # sent: the peer may have the package
+    policy = RetryPolicy(base_seconds=1, max_seconds=4, limit_seconds=10, read_timeout=2, max_read_timeout=10_000)
+    d = deliverer(store, adapter, clock, policy=policy)
+    for _ in range(100):
+        result = d.run_batch(10)
+        assert result.unknown == 1
+        if result.dead:
+            break
+        overview = store.deliveries.delivery_overview(delivery)
+        assert overview is not None and overview.next_attempt_at is not None
+        clock.now = overview.next_attempt_at
+    else:
+        pytest.fail("never dead-lettered")
+    timeouts = [p.read_timeout for p in adapter.calls]
+    # The adapter's default first, then doubled each time...
+    assert timeouts[:-1] == [None] + [2.0 * 2**n for n in range(1, len(timeouts) - 1)]
+    # ...until the budget (10 s) ran out: one confirmation attempt at the longest timeout came after it.
+    assert timeouts[-1] == 10_000
+    attempts = store.outbox.delivery_attempts(delivery)
+    assert attempts[-2].started_at <= T0 + timedelta(seconds=10) < attempts[-1].started_at
+    assert all(a.error_message.startswith("outcome unknown") for a in attempts)
+    (dead,) = store.audit.entries(action="delivery.dead")
+    assert dead.detail["outcome_unknown"] is True
+    assert state(store, delivery) == "dead"
+
+
+def test_a_peer_that_is_down_opens_its_circuit_and_gets_one_probe_at_a_time(store):
     ids = [add_doc(store, R)[R] for _ in range(3)]
     other = add_doc(store, R2)[R2]
 
@@ -348,16 +382,25 @@ def test_a_peer_that_is_down_is_not_hammered_within_a_batch(store):
         return DeliveryResult()
 
     adapter = FakeAdapter(behaviour)
-    result = deliverer(store, adapter, Clock(T0 + timedelta(seconds=5))).run_batch(10)
-    assert (result.retried, result.postponed, result.delivered) == (1, 2, 1)
-    assert len(adapter.calls) == 2  # one attempt to R, one to R2
-    first = store.deliveries.delivery_overview(ids[0])
-    assert first is not None
-    for postponed in ids[1:]:
-        row = store.deliveries.delivery_overview(postponed)
-        assert row is not None and row.attempts == 0 and row.claimed_by is None
-        assert row.next_attempt_at == first.next_attempt_at
+    policy = CircuitPolicy(failures=2, open_seconds=10, max_open_seconds=60)
+    clock = Clock(T0 + timedelta(seconds=5))
+    d = deliverer(store, adapter, clock, peer_concurrency=1, circuits=policy)
+    result = d.run_batch(10)
+    # R failed twice in a row: its circuit opened and its third delivery was given back unattempted.
+    assert (result.retried, result.released, result.delivered, result.opened) == (2, 1, 1, 1)
+    assert sorted(p.organ_id for p in adapter.peers) == [R, R, R2]
     assert state(store, other) == "delivered"
+    (circuit,) = store.outbox.circuits()
+    assert (circuit.state, circuit.failures, circuit.open_until) == ("open", 2, clock.now + timedelta(seconds=10))
+    untouched = store.deliveries.delivery_overview(ids[2])
+    assert untouched is not None and untouched.attempts == 0 and untouched.claimed_by is None
+    assert d.run_batch(10).claimed == 0  # open: R's due delivery waits, nothing is sent
+    clock.now += timedelta(seconds=12)  # past the interval, every retry due, still inside the retry budget
+    probe = d.run_batch(10)
+    assert (probe.claimed, probe.retried) == (1, 1)  # one probe, not three calls
+    (circuit,) = store.outbox.circuits()
+    assert (circuit.state, circuit.opens) == ("open", 2)  # the failed probe re-opened it, for twice as long
+    assert circuit.open_until == clock.now + timedelta(seconds=20)
 
 
 def test_a_late_success_wins_over_a_dead_letter(store):
@@ -453,7 +496,9 @@ def test_graceful_stop_finishes_the_delivery_in_hand_and_releases_the_rest(store
             stop.set()  # SIGTERM arrives while the second delivery is being sent
         return DeliveryResult()
 
-    result = deliverer(store, FakeAdapter(behaviour), Clock(T0 + timedelta(seconds=9))).run_batch(10, stop=stop)
+    # One send at a time to the peer, so "the delivery in hand" is one.
+    one_at_a_time = deliverer(store, FakeAdapter(behaviour), Clock(T0 + timedelta(seconds=9)), peer_concurrency=1)
+    result = one_at_a_time.run_batch(10, stop=stop)
     assert (result.claimed, result.delivered, result.released) == (5, 2, 3)
     assert [state(store, i) for i in ids] == ["delivered", "delivered", "queued", "queued", "queued"]
     for i in ids[2:]:
@@ -521,12 +566,12 @@ def test_run_worker_once_delivers_what_is_due_then_returns(store, database_url, 
     assert state(store, failing_one) == "queued"
     # per-agency channel credentials from the configuration file's [credentials."<OrganId>"] tables
     assert {p.organ_id: p.credentials for p in adapter.peers} == {R: {"hmac_key": "k1"}, R2: {}}
-    assert {p.endpoint for p in adapter.peers} == {"http://127.0.0.1:9/"}
+    assert {p.endpoint for p in adapter.peers} == {"http://127.0.0.1:9/", "http://127.0.0.1:10/"}
 
 
 def test_worker_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="worker_lease_seconds"):
-        run_worker(Settings(data_dir=tmp_path, worker_lease_seconds=30, adapter_read_timeout=60), once=True)
+        run_worker(Settings(data_dir=tmp_path, worker_lease_seconds=3), once=True)
     with pytest.raises(ConfigError, match="worker_batch"):
         Settings(worker_batch=0).require_worker()
     Settings().require_worker()  # the defaults are sane

@@ -169,13 +169,23 @@ class Settings:
 
     # -- delivery worker (issue 4; gateway.md "Delivery") ------------------------------------------------
     #: Deliveries one worker claims per round trip to the database (each is leased, see worker_lease_seconds).
-    worker_batch: int = 10
+    worker_batch: int = 50
     #: Seconds an idle worker waits before looking for due deliveries again.
     worker_poll_seconds: float = 1.0
     #: A claim is a lease: a worker that dies (kill -9, power cut) leaves claims that expire after this many
-    #: seconds, and the delivery is tried again by another worker. Must exceed one adapter call
-    #: (adapter_connect_timeout + adapter_read_timeout); the worker renews its leases before each call.
-    worker_lease_seconds: int = 300
+    #: seconds, and the delivery is tried again by another worker. The worker's heartbeat thread renews its
+    #: leases every quarter of this while the worker is alive and working, so a send may last longer (issue 11).
+    worker_lease_seconds: int = 20
+    #: Parallel sends per worker (threads), and at most this many at once to one peer: a slow peer holds a few
+    #: threads, never the other peers' turn.
+    delivery_threads: int = 16
+    delivery_peer_concurrency: int = 4
+    #: A peer's circuit breaker (shared by every worker): open after this many consecutive failures (timeouts,
+    #: no connection, peer errors); while open its deliveries wait; one probe after ``open_seconds``, doubling
+    #: after each failed probe up to ``max_open_seconds``.
+    delivery_circuit_failures: int = 5
+    delivery_circuit_open_seconds: float = 10.0
+    delivery_circuit_max_open_seconds: float = 60.0
     #: How often a worker writes its heartbeat row (``/readyz`` reads it).
     worker_heartbeat_seconds: float = 10.0
     #: A heartbeat older than this means the worker is gone (``/readyz`` "worker" check).
@@ -188,6 +198,9 @@ class Settings:
     #: Timeouts of one call to a peer: TCP connect, and the wait for the answer.
     adapter_connect_timeout: float = 10.0
     adapter_read_timeout: float = 60.0
+    #: After a read timeout the outcome is unknown (the peer may have stored the package): the same message goes
+    #: again with a doubled read timeout, up to this.
+    adapter_max_read_timeout: float = 300.0
 
     # -- tracking rules (issue 9; README "Tracking rules" gives each one's legal source) ------------------
     #: Late sending: a normal document must be taken in by this hour of the working day after its
@@ -308,10 +321,9 @@ class Settings:
     def require_worker(self) -> None:
         """Refuse worker settings that would break the delivery guarantees (issue 4).
 
-        A lease shorter than one adapter call would let a second worker claim a delivery that is still being
+        A lease too short to be renewed in time would let a second worker claim a delivery that is still being
         sent; zero or negative backoff values would hammer a peer that is down.
         """
-        call = self.adapter_connect_timeout + self.adapter_read_timeout
         problems = []
         if self.worker_batch < 1:
             problems.append("worker_batch must be at least 1")
@@ -323,11 +335,16 @@ class Settings:
             problems.append("retry_max_seconds must not be below retry_base_seconds")
         if self.retry_limit_seconds <= 0:
             problems.append("retry_limit_seconds must be positive")
-        if self.worker_lease_seconds <= call:
+        if self.worker_lease_seconds < 4:
+            problems.append(f"worker_lease_seconds ({self.worker_lease_seconds}) must be at least 4")
+        if min(self.delivery_threads, self.delivery_peer_concurrency, self.delivery_circuit_failures) < 1:
+            problems.append("delivery_threads, delivery_peer_concurrency and delivery_circuit_failures must be >= 1")
+        if not 0 < self.delivery_circuit_open_seconds <= self.delivery_circuit_max_open_seconds:
             problems.append(
-                f"worker_lease_seconds ({self.worker_lease_seconds}) must exceed one adapter call "
-                f"(adapter_connect_timeout + adapter_read_timeout = {call:g})"
+                "delivery_circuit_open_seconds must be positive and at most delivery_circuit_max_open_seconds"
             )
+        if self.adapter_max_read_timeout < self.adapter_read_timeout:
+            problems.append("adapter_max_read_timeout must not be below adapter_read_timeout")
         if self.worker_stale_seconds <= self.worker_heartbeat_seconds:
             problems.append("worker_stale_seconds must exceed worker_heartbeat_seconds")
         if problems:

@@ -15,6 +15,8 @@
 from sqlalchemy import Engine
 
 from gateway.db.alerts import AlertRecord, NewAlert
+from gateway.db.attempts import AttemptStart, FinishedAttempt, FinishSummary
+from gateway.db.circuits import CircuitPolicy, CircuitRecord, peer_key
 from gateway.db.documents import IdempotencyConflict
 from gateway.db.engine import create_engine
 from gateway.db.gauges import OutboxDue, WaitingCounts
@@ -47,13 +49,18 @@ __all__ = [
     "AgencyRecord",
     "AlertRecord",
     "AttemptRecord",
+    "AttemptStart",
     "AuditEntry",
+    "CircuitPolicy",
+    "CircuitRecord",
     "ClaimedDelivery",
     "DeliveryHead",
     "DeliveryOverview",
     "DeliveryRecord",
     "DocumentRecord",
     "Engine",
+    "FinishSummary",
+    "FinishedAttempt",
     "IdempotencyConflict",
     "IntakeLookup",
     "NewAlert",
@@ -70,5 +77,6 @@ __all__ = [
     "create_engine",
     "current_revision",
     "head_revision",
+    "peer_key",
     "upgrade",
 ]

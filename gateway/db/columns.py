@@ -37,8 +37,11 @@ CHANNELS = (MAILBOX, "soap", "rest", "vdxp")
 VDXP_REPLAY_MODES = ("strict", "legacy-sdk")
 SIGNATURE_POLICIES = ("require", "verify-if-present", "off")
 DELIVERY_STATES = ("queued", "fetched", "delivered", "failed", "dead")
-#: What one push attempt ended in: the peer took it, it will be tried again, or it was dead-lettered.
-ATTEMPT_OUTCOMES = ("delivered", "retry", "dead")
+#: What one push attempt ended in: the peer took it, it will be tried again, or it was dead-lettered; ``sending``
+#: while the call is out (the intent, written before it), ``unknown`` when its worker vanished before the answer.
+ATTEMPT_OUTCOMES = ("delivered", "retry", "dead", "sending", "unknown")
+#: A peer's circuit breaker (issue 11).
+CIRCUIT_STATES = ("closed", "open", "probing")
 #: Admin API roles: ``admin`` may change things (re-drive, tokens), ``operator`` reads everything in its scope
 #: and re-drives there, ``viewer`` only reads.
 ADMIN_ROLES = ("admin", "operator", "viewer")
@@ -86,6 +89,7 @@ __all__ = [
     "ADMIN_ROLES",
     "ATTEMPT_OUTCOMES",
     "CHANNELS",
+    "CIRCUIT_STATES",
     "DELIVERY_STATES",
     "ID",
     "MAILBOX",

@@ -3,26 +3,28 @@ records, and what operators re-drive (issue 4).
 
 A push delivery has an outbox row while something is left to push: due at ``next_attempt_at``, leased by one worker
 at a time (``claimed_by`` until ``lease_until``), with the retry budget it is in (``attempts`` since
-``created_at``). Every attempt is a ``delivery_attempts`` row; its consequence for the delivery is written in the
-same transaction (:meth:`OutboxRepository.finish_attempt`).
+``created_at``) and the fencing token of its current claim (``fence``). Every attempt is a ``delivery_attempts``
+row, written before the call (the intent) and completed with its consequence for the delivery in one transaction
+(:mod:`gateway.db.attempts`); peers' circuit breakers gate the claims (:mod:`gateway.db.circuits`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Connection, Select, delete, exists, insert, or_, select, update
+from sqlalchemy import Connection, Select, exists, insert, or_, select, update
 
 from gateway.db import tables as t
+from gateway.db.attempts import AttemptStart, FinishedAttempt, FinishSummary, begin_attempts, finish_attempts
 from gateway.db.audit import insert_audit
+from gateway.db.circuits import CircuitPolicy, CircuitRecord, list_circuits, peer_key_column, sendable, take_probe
 from gateway.db.connections import Repository
-from gateway.db.records import AttemptRecord, AuditEntry, ClaimedDelivery, columns_for, from_row, to_values
+from gateway.db.records import AttemptRecord, AuditEntry, ClaimedDelivery, columns_for, from_row
 
-_d, _o, _a, _doc = t.deliveries, t.outbox, t.agencies, t.documents
+_d, _o, _a, _doc, _at, _c = t.deliveries, t.outbox, t.agencies, t.documents, t.delivery_attempts, t.peer_circuits
 _INSERT_OUTBOX = insert(_o)
-_INSERT_ATTEMPT = insert(t.delivery_attempts)
 _Q_CLAIMED = (
     # The agency's channel today (its adapter and endpoint), not the one the delivery was first queued for.
     select(
@@ -35,6 +37,7 @@ _Q_CLAIMED = (
             channel=_a.c.channel,
             budget_attempts=_o.c.attempts,
             budget_since=_o.c.created_at,
+            peer=peer_key_column(),
         )
     )
     .select_from(
@@ -44,10 +47,11 @@ _Q_CLAIMED = (
     )
     .order_by(_o.c.next_attempt_at, _o.c.id)
 )
-#: Longest error text kept on a delivery (the attempt row keeps its own, equally bounded, copy).
-_MAX_ERROR = 2000
-#: Longest peer reference kept (the column's size).
-_MAX_REFERENCE = 200
+#: The error code and text of an attempt whose worker vanished before recording the peer's answer.
+UNKNOWN_CODE: Final = "DELIVERY.UNKNOWN"
+UNKNOWN_TEXT: Final = (
+    "the worker stopped before recording the peer's answer: outcome unknown, retried as the same message id"
+)
 
 
 class OutboxRepository(Repository):
@@ -64,25 +68,47 @@ class OutboxRepository(Repository):
         limit: int,
         channels: Collection[str],
         due_before: datetime | None = None,
+        exclude_peers: Collection[str] = (),
+        circuits: CircuitPolicy | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease up to ``limit`` due outbox rows of recipients on ``channels`` to ``worker_id``, earliest first.
 
-        Due: ``next_attempt_at <= due_before`` (default ``now``) and no live lease. PostgreSQL locks the chosen rows
-        ``FOR UPDATE OF outbox SKIP LOCKED``, so concurrent workers pick disjoint rows without waiting for each
+        Due: ``next_attempt_at <= due_before`` (default ``now``), no live lease, a peer whose circuit lets it through
+        (:mod:`gateway.db.circuits`: an open peer gets one probe, taken here atomically) and not in
+        ``exclude_peers`` (peers this worker is already saturating). Every claim increments the row's fencing
+        token, and a ``sending`` attempt left by a previous holder becomes ``unknown``. PostgreSQL locks the chosen
+        rows ``FOR UPDATE OF outbox SKIP LOCKED``, so concurrent workers pick disjoint rows without waiting for each
         other. SQLAlchemy drops that clause on SQLite, where the same statements are correct for a different
         reason: the transaction begins IMMEDIATE (:func:`gateway.db.engine.writer`), so claims are serialized
         by the database lock and a second claimer sees the first one's leases.
         """
         if limit < 1 or not channels:
             return []
+        policy = circuits or CircuitPolicy()
         due = now if due_before is None else min(due_before, now)
         with self._db.write() as conn:
-            ids = list(conn.scalars(_pick_due(due, now, channels, limit)))
+            ids: list[int] = []
+            probing: set[str] = set()
+            for row in conn.execute(_pick_due(due, now, channels, limit, exclude_peers)):
+                if row.state in (None, "closed"):
+                    ids.append(row.id)
+                elif row.peer not in probing and take_probe(conn, row.peer, now, policy):
+                    probing.add(row.peer)
+                    ids.append(row.id)
             if not ids:
                 return []
-            conn.execute(update(_o).where(_o.c.id.in_(ids)).values(claimed_by=worker_id, lease_until=lease_until))
-            rows = conn.execute(_Q_CLAIMED.where(_o.c.id.in_(ids))).mappings()
-            return [from_row(ClaimedDelivery, r) for r in rows]
+            conn.execute(
+                update(_o)
+                .where(_o.c.id.in_(ids))
+                .values(claimed_by=worker_id, lease_until=lease_until, fence=_o.c.fence + 1)
+            )
+            claims = [from_row(ClaimedDelivery, r) for r in conn.execute(_Q_CLAIMED.where(_o.c.id.in_(ids))).mappings()]
+            conn.execute(
+                update(_at)
+                .where(_at.c.delivery_id.in_([c.delivery_id for c in claims]), _at.c.outcome == "sending")
+                .values(outcome="unknown", error_code=UNKNOWN_CODE, error_message=UNKNOWN_TEXT)
+            )
+            return claims
 
     def renew_claims(self, worker_id: str, delivery_ids: Collection[str], lease_until: datetime) -> set[str]:
         """Extend this worker's leases; returns the deliveries it still holds (another worker may have taken one
@@ -93,6 +119,11 @@ class OutboxRepository(Repository):
         with self._db.write() as conn:
             conn.execute(update(_o).where(*mine).values(lease_until=lease_until))
             return set(conn.scalars(select(_o.c.delivery_id).where(*mine)))
+
+    def renew_leases(self, worker_id: str, lease_until: datetime) -> int:
+        """Extend every lease this worker holds (its heartbeat thread, while the worker is alive and working)."""
+        with self._db.write() as conn:
+            return conn.execute(update(_o).where(_o.c.claimed_by == worker_id).values(lease_until=lease_until)).rowcount
 
     def release_claims(self, worker_id: str, delivery_ids: Collection[str] | None = None) -> int:
         """Give back this worker's leases (all, or those of ``delivery_ids``) unattempted: due again at once."""
@@ -105,7 +136,7 @@ class OutboxRepository(Repository):
             return conn.execute(query.values(claimed_by=None, lease_until=None)).rowcount
 
     def postpone(self, worker_id: str, delivery_id: str, until: datetime) -> bool:
-        """Release a claim unattempted and make the delivery due at ``until`` (its peer is known to be failing)."""
+        """Release a claim unattempted and make the delivery due at ``until``."""
         with self._db.write() as conn:
             result = conn.execute(
                 update(_o)
@@ -116,8 +147,22 @@ class OutboxRepository(Repository):
 
     # ---------------------------------------------------------------------------------- attempts
 
+    def begin_attempts(
+        self, worker_id: str, starts: Sequence[AttemptStart], *, now: datetime, lease_until: datetime
+    ) -> dict[str, int]:
+        """The intents of a group of sends, in one transaction (:func:`gateway.db.attempts.begin_attempts`)."""
+        with self._db.write() as conn:
+            return begin_attempts(conn, worker_id, starts, now, lease_until)
+
+    def finish_attempts(
+        self, items: Sequence[FinishedAttempt], *, now: datetime, circuits: CircuitPolicy | None = None
+    ) -> FinishSummary:
+        """Record a batch of outcomes in one transaction (:func:`gateway.db.attempts.finish_attempts`)."""
+        with self._db.write() as conn:
+            return finish_attempts(conn, items, circuits or CircuitPolicy(), now)
+
     def finish_attempt(self, record: AttemptRecord, *, audit: AuditEntry | None = None) -> bool:
-        """Record an attempt and its consequence in ONE transaction; True if the delivery changed as decided.
+        """Record one attempt and its consequence in ONE transaction; True if the delivery changed as decided.
 
         * ``delivered``: the peer took the package — the delivery becomes DELIVERED (also from DEAD: a late
           success is a fact) and leaves the outbox, whoever holds the lease;
@@ -128,14 +173,13 @@ class OutboxRepository(Repository):
         ran out (and was taken over) records its attempt but decides nothing. ``audit`` is written only when the
         delivery changed.
         """
-        if record.outcome not in _CONSEQUENCES:
-            raise ValueError(f"unknown attempt outcome {record.outcome!r}")
-        with self._db.write() as conn:
-            conn.execute(_INSERT_ATTEMPT, _attempt_values(record))
-            changed = _CONSEQUENCES[record.outcome](conn, record)
-            if changed and audit is not None:
-                insert_audit(conn, audit)
-        return changed
+        item = FinishedAttempt(record, audit=audit)
+        return self.finish_attempts([item], now=record.finished_at).changed[0]
+
+    def circuits(self, *, not_closed_only: bool = False) -> list[CircuitRecord]:
+        """The peers' circuit breakers (operators, metrics)."""
+        with self._db.read() as conn:
+            return list_circuits(conn, not_closed_only=not_closed_only)
 
     def delivery_attempts(self, delivery_id: str) -> list[AttemptRecord]:
         """Every attempt of a delivery, oldest first."""
@@ -209,86 +253,32 @@ class OutboxRepository(Repository):
             )
 
 
-def _pick_due(due: datetime, now: datetime, channels: Collection[str], limit: int) -> Select[Any]:
-    """The ids of up to ``limit`` outbox rows due by ``due`` with no live lease, locked SKIP LOCKED (PostgreSQL)."""
-    return (
-        select(_o.c.id)
-        .select_from(_o.join(_d, _d.c.delivery_id == _o.c.delivery_id).join(_a, _a.c.organ_id == _d.c.recipient))
+def _pick_due(
+    due: datetime, now: datetime, channels: Collection[str], limit: int, exclude_peers: Collection[str]
+) -> Select[Any]:
+    """Up to ``limit`` outbox rows due by ``due`` with no live lease and a sendable peer, with the peer and its
+    circuit state, locked SKIP LOCKED (PostgreSQL)."""
+    peer = peer_key_column()
+    query = (
+        select(_o.c.id, peer.label("peer"), _c.c.state)
+        .select_from(
+            _o.join(_d, _d.c.delivery_id == _o.c.delivery_id)
+            .join(_a, _a.c.organ_id == _d.c.recipient)
+            .outerjoin(_c, _c.c.peer == peer)
+        )
         .where(
             _o.c.next_attempt_at <= due,
             or_(_o.c.lease_until.is_(None), _o.c.lease_until < now),
             _a.c.channel.in_(sorted(channels)),
+            sendable(now),
         )
         .order_by(_o.c.next_attempt_at, _o.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=_o)
     )
-
-
-def _counted(record: AttemptRecord) -> dict[str, Any]:
-    """What every attempt adds to its delivery, whatever it decided."""
-    return {"attempts": _d.c.attempts + 1, "last_attempt_at": record.started_at}
-
-
-def _delivered(conn: Connection, record: AttemptRecord) -> bool:
-    """The delivery becomes DELIVERED (also from DEAD) and leaves the outbox, whoever holds the lease."""
-    this = _d.c.delivery_id == record.delivery_id
-    result = conn.execute(
-        update(_d)
-        .where(this, _d.c.state.in_(("queued", "fetched", "dead")))
-        .values(
-            state="delivered",
-            acknowledged_at=record.finished_at,
-            ack_outcome="done",
-            ack_reason=None,
-            last_error=None,
-            peer_reference=record.peer_reference,
-            **_counted(record),
-        )
-    )
-    changed = result.rowcount == 1
-    if not changed:  # settled meanwhile (through the mailbox): count the attempt only
-        conn.execute(update(_d).where(this).values(**_counted(record)))
-    conn.execute(delete(_o).where(_o.c.delivery_id == record.delivery_id))
-    return changed
-
-
-def _dead(conn: Connection, record: AttemptRecord) -> bool:
-    """While the worker holds the lease: the delivery becomes DEAD and leaves the outbox."""
-    error = _error_text(record)
-    changed = conn.execute(delete(_o).where(*_held(record))).rowcount == 1
-    if changed:
-        conn.execute(
-            update(_d)
-            .where(_d.c.delivery_id == record.delivery_id, _d.c.state.in_(("queued", "fetched")))
-            .values(state="dead", acknowledged_at=record.finished_at, ack_outcome="fail", ack_reason=error)
-        )
-    _count_failure(conn, record, error)
-    return changed
-
-
-def _retry(conn: Connection, record: AttemptRecord) -> bool:
-    """While the worker holds the lease: the outbox row is due again at ``record.next_attempt_at``, released."""
-    result = conn.execute(
-        update(_o)
-        .where(*_held(record))
-        .values(attempts=_o.c.attempts + 1, next_attempt_at=record.next_attempt_at, claimed_by=None, lease_until=None)
-    )
-    _count_failure(conn, record, _error_text(record))
-    return result.rowcount == 1
-
-
-def _held(record: AttemptRecord) -> tuple[Any, Any]:
-    """The outbox row of the attempt's delivery, if the attempting worker still holds its lease."""
-    return _o.c.delivery_id == record.delivery_id, _o.c.claimed_by == record.worker_id
-
-
-def _count_failure(conn: Connection, record: AttemptRecord, error: str) -> None:
-    conn.execute(update(_d).where(_d.c.delivery_id == record.delivery_id).values(last_error=error, **_counted(record)))
-
-
-#: What each attempt outcome does to its delivery (inside :meth:`OutboxRepository.finish_attempt`'s transaction).
-_CONSEQUENCES = {"delivered": _delivered, "dead": _dead, "retry": _retry}
+    if exclude_peers:
+        query = query.where(peer.not_in(sorted(exclude_peers)))
+    return query
 
 
 def _redrive_one(conn: Connection, row: Mapping[str, Any], now: datetime, push_channels: Collection[str]) -> bool:
@@ -314,23 +304,4 @@ def _redrive_one(conn: Connection, row: Mapping[str, Any], now: datetime, push_c
     return False
 
 
-def _attempt_values(record: AttemptRecord) -> dict[str, Any]:
-    """The attempt row, with the peer's free text bounded."""
-    values = to_values(record)
-    for name in ("error_message", "peer_answer"):
-        if values[name] is not None:
-            values[name] = values[name][:_MAX_ERROR]
-    if values["peer_reference"] is not None:
-        values["peer_reference"] = values["peer_reference"][:_MAX_REFERENCE]
-    return values
-
-
-def _error_text(record: AttemptRecord) -> str:
-    """``CODE: message`` (and the peer's answer) — what the sender's status view shows for a dead letter."""
-    text = f"{record.error_code or 'DELIVERY.FAILED'}: {record.error_message or ''}".rstrip()
-    if record.peer_answer:
-        text += f" (peer: {record.peer_answer})"
-    return text[:_MAX_ERROR]
-
-
-__all__ = ["OutboxRepository"]
+__all__ = ["UNKNOWN_CODE", "UNKNOWN_TEXT", "OutboxRepository"]

@@ -275,11 +275,18 @@ class ClaimedDelivery(DeliveryHead):
     budget_attempts: int
     budget_since: datetime
     lease_until: datetime
+    #: The fencing token of this claim: what the worker decides applies only while it is still the current one.
+    fence: int = 0
+    #: The read timeout of this attempt when longer than the adapter's (after an unknown outcome); None: default.
+    read_timeout: float | None = None
+    #: The peer (``channel endpoint``) whose circuit breaker and concurrency bound this delivery counts against.
+    peer: str = ""
 
 
 @dataclass(frozen=True)
 class AttemptRecord:
-    """One push attempt (``delivery_attempts``); ``outcome`` is ``delivered``, ``retry`` or ``dead``."""
+    """One push attempt (``delivery_attempts``); ``outcome`` is ``delivered``, ``retry`` or ``dead`` once it is
+    finished, ``sending`` while the call is out, ``unknown`` when its worker vanished before recording the answer."""
 
     delivery_id: str
     attempt: int
@@ -292,6 +299,8 @@ class AttemptRecord:
     peer_answer: str | None = None
     peer_reference: str | None = None
     next_attempt_at: datetime | None = None
+    #: The row's id (set once the attempt is in the log: its intent was written before the call).
+    id: int | None = None
 
     @property
     def finished_at(self) -> datetime:

@@ -37,6 +37,7 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``delivery_attempts``   every push attempt: when, by which worker, how long, the outcome, the error code and
                         message, the peer's answer (gateway.md "Delivery": every attempt is recorded).
 ``worker_heartbeats``   one row per delivery worker process (host, pid, last seen) for ``/readyz``.
+``peer_circuits``       the circuit breaker of each peer (channel + endpoint), shared by every worker (issue 11).
 ``audit_log``           who did what, with the wire code of every refusal; never a package body.
 ``wss_nonces``          WS-Security nonces inside the replay window, shared by every gunicorn worker.
 ``vdxp_signatures``     VDXP request signatures seen inside their window (strict systems), each with its own
@@ -84,13 +85,13 @@ from gateway.db.columns import (
     SIGNATURE_POLICIES,
     SYSTEM_ID,
     VDXP_REPLAY_MODES,
-    WORKER_ID,
     BigId,
     UTCDateTime,
     metadata,
 )
 from gateway.db.columns import created as _created
 from gateway.db.columns import one_of as _in
+from gateway.db.delivery_tables import delivery_attempts, outbox, peer_circuits, worker_heartbeats
 from gateway.db.guard_tables import refusal_counts, vdxp_signatures, wss_nonces
 
 agencies = Table(
@@ -242,57 +243,6 @@ status_history = Table(
     Index(None, "doc_id", "recipient"),
 )
 
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("delivery_id", String(ID), ForeignKey("deliveries.delivery_id"), nullable=False, unique=True),
-    #: Start of the current retry budget (intake, or the last re-drive): dead-lettered retry_limit after it.
-    _created(),
-    Column("next_attempt_at", UTCDateTime(), nullable=False),
-    #: Attempts in the current budget (the backoff exponent).
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("claimed_by", String(WORKER_ID), nullable=True),
-    Column("lease_until", UTCDateTime(), nullable=True),
-    # The claim query: due rows, earliest first.
-    Index(None, "next_attempt_at"),
-)
-
-delivery_attempts = Table(
-    "delivery_attempts",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("delivery_id", String(ID), ForeignKey("deliveries.delivery_id"), nullable=False),
-    #: 1 for the first attempt of the delivery (counted over every budget).
-    Column("attempt", Integer, nullable=False),
-    Column("worker_id", String(WORKER_ID), nullable=True),
-    Column("started_at", UTCDateTime(), nullable=False),
-    Column("duration_ms", Integer, nullable=False),
-    Column("outcome", String(12), nullable=False),
-    #: The wire code of the DeliveryError (``DELIVERY.TIMEOUT``, ``DELIVERY.REFUSED``…); NULL on success.
-    Column("error_code", String(60), nullable=True),
-    Column("error_message", Text, nullable=True),
-    #: A short summary of what the peer answered (a faultstring, an HTTP status, its receipt).
-    Column("peer_answer", Text, nullable=True),
-    Column("peer_reference", String(200), nullable=True),
-    #: For ``retry``: when the next attempt is due.
-    Column("next_attempt_at", UTCDateTime(), nullable=True),
-    CheckConstraint(_in("outcome", ATTEMPT_OUTCOMES), name="outcome"),
-    Index(None, "delivery_id"),
-)
-
-worker_heartbeats = Table(
-    "worker_heartbeats",
-    metadata,
-    Column("worker_id", String(WORKER_ID), primary_key=True),
-    Column("host", String(255), nullable=False),
-    Column("pid", Integer, nullable=False),
-    Column("started_at", UTCDateTime(), nullable=False),
-    Column("seen_at", UTCDateTime(), nullable=False),
-    #: Set by a graceful stop; a killed worker's row just stops being refreshed.
-    Column("stopped_at", UTCDateTime(), nullable=True),
-)
-
 audit_log = Table(
     "audit_log",
     metadata,
@@ -387,6 +337,7 @@ __all__ = [
     "documents",
     "metadata",
     "outbox",
+    "peer_circuits",
     "refusal_counts",
     "signer_certificates",
     "status_history",

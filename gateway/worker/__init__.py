@@ -25,28 +25,22 @@ import contextlib
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 from gateway.config import Settings
-from gateway.db import Engine, Store, create_engine, head_revision
+from gateway.db import CircuitPolicy, Engine, Store, create_engine, head_revision
 from gateway.errors import ConfigError, UnavailableError
 from gateway.ports import PeerAdapter
 from gateway.services.delivery import BatchResult, Deliverer, RetryPolicy
 from gateway.services.upstream import PollResult
 from gateway.worker.alerting import AlertScheduler, start_scheduler
-from gateway.worker.heartbeat import Heartbeat, new_worker_id, signals
+from gateway.worker.heartbeat import Heartbeat, Leases, new_worker_id, signals
 from gateway.worker.peers import ADAPTERS, close_adapters, load_adapters, peer_credentials
 from gateway.worker.polling import Upstream, open_upstream
 
 log = logging.getLogger(__name__)
-
-#: Longest wait between attempts to reach a database that is down.
-_MAX_DB_BACKOFF = 30.0
-#: In ``once`` mode, give up after this many consecutive database failures instead of waiting for ever.
-_ONCE_DB_FAILURES = 3
 
 
 def _utcnow() -> datetime:
@@ -94,10 +88,14 @@ class _Run:
     heartbeat: Heartbeat
     upstream: Upstream | None
     alerts: AlertScheduler | None = None
+    polling: threading.Thread | None = None
 
     def close(self, stats: WorkerStats) -> None:
         if self.alerts is not None:
             self.alerts.stop()
+        if self.polling is not None:
+            self.polling.join(timeout=30)
+        self.deliverer.close()
         with contextlib.suppress(UnavailableError):
             stats.released += self.store.outbox.release_claims(self.worker_id)
         self.heartbeat.stop()
@@ -187,8 +185,22 @@ def _open(
         clock=clock,
         rng=rng,
         credentials=peer_credentials(settings),
+        threads=settings.delivery_threads,
+        peer_concurrency=settings.delivery_peer_concurrency,
+        circuits=CircuitPolicy(
+            failures=settings.delivery_circuit_failures,
+            open_seconds=settings.delivery_circuit_open_seconds,
+            max_open_seconds=settings.delivery_circuit_max_open_seconds,
+            probe_seconds=settings.adapter_connect_timeout + settings.adapter_max_read_timeout + 5.0,
+        ),
     )
-    heartbeat = Heartbeat(store, worker_id, settings.worker_heartbeat_seconds, clock)
+    heartbeat = Heartbeat(
+        store,
+        worker_id,
+        settings.worker_heartbeat_seconds,
+        clock,
+        leases=Leases(settings.worker_lease_seconds, lambda: deliverer.last_turn),
+    )
     log.info(
         "worker %s started: channels %s%s",
         worker_id,
@@ -199,34 +211,41 @@ def _open(
 
 
 def _loop(run: _Run, stop: threading.Event, once: bool, clock: Callable[[], datetime], stats: WorkerStats) -> None:
-    """Poll the upstream when due, deliver a batch, back off while the database is down, sleep when idle."""
+    """Deliver until stopped (or, ``once``, until nothing due at the start is left); the upstream is polled in its
+    own thread so that a slow axis never holds deliveries back (a ``once`` pass polls first)."""
     settings, upstream = run.settings, run.upstream
-    due_before = clock() if once else None
-    if upstream is not None and once:
-        stats.add_poll(upstream.poller.poll_once(stop))
-        due_before = clock()  # what the poll queued for push channels goes out in this pass too
-    next_poll = 0.0  # time.monotonic() of the next upstream poll round
-    failures = 0
-    while not stop.is_set():
-        if upstream is not None and not once and time.monotonic() >= next_poll:
+    due_before = None
+    if once:
+        if upstream is not None:
             stats.add_poll(upstream.poller.poll_once(stop))
-            next_poll = time.monotonic() + upstream.config.interval
+        due_before = clock()  # what the poll queued for push channels goes out in this pass too
+    elif upstream is not None:
+        run.polling = threading.Thread(target=_poll, args=(upstream, stop, stats), name="edoc-upstream", daemon=True)
+        run.polling.start()
+    try:
+        stats.add(
+            run.deliverer.run(
+                stop,
+                poll_seconds=settings.worker_poll_seconds,
+                due_before=due_before,
+                until_idle=once,
+                batch=settings.worker_batch,
+            )
+        )
+    except UnavailableError:
+        if not stop.is_set():
+            raise
+        log.warning("database unavailable while stopping: leases expire, unrecorded sends are marked unknown")
+
+
+def _poll(upstream: Upstream, stop: threading.Event, stats: WorkerStats) -> None:
+    """Upstream polling rounds every ``poll_seconds`` until stopped (a failed round is logged by the poller)."""
+    while not stop.is_set():
         try:
-            batch = run.deliverer.run_batch(settings.worker_batch, stop=stop, due_before=due_before)
-        except UnavailableError as exc:
-            failures += 1
-            if once and failures >= _ONCE_DB_FAILURES:
-                raise
-            wait = min(_MAX_DB_BACKOFF, settings.worker_poll_seconds * 2**failures)
-            log.warning("database unavailable (%s); next try in %.1f s", exc, wait)
-            stop.wait(wait)
-            continue
-        failures = 0
-        stats.add(batch)
-        if batch.claimed == 0:
-            if once:
-                break
-            stop.wait(settings.worker_poll_seconds)
+            stats.add_poll(upstream.poller.poll_once(stop))
+        except Exception:
+            log.exception("upstream polling round failed")
+        stop.wait(upstream.config.interval)
 
 
 def _check_schema(store: Store, engine: Engine) -> None:

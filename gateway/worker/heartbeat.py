@@ -1,4 +1,5 @@
-"""The worker process's presence: its id, its heartbeat row (``/readyz``), and graceful stop on SIGTERM/SIGINT."""
+"""The worker process's presence: its id, its heartbeat row (``/readyz``), the renewal of its delivery leases, and
+graceful stop on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from gateway.db import Store, WorkerHeartbeat
 from gateway.errors import UnavailableError
@@ -24,16 +27,36 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:100]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+@dataclass(frozen=True)
+class Leases:
+    """What the heartbeat renews: this worker's delivery leases, ``seconds`` long, every quarter of that — but only
+    while the delivery engine keeps turning (``last_turn``, a ``time.monotonic()``): a wedged engine lets its
+    leases expire, so another worker takes its deliveries over (issue 11: short leases, re-claimed within 30 s of
+    a kill -9, held as long as a live worker needs them)."""
+
+    seconds: float
+    last_turn: Callable[[], float]
+
+
 class Heartbeat:
-    """Writes the worker's heartbeat row every ``interval`` seconds from a daemon thread.
+    """Writes the worker's heartbeat row every ``interval`` seconds from a daemon thread, and renews its leases.
 
     The row says the process is alive (``/readyz``); it is independent of deliveries, which may block on a slow
-    peer for up to the adapter timeouts.
+    peer for up to the adapter timeouts — which is also why leases are renewed here rather than by the sends.
     """
 
-    def __init__(self, store: Store, worker_id: str, interval: float, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        worker_id: str,
+        interval: float,
+        clock: Callable[[], datetime],
+        *,
+        leases: Leases | None = None,
+    ) -> None:
         self._store = store
         self._interval = interval
+        self._leases = leases
         self._clock = clock
         now = clock()
         self._row = WorkerHeartbeat(
@@ -55,8 +78,24 @@ class Heartbeat:
         self._beat(stopped=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._beat()
+        tick = self._interval if self._leases is None else min(self._interval, self._leases.seconds / 4)
+        next_beat = time.monotonic() + self._interval
+        while not self._stop.wait(tick):
+            self._renew()
+            if time.monotonic() >= next_beat:
+                self._beat()
+                next_beat = time.monotonic() + self._interval
+
+    def _renew(self) -> None:
+        leases = self._leases
+        if leases is None or time.monotonic() - leases.last_turn() > leases.seconds / 2:
+            return  # no engine, or a wedged one: let the leases run out
+        try:
+            self._store.outbox.renew_leases(self._row.worker_id, self._clock() + timedelta(seconds=leases.seconds))
+        except UnavailableError as exc:
+            log.warning("leases not renewed: %s", exc)
+        except Exception:
+            log.exception("lease renewal failed")
 
     def _beat(self, *, stopped: bool = False) -> None:
         now = self._clock()
@@ -96,4 +135,4 @@ def signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-__all__ = ["Heartbeat", "new_worker_id", "signals"]
+__all__ = ["Heartbeat", "Leases", "new_worker_id", "signals"]

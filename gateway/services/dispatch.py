@@ -1,0 +1,308 @@
+"""The loop of one run of the delivery engine (:class:`gateway.services.delivery.Deliverer`): claim → queue per
+peer → intents → sends → judged outcomes → batch records, turning until its mode says stop.
+
+Modes: ``once`` (one claim, everything in it sent and recorded: ``Deliverer.run_batch``), ``idle`` (claim until
+nothing is due: ``edoc-gateway worker --once``) and ``forever`` (the worker). A database outage never loses an
+outcome: judged outcomes wait in memory and are committed when it is back, claims back off (at most
+:data:`MAX_DB_BACKOFF`), and a one-shot run gives up after :data:`ONE_SHOT_DB_FAILURES` failures in a row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from gateway import metrics
+from gateway.db import AttemptStart, ClaimedDelivery, FinishedAttempt
+from gateway.errors import UnavailableError
+from gateway.services.retry import Sent, judge
+
+if TYPE_CHECKING:
+    from gateway.services.delivery import Deliverer
+
+log = logging.getLogger("gateway.services.delivery")
+T = TypeVar("T")
+
+#: Longest wait between attempts to reach a database that is down (the drain after recovery starts within it).
+MAX_DB_BACKOFF: Final = 5.0
+#: In a one-shot run (``run_batch``, ``until_idle``), give up after this many consecutive database failures.
+ONE_SHOT_DB_FAILURES: Final = 4
+
+
+@dataclass
+class BatchResult:
+    """What a run of the engine did."""
+
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    #: Given back unattempted (graceful stop, a peer's circuit opening, a peer's queue full).
+    released: int = 0
+    #: Attempts whose outcome is unknown (read timeout: the peer may have the package).
+    unknown: int = 0
+    #: Claims found taken over by another worker before their send (ours had run out).
+    lost: int = 0
+    #: Peers whose circuit this run opened.
+    opened: int = 0
+
+
+@dataclass
+class _PeerQueue:
+    """One peer's claims waiting for a sending slot, and its sends in flight."""
+
+    waiting: deque[ClaimedDelivery] = field(default_factory=deque)
+    active: int = 0
+
+
+class Run:
+    """One run of the engine's loop: claim → queue per peer → intents → sends → judged outcomes → batch records."""
+
+    def __init__(
+        self,
+        engine: Deliverer,
+        stop: threading.Event,
+        due_before: datetime | None,
+        batch: int,
+        *,
+        mode: str,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.e, self.stop, self.due_before, self.batch, self.mode = engine, stop, due_before, max(1, batch), mode
+        self.poll = poll_seconds
+        self.result = BatchResult()
+        self.peers: dict[str, _PeerQueue] = {}
+        self.in_flight = 0
+        self.unrecorded: list[FinishedAttempt] = []
+        self.sent: list[Sent] = []
+        self.next_claim = 0.0  # time.monotonic() before which no claim is made (idle, or the database is down)
+        self.claims_done = False
+        self.db_failures = 0
+        #: This run's finished sends (a run's own queue: a send outliving an aborted run never reaches another).
+        self.done: queue.SimpleQueue[Sent] = queue.SimpleQueue()
+
+    def go(self) -> BatchResult:
+        try:
+            while True:
+                self.e.last_turn = time.monotonic()
+                self._collect(block=False)
+                self._record()
+                if self.stop.is_set():
+                    self._release_waiting()
+                elif not self.claims_done and time.monotonic() >= self.next_claim:
+                    self._claim()
+                self._start()
+                if self._finished():
+                    return self.result
+                self._wait()
+        finally:
+            if self.in_flight or self.unrecorded or self._waiting():  # an exception: give back what we hold
+                with contextlib.suppress(UnavailableError):
+                    self.e.store.outbox.release_claims(self.e.worker_id)
+
+    def _finished(self) -> bool:
+        busy = self.in_flight or self.unrecorded or self._waiting()
+        if busy:
+            return False
+        return self.stop.is_set() or self.claims_done
+
+    def _waiting(self) -> int:
+        return sum(len(p.waiting) for p in self.peers.values())
+
+    # -------------------------------------------------------------------------------------------- claims
+
+    def _claim(self) -> None:
+        room = self.e._threads * 2 - self.in_flight - self._waiting()
+        if room <= 0:
+            return
+        asked = min(room, self.batch)
+        now = self.e._clock()
+        saturated = {key for key, p in self.peers.items() if len(p.waiting) >= 2 * self.e._per_peer}
+        claims = self._db(
+            lambda: self.e.store.outbox.claim_deliveries(
+                self.e.worker_id,
+                now=now,
+                lease_until=now + self.e._lease,
+                limit=asked,
+                channels=self.e.channels,
+                due_before=self.due_before,
+                exclude_peers=saturated,
+                circuits=self.e.circuits,
+            )
+        )
+        if claims is None:
+            return
+        self.result.claimed += len(claims)
+        overflow: list[str] = []
+        for claim in claims:
+            waiting = self.peers.setdefault(claim.peer, _PeerQueue()).waiting
+            if self.mode != "once" and len(waiting) >= 2 * self.e._per_peer:
+                overflow.append(claim.delivery_id)  # a saturated peer: its turn comes when its queue moves
+            else:
+                waiting.append(claim)
+        if overflow:
+            self.result.released += (
+                self._db(lambda: self.e.store.outbox.release_claims(self.e.worker_id, overflow)) or 0
+            )
+        if self.mode == "once" or (self.mode == "idle" and len(claims) < asked and not overflow):
+            self.claims_done = True
+        elif len(claims) < asked:
+            self.next_claim = time.monotonic() + self.poll  # nothing more is due now: look again later
+
+    def _release_waiting(self) -> None:
+        ids = [c.delivery_id for p in self.peers.values() for c in p.waiting]
+        if not ids:
+            return
+        released = self._db(lambda: self.e.store.outbox.release_claims(self.e.worker_id, ids))
+        if released is not None:
+            self.result.released += released
+        for p in self.peers.values():
+            p.waiting.clear()  # if the database is down, the leases expire instead
+
+    # -------------------------------------------------------------------------------------------- sends
+
+    def _start(self) -> None:
+        """Start what the per-peer and pool bounds allow: intents first (one transaction), then the calls."""
+        free = self.e._threads - self.in_flight
+        group: list[ClaimedDelivery] = []
+        for p in self.peers.values():
+            while p.waiting and p.active < self.e._per_peer and len(group) < free:
+                group.append(p.waiting.popleft())
+                p.active += 1
+        if not group:
+            return
+        data = self._db(lambda: {c.doc_id: self.e.store.documents.raw(c.doc_id) for c in group})
+        now = self.e._clock()
+        starts = [AttemptStart(c.delivery_id, c.fence, c.attempts + 1) for c in group]
+        ids = (
+            None
+            if data is None
+            else self._db(
+                lambda: self.e.store.outbox.begin_attempts(
+                    self.e.worker_id, starts, now=now, lease_until=now + self.e._lease
+                )
+            )
+        )
+        for claim in group:
+            peer = self.peers[claim.peer]
+            if ids is None:  # the database is down: wait for it, in order
+                peer.active -= 1
+                peer.waiting.appendleft(claim)
+            elif claim.delivery_id not in ids or data is None or data.get(claim.doc_id) is None:
+                peer.active -= 1
+                self.result.lost += 1  # taken over by another worker (our lease ran out): not ours to send
+            else:
+                self.in_flight += 1
+                self.e._pool_submit(self.done, claim, ids[claim.delivery_id], bytes(data[claim.doc_id]))
+
+    # -------------------------------------------------------------------------------------------- outcomes
+
+    def _wait(self) -> None:
+        if self.in_flight:
+            self._collect(block=True)
+        elif not self.stop.is_set():
+            self.stop.wait(max(0.0, min(self.poll, self.next_claim - time.monotonic())))
+
+    def _collect(self, *, block: bool) -> None:
+        """Take finished sends off the queue (waiting up to a poll interval for the first when ``block``)."""
+        timeout = max(0.01, min(self.poll, self.next_claim - time.monotonic())) if block else 0
+        while self.in_flight:
+            try:
+                sent = self.done.get(timeout=timeout) if block else self.done.get_nowait()
+            except queue.Empty:
+                return
+            block = False
+            self.in_flight -= 1
+            self.peers[sent.claim.peer].active -= 1
+            self.sent.append(sent)
+            self.unrecorded.append(judge(sent, self.e.policy, self.e._rng, self.e._clock(), self.e.worker_id))
+
+    def _record(self) -> None:
+        """Commit the judged outcomes in one transaction; kept for the next turn while the database is down."""
+        if not self.unrecorded or (time.monotonic() < self.next_claim and self.db_failures):
+            return
+        items, sent = self.unrecorded, self.sent
+        summary = self._db(
+            lambda: self.e.store.outbox.finish_attempts(items, now=self.e._clock(), circuits=self.e.circuits)
+        )
+        if summary is None:
+            return
+        self.unrecorded, self.sent = [], []
+        for item, one in zip(items, sent, strict=True):
+            _log(one, item)
+            outcome = item.record.outcome
+            self.result.delivered += outcome == "delivered"
+            self.result.retried += outcome == "retry"
+            self.result.dead += outcome == "dead"
+            self.result.unknown += one.unknown
+        for peer in summary.opened:
+            self.result.opened += 1
+            log.warning("peer %s failing: circuit open, its deliveries wait for a probe", peer)
+            self._drop_queue(peer)
+        for peer in summary.closed:
+            log.info("peer %s answers again: circuit closed", peer)
+
+    def _drop_queue(self, peer: str) -> None:
+        """A peer whose circuit just opened: give its waiting claims back (the claim query skips it until its
+        probe), instead of hammering it."""
+        waiting = self.peers.get(peer)
+        if waiting is None or not waiting.waiting:
+            return
+        ids = [c.delivery_id for c in waiting.waiting]
+        waiting.waiting.clear()
+        self.result.released += self._db(lambda: self.e.store.outbox.release_claims(self.e.worker_id, ids)) or 0
+
+    def _db(self, call: Callable[[], T]) -> T | None:
+        """Run a database call; an outage returns None and backs the claims off (exponentially, capped)."""
+        try:
+            value = call()
+        except UnavailableError as exc:
+            self.db_failures += 1
+            wait = min(MAX_DB_BACKOFF, 0.25 * 2**self.db_failures)
+            self.next_claim = time.monotonic() + wait
+            log.warning(
+                "database unavailable (%s); holding %d outcomes, next try in %.1f s", exc, len(self.unrecorded), wait
+            )
+            one_shot = self.mode != "forever" or self.stop.is_set()
+            if one_shot and self.db_failures >= ONE_SHOT_DB_FAILURES and not self.in_flight:
+                raise  # the leases expire; unrecorded intents become ``unknown`` at the next claim
+            return None
+        self.db_failures = 0
+        return value
+
+
+def _log(sent: Sent, item: FinishedAttempt) -> None:
+    """The attempt's log line and its count in ``edoc_delivery_attempts_total`` (:mod:`gateway.metrics`)."""
+    claim, record = sent.claim, item.record
+    metrics.count_attempt(
+        channel=claim.channel, outcome=record.outcome, code=record.error_code, seconds=record.duration_ms / 1000
+    )
+    level = logging.INFO if record.outcome == "delivered" else logging.WARNING
+    tail = ""
+    if record.outcome != "delivered":
+        tail = f" {record.error_code}: {record.error_message}"
+        if record.next_attempt_at is not None:
+            tail += f"; next attempt at {record.next_attempt_at.isoformat(timespec='seconds')}"
+    log.log(
+        level,
+        "delivery %s doc_id=%s to %s via %s attempt %d: %s in %d ms%s",
+        claim.delivery_id,
+        claim.doc_id,
+        claim.recipient,
+        claim.channel,
+        record.attempt,
+        record.outcome,
+        record.duration_ms,
+        tail,
+    )
+
+
+__all__ = ["MAX_DB_BACKOFF", "ONE_SHOT_DB_FAILURES", "BatchResult", "Run"]
