@@ -45,8 +45,7 @@ lock:
 bench: $(STAMP)
 	$(PY) bench/bench_edxml.py
 	$(PY) bench/bench_intake.py
-	$(PY) bench/bench_delivery.py --channel soap
-	$(PY) bench/bench_delivery.py --channel rest
+	$(PY) bench/bench_delivery.py
 
 # Long, coverage-guided fuzzing of one surface with atheris (fuzz/run.py; CI runs the same targets with hypothesis
 # in tests/test_fuzz.py): make fuzz SURFACE=soap RUNS=1000000. Surfaces: package signature certificate soap json vdxp.
