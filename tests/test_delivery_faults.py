@@ -72,6 +72,8 @@ KNOWN = {f.name for f in dataclasses.fields(Settings)}
 #: runtime within the CI budget and still spans a full minute of "attempts per minute".
 DOWN_SECONDS = float(os.environ.get("EDOC_GATEWAY_TEST_DOWN_SECONDS", "60"))
 
+pytestmark = pytest.mark.faults
+
 
 # ================================================================================================ the peers
 
