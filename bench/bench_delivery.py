@@ -85,8 +85,8 @@ def _package() -> bytes:
 
 
 @contextlib.contextmanager
-def _receiver(tmp: Path, workers: int, channel: str) -> Iterator[str]:
-    """The channel's reference receiver under gunicorn on a free loopback port; its URL."""
+def _receiver(tmp: Path, workers: int, channel: str) -> Iterator[tuple[str, int]]:
+    """The channel's reference receiver under gunicorn on a free loopback port; its URL and the master's pid."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDOC_")}
     env["EDOC_RECEIVER_DIR"] = str(tmp / f"received-{channel}")
@@ -122,7 +122,7 @@ def _receiver(tmp: Path, workers: int, channel: str) -> Iterator[str]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(log.read_text(errors="replace")) from None
                 time.sleep(0.1)
-        yield url
+        yield url, proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -222,7 +222,7 @@ def _postgresql(args: argparse.Namespace) -> Iterator[Database | None]:
 class Run:
     """One database, one channel: the queue, the receiver, the workers."""
 
-    def __init__(self, tmp: Path, url: str, channel: str, endpoint: str) -> None:
+    def __init__(self, tmp: Path, url: str, channel: str, endpoint: str, settings: dict[str, str]) -> None:
         self.tmp, self.url, self.channel = tmp, url, channel
         self.store = Store(create_engine(url))
         self.store.registry.upsert_agencies(
@@ -238,6 +238,7 @@ class Run:
                 "EDOC_GATEWAY_DATABASE_URL": url,
                 "EDOC_GATEWAY_DATA_DIR": str(tmp),
                 "EDOC_GATEWAY_WORKER_POLL_SECONDS": "0.2",
+                **{f"EDOC_GATEWAY_{k.upper()}": v for k, v in settings.items()},
             }
         )
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -276,25 +277,50 @@ class Run:
             return [tuple(r) for r in conn.execute(sa.select(a.c.started_at, a.c.duration_ms, a.c.outcome))]
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a process and its live children, from /proc (None elsewhere than Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += _cpu_seconds(int(child)) or 0.0
+        return total
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _throughput(tmp: Path, db: Database, channel: str, raw: bytes, args: argparse.Namespace) -> dict[str, object]:
-    with _receiver(tmp, args.receiver_workers, channel) as endpoint:
+    with _receiver(tmp, args.receiver_workers, channel) as (endpoint, receiver_pid):
         baseline = _baseline(endpoint, max(100, args.count // 4), channel, raw)
-        run = Run(tmp, db.fresh(tmp), channel, endpoint)
+        run = Run(tmp, db.fresh(tmp), channel, endpoint, args.setting)
         try:
             _queue(run.store, args.count, raw, channel)
-            for _ in range(WORKERS):
-                run.start_worker()
+            receiver_cpu = _cpu_seconds(receiver_pid)
+            workers = [run.start_worker() for _ in range(WORKERS)]
             run.wait_drained(600)
+            worker_cpu = [_cpu_seconds(w.pid) for w in workers]
+            if receiver_cpu is not None:
+                receiver_cpu = (_cpu_seconds(receiver_pid) or 0.0) - receiver_cpu
             attempts = run.attempts()
+            # What a worker's start costs (imports, adapters, schema check), measured on the idle queue: subtracted.
+            idle = run.start_worker()
+            time.sleep(3)
+            startup = _cpu_seconds(idle.pid)
         finally:
             run.close()
     first = min(a[0] for a in attempts)
     last = max(a[0].timestamp() + a[1] / 1000 for a in attempts)
     rate = args.count / (last - first.timestamp())
+    cpu: dict[str, float] = {}
+    if None not in worker_cpu and startup is not None and receiver_cpu is not None:
+        busy = sum(c for c in worker_cpu if c is not None) - WORKERS * startup
+        cpu = {"workers": 1000 * busy / args.count, "receiver": 1000 * receiver_cpu / args.count}
     return {
         "baseline": baseline,
         "rate": rate,
         "retries": sum(1 for a in attempts if a[2] != "delivered"),
+        "cpu": cpu,
     }
 
 
@@ -302,8 +328,8 @@ def _reclaim(tmp: Path, db: Database, raw: bytes, args: argparse.Namespace) -> d
     """kill -9 of a worker holding claims (a second worker running): seconds to the first re-attempt of what it
     held, and to all of it delivered."""
     count = args.reclaim_count
-    with _receiver(tmp, args.receiver_workers, "rest") as endpoint:
-        run = Run(tmp, db.fresh(tmp), "rest", endpoint)
+    with _receiver(tmp, args.receiver_workers, "rest") as (endpoint, _):
+        run = Run(tmp, db.fresh(tmp), "rest", endpoint, args.setting)
         try:
             _queue(run.store, count, raw, "rest")
             victim = run.start_worker()
@@ -356,7 +382,15 @@ def main() -> int:
     ap.add_argument("--receiver-workers", type=int, default=4)
     ap.add_argument("--channels", default="soap,rest")
     ap.add_argument("--quick", action="store_true", help="small counts (CI: does it run, not how fast)")
+    ap.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a worker setting other than its default (delivery_peer_concurrency=8); repeatable",
+    )
     args = ap.parse_args()
+    args.setting = dict(item.split("=", 1) for item in args.setting)
     if args.quick:
         args.count, args.reclaim_count = 200, 200
     channels = [c for c in args.channels.split(",") if c]
@@ -376,6 +410,7 @@ def main() -> int:
         f"edoc-gateway delivery bench — {WORKERS} worker processes per run, reference receivers under gunicorn "
         f"({args.receiver_workers} sync workers) on 127.0.0.1, ~{SIZE // 1000} KB packages, {args.count} deliveries "
         f"per run, {os.cpu_count()} cores"
+        + (f"; worker settings {', '.join(f'{k}={v}' for k, v in args.setting.items())}" if args.setting else "")
     )
     print(
         f"{'database':<10} | {'channel':<7} | {'in-process adapter/s':>20} | {'workers/s':>9} {'per worker/s':>12} "
@@ -386,6 +421,9 @@ def main() -> int:
         goal = GOALS[kind]
         verdict = f"≥ {goal:g}/s {'met' if rate >= goal else 'MISSED'}"
         retries = f" ({r['retries']} retried)" if r["retries"] else ""
+        cpu: dict[str, float] = r["cpu"]  # type: ignore[assignment]
+        if cpu:
+            retries += f"; CPU per delivery: workers {cpu['workers']:.1f} ms, receiver {cpu['receiver']:.1f} ms"
         print(
             f"{kind:<10} | {channel:<7} | {baseline:20.1f} | {rate:9.1f} {rate / WORKERS:12.1f} "
             f"| {rate / baseline:5.2f} | {verdict}{retries}"
