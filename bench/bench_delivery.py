@@ -364,8 +364,8 @@ def _reclaim(tmp: Path, db: Database, raw: bytes, args: argparse.Namespace) -> d
                             first_retake = now - killed
                 if not run.undelivered():
                     break
-                if now - killed > 300:
-                    raise RuntimeError("the killed worker's claims were not delivered within 300 s")
+                if now - killed > 900:
+                    raise RuntimeError("the killed worker's claims were not delivered within 900 s")
                 time.sleep(0.05)
             drained = time.monotonic() - killed
         finally:
