@@ -571,7 +571,7 @@ def test_run_worker_once_delivers_what_is_due_then_returns(store, database_url, 
 
 def test_worker_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="worker_lease_seconds"):
-        run_worker(Settings(data_dir=tmp_path, worker_lease_seconds=3), once=True)
+        run_worker(Settings(data_dir=tmp_path, worker_lease_seconds=1), once=True)
     with pytest.raises(ConfigError, match="worker_batch"):
         Settings(worker_batch=0).require_worker()
     Settings().require_worker()  # the defaults are sane

@@ -335,8 +335,8 @@ class Settings:
             problems.append("retry_max_seconds must not be below retry_base_seconds")
         if self.retry_limit_seconds <= 0:
             problems.append("retry_limit_seconds must be positive")
-        if self.worker_lease_seconds < 4:
-            problems.append(f"worker_lease_seconds ({self.worker_lease_seconds}) must be at least 4")
+        if self.worker_lease_seconds < 2:
+            problems.append(f"worker_lease_seconds ({self.worker_lease_seconds}) must be at least 2")
         if min(self.delivery_threads, self.delivery_peer_concurrency, self.delivery_circuit_failures) < 1:
             problems.append("delivery_threads, delivery_peer_concurrency and delivery_circuit_failures must be >= 1")
         if not 0 < self.delivery_circuit_open_seconds <= self.delivery_circuit_max_open_seconds:

@@ -208,7 +208,7 @@ def _attempt_values(record: AttemptRecord) -> dict[str, Any]:
 
 def _error_text(record: AttemptRecord) -> str:
     """``CODE: message`` (and the peer's answer) — what the sender's status view shows for a dead letter."""
-    text = f"{record.error_code or 'DELIVERY.FAILED'}: {record.error_message or ''}".rstrip()
+    text = f"{record.error_code or 'DELIVERY.INTERNAL'}: {record.error_message or ''}".rstrip()
     if record.peer_answer:
         text += f" (peer: {record.peer_answer})"
     return text[:_MAX_ERROR]

@@ -12,21 +12,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Final, TypeVar
+from datetime import datetime, timedelta
+from typing import Final, Protocol, TypeVar
 
-from gateway import metrics
-from gateway.db import AttemptStart, ClaimedDelivery, FinishedAttempt
+from gateway import logs, metrics
+from gateway.db import AttemptStart, CircuitPolicy, ClaimedDelivery, FinishedAttempt, Store
 from gateway.errors import UnavailableError
-from gateway.services.retry import Sent, judge
-
-if TYPE_CHECKING:
-    from gateway.services.delivery import Deliverer
+from gateway.services.retry import RetryPolicy, Sent, judge
 
 log = logging.getLogger("gateway.services.delivery")
 T = TypeVar("T")
@@ -35,6 +33,26 @@ T = TypeVar("T")
 MAX_DB_BACKOFF: Final = 5.0
 #: In a one-shot run (``run_batch``, ``until_idle``), give up after this many consecutive database failures.
 ONE_SHOT_DB_FAILURES: Final = 4
+
+
+class Engine(Protocol):
+    """What a run needs of its engine (:class:`gateway.services.delivery.Deliverer`)."""
+
+    store: Store
+    worker_id: str
+    policy: RetryPolicy
+    circuits: CircuitPolicy
+    threads: int
+    per_peer: int
+    lease: timedelta
+    clock: Callable[[], datetime]
+    rng: random.Random
+    last_turn: float
+
+    @property
+    def channels(self) -> frozenset[str]: ...
+
+    def submit(self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes) -> None: ...
 
 
 @dataclass
@@ -68,7 +86,7 @@ class Run:
 
     def __init__(
         self,
-        engine: Deliverer,
+        engine: Engine,
         stop: threading.Event,
         due_before: datetime | None,
         batch: int,
@@ -120,17 +138,17 @@ class Run:
     # -------------------------------------------------------------------------------------------- claims
 
     def _claim(self) -> None:
-        room = self.e._threads * 2 - self.in_flight - self._waiting()
+        room = self.e.threads * 2 - self.in_flight - self._waiting()
         if room <= 0:
             return
         asked = min(room, self.batch)
-        now = self.e._clock()
-        saturated = {key for key, p in self.peers.items() if len(p.waiting) >= 2 * self.e._per_peer}
+        now = self.e.clock()
+        saturated = {key for key, p in self.peers.items() if len(p.waiting) >= 2 * self.e.per_peer}
         claims = self._db(
             lambda: self.e.store.outbox.claim_deliveries(
                 self.e.worker_id,
                 now=now,
-                lease_until=now + self.e._lease,
+                lease_until=now + self.e.lease,
                 limit=asked,
                 channels=self.e.channels,
                 due_before=self.due_before,
@@ -144,7 +162,7 @@ class Run:
         overflow: list[str] = []
         for claim in claims:
             waiting = self.peers.setdefault(claim.peer, _PeerQueue()).waiting
-            if self.mode != "once" and len(waiting) >= 2 * self.e._per_peer:
+            if self.mode != "once" and len(waiting) >= 2 * self.e.per_peer:
                 overflow.append(claim.delivery_id)  # a saturated peer: its turn comes when its queue moves
             else:
                 waiting.append(claim)
@@ -171,23 +189,23 @@ class Run:
 
     def _start(self) -> None:
         """Start what the per-peer and pool bounds allow: intents first (one transaction), then the calls."""
-        free = self.e._threads - self.in_flight
+        free = self.e.threads - self.in_flight
         group: list[ClaimedDelivery] = []
         for p in self.peers.values():
-            while p.waiting and p.active < self.e._per_peer and len(group) < free:
+            while p.waiting and p.active < self.e.per_peer and len(group) < free:
                 group.append(p.waiting.popleft())
                 p.active += 1
         if not group:
             return
         data = self._db(lambda: {c.doc_id: self.e.store.documents.raw(c.doc_id) for c in group})
-        now = self.e._clock()
+        now = self.e.clock()
         starts = [AttemptStart(c.delivery_id, c.fence, c.attempts + 1) for c in group]
         ids = (
             None
             if data is None
             else self._db(
                 lambda: self.e.store.outbox.begin_attempts(
-                    self.e.worker_id, starts, now=now, lease_until=now + self.e._lease
+                    self.e.worker_id, starts, now=now, lease_until=now + self.e.lease
                 )
             )
         )
@@ -201,7 +219,7 @@ class Run:
                 self.result.lost += 1  # taken over by another worker (our lease ran out): not ours to send
             else:
                 self.in_flight += 1
-                self.e._pool_submit(self.done, claim, ids[claim.delivery_id], bytes(data[claim.doc_id]))
+                self.e.submit(self.done, claim, ids[claim.delivery_id], bytes(data[claim.doc_id]))
 
     # -------------------------------------------------------------------------------------------- outcomes
 
@@ -223,7 +241,7 @@ class Run:
             self.in_flight -= 1
             self.peers[sent.claim.peer].active -= 1
             self.sent.append(sent)
-            self.unrecorded.append(judge(sent, self.e.policy, self.e._rng, self.e._clock(), self.e.worker_id))
+            self.unrecorded.append(judge(sent, self.e.policy, self.e.rng, self.e.clock(), self.e.worker_id))
 
     def _record(self) -> None:
         """Commit the judged outcomes in one transaction; kept for the next turn while the database is down."""
@@ -231,7 +249,7 @@ class Run:
             return
         items, sent = self.unrecorded, self.sent
         summary = self._db(
-            lambda: self.e.store.outbox.finish_attempts(items, now=self.e._clock(), circuits=self.e.circuits)
+            lambda: self.e.store.outbox.finish_attempts(items, now=self.e.clock(), circuits=self.e.circuits)
         )
         if summary is None:
             return
@@ -279,6 +297,18 @@ class Run:
         return value
 
 
+def delivery_scope(claim: ClaimedDelivery) -> contextlib.AbstractContextManager[None]:
+    """Every line logged about one delivery names it, its document and its channel (:func:`gateway.logs.scope`)."""
+    return logs.scope(
+        operation="deliver",
+        delivery_id=claim.delivery_id,
+        doc_id=claim.doc_id,
+        document_id=claim.document_id,
+        recipient=claim.recipient,
+        channel=claim.channel,
+    )
+
+
 def _log(sent: Sent, item: FinishedAttempt) -> None:
     """The attempt's log line and its count in ``edoc_delivery_attempts_total`` (:mod:`gateway.metrics`)."""
     claim, record = sent.claim, item.record
@@ -291,18 +321,19 @@ def _log(sent: Sent, item: FinishedAttempt) -> None:
         tail = f" {record.error_code}: {record.error_message}"
         if record.next_attempt_at is not None:
             tail += f"; next attempt at {record.next_attempt_at.isoformat(timespec='seconds')}"
-    log.log(
-        level,
-        "delivery %s doc_id=%s to %s via %s attempt %d: %s in %d ms%s",
-        claim.delivery_id,
-        claim.doc_id,
-        claim.recipient,
-        claim.channel,
-        record.attempt,
-        record.outcome,
-        record.duration_ms,
-        tail,
-    )
+    with delivery_scope(claim):
+        log.log(
+            level,
+            "delivery %s doc_id=%s to %s via %s attempt %d: %s in %d ms%s",
+            claim.delivery_id,
+            claim.doc_id,
+            claim.recipient,
+            claim.channel,
+            record.attempt,
+            record.outcome,
+            record.duration_ms,
+            tail,
+        )
 
 
-__all__ = ["MAX_DB_BACKOFF", "ONE_SHOT_DB_FAILURES", "BatchResult", "Run"]
+__all__ = ["MAX_DB_BACKOFF", "ONE_SHOT_DB_FAILURES", "BatchResult", "Run", "delivery_scope"]
