@@ -128,8 +128,16 @@ class _Odd(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize(("mode", "retryable"), [("500", True), ("400", False), ("slow", True), ("garbage", True)])
-def test_peer_failures_are_classified(corpus, mode, retryable):
+@pytest.mark.parametrize(
+    ("mode", "code", "retryable"),
+    [
+        ("500", "DELIVERY.PEER_ERROR", True),
+        ("400", "DELIVERY.REFUSED", False),
+        ("slow", "DELIVERY.TIMEOUT", True),
+        ("garbage", "DELIVERY.PROTOCOL", True),
+    ],
+)
+def test_peer_failures_are_classified(corpus, mode, code, retryable):
     handler = type("H", (_Odd,), {"mode": mode})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -142,7 +150,7 @@ def test_peer_failures_are_classified(corpus, mode, retryable):
         with pytest.raises(DeliveryError) as err:
             adapter.deliver(peer, _outgoing(corpus))
         assert err.value.retryable is retryable
-        assert err.value.code == "DELIVERY.FAILED"
+        assert err.value.code == code  # issue 11 finding 5: no more DELIVERY.FAILED for timeouts and 500
     finally:
         adapter.close()
         server.shutdown()
