@@ -132,15 +132,17 @@ def classify_exception(exc: BaseException) -> Classified:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return Classified(Failure.TIMEOUT, True, "the answer was cut off; outcome unknown")
     if isinstance(exc, requests.ConnectionError):
-        return _classify_connection_error(exc)
+        return _classify_urllib3(exc.args[0] if exc.args else None)
+    if isinstance(exc, urllib3.exceptions.HTTPError):  # raised by read_answer's urllib3 reads, unwrapped
+        return _classify_urllib3(exc)
     return Classified(Failure.TIMEOUT, True, f"unexpected HTTP failure ({type(exc).__name__}); outcome unknown")
 
 
-def _classify_connection_error(exc: requests.ConnectionError) -> Classified:
-    inner: Any = exc.args[0] if exc.args else None
+def _classify_urllib3(inner: Any) -> Classified:
+    """What a urllib3 error (the cause ``requests`` wraps) says: see the module docstring."""
     if isinstance(inner, urllib3.exceptions.MaxRetryError):  # a connection could not be made (after retries)
         inner = inner.reason
-    if isinstance(inner, urllib3.exceptions.ReadTimeoutError):  # while streaming the answer (requests wraps it so)
+    if isinstance(inner, urllib3.exceptions.ReadTimeoutError):  # waiting for, or streaming, the answer
         return Classified(Failure.TIMEOUT, True, "no answer within the read timeout")
     if isinstance(inner, urllib3.exceptions.NewConnectionError):  # refused, unreachable network; DNS is a subclass
         return Classified(Failure.UNREACHABLE, False, _short(inner))
@@ -148,19 +150,21 @@ def _classify_connection_error(exc: requests.ConnectionError) -> Classified:
         return Classified(Failure.TIMEOUT, False, "no connection within the connect timeout")
     if isinstance(inner, urllib3.exceptions.SSLError | urllib3.exceptions.ProxyError):
         return Classified(Failure.UNREACHABLE, False, _short(inner))
+    if isinstance(inner, urllib3.exceptions.DecodeError):
+        return Classified(Failure.PROTOCOL, True, "the answer's content encoding is broken")
     if isinstance(inner, urllib3.exceptions.ProtocolError):
         cause = inner.args[1] if len(inner.args) > 1 else None
-        if isinstance(cause, http.client.HTTPException) and not isinstance(cause, OSError):
+        if isinstance(cause, http.client.HTTPException) and not isinstance(cause, OSError | http.client.IncompleteRead):
             # BadStatusLine, LineTooLong…: the peer read our request and answered something that is not HTTP.
             # (RemoteDisconnected is both a BadStatusLine and a ConnectionResetError: the OSError test keeps it out.)
             return Classified(Failure.PROTOCOL, True, f"the answer is not HTTP ({type(cause).__name__})")
         return Classified(
             Failure.TIMEOUT,
             True,
-            f"the connection broke before the answer ({type(cause or inner).__name__}); outcome unknown",
+            f"the connection broke before the whole answer ({type(cause or inner).__name__}); outcome unknown",
         )
     # Anything else once a connection may exist: unknown, conservatively.
-    return Classified(Failure.TIMEOUT, True, f"the connection failed ({type(inner or exc).__name__}); outcome unknown")
+    return Classified(Failure.TIMEOUT, True, f"the connection failed ({type(inner).__name__}); outcome unknown")
 
 
 def _short(exc: BaseException) -> str:
@@ -242,9 +246,16 @@ def pool_size(settings: Any) -> int:
 
 def read_answer(response: requests.Response, *, max_bytes: int, seconds: float) -> bytes:
     """The body of a ``stream=True`` response, at most ``max_bytes`` (:class:`AnswerTooLarge`) and whole within
-    ``seconds`` from now (:class:`SlowAnswer`): ``requests``' read timeout bounds each socket read, not the answer,
-    so a peer sending a byte a second would hold a worker's thread (and its lease) indefinitely. Closes the
-    response on failure; on success the connection returns to the pool."""
+    ``seconds`` from now (:class:`SlowAnswer`).
+
+    ``requests``' read timeout bounds each socket read, not the answer, so a peer sending a byte a second would hold
+    a worker's thread (and its lease) indefinitely; and ``iter_content``/``read(n)`` block until ``n`` bytes came,
+    so a deadline checked between their chunks is passed unnoticed (a 60-byte answer trickled over 12 s went
+    through a 1 s deadline). ``read1`` returns what one socket read brings, so the deadline is checked at least
+    once per read timeout. urllib3's own errors (a read timeout, a cut-off body) propagate for
+    :func:`classify_exception`. On success the body is also the response's ``content`` and the connection goes
+    back to the pool; on failure the response is closed.
+    """
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         response.close()
@@ -253,17 +264,21 @@ def read_answer(response: requests.Response, *, max_bytes: int, seconds: float) 
     chunks: list[bytes] = []
     total = 0
     try:
-        for chunk in response.iter_content(_CHUNK):
+        while chunk := response.raw.read1(_CHUNK, decode_content=True):
             total += len(chunk)
             if total > max_bytes:
                 raise AnswerTooLarge(total)
+            chunks.append(chunk)
             if time.monotonic() > deadline:
                 raise SlowAnswer
-            chunks.append(chunk)
     except BaseException:
         response.close()
         raise
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    response._content = body  # what .content/.text/.json() read
+    response._content_consumed = True
+    response.raw.release_conn()
+    return body
 
 
 __all__ = [
