@@ -169,3 +169,59 @@ def unanswered_port() -> Iterator[int]:
         for s in fillers:
             s.close()
         listener.close()
+
+
+# ------------------------------------------------------------------------------------------ the shared table
+
+#: Transport failures every channel must classify alike (adapters.peer_http): name → (wire code, ``sent``; None for
+#: errors without a ``sent`` flag).
+TRANSPORT_FAULTS: dict[str, tuple[str, bool | None]] = {
+    "refused": ("DELIVERY.UNREACHABLE", None),
+    "connect-timeout": ("DELIVERY.TIMEOUT", False),
+    "closed-after-request": ("DELIVERY.TIMEOUT", True),
+    "reset-after-request": ("DELIVERY.TIMEOUT", True),
+    "trickling-answer": ("DELIVERY.TIMEOUT", True),
+    "not-http": ("DELIVERY.PROTOCOL", None),
+}
+
+
+@contextlib.contextmanager
+def transport_fault(name: str) -> Iterator[str]:
+    """A URL where the :data:`TRANSPORT_FAULTS` failure ``name`` happens (trickling: a byte every 0.3 s)."""
+    if name == "refused":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        yield f"http://127.0.0.1:{port}/"
+    elif name == "connect-timeout":
+        with unanswered_port() as port:
+            yield f"http://127.0.0.1:{port}/"
+    else:
+        handler = {
+            "closed-after-request": close_after_request,
+            "reset-after-request": reset_after_request,
+            "trickling-answer": trickle(0.3),
+            "not-http": not_http,
+        }[name]
+        with raw_peer(handler) as url:
+            yield url
+
+
+def concurrently(*calls: Callable[[], object]) -> list[object]:
+    """Run ``calls`` at once, one thread each; their results or the exceptions they raised, in order."""
+    results: list[object] = [None] * len(calls)
+    barrier = threading.Barrier(len(calls))
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = calls[i]()
+        except BaseException as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
