@@ -5,20 +5,20 @@ Every channel used to translate ``requests`` failures itself, and they disagreed
 timeouts and HTTP 500 as ``DELIVERY.FAILED``; SOAP as ``DELIVERY.TIMEOUT`` / ``DELIVERY.PEER_ERROR``). Here is the
 one table; an adapter adds only what its contract's answer says (a SOAP fault, a VDXP ``FAIL``):
 
-====================================================  ============================================  ============
-what happened                                         error                                         retried?
-====================================================  ============================================  ============
-connect timeout (no TCP connection in time)           ``DELIVERY.TIMEOUT``, ``sent=False``          yes
-read timeout, answer trickling past the deadline      ``DELIVERY.TIMEOUT``, ``sent=True`` (unknown)  yes, same id
-connection dropped after it was established (reset,   ``DELIVERY.TIMEOUT``, ``sent=True`` (unknown)  yes, same id
+===================================================  =============================================  ============
+what happened                                        error                                          retried?
+===================================================  =============================================  ============
+connect timeout (no TCP connection in time)          ``DELIVERY.TIMEOUT``, ``sent=False``           yes
+read timeout, answer trickling past the deadline     ``DELIVERY.TIMEOUT``, ``sent=True`` (unknown)  yes, same id
+connection dropped after it was established (reset,  ``DELIVERY.TIMEOUT``, ``sent=True`` (unknown)  yes, same id
 peer closed it before or while answering)
-connection refused, DNS, TLS handshake, proxy         ``DELIVERY.UNREACHABLE``                      yes
-HTTP 5xx, 408, 425, 429                               ``DELIVERY.PEER_ERROR``                       yes
-HTTP 413; other 4xx when the status *is* the answer   ``DELIVERY.REFUSED``                          no: dead
-other 4xx without the contract's answer (a wrong      ``DELIVERY.PROTOCOL``                         yes
+connection refused, DNS, TLS handshake, proxy        ``DELIVERY.UNREACHABLE``                       yes
+HTTP 5xx, 408, 425, 429                              ``DELIVERY.PEER_ERROR``                        yes
+HTTP 413; other 4xx when the status *is* the answer  ``DELIVERY.REFUSED``                           no: dead
+other 4xx without the contract's answer (a wrong     ``DELIVERY.PROTOCOL``                          yes
 URL, a proxy page), 1xx/3xx, garbage, too large
-endpoint missing or not an http(s) URL, no key        ``DELIVERY.CONFIG``                           yes
-====================================================  ============================================  ============
+endpoint missing or not an http(s) URL, no key       ``DELIVERY.CONFIG``                            yes
+===================================================  =============================================  ============
 
 Why a connect timeout is ``DELIVERY.TIMEOUT`` with ``sent=False`` (not ``DELIVERY.UNREACHABLE``): the interface
 (:class:`gateway.ports.DeliveryTimeout`) defines ``sent=False`` for exactly this case — the request never left, so

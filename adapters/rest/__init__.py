@@ -17,18 +17,18 @@ did not wait for, the same message comes again.
 
 Failures (the shared table of :mod:`adapters.peer_http`; the HTTP status is the contract's answer here):
 
-============================================================  ============================================  =======
-what happened                                                 error                                         retried
-============================================================  ============================================  =======
-no connection within the connect timeout                      ``DELIVERY.TIMEOUT`` (``sent=False``)          yes
-no answer within the read timeout, answer trickling past it,  ``DELIVERY.TIMEOUT`` (``sent=True``: the       yes
+============================================================  =========================================  =======
+what happened                                                 error                                      retried
+============================================================  =========================================  =======
+no connection within the connect timeout                      ``DELIVERY.TIMEOUT`` (``sent=False``)      yes
+no answer within the read timeout, answer trickling past it,  ``DELIVERY.TIMEOUT`` (``sent=True``: the   yes
 connection broken after it was made                           outcome is unknown, the peer may have it)
-connection refused, DNS, TLS                                  ``DELIVERY.UNREACHABLE``                      yes
-HTTP 5xx, 408, 425, 429                                       ``DELIVERY.PEER_ERROR``                       yes
-HTTP 413 and every other 4xx (bad signature, bad message)     ``DELIVERY.REFUSED``                          no
-not HTTP, 1xx/3xx, an answer over 1 MiB                       ``DELIVERY.PROTOCOL``                         yes
-no endpoint, not an http(s) URL, no HMAC key                  ``DELIVERY.CONFIG``                           yes
-============================================================  ============================================  =======
+connection refused, DNS, TLS                                  ``DELIVERY.UNREACHABLE``                   yes
+HTTP 5xx, 408, 425, 429                                       ``DELIVERY.PEER_ERROR``                    yes
+HTTP 413 and every other 4xx (bad signature, bad message)     ``DELIVERY.REFUSED``                       no
+not HTTP, 1xx/3xx, an answer over 1 MiB                       ``DELIVERY.PROTOCOL``                      yes
+no endpoint, not an http(s) URL, no HMAC key                  ``DELIVERY.CONFIG``                        yes
+============================================================  =========================================  =======
 
 The read timeout is the adapter's unless the worker asks for another for one attempt
 (``OutgoingPackage.read_timeout``: a longer one after an unknown outcome). One ``requests`` session serves every

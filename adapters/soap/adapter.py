@@ -10,19 +10,20 @@ Every failure is translated here, once (STYLE.md rule 5), into a :class:`~gatewa
 and ``retryable`` flag the worker acts on — transport failures by the table every channel shares
 (:mod:`adapters.peer_http`), the SOAP answer by its fault code:
 
-=====================================================  ============================================  =============
+=====================================================  ============================================  ============
 what happened                                          error                                         retried?
-=====================================================  ============================================  =============
-no connection within the connect timeout               ``DELIVERY.TIMEOUT`` (``sent=False``)          yes
-no answer within the read timeout, answer still        ``DELIVERY.TIMEOUT`` (``sent=True``: outcome   yes, same id
+=====================================================  ============================================  ============
+no connection within the connect timeout               ``DELIVERY.TIMEOUT`` (``sent=False``)         yes
+no answer within the read timeout, answer still        ``DELIVERY.TIMEOUT`` (``sent=True``: outcome  yes, same id
 arriving at the deadline, connection broken after      unknown, the peer may have stored it)
 it was made
 connection refused, DNS, TLS                           ``DELIVERY.UNREACHABLE``                      yes
 ``soap:Server`` fault, HTTP 5xx/408/425/429 w/o XML    ``DELIVERY.PEER_ERROR``                       yes
-HTML, garbage, another 4xx without XML, too large      ``DELIVERY.PROTOCOL``                         yes
+HTML, garbage, a redirect (not followed), another 4xx  ``DELIVERY.PROTOCOL``                         yes
+without XML, too large
 ``soap:Client`` fault, ``accepted=false``, HTTP 413    ``DELIVERY.REFUSED``                          no: dead
 no endpoint, or not an http(s) URL                     ``DELIVERY.CONFIG``                           yes
-=====================================================  ============================================  =============
+=====================================================  ============================================  ============
 
 The read timeout (and the deadline on the whole answer) is the adapter's unless the worker asks for another for one
 attempt (``OutgoingPackage.read_timeout``): cached zeep clients are shared by the worker's threads, so the override

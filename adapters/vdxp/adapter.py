@@ -12,22 +12,22 @@
 Failures, translated once here into the worker's errors (transport failures by the table every channel shares,
 :mod:`adapters.peer_http`; the VDXP answer by its status and HTTP code):
 
-=====================================================  ============================================  ==============
-what happened                                          error                                         retried
-=====================================================  ============================================  ==============
-no connection within the connect timeout (after the    ``DELIVERY.TIMEOUT`` (``sent=False``)          yes
+====================================================  ============================================  ================
+what happened                                         error                                         retried
+====================================================  ============================================  ================
+no connection within the connect timeout (after the   ``DELIVERY.TIMEOUT`` (``sent=False``)         yes
 client's connect retries)
-no answer within the read timeout, answer still        ``DELIVERY.TIMEOUT`` (``sent=True``: outcome   yes, same id
-arriving at the deadline, connection broken after      unknown, the axis may have stored it)
+no answer within the read timeout, answer still       ``DELIVERY.TIMEOUT`` (``sent=True``: outcome  yes, same id
+arriving at the deadline, connection broken after     unknown, the axis may have stored it)
 it was made
-connection refused, DNS, TLS                           ``DELIVERY.UNREACHABLE``                      yes
-FAIL or no VDXP answer with HTTP 5xx / 408 / 425 /     ``DELIVERY.PEER_ERROR``                       yes
+connection refused, DNS, TLS                          ``DELIVERY.UNREACHABLE``                      yes
+FAIL or no VDXP answer with HTTP 5xx / 408 / 425 /    ``DELIVERY.PEER_ERROR``                       yes
 429
-not a VDXP answer (HTML, redirect, 404 …, too large)   ``DELIVERY.PROTOCOL``                         yes
-FAIL with HTTP 200 (or 413): the axis's final word     ``DELIVERY.REFUSED``                          no
-no endpoint or credentials configured                  ``DELIVERY.CONFIG``                           yes (an operator
-                                                                                                     can fix it)
-=====================================================  ============================================  ==============
+not a VDXP answer (HTML, redirect, 404 …, too large)  ``DELIVERY.PROTOCOL``                         yes
+FAIL with HTTP 200 (or 413): the axis's final word    ``DELIVERY.REFUSED``                          no
+no endpoint or credentials configured                 ``DELIVERY.CONFIG``                           yes (an operator
+                                                                                                    can fix it)
+====================================================  ============================================  ================
 
 ``OutgoingPackage.read_timeout``, when set, replaces the adapter's read timeout for that ``sendEdoc``. Clients (one
 per endpoint and credential set) are cached under a lock and shared by the worker's threads.
