@@ -186,6 +186,7 @@ def test_delivers_byte_exact_and_a_duplicate_is_acknowledged_without_a_second_wr
         ("client-fault", DeliveryRefused, False),
         ("slow 2", DeliveryTimeout, True),
         # HTTP errors without a SOAP answer (a proxy's page): the shared status table, "no contract answer" column
+        ("status 302", DeliveryProtocolError, True),  # redirects are not followed
         ("status 404", DeliveryProtocolError, True),
         ("status 413", DeliveryRefused, False),
         ("status 429", DeliveryPeerError, True),
