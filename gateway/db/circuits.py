@@ -91,13 +91,15 @@ def take_probe(conn: Connection, peer: str, now: datetime, policy: CircuitPolicy
     return result.rowcount == 1
 
 
-def record_failure(conn: Connection, peer: str, now: datetime, error: str, policy: CircuitPolicy) -> bool:
-    """Count a failure of the peer; True if this opened (or re-opened) its circuit."""
+def record_failure(
+    conn: Connection, peer: str, now: datetime, error: str, policy: CircuitPolicy, *, count: int = 1
+) -> bool:
+    """Count ``count`` consecutive failures of the peer; True if this opened (or re-opened) its circuit."""
     conn.execute(
         insert_ignoring_duplicates(conn, _c, ["peer"]),
         {"peer": peer, "state": "closed", "failures": 0, "opens": 0, "changed_at": now},
     )
-    conn.execute(update(_c).where(_c.c.peer == peer).values(failures=_c.c.failures + 1, last_error=error[:500]))
+    conn.execute(update(_c).where(_c.c.peer == peer).values(failures=_c.c.failures + count, last_error=error[:500]))
     row = conn.execute(select(_c.c.state, _c.c.failures, _c.c.opens).where(_c.c.peer == peer)).one()
     if row.state == "open" or (row.state == "closed" and row.failures < policy.failures):
         return False

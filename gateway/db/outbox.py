@@ -70,12 +70,16 @@ class OutboxRepository(Repository):
         due_before: datetime | None = None,
         exclude_peers: Collection[str] = (),
         circuits: CircuitPolicy | None = None,
+        per_peer: int | None = None,
+        held: Mapping[str, int] | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease up to ``limit`` due outbox rows of recipients on ``channels`` to ``worker_id``, earliest first.
 
         Due: ``next_attempt_at <= due_before`` (default ``now``), no live lease, a peer whose circuit lets it through
         (:mod:`gateway.db.circuits`: an open peer gets one probe, taken here atomically) and not in
-        ``exclude_peers`` (peers this worker is already saturating). Every claim increments the row's fencing
+        ``exclude_peers`` (peers this worker is already saturating). ``per_peer``: at most that many deliveries
+        per peer, counting the ``held`` ones (peer → count) — rows are over-fetched (locked briefly) and picked
+        here, so one peer's backlog never fills a claim that other peers need. Every claim increments the row's fencing
         token, and a ``sending`` attempt left by a previous holder becomes ``unknown``. PostgreSQL locks the chosen
         rows ``FOR UPDATE OF outbox SKIP LOCKED``, so concurrent workers pick disjoint rows without waiting for each
         other. SQLAlchemy drops that clause on SQLite, where the same statements are correct for a different
@@ -86,15 +90,10 @@ class OutboxRepository(Repository):
             return []
         policy = circuits or CircuitPolicy()
         due = now if due_before is None else min(due_before, now)
+        fetch = limit if per_peer is None else min(limit * 4, limit + 500)
         with self._db.write() as conn:
-            ids: list[int] = []
-            probing: set[str] = set()
-            for row in conn.execute(_pick_due(due, now, channels, limit, exclude_peers)):
-                if row.state in (None, "closed"):
-                    ids.append(row.id)
-                elif row.peer not in probing and take_probe(conn, row.peer, now, policy):
-                    probing.add(row.peer)
-                    ids.append(row.id)
+            rows = conn.execute(_pick_due(due, now, channels, fetch, exclude_peers)).all()
+            ids = _choose(conn, rows, limit, per_peer, held or {}, now, policy)
             if not ids:
                 return []
             conn.execute(
@@ -251,6 +250,35 @@ class OutboxRepository(Repository):
                     )
                 ).scalar()
             )
+
+
+def _choose(
+    conn: Connection,
+    rows: Sequence[Any],
+    limit: int,
+    per_peer: int | None,
+    held: Mapping[str, int],
+    now: datetime,
+    policy: CircuitPolicy,
+) -> list[int]:
+    """Which of the due ``rows`` (earliest first) to claim: within ``per_peer`` per peer (counting ``held``), and
+    for a peer whose circuit is open only the one probe, if this worker gets it."""
+    taken = dict(held)
+    ids: list[int] = []
+    probing: set[str] = set()
+    for row in rows:
+        if len(ids) >= limit:
+            break
+        if per_peer is not None and taken.get(row.peer, 0) >= per_peer:
+            continue
+        closed = row.state in (None, "closed")
+        if not closed and (row.peer in probing or not take_probe(conn, row.peer, now, policy)):
+            continue
+        if not closed:
+            probing.add(row.peer)
+        ids.append(row.id)
+        taken[row.peer] = taken.get(row.peer, 0) + 1
+    return ids
 
 
 def _pick_due(

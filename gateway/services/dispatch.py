@@ -143,7 +143,8 @@ class Run:
             return
         asked = min(room, self.batch)
         now = self.e.clock()
-        saturated = {key for key, p in self.peers.items() if len(p.waiting) >= 2 * self.e.per_peer}
+        cap = None if self.mode == "once" else 2 * self.e.per_peer  # a run_batch takes its whole claim
+        held = {key: len(p.waiting) + p.active for key, p in self.peers.items()}
         claims = self._db(
             lambda: self.e.store.outbox.claim_deliveries(
                 self.e.worker_id,
@@ -152,28 +153,23 @@ class Run:
                 limit=asked,
                 channels=self.e.channels,
                 due_before=self.due_before,
-                exclude_peers=saturated,
+                exclude_peers=[] if cap is None else [key for key, n in held.items() if n >= cap],
                 circuits=self.e.circuits,
+                per_peer=cap,
+                held=held,
             )
         )
         if claims is None:
             return
         self.result.claimed += len(claims)
-        overflow: list[str] = []
         for claim in claims:
-            waiting = self.peers.setdefault(claim.peer, _PeerQueue()).waiting
-            if self.mode != "once" and len(waiting) >= 2 * self.e.per_peer:
-                overflow.append(claim.delivery_id)  # a saturated peer: its turn comes when its queue moves
-            else:
-                waiting.append(claim)
-        if overflow:
-            self.result.released += (
-                self._db(lambda: self.e.store.outbox.release_claims(self.e.worker_id, overflow)) or 0
-            )
-        if self.mode == "once" or (self.mode == "idle" and len(claims) < asked and not overflow):
+            self.peers.setdefault(claim.peer, _PeerQueue()).waiting.append(claim)
+        if self.mode == "once":
             self.claims_done = True
-        elif len(claims) < asked:
-            self.next_claim = time.monotonic() + self.poll  # nothing more is due now: look again later
+        elif not claims:
+            # Nothing more is due now (or only for peers this worker saturates): look again later.
+            self.next_claim = time.monotonic() + self.poll
+            self.claims_done = self.mode == "idle" and not self.in_flight and not self._waiting()
 
     def _release_waiting(self) -> None:
         ids = [c.delivery_id for p in self.peers.values() for c in p.waiting]
@@ -197,7 +193,7 @@ class Run:
                 p.active += 1
         if not group:
             return
-        data = self._db(lambda: {c.doc_id: self.e.store.documents.raw(c.doc_id) for c in group})
+        data = self._db(lambda: self.e.store.documents.raw_many([c.doc_id for c in group]))
         now = self.e.clock()
         starts = [AttemptStart(c.delivery_id, c.fence, c.attempts + 1) for c in group]
         ids = (
@@ -219,7 +215,7 @@ class Run:
                 self.result.lost += 1  # taken over by another worker (our lease ran out): not ours to send
             else:
                 self.in_flight += 1
-                self.e.submit(self.done, claim, ids[claim.delivery_id], bytes(data[claim.doc_id]))
+                self.e.submit(self.done, claim, ids[claim.delivery_id], data[claim.doc_id])
 
     # -------------------------------------------------------------------------------------------- outcomes
 
