@@ -40,6 +40,7 @@ from gateway.ports import (
 )
 from gateway.services.delivery import INTERNAL_ERROR, Deliverer, RetryPolicy
 from gateway.services.delivery_admin import list_deliveries, readiness, redrive, show_delivery
+from gateway.services.gauges import QueueGauges
 from gateway.worker import run_worker
 from gateway.worker.peers import load_adapters
 
@@ -394,6 +395,8 @@ def test_a_peer_that_is_down_opens_its_circuit_and_gets_one_probe_at_a_time(stor
     assert (circuit.state, circuit.failures, circuit.open_until) == ("open", 2, clock.now + timedelta(seconds=10))
     untouched = store.deliveries.delivery_overview(ids[2])
     assert untouched is not None and untouched.attempts == 0 and untouched.claimed_by is None
+    gauges = {g.name: g for g in QueueGauges(store, clock)()}
+    assert gauges["edoc_peers_failing"].values == {("open",): 1.0, ("probing",): 0.0}
     assert d.run_batch(10).claimed == 0  # open: R's due delivery waits, nothing is sent
     clock.now += timedelta(seconds=12)  # past the interval, every retry due, still inside the retry budget
     probe = d.run_batch(10)
