@@ -19,9 +19,11 @@ from gateway.config import Settings, load_settings
 from gateway.db import (
     AgencyRecord,
     AttemptRecord,
+    AttemptStart,
     AuditEntry,
     CircuitPolicy,
     DocumentRecord,
+    FinishedAttempt,
     NewDocument,
     Store,
     WorkerHeartbeat,
@@ -647,3 +649,34 @@ class TimeoutsOnly:
 
     def close(self) -> None:
         pass
+
+
+def test_a_worker_whose_lease_was_taken_over_can_neither_send_nor_decide(store):
+    """Fencing: A's lease ran out and B claimed the delivery; A's late intent is refused (it must not send) and
+    its late "retry" changes nothing, while B's claim carries a newer token."""
+    delivery = add_doc(store, R)[R]
+    now = T0 + timedelta(seconds=5)
+    (a,) = store.outbox.claim_deliveries(
+        "A", now=now, lease_until=now + timedelta(seconds=1), limit=5, channels={"soap"}
+    )
+    later = now + timedelta(seconds=2)  # A's lease is over
+    (b,) = store.outbox.claim_deliveries(
+        "B", now=later, lease_until=later + timedelta(seconds=20), limit=5, channels={"soap"}
+    )
+    assert b.fence == a.fence + 1
+    assert store.outbox.begin_attempts("A", [AttemptStart(delivery, a.fence, 1)], now=later, lease_until=later) == {}
+    late = AttemptRecord(delivery, 1, now, 10, "retry", worker_id="A", next_attempt_at=later + timedelta(hours=1))
+    summary = store.outbox.finish_attempts([FinishedAttempt(late, fence=a.fence)], now=later)
+    assert summary.changed == [False]
+    row = store.deliveries.delivery_overview(delivery)
+    assert row is not None and row.claimed_by == "B" and row.next_attempt_at == T0  # untouched by A
+    started = store.outbox.begin_attempts("B", [AttemptStart(delivery, b.fence, 1)], now=later, lease_until=later)
+    assert set(started) == {delivery}
+    # B vanishes mid-call; C re-claims: B's intent becomes "unknown", still in the log.
+    c_time = later + timedelta(seconds=21)
+    (c,) = store.outbox.claim_deliveries(
+        "C", now=c_time, lease_until=c_time + timedelta(seconds=20), limit=5, channels={"soap"}
+    )
+    assert c.fence == b.fence + 1
+    outcomes = [(x.worker_id, x.outcome, x.error_code) for x in store.outbox.delivery_attempts(delivery)]
+    assert outcomes == [("A", "retry", None), ("B", "unknown", "DELIVERY.UNKNOWN")]
