@@ -9,6 +9,7 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ from gateway.services.delivery import INTERNAL_ERROR, Deliverer, RetryPolicy
 from gateway.services.delivery_admin import list_deliveries, readiness, redrive, show_delivery
 from gateway.services.gauges import QueueGauges
 from gateway.worker import run_worker
+from gateway.worker.heartbeat import Heartbeat, Leases
 from gateway.worker.peers import load_adapters
 
 T0 = datetime(2026, 12, 1, 8, 0, 0, tzinfo=UTC)
@@ -680,3 +682,25 @@ def test_a_worker_whose_lease_was_taken_over_can_neither_send_nor_decide(store):
     assert c.fence == b.fence + 1
     outcomes = [(x.worker_id, x.outcome, x.error_code) for x in store.outbox.delivery_attempts(delivery)]
     assert outcomes == [("A", "retry", None), ("B", "unknown", "DELIVERY.UNKNOWN")]
+
+
+def test_the_heartbeat_renews_leases_while_the_engine_turns_and_lets_them_run_out_when_it_is_wedged(store):
+    delivery = add_doc(store, R)[R]
+    now = datetime.now(UTC)
+    store.outbox.claim_deliveries("w", now=now, lease_until=now + timedelta(seconds=2), limit=1, channels={"soap"})
+    turned = [time.monotonic()]
+    beat = Heartbeat(store, "w", 0.2, lambda: datetime.now(UTC), leases=Leases(2, lambda: turned[0]))
+    beat.start()
+    try:
+        for _ in range(6):  # the engine turns every 0.25 s
+            time.sleep(0.25)
+            turned[0] = time.monotonic()
+        row = store.deliveries.delivery_overview(delivery)
+        assert row is not None and row.lease_until is not None
+        assert row.lease_until > now + timedelta(seconds=2.5)  # renewed past its first term
+        time.sleep(3.5)  # wedged: renewals stop half a lease after the last turn, then the lease runs out
+        row = store.deliveries.delivery_overview(delivery)
+        assert row is not None and row.lease_until is not None
+        assert row.lease_until < datetime.now(UTC)  # free for another worker to claim
+    finally:
+        beat.stop()
