@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from gateway.db.alerts import AlertRecord, NewAlert
 from gateway.db.attempts import AttemptStart, FinishedAttempt, FinishSummary
 from gateway.db.circuits import CircuitPolicy, CircuitRecord, peer_key
+from gateway.db.claims import ClaimRequest, TurnResult
 from gateway.db.documents import IdempotencyConflict
 from gateway.db.engine import create_engine
 from gateway.db.gauges import OutboxDue, WaitingCounts
@@ -52,6 +53,7 @@ __all__ = [
     "AttemptStart",
     "AuditEntry",
     "CircuitPolicy",
+    "ClaimRequest",
     "CircuitRecord",
     "ClaimedDelivery",
     "DeliveryHead",
@@ -73,6 +75,7 @@ __all__ = [
     "Store",
     "SystemRecord",
     "WaitingCounts",
+    "TurnResult",
     "WorkerHeartbeat",
     "create_engine",
     "current_revision",
