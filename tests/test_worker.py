@@ -303,7 +303,7 @@ def test_retries_follow_the_schedule_then_dead_letter_at_the_limit(store):
     assert detail.delivery.reason == detail.last_error  # what the sender's status view shows (ackReason)
     assert [a.outcome for a in detail.attempts] == [a.outcome for a in attempts]
     assert [e.outcome for e in store.audit.entries(action="delivery.dead")] == ["DELIVERY.TIMEOUT"]
-    assert [i.delivery_id for i in list_deliveries(store, state="dead")] == [delivery]
+    assert [i.delivery_id for i in list_deliveries(store, state="dead").items] == [delivery]
     as_json = json.loads(json.dumps(detail.to_dict()))  # what `deliveries show --json` / the admin API print
     assert as_json["state"] == "dead" and as_json["kind"] == "edoc"
     assert [a["outcome"] for a in as_json["attempt_log"]][-1] == "dead"

@@ -18,11 +18,14 @@ from gateway.db import DeliveryOverview, Store, create_engine
 from gateway.edxml.codes import PackageKind
 from gateway.errors import AccessError, NotFoundError, RequestError, UnavailableError
 from gateway.services.api import DeliveryState
+from gateway.services.paging import Page, PageRequest, page_of
 from gateway.services.routing import PUSH_CHANNELS
 from gateway.services.values import delivery_head
 
-#: Most rows one listing returns.
+#: Deliveries one re-drive by recipient moves per round (it pages on until none is left).
 MAX_LIST: Final = 1000
+#: The name the cursors of the delivery list carry (gateway.services.paging).
+LISTING: Final = "deliveries"
 
 
 def _utcnow() -> datetime:
@@ -118,12 +121,35 @@ def open_store(settings: Settings) -> Iterator[Store]:
 
 
 def list_deliveries(
-    store: Store, *, state: DeliveryState | str | None = None, recipient: str | None = None, limit: int = 100
-) -> list[DeliveryInfo]:
-    """Deliveries newest first — ``state="dead"`` lists the dead letters (``edoc-gateway deliveries list``)."""
+    store: Store,
+    *,
+    state: DeliveryState | str | None = None,
+    recipient: str | None = None,
+    page: PageRequest | None = None,
+) -> Page[DeliveryInfo]:
+    """One page of deliveries, newest first — ``state="dead"`` lists the dead letters (``edoc-gateway deliveries
+    list``) — with the count of all that match and the cursor of the next page (issue 11 item 7: no silent cap)."""
+    return _page(store, state=state, recipient=recipient, recipients=None, page=page or PageRequest())
+
+
+def _page(
+    store: Store,
+    *,
+    state: DeliveryState | str | None,
+    recipient: str | None,
+    recipients: set[str] | None,
+    page: PageRequest,
+) -> Page[DeliveryInfo]:
     wanted = DeliveryState(state).value if state is not None else None
-    rows = store.deliveries.list_deliveries(state=wanted, recipient=recipient, limit=max(1, min(limit, MAX_LIST)))
-    return [_info(r) for r in rows]
+    found = store.deliveries.deliveries_page(
+        state=wanted,
+        recipient=recipient,
+        recipients=recipients,
+        after=page.after(LISTING, 2),
+        offset=page.offset,
+        limit=page.limit,
+    )
+    return page_of(LISTING, found, _info)
 
 
 def show_delivery(store: Store, delivery_id: str) -> DeliveryDetail:
@@ -259,15 +285,11 @@ class DeliveryAdmin:
         *,
         state: DeliveryState | None = None,
         recipient: str | None = None,
-        limit: int = 100,
+        page: PageRequest | None = None,
         scope: str | None = None,
-    ) -> list[DeliveryInfo]:
+    ) -> Page[DeliveryInfo]:
         visible = self._scope(scope, recipient)
-        wanted = DeliveryState(state).value if state is not None else None
-        rows = self._store.deliveries.list_deliveries(
-            state=wanted, recipient=recipient, limit=max(1, min(limit, MAX_LIST)), recipients=visible
-        )
-        return [_info(r) for r in rows]
+        return _page(self._store, state=state, recipient=recipient, recipients=visible, page=page or PageRequest())
 
     def show_delivery(self, delivery_id: str, *, scope: str | None = None) -> DeliveryDetail:
         detail = show_delivery(self._store, delivery_id)
