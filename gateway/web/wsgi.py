@@ -9,17 +9,14 @@ engine and connection pool.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from gateway.config import Settings, load_settings
 from gateway.web.app import create_app
 from gateway.web.rawhttp import WsgiApp
 from gateway.xmlcheck import schema
-
-#: /readyz reports "disk" not ready below this much free space in data_dir.
-MIN_FREE_DISK_BYTES = 256 * 1024 * 1024
 
 
 def make_application(settings: Settings | None = None) -> WsgiApp:
@@ -33,6 +30,7 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     # connect) when a tool merely imports the web package.
     from gateway.services import delivery_admin
     from gateway.services.admin import AdminServices
+    from gateway.services.disk import check_disk
     from gateway.services.gateway import GatewayService
     from gateway.services.gauges import QueueGauges, TrackingGauges
     from gateway.services.tracking import Tracking
@@ -41,8 +39,12 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     service = GatewayService.from_settings(settings)
     service_ready = getattr(service, "readiness", None)
 
-    def readiness() -> Mapping[str, bool]:
-        checks = {"disk": _disk_ok(settings)}
+    disk_paths = _disk_paths(settings)
+
+    def readiness() -> Mapping[str, Any]:
+        # Not ready below EITHER floor (a share of the filesystem, or an absolute minimum): issue 11 item 7.
+        floors = {"min_free_percent": settings.readyz_min_free_percent, "min_free_mb": settings.readyz_min_free_mb}
+        checks: dict[str, Any] = {name: check_disk(path, **floors) for name, path in disk_paths.items()}
         if callable(service_ready):
             checks.update(service_ready())
         # A fresh worker heartbeat, when any agency is reached by push (gateway.md: /readyz … worker heartbeat).
@@ -57,13 +59,20 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     return create_app(settings, service, readiness=readiness, admin=admin, gauge_sources=gauges)
 
 
-def _disk_ok(settings: Settings) -> bool:
-    """data_dir exists, is writable, and has room for a few large packages."""
-    path = settings.data_dir
-    try:
-        return os.access(path, os.W_OK) and shutil.disk_usage(path).free >= MIN_FREE_DISK_BYTES
-    except OSError:
-        return False
+def _disk_paths(settings: Settings) -> dict[str, Path]:
+    """``{"disk": data_dir}``, plus ``"database_disk"``: a SQLite database's directory when it is on another
+    filesystem (a full disk there fails every write, the nonce's first)."""
+    paths = {"disk": settings.data_dir}
+    url = settings.effective_database_url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "file:"):
+        folder = Path(url[len(prefix) :].split("?", 1)[0]).parent
+        try:
+            if folder.stat().st_dev != Path(settings.data_dir).stat().st_dev:
+                paths["database_disk"] = folder
+        except OSError:
+            paths["database_disk"] = folder  # the check itself then says it cannot read it
+    return paths
 
 
 def __getattr__(name: str) -> WsgiApp:
