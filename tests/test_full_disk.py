@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import logging
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from gateway.db import Store, create_engine
 from gateway.db.migrations import upgrade
 from gateway.demo.documents import demo_package
 from gateway.edxml import Organization, render
+from gateway.errors import UnavailableError
 from gateway.services.disk import check_disk
 from gateway.services.registry import Registry
 from gateway.xmlcheck.signing import SigningKey, sign_package
@@ -57,16 +59,19 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def _write_forever(out: Any, size: int) -> None:
+    while True:
+        out.write(b"\0" * size)
+
+
 def _fill(disk: Path) -> Path:
     """Write a file until the filesystem refuses another byte (ENOSPC), unbuffered: down to single bytes."""
     filler = disk / "filler.bin"
     with filler.open("wb", buffering=0) as out:
         for size in (64 * 1024, 4096, 1):
-            try:
-                while True:
-                    out.write(b"\0" * size)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
+            with pytest.raises(OSError) as full:
+                _write_forever(out, size)
+            assert full.value.errno == errno.ENOSPC
     return filler
 
 
@@ -175,13 +180,27 @@ def test_a_full_disk_is_not_ready_and_every_refused_write_is_an_error_line(small
     lines = _log_lines(log)
     errors = [x for x in lines if x.get("level") == "error" and "database write failed" in str(x.get("event"))]
     assert len(errors) == refused, [x.get("event") for x in errors]  # once per failure
+    cause = "database write failed: disk full (sqlite3.OperationalError: database or disk is full)"
     for line in errors:
-        assert str(line["event"]).startswith(
-            "database write failed: disk full (sqlite3.OperationalError: database or disk is full) at INSERT INTO "
-        ), line
+        assert str(line["event"]).startswith(f"{cause} at COMMIT of INSERT INTO "), line
     # The first write of a SOAP call is its WS-Security nonce (the issue: 95 of 96 failed there).
-    assert any(str(x["event"]).endswith("at INSERT INTO wss_nonces") for x in errors)
+    assert any(str(x["event"]).endswith("at COMMIT of INSERT INTO wss_nonces") for x in errors)
     warned = [x for x in lines if x.get("level") == "warning" and "readiness check disk failed" in str(x.get("event"))]
     assert warned and str(small_disk) in str(warned[0]["event"])
     text = log.read_text(encoding="utf-8", errors="replace")
     assert "must-not-be-logged" not in text and secret not in text
+
+
+def test_an_unreachable_postgresql_is_one_warning_naming_the_cause_and_the_password_never(caplog):
+    url = f"postgresql+psycopg://gw:hunter2-secret@127.0.0.1:{free_port()}/none?connect_timeout=2"
+    store = Store(create_engine(url))
+    try:
+        with caplog.at_level(logging.WARNING, logger="gateway.db.connections"), pytest.raises(UnavailableError):
+            store.registry.agencies(["000.00.00.H53"])
+        assert not store.ping()  # the readiness probe: reported by /readyz, not logged here
+    finally:
+        store.engine.dispose()
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith("database read failed: connection lost (psycopg.OperationalError: ")
+    assert record.getMessage().endswith(" at connect") and "hunter2" not in record.getMessage()

@@ -19,14 +19,18 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.db.engine import writer
 from gateway.errors import UnavailableError
 
 log = logging.getLogger(__name__)
+
+#: ``Connection.info`` key of the writes of the current transaction (:func:`_remember`).
+_DONE = "edoc_gateway_writes"
 
 #: What a DBAPI message says went wrong → the cause an operator reads first (the message itself follows).
 _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -47,6 +51,8 @@ class Connections:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        if not event.contains(engine, "before_cursor_execute", _remember):
+            event.listen(engine, "before_cursor_execute", _remember)
         self._writer = writer(engine)
         # Reads need no transaction: every write commits a consistent unit (a document WITH its deliveries),
         # and races are settled by constraints. On PostgreSQL autocommit reads save the BEGIN/ROLLBACK round
@@ -74,7 +80,9 @@ class Connections:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction, committed on success (SQLite: ``BEGIN IMMEDIATE``, see :func:`gateway.db.engine.writer`)."""
-        with _translated("write"), self._writer.begin() as conn:
+        done: list[str] = []
+        with _translated("write", done), self._writer.begin() as conn:
+            conn.info[_DONE] = done  # what _remember names when the COMMIT itself fails
             yield conn
 
 
@@ -85,31 +93,44 @@ class Repository:
         self._db = db
 
 
+def _remember(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+    """The writes of the current transaction (verb and table, the first few), for a failure at COMMIT: SQLite
+    writes a small transaction's pages at COMMIT, so that is where a full disk is met, with no statement."""
+    done = conn.info.get(_DONE)
+    if done is not None and len(done) < 4:
+        op = operation(statement)
+        if not op.startswith(("SELECT", "BEGIN", "PRAGMA")) and op not in done:
+            done.append(op)
+
+
 @contextmanager
-def _translated(mode: str, *, quiet: bool = False) -> Iterator[None]:
+def _translated(mode: str, done: list[str] | None = None, *, quiet: bool = False) -> Iterator[None]:
     """Database outages → UnavailableError (retryable), logged once with their cause; everything else propagates
     unchanged."""
     try:
         yield
     except OperationalError as exc:
         if not quiet:
-            _log_failure(mode, exc)
+            _log_failure(mode, exc, done)
         raise UnavailableError(f"database unavailable: {exc.orig.__class__.__name__}") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
             if not quiet:
-                _log_failure(mode, exc)
+                _log_failure(mode, exc, done)
             raise UnavailableError("database connection lost") from exc
         raise
 
 
-def _log_failure(mode: str, exc: DBAPIError) -> None:
+def _log_failure(mode: str, exc: DBAPIError, done: list[str] | None) -> None:
     """``database write failed: disk full (sqlite3.OperationalError: database or disk is full) at INSERT INTO
     wss_nonces`` — ERROR for a write, WARNING for a read."""
     orig = exc.orig
     kind = f"{type(orig).__module__}.{type(orig).__name__}" if orig is not None else type(exc).__name__
     message = " ".join(str(orig if orig is not None else exc).split())[:300]
     cause = next((name for pattern, name in _CAUSES if pattern.search(f"{message} {kind}")), "database error")
+    where = operation(exc.statement)
+    if exc.statement is None and done:  # the statements ran; their COMMIT failed
+        where = "COMMIT of " + ", ".join(done)
     log.log(
         logging.ERROR if mode == "write" else logging.WARNING,
         "database %s failed: %s (%s: %s) at %s",
@@ -117,8 +138,8 @@ def _log_failure(mode: str, exc: DBAPIError) -> None:
         cause,
         kind,
         message,
-        operation(exc.statement),
-        extra={"db_cause": cause, "db_operation": operation(exc.statement)},
+        where,
+        extra={"db_cause": cause, "db_operation": where},
     )
 
 
