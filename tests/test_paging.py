@@ -158,3 +158,45 @@ def test_the_cli_says_how_many_and_how_to_go_on(tmp_path):
     assert _cli(config, "deliveries", "list", "--limit", str(MAX_LIMIT + 1)).returncode == 2
     tokens = _cli(config, "admin-tokens", "list", "--cursor", cursor)  # a deliveries cursor
     assert tokens.returncode == 2 and "another list" in tokens.stderr
+
+    agencies = _cli(config, "agencies", "list", "--limit", "2")
+    assert [line.split()[0] for line in agencies.stdout.splitlines()] == [C, A]
+    assert agencies.stderr.startswith("2 of 3 agencies; more: use --cursor ")
+    last = _cli(config, "agencies", "list", "--cursor", agencies.stderr.split()[-1])
+    assert ([line.split()[0] for line in last.stdout.splitlines()], last.stderr) == ([B], "1 of 3 agencies\n")
+    for listing in (["systems", "list"], ["alerts", "list"], ["admin-tokens", "list"]):
+        empty = _cli(config, *listing)
+        assert (empty.returncode, empty.stdout, empty.stderr.split()[:3]) == (0, "", ["0", "of", "0"]), listing
+
+
+def test_registry_and_alert_lists_page_the_same_way(store):
+    from gateway.db import NewAlert
+    from gateway.services.alerts import recent_alerts
+    from gateway.services.registry import Registry
+
+    registry = Registry(store, load_settings(env={"EDOC_GATEWAY_SECRET_KEY": "s" * 24}))
+    first = registry.agencies_page(page=PageRequest(limit=2))
+    assert ([a.organ_id for a in first.items], first.total) == ([C, A], 3)  # by OrganId
+    rest = registry.agencies_page(page=PageRequest(limit=2, cursor=first.next_cursor))
+    assert ([a.organ_id for a in rest.items], rest.next_cursor) == ([B], None)
+    with pytest.raises(CursorError):
+        registry.systems_page(PageRequest(cursor=first.next_cursor))  # an agencies cursor
+    for name in ("sys-b", "sys-a", "sys-c"):
+        registry.add_system(name, [A])
+    systems = registry.systems_page(PageRequest(limit=2, offset=1))
+    assert ([s.id for s in systems.items], systems.total, systems.next_cursor) == (["sys-b", "sys-c"], 3, None)
+    assert systems.items[0].agencies == (A,)
+
+    fresh = [
+        NewAlert(rule="dead_letter", subject_key=f"k{i}", state_key="dead", raised_at=T0 + timedelta(minutes=i // 2))
+        for i in range(5)
+    ]
+    assert store.alerts.raise_alerts(fresh) == 5
+    walked, cursor = [], None
+    while True:
+        page = recent_alerts(store, T0 - timedelta(days=1), PageRequest(limit=2, cursor=cursor))
+        assert page.total == 5
+        walked += [(a.raised_at, a.id) for a in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert walked == sorted(walked, reverse=True) and len(set(walked)) == 5  # newest first, ties by id
