@@ -229,6 +229,14 @@ def test_lists_page_with_total_and_cursor_and_refuse_a_foreign_cursor(gw):
     for bad in ("nonsense", tokens["next_cursor"]):
         status, body = gw.get(f"/admin/v1/deliveries?cursor={bad}", "all-viewer")
         assert (status, body["code"]) == (400, "REQUEST.CURSOR"), body
+    status, docs = gw.get("/admin/v1/documents?limit=1", "all-viewer")
+    assert status == 200 and docs["total"] >= 2 and len(docs["items"]) == 1 and docs["next_cursor"]
+    _schema("DocumentPage").validate(docs)
+    status, second = gw.get("/admin/v1/documents?limit=1&offset=1", "all-viewer")
+    status, walked_docs = gw.get(f"/admin/v1/documents?limit=1&cursor={docs['next_cursor']}", "all-viewer")
+    assert second["items"] == walked_docs["items"] and second["total"] == docs["total"]
+    status, body = gw.get(f"/admin/v1/documents?cursor={tokens['next_cursor']}", "all-viewer")
+    assert (status, body["code"]) == (400, "REQUEST.CURSOR")
     for query in ("limit=1001", "limit=0", "offset=-1", "offset=x"):
         status, body = gw.get(f"/admin/v1/deliveries?{query}", "all-viewer")
         assert (status, body["code"]) == (400, "REQUEST.INVALID"), query

@@ -159,6 +159,13 @@ def test_the_cli_says_how_many_and_how_to_go_on(tmp_path):
     tokens = _cli(config, "admin-tokens", "list", "--cursor", cursor)  # a deliveries cursor
     assert tokens.returncode == 2 and "another list" in tokens.stderr
 
+    documents = _cli(config, "documents", "list", "--cursor", cursor)  # a deliveries cursor
+    assert documents.returncode == 2 and "REQUEST.CURSOR" in documents.stderr
+    listed = _cli(config, "documents", "list", "--limit", "2", "--offset", "1")
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 3  # 2 rows and the count: the last page
+    assert "2 of 3 document(s)" in listed.stdout and "--cursor " not in listed.stdout
+    assert "--cursor " in _cli(config, "documents", "list", "--limit", "2").stdout
+
     agencies = _cli(config, "agencies", "list", "--limit", "2")
     assert [line.split()[0] for line in agencies.stdout.splitlines()] == [C, A]
     assert agencies.stderr.startswith("2 of 3 agencies; more: use --cursor ")

@@ -46,6 +46,11 @@ class RowPage(Generic[R]):
         return RowPage([convert(r) for r in self.rows], self.total, self.next_key)
 
 
+def count(conn: Connection, query: Select[Any]) -> int:
+    """How many rows ``query`` (filtered, not limited) matches: the ``total`` of a page."""
+    return int(conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one())
+
+
 def keyset_page(
     conn: Connection,
     query: Select[Any],
@@ -62,9 +67,9 @@ def keyset_page(
     """
     if after is not None and len(after) != len(keys):
         raise ValueError(f"a key of {len(keys)} values was expected, not {len(after)}")
-    total = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    total = count(conn, query)
     if after is not None:
-        query = query.where(_after(keys, after))
+        query = query.where(beyond(keys, after))
     ordered = query.order_by(*(k.column.desc() if k.descending else k.column.asc() for k in keys))
     if offset:
         ordered = ordered.offset(offset)
@@ -72,10 +77,10 @@ def keyset_page(
     more = len(rows) > limit
     rows = rows[:limit]
     next_key = tuple(rows[-1][k.name] for k in keys) if more and rows else None
-    return RowPage(rows=rows, total=int(total), next_key=next_key)
+    return RowPage(rows=rows, total=total, next_key=next_key)
 
 
-def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
+def beyond(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool]:
     """Rows strictly after ``values`` in the order of ``keys``: ``k1 ⋛ v1 OR (k1 = v1 AND k2 ⋛ v2) OR …``
     (a row-value comparison would not do: the directions may differ)."""
     branches = []
@@ -86,4 +91,4 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement[bool
     return or_(*branches)
 
 
-__all__ = ["RowPage", "SortKey", "keyset_page"]
+__all__ = ["RowPage", "SortKey", "beyond", "count", "keyset_page"]

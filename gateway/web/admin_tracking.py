@@ -62,12 +62,16 @@ def int_arg(name: str, default: int | None, *, low: int, high: int) -> int | Non
     return value
 
 
+#: The largest ``offset`` a list takes (a deeper page is reached by cursor, which costs nothing extra).
+_MAX_OFFSET = 2**31 - 1
+
+
 def page_args() -> PageRequest:
     """``limit``, ``offset`` and ``cursor`` of a list (issue 11 item 7), each checked: REQUEST.INVALID for a bad
     number; a bad cursor is REQUEST.CURSOR when the service reads it."""
     return PageRequest(
         limit=int_arg("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT) or DEFAULT_LIMIT,
-        offset=int_arg("offset", 0, low=0, high=2**31 - 1) or 0,
+        offset=int_arg("offset", 0, low=0, high=_MAX_OFFSET) or 0,
         cursor=request.args.get("cursor") or None,
     )
 
@@ -137,6 +141,7 @@ class TrackingRoutes:
             text=args.get("text") or None,
             cursor=args.get("cursor") or None,
             limit=int_arg("limit", 50, low=1, high=MAX_PAGE) or 50,
+            offset=int_arg("offset", 0, low=0, high=_MAX_OFFSET) or 0,
         )
         return json_response(self._docs().list_documents(query, scope=self._caller().scope).to_dict())
 
