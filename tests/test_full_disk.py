@@ -15,18 +15,22 @@ import dataclasses
 import errno
 import json
 import logging
+import os
 import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 import zeep.exceptions
 from gatewayproc import free_port, gateway_env, served
 
 from gateway.client import GatewayClient
-from gateway.config import load_settings
+from gateway.config import Settings, load_settings
 from gateway.db import Store, create_engine
 from gateway.db.migrations import upgrade
 from gateway.demo.documents import demo_package
@@ -121,19 +125,30 @@ def _log_lines(log: Path) -> list[dict[str, Any]]:
     return lines
 
 
-def test_a_full_disk_is_not_ready_and_every_refused_write_is_an_error_line(small_disk, tmp_path, pki):
-    url = f"sqlite:///{small_disk / 'gateway.db'}"
-    env = gateway_env(
-        small_disk, url, pki, max_package_bytes=2 * MB, READYZ_MIN_FREE_MB="1", READYZ_MIN_FREE_PERCENT="5"
-    )
-    env["EDOC_GATEWAY_BIND"] = f"127.0.0.1:{free_port()}"
+def _gateway(data_dir: Path, url: str, tmp_path: Path, pki: Any) -> tuple[Settings, dict[str, str], str]:
+    """Settings and environment of a migrated gateway with a sender system; its secret."""
+    env = gateway_env(data_dir, url, pki, max_package_bytes=2 * MB, READYZ_MIN_FREE_MB="1", READYZ_MIN_FREE_PERCENT="5")
     settings = load_settings(env=env)
     upgrade(settings)
     registry = Registry.from_settings(settings)
     agencies = tmp_path / "agencies.csv"
     agencies.write_text(f"organ_id,name,channel,endpoint\n{S},VPCP,mailbox,\n{R},VP UBND,mailbox,\n", encoding="utf-8")
     registry.import_file(agencies)
-    secret = registry.add_system("SG", [S])
+    return settings, env, registry.add_system("SG", [S])
+
+
+def _refused_writes(log: Path, secret: str, count: int) -> list[str]:
+    """The ERROR lines of refused writes: exactly ``count`` (one per failure); nothing of the package or secret."""
+    lines = _log_lines(log)
+    errors = [x for x in lines if x.get("level") == "error" and "database write failed" in str(x.get("event"))]
+    assert len(errors) == count, [x.get("event") for x in errors]
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert "must-not-be-logged" not in text and secret not in text
+    return [str(x["event"]) for x in errors]
+
+
+def test_a_full_disk_is_not_ready_and_every_refused_write_is_an_error_line(small_disk, tmp_path, pki):
+    settings, env, secret = _gateway(small_disk, f"sqlite:///{small_disk / 'gateway.db'}", tmp_path, pki)
     base = f"http://{settings.bind}"
     log = tmp_path / "gunicorn.log"  # on the big disk: the log must survive the full one
     engine = create_engine(settings)
@@ -177,18 +192,77 @@ def test_a_full_disk_is_not_ready_and_every_refused_write_is_an_error_line(small
     finally:
         engine.dispose()
 
-    lines = _log_lines(log)
-    errors = [x for x in lines if x.get("level") == "error" and "database write failed" in str(x.get("event"))]
-    assert len(errors) == refused, [x.get("event") for x in errors]  # once per failure
     cause = "database write failed: disk full (sqlite3.OperationalError: database or disk is full)"
-    for line in errors:
-        assert str(line["event"]).startswith(f"{cause} at COMMIT of INSERT INTO "), line
-    # The first write of a SOAP call is its WS-Security nonce (the issue: 95 of 96 failed there).
-    assert any(str(x["event"]).endswith("at COMMIT of INSERT INTO wss_nonces") for x in errors)
+    # The first write of a SOAP call is its WS-Security nonce (the issue: 95 of 96 failed there); SQLite writes a
+    # small transaction's pages at COMMIT.
+    assert _refused_writes(log, secret, refused) == [f"{cause} at COMMIT of INSERT INTO wss_nonces"] * refused
+    lines = _log_lines(log)
     warned = [x for x in lines if x.get("level") == "warning" and "readiness check disk failed" in str(x.get("event"))]
     assert warned and str(small_disk) in str(warned[0]["event"])
-    text = log.read_text(encoding="utf-8", errors="replace")
-    assert "must-not-be-logged" not in text and secret not in text
+
+
+@pytest.fixture
+def small_tablespace(pg_cluster: Any) -> Iterator[tuple[Path, str]]:
+    """A fresh PostgreSQL database whose default tablespace is a 12 MiB tmpfs (owned by the server's user)."""
+    if pg_cluster.admin_dsn and os.environ.get("EDOC_GATEWAY_TEST_PG_URL"):
+        pytest.skip("an external PostgreSQL: its server cannot see a local tmpfs")
+    mount = Path(tempfile.mkdtemp(prefix="edoc-small-"))
+    owner = ["uid=postgres,gid=postgres"] if os.geteuid() == 0 else []
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", ",".join(["size=12m", "mode=0700", *owner]), "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        mount.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    name = f"small_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE {name} LOCATION '{mount}'")
+            conn.execute(f'CREATE DATABASE "{name}" TABLESPACE {name}')
+        base = pg_cluster.admin_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        yield mount, f"{base}/{name}"
+        with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f"DROP TABLESPACE IF EXISTS {name}")
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        mount.rmdir()
+
+
+def test_a_full_postgresql_tablespace_is_an_error_line_naming_the_write_and_nothing_is_half_stored(
+    small_tablespace, tmp_path, pki
+):
+    disk, url = small_tablespace
+    data_dir = tmp_path / "data"
+    settings, env, secret = _gateway(data_dir, url, tmp_path, pki)
+    base = f"http://{settings.bind}"
+    log = tmp_path / "gunicorn.log"
+    engine = create_engine(settings)
+    store = Store(engine)
+    try:
+        with served(settings, env, log):
+            before = store.counts()
+            filler = _fill(disk)
+            client = GatewayClient(f"{base}/soap", "SG", secret)
+            try:
+                for n in range(2):
+                    with pytest.raises(zeep.exceptions.Fault) as fault:
+                        client.send_edoc(_package(pki, f"80{n}"))
+                    assert fault.value.message.startswith("SERVICE.UNAVAILABLE"), fault.value.message
+                assert store.counts() == before  # nothing half-stored
+                filler.unlink()
+                assert client.send_edoc(_package(pki, "800")).docId
+            finally:
+                client.close()
+        assert store.counts()["documents"] == before["documents"] + 1
+    finally:
+        engine.dispose()
+    for event in _refused_writes(log, secret, 2):
+        assert event.startswith("database write failed: disk full (psycopg.errors.DiskFull: could not extend file")
+        assert event.endswith(" at INSERT INTO wss_nonces"), event
 
 
 def test_an_unreachable_postgresql_is_one_warning_naming_the_cause_and_the_password_never(caplog):
