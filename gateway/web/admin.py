@@ -11,8 +11,10 @@ audit row ``admin.<route>`` naming the token (never the token itself, never the 
 This module holds the blueprint, authentication, the audit, ``/me``, the contract and the delivery and token
 routes; the tracking reads (documents, report, agencies) are :mod:`gateway.web.admin_tracking`. Errors are the
 JSON edges' (:mod:`gateway.web.jsonapi`): 401 AUTH.DENIED, 403 ACCESS.DENIED (role or scope), 404 NOT_FOUND
-(also a delivery outside the caller's scope), 400 REQUEST.INVALID. Put the admin API behind the TLS proxy,
-ideally on an internal listener (deploy/README.md).
+(also a delivery outside the caller's scope), 400 REQUEST.INVALID, 400 REQUEST.CURSOR (a paging cursor the list did
+not hand out). Every list (deliveries, dead letters, tokens, documents) takes ``limit``, ``offset`` and ``cursor``
+and answers ``{"items": […], "total": N, "next_cursor": …}`` (:mod:`gateway.services.paging`; issue 11 item 7).
+Put the admin API behind the TLS proxy, ideally on an internal listener (deploy/README.md).
 """
 
 from __future__ import annotations
