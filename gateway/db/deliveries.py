@@ -220,7 +220,7 @@ class DeliveryRepository(Repository):
     ) -> list[DeliveryOverview]:
         """Deliveries, newest first, optionally of one state and/or one recipient, and only to ``recipients``
         (an admin token's scope: the OrganIds of its registry subtree; None = everyone)."""
-        query = _overview_where(state, recipient, recipients).order_by(*_LIST_ORDER).limit(limit)
+        query = _overview_where(_Q_OVERVIEW, state, recipient, recipients).order_by(*_LIST_ORDER).limit(limit)
         with self._db.read() as conn:
             return [from_row(DeliveryOverview, r) for r in conn.execute(query).mappings()]
 
@@ -236,9 +236,11 @@ class DeliveryRepository(Repository):
     ) -> RowPage[DeliveryOverview]:
         """One page of :meth:`list_deliveries`' rows (``DeliveryOverview``), by :func:`gateway.db.paging.keyset_page`
         on ``(created_at DESC, delivery_id)``, with the count of every matching delivery."""
-        query = _overview_where(state, recipient, recipients)
+        query = _overview_where(_Q_OVERVIEW, state, recipient, recipients)
+        # The filters are on deliveries alone, and each delivery has exactly one document: count that table.
+        counted = _overview_where(select(_d.c.delivery_id), state, recipient, recipients)
         with self._db.read() as conn:
-            found = keyset_page(conn, query, _LIST_KEYS, after=after, offset=offset, limit=limit)
+            found = keyset_page(conn, query, _LIST_KEYS, after=after, offset=offset, limit=limit, counted=counted)
         return found.converted(lambda r: from_row(DeliveryOverview, r))
 
 
@@ -250,8 +252,10 @@ _LIST_KEYS = (
 _LIST_ORDER = (_d.c.created_at.desc(), _d.c.delivery_id)
 
 
-def _overview_where(state: str | None, recipient: str | None, recipients: Collection[str] | None) -> Select[Any]:
-    query = _Q_OVERVIEW
+def _overview_where(
+    query: Select[Any], state: str | None, recipient: str | None, recipients: Collection[str] | None
+) -> Select[Any]:
+    """``query`` (the overview, or a count of deliveries) narrowed by the operators' filters."""
     if state is not None:
         query = query.where(_d.c.state == state)
     if recipient is not None:

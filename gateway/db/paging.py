@@ -59,15 +59,18 @@ def keyset_page(
     after: Sequence[Any] | None,
     offset: int,
     limit: int,
+    counted: Select[Any] | None = None,
 ) -> RowPage[RowMapping]:
     """Read one page of ``query`` (filtered, not yet ordered or limited) in the order of ``keys``.
 
     The last key must be unique (an id) so that the order is total and a key names one position. One row more
-    than ``limit`` is read: whether another page exists is then known without an empty last page.
+    than ``limit`` is read: whether another page exists is then known without an empty last page. ``counted`` is a
+    cheaper query matching the same rows, for the total (the deliveries overview joins four tables for its
+    columns, but its filters are on one: counting that one is 30 times faster).
     """
     if after is not None and len(after) != len(keys):
         raise ValueError(f"a key of {len(keys)} values was expected, not {len(after)}")
-    total = count(conn, query)
+    total = count(conn, counted if counted is not None else query)
     if after is not None:
         query = query.where(beyond(keys, after))
     ordered = query.order_by(*(k.column.desc() if k.descending else k.column.asc() for k in keys))

@@ -1,0 +1,31 @@
+"""An index for the operators' delivery list across all states and recipients (issue 11 item 7).
+
+Revision ID: i11ops
+Revises: 0005
+Create Date: 2026-12-03
+
+``deliveries list`` (and ``GET /admin/v1/deliveries``) without a state or recipient filter pages by
+``(created_at DESC, delivery_id)``. The existing indexes all lead with ``recipient`` or ``state``, so the first page
+sorted every delivery (77 ms at 50,000 deliveries on SQLite, growing with the table); with ``created_at`` leading,
+a page is an index range scan however large the table and however deep the cursor.
+
+Self-contained (plain ``sa`` types), like 0001–0005. The issue-11 engine revision also revises 0005: the two are
+chained at merge.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision: str = "i11ops"
+down_revision: str | None = "0005"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_index(op.f("ix_deliveries_created_at_delivery_id"), "deliveries", ["created_at", "delivery_id"])
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_deliveries_created_at_delivery_id"), table_name="deliveries")
