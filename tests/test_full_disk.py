@@ -36,7 +36,7 @@ from gateway.db.migrations import upgrade
 from gateway.demo.documents import demo_package
 from gateway.edxml import Organization, render
 from gateway.errors import UnavailableError
-from gateway.services.disk import check_disk
+from gateway.services.disk import check_disk, disk_paths
 from gateway.services.registry import Registry
 from gateway.xmlcheck.signing import SigningKey, sign_package
 
@@ -97,6 +97,17 @@ def test_the_disk_check_fails_below_either_floor_and_says_why(small_disk):
     assert full.to_dict()["path"] == str(small_disk) and full.to_dict()["min_free_bytes"] == MB
     gone = check_disk(small_disk / "nowhere", min_free_percent=5, min_free_mb=1)
     assert (gone.ok, gone.failed) == (False, ("unreadable",))
+
+
+def test_a_sqlite_database_on_another_filesystem_is_checked_as_well(small_disk, tmp_path):
+    on_small = f"sqlite:///{small_disk / 'gateway.db'}"
+    assert disk_paths(tmp_path, on_small) == {"disk": tmp_path, "database_disk": small_disk}
+    assert disk_paths(small_disk, on_small) == {"disk": small_disk}  # the same filesystem: one check
+    (tmp_path / "db").mkdir()
+    assert disk_paths(tmp_path, f"sqlite:///{tmp_path / 'db' / 'g.db'}") == {"disk": tmp_path}
+    missing = tmp_path / "nowhere"  # not there (yet): checked, and its check says it cannot read it
+    assert disk_paths(tmp_path, f"sqlite:///{missing / 'g.db'}") == {"disk": tmp_path, "database_disk": missing}
+    assert disk_paths(tmp_path, "postgresql+psycopg://gw@db.internal/gateway") == {"disk": tmp_path}
 
 
 def _package(pki: Any, number: str) -> bytes:

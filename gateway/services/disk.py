@@ -42,6 +42,21 @@ class DiskCheck:
         return found
 
 
+def disk_paths(data_dir: Path | str, database_url: str) -> dict[str, Path]:
+    """What ``/readyz`` checks: ``{"disk": data_dir}``, plus ``"database_disk"``, a SQLite database's directory,
+    when it is on another filesystem (a full disk there fails every write, the WS-Security nonce's first)."""
+    paths = {"disk": Path(data_dir)}
+    prefix = "sqlite:///"
+    if database_url.startswith(prefix) and not database_url.startswith(prefix + "file:"):
+        folder = Path(database_url[len(prefix) :].split("?", 1)[0]).parent
+        try:
+            if folder.stat().st_dev != Path(data_dir).stat().st_dev:
+                paths["database_disk"] = folder
+        except OSError:
+            paths["database_disk"] = folder  # its check then says it cannot read it
+    return paths
+
+
 def check_disk(path: Path | str, *, min_free_percent: float, min_free_mb: int) -> DiskCheck:
     """Whether ``path`` is a writable directory with at least ``min_free_percent`` % of its filesystem AND
     ``min_free_mb`` MiB free."""
@@ -78,4 +93,4 @@ def check_disk(path: Path | str, *, min_free_percent: float, min_free_mb: int) -
     )
 
 
-__all__ = ["DiskCheck", "check_disk"]
+__all__ = ["DiskCheck", "check_disk", "disk_paths"]

@@ -10,7 +10,6 @@ engine and connection pool.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings, load_settings
@@ -30,7 +29,7 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     # connect) when a tool merely imports the web package.
     from gateway.services import delivery_admin
     from gateway.services.admin import AdminServices
-    from gateway.services.disk import check_disk
+    from gateway.services.disk import check_disk, disk_paths
     from gateway.services.gateway import GatewayService
     from gateway.services.gauges import QueueGauges, TrackingGauges
     from gateway.services.tracking import Tracking
@@ -39,12 +38,12 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     service = GatewayService.from_settings(settings)
     service_ready = getattr(service, "readiness", None)
 
-    disk_paths = _disk_paths(settings)
+    checked = disk_paths(settings.data_dir, settings.effective_database_url)
 
     def readiness() -> Mapping[str, Any]:
         # Not ready below EITHER floor (a share of the filesystem, or an absolute minimum): issue 11 item 7.
         floors = {"min_free_percent": settings.readyz_min_free_percent, "min_free_mb": settings.readyz_min_free_mb}
-        checks: dict[str, Any] = {name: check_disk(path, **floors) for name, path in disk_paths.items()}
+        checks: dict[str, Any] = {name: check_disk(path, **floors) for name, path in checked.items()}
         if callable(service_ready):
             checks.update(service_ready())
         # A fresh worker heartbeat, when any agency is reached by push (gateway.md: /readyz … worker heartbeat).
@@ -57,22 +56,6 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     tracking = Tracking(service.store, rules_from(settings))
     gauges = {"queue": QueueGauges(service.store), "tracking": TrackingGauges(tracking)}
     return create_app(settings, service, readiness=readiness, admin=admin, gauge_sources=gauges)
-
-
-def _disk_paths(settings: Settings) -> dict[str, Path]:
-    """``{"disk": data_dir}``, plus ``"database_disk"``: a SQLite database's directory when it is on another
-    filesystem (a full disk there fails every write, the nonce's first)."""
-    paths = {"disk": settings.data_dir}
-    url = settings.effective_database_url
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "file:"):
-        folder = Path(url[len(prefix) :].split("?", 1)[0]).parent
-        try:
-            if folder.stat().st_dev != Path(settings.data_dir).stat().st_dev:
-                paths["database_disk"] = folder
-        except OSError:
-            paths["database_disk"] = folder  # the check itself then says it cannot read it
-    return paths
 
 
 def __getattr__(name: str) -> WsgiApp:
