@@ -42,7 +42,7 @@ from gateway.ports import (
     Peer,
 )
 from gateway.services.delivery import INTERNAL_ERROR, Deliverer, RetryPolicy
-from gateway.services.delivery_admin import list_deliveries, readiness, redrive, show_delivery
+from gateway.services.delivery_admin import list_deliveries, peer_circuits, readiness, redrive, show_delivery
 from gateway.services.gauges import QueueGauges
 from gateway.worker import run_worker
 from gateway.worker.heartbeat import Heartbeat, Leases
@@ -313,7 +313,7 @@ def test_retries_follow_the_schedule_then_dead_letter_at_the_limit(store):
     assert detail.delivery.reason == detail.last_error  # what the sender's status view shows (ackReason)
     assert [a.outcome for a in detail.attempts] == [a.outcome for a in attempts]
     assert [e.outcome for e in store.audit.entries(action="delivery.dead")] == ["DELIVERY.TIMEOUT"]
-    assert [i.delivery_id for i in list_deliveries(store, state="dead")] == [delivery]
+    assert [i.delivery_id for i in list_deliveries(store, state="dead").items] == [delivery]
     as_json = json.loads(json.dumps(detail.to_dict()))  # what `deliveries show --json` / the admin API print
     assert as_json["state"] == "dead" and as_json["kind"] == "edoc"
     assert [a["outcome"] for a in as_json["attempt_log"]][-1] == "dead"
@@ -399,6 +399,9 @@ def test_a_peer_that_is_down_opens_its_circuit_and_gets_one_probe_at_a_time(stor
     assert (circuit.state, circuit.failures, circuit.open_until) == ("open", 2, clock.now + timedelta(seconds=10))
     untouched = store.deliveries.delivery_overview(ids[2])
     assert untouched is not None and untouched.attempts == 0 and untouched.claimed_by is None
+    (shown,) = peer_circuits(store)  # what `edoc-gateway deliveries peers` prints
+    assert shown.to_dict()["state"] == "open" and shown.peer == "soap http://127.0.0.1:9/"
+    assert "DELIVERY.UNREACHABLE" in (shown.last_error or "")
     gauges = {g.name: g for g in QueueGauges(store, clock)()}
     assert gauges["edoc_peers_failing"].values == {("open",): 1.0, ("probing",): 0.0}
     assert d.run_batch(10).claimed == 0  # open: R's due delivery waits, nothing is sent
