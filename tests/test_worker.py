@@ -707,3 +707,27 @@ def test_the_heartbeat_renews_leases_while_the_engine_turns_and_lets_them_run_ou
         assert row.lease_until < datetime.now(UTC)  # free for another worker to claim
     finally:
         beat.stop()
+
+
+def test_the_peer_key_is_the_same_in_sql_and_in_python(store):
+    """Circuits are keyed in SQL (claims) and in Python (records): the two must agree, VDXP agencies without an
+    endpoint sharing the configured axis as one peer."""
+    store.registry.upsert_agencies(
+        [AgencyRecord("000.00.00.V01", "v1", channel="vdxp"), AgencyRecord("000.00.00.V02", "v2", channel="vdxp")],
+        now=T0,
+    )
+    from sqlalchemy import select
+
+    from gateway.db import peer_key
+    from gateway.db import tables as t
+    from gateway.db.circuits import peer_key_column
+
+    a = t.agencies
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(a.c.organ_id, a.c.channel, a.c.endpoint, peer_key_column())).all()
+    assert rows and all(sql == peer_key(channel, endpoint, organ) for organ, channel, endpoint, sql in rows)
+    assert {sql for organ, _c, _e, sql in rows if organ.startswith("000.00.00.V")} == {"vdxp upstream axis"}
+    assert {sql for organ, _c, _e, sql in rows if organ in (R, R2)} == {
+        "soap http://127.0.0.1:9/",
+        "soap http://127.0.0.1:10/",
+    }
