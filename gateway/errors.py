@@ -230,6 +230,14 @@ class RequestError(GatewayError):
     message_vi = "Yêu cầu không hợp lệ"
 
 
+class CursorError(RequestError):
+    """A paging cursor this gateway did not hand out, or one of another list (issue 11 item 7): the caller must
+    start again from the first page rather than be shown a page from a guessed position."""
+
+    code = "REQUEST.CURSOR"
+    message_vi = "Con trỏ phân trang không hợp lệ"
+
+
 class LimitError(GatewayError):
     """A package within the byte limit that asks for more work than the intake policy allows (issue 10 finding 8:
     attachment count, inflated size, recipients, statuses per day). Each kind has its own stable code."""

@@ -26,17 +26,28 @@ that raises is logged and reported as ``edoc_scrape_source_ok{source="<name>"} 0
 
 Process model: see :mod:`gateway.metrics_dir` — under gunicorn (and in ``edoc-gateway worker``) the counters live
 in memory-mapped files that every scrape merges; elsewhere (tests, ``flask run``) in this process.
+
+A full disk (issue 11 item 7): prometheus_client grows those files sparse (``truncate``) and writes through the
+mapping, so on a full filesystem the first new label value touches a page with no block behind it and the kernel
+kills the process with SIGBUS — measured: every gunicorn worker of a gateway whose ``data_dir`` filled up died on
+its next request. :class:`_ReservedMmapedDict` reserves the blocks (``posix_fallocate``) before the mapping reaches
+them, so a full disk is an ``OSError`` instead, which the counting functions below log as a WARNING and drop: a
+metric is never worth a request.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import mmap_dict as _mmap_dict
+from prometheus_client import values as _values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -44,6 +55,33 @@ from prometheus_client.registry import Collector
 from gateway.metrics_dir import scrape_directories
 
 log = logging.getLogger(__name__)
+
+
+class _ReservedMmapedDict(_mmap_dict.MmapedDict):
+    """prometheus_client's value file with its blocks reserved before they are mapped (module docstring)."""
+
+    def __init__(self, filename: str, read_mode: bool = False) -> None:
+        if not read_mode:
+            fd = os.open(filename, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                size = os.fstat(fd).st_size or _mmap_dict._INITIAL_MMAP_SIZE
+                os.posix_fallocate(fd, 0, size)  # ENOSPC here, not SIGBUS at the first write through the map
+            finally:
+                os.close(fd)
+        super().__init__(filename, read_mode)
+
+    def _init_value(self, key: str) -> None:
+        needed = self._used + len(key.encode("utf-8")) + 32  # an entry: length, key, padding, two doubles
+        capacity = self._capacity
+        while needed > capacity:
+            capacity *= 2
+        if capacity != self._capacity:
+            os.posix_fallocate(self._f.fileno(), 0, capacity)
+        super()._init_value(key)
+
+
+# Looked up by name when a process opens its value file (prometheus_client.values.MultiProcessValue).
+_values.MmapedDict = _ReservedMmapedDict  # type: ignore[misc]
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 #: Intake of a 50 MB signed package takes seconds: the default buckets stop at 10 s.
@@ -74,16 +112,35 @@ DELIVERY_SECONDS = Histogram(
 
 
 def count_intake(*, kind: str | None, outcome: str, code: str | None, edge: str) -> None:
-    INTAKE.labels(kind=kind or "", outcome=outcome, code=code or "", edge=edge).inc()
+    with _dropped_on_full_disk("edoc_intake_total"):
+        INTAKE.labels(kind=kind or "", outcome=outcome, code=code or "", edge=edge).inc()
 
 
 def observe_request(*, edge: str, operation: str, status: str, seconds: float) -> None:
-    REQUEST_SECONDS.labels(edge=edge, operation=operation, status=status).observe(seconds)
+    with _dropped_on_full_disk("edoc_request_seconds"):
+        REQUEST_SECONDS.labels(edge=edge, operation=operation, status=status).observe(seconds)
 
 
 def count_attempt(*, channel: str, outcome: str, code: str | None, seconds: float) -> None:
-    DELIVERY_ATTEMPTS.labels(channel=channel, outcome=outcome, code=code or "").inc()
-    DELIVERY_SECONDS.labels(channel=channel, outcome=outcome).observe(seconds)
+    with _dropped_on_full_disk("edoc_delivery_attempts_total"):
+        DELIVERY_ATTEMPTS.labels(channel=channel, outcome=outcome, code=code or "").inc()
+        DELIVERY_SECONDS.labels(channel=channel, outcome=outcome).observe(seconds)
+
+
+#: Metrics that could not be counted in this process (logged as a WARNING the first time only).
+_dropped: set[str] = set()
+
+
+@contextmanager
+def _dropped_on_full_disk(metric: str) -> Iterator[None]:
+    """A value file that cannot grow (a full disk: module docstring) costs the count, never the request."""
+    try:
+        yield
+    except OSError as exc:
+        # Once per metric and process: a full disk fails every count after the first.
+        level = logging.DEBUG if metric in _dropped else logging.WARNING
+        _dropped.add(metric)
+        log.log(level, "metric %s not counted: its value file cannot grow (%s)", metric, exc.strerror or exc)
 
 
 # ================================================================================================ scrape-time gauges

@@ -20,7 +20,9 @@ from gateway.errors import GatewayError
 class DeliveryError(GatewayError):
     """A failed attempt to hand a package to a peer; translated once, in the adapter (STYLE.md rule 5)."""
 
-    code: ClassVar[str] = "DELIVERY.FAILED"
+    #: The base class is for adapters' own subclasses; raised as itself it is an unclassified failure, a defect
+    #: (every classified failure has its own class below: one taxonomy for every channel).
+    code: ClassVar[str] = "DELIVERY.INTERNAL"
     message_vi: ClassVar[str] = "Gửi gói tin tới hệ thống nhận không thành công"
 
     def __init__(self, message: str, *, retryable: bool = True, peer_answer: str | None = None, **detail: Any) -> None:

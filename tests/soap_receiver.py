@@ -9,6 +9,7 @@ requests without restarting it:
 ``garbage``         HTTP 200 with bytes that are not XML
 ``server-fault``    a ``soap:Server`` fault (the receiver's temporary problem)
 ``client-fault``    a ``soap:Client`` fault (a permanent refusal)
+``status <code>``   HTTP <code> with an HTML page (a proxy's 404, 413, 429, 503 …)
 (absent)            the real receiver
 """
 
@@ -59,6 +60,8 @@ def make_app() -> Callable[..., Iterable[bytes]]:
             )
         elif mode[0] == "garbage":
             body, status, ctype = b"\x00\x01 this is not XML at all", "200 OK", "text/xml"
+        elif mode[0] == "status":
+            body, status, ctype = b"<html><body>proxy says no</body></html>", f"{int(mode[1])} Proxy", "text/html"
         elif mode[0] in ("server-fault", "client-fault"):
             code = "Server" if mode[0] == "server-fault" else "Client"
             body, status, ctype = fault_envelope(code, f"injected {code} fault"), "500 Fault", "text/xml"
@@ -83,6 +86,9 @@ class Receiver:
     port: int
     directory: Path
     workers: int = 2
+    #: Threads per worker (gunicorn's gthread worker, which keeps connections alive); 0: sync workers, which close
+    #: every connection after one request.
+    threads: int = 0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -119,6 +125,7 @@ class Receiver:
                     f"127.0.0.1:{self.port}",
                     "--timeout",
                     "60",
+                    *(["-k", "gthread", "--threads", str(self.threads), "--keep-alive", "10"] if self.threads else []),
                     "--pythonpath",
                     str(ROOT / "tests"),
                     "soap_receiver:make_app()",
@@ -153,10 +160,10 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def running_receiver(tmp: Path, *, workers: int = 2) -> Iterator[Receiver]:
+def running_receiver(tmp: Path, *, workers: int = 2, threads: int = 0) -> Iterator[Receiver]:
     directory = tmp / "received"
     directory.mkdir(parents=True, exist_ok=True)
-    receiver = Receiver(free_port(), directory, workers)
+    receiver = Receiver(free_port(), directory, workers, threads)
     receiver.start()
     try:
         yield receiver

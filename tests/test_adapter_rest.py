@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import http.server
 import json
 import os
@@ -13,14 +15,26 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _samples import Corpus
+from peer_faults import TRANSPORT_FAULTS, CountingProxy, concurrently, transport_fault
 
 from adapters.rest import RestAdapter, message_body, sign, verify
+from gateway.config import Settings
 from gateway.edxml import PackageKind, from_json, read_bytes
-from gateway.ports import DeliveryError, OutgoingPackage, Peer
+from gateway.ports import (
+    DeliveryConfigError,
+    DeliveryError,
+    DeliveryResult,
+    DeliveryTimeout,
+    DeliveryUnreachable,
+    OutgoingPackage,
+    Peer,
+)
+from gateway.worker.peers import load_adapters
 
 KEY = "test-hmac-key-0123456789"
 
@@ -33,13 +47,20 @@ def _port() -> int:
 
 @pytest.fixture
 def receiver(tmp_path):
+    with _running_receiver(tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _running_receiver(tmp_path: Path, *args: str) -> Iterator[tuple[str, Path]]:
+    """The reference receiver under gunicorn (``args``: more gunicorn options); yields (URL, store directory)."""
     port = _port()
     store = tmp_path / "received"
     env = {**os.environ, "EDOC_RECEIVER_DIR": str(store), "EDOC_RECEIVER_HMAC_KEY": KEY}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     log = (tmp_path / "receiver.log").open("wb")
     proc = subprocess.Popen(
-        [str(gunicorn), "-b", f"127.0.0.1:{port}", "-w", "2", "adapters.rest.receiver:make_app()"],
+        [str(gunicorn), "-b", f"127.0.0.1:{port}", "-w", "2", *args, "adapters.rest.receiver:make_app()"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -100,12 +121,42 @@ def test_wrong_key_is_permanent_and_down_is_retryable(corpus, receiver, tmp_path
     with pytest.raises(DeliveryError) as err:
         adapter.deliver(bad, _outgoing(corpus, delivery_id="d2"))
     assert err.value.retryable is False
+    assert err.value.code == "DELIVERY.REFUSED" and "HTTP 401" in (err.value.peer_answer or "")
     assert not (store / "d2.json").exists()
     down = Peer(organ_id="x", channel="rest", endpoint=f"http://127.0.0.1:{_port()}/", credentials={"hmac_key": KEY})
-    with pytest.raises(DeliveryError) as err:
+    with pytest.raises(DeliveryUnreachable) as err:
         adapter.deliver(down, _outgoing(corpus, delivery_id="d3"))
-    assert err.value.retryable is True
+    assert err.value.retryable is True and err.value.code == "DELIVERY.UNREACHABLE"
     adapter.close()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "credentials"),
+    [(None, {"hmac_key": KEY}), ("ftp://127.0.0.1/x", {"hmac_key": KEY}), ("http://127.0.0.1:9/", {})],
+)
+def test_missing_endpoint_or_key_is_a_configuration_error(corpus, endpoint, credentials):
+    adapter = RestAdapter()
+    with pytest.raises(DeliveryConfigError) as err:
+        adapter.deliver(Peer("x", "rest", endpoint, credentials), _outgoing(corpus))
+    assert err.value.code == "DELIVERY.CONFIG" and err.value.retryable  # an operator can fix it within the budget
+    adapter.close()
+
+
+@pytest.mark.parametrize("fault", sorted(TRANSPORT_FAULTS))
+def test_transport_failures_follow_the_shared_table(corpus, fault):
+    """Issue 11: one taxonomy. A failure after the connection was made is an unknown outcome (sent=True)."""
+    code, sent = TRANSPORT_FAULTS[fault]
+    adapter = RestAdapter(connect_timeout=0.5, read_timeout=1)
+    started = time.monotonic()
+    with transport_fault(fault) as url, pytest.raises(DeliveryError) as err:
+        adapter.deliver(Peer("x", "rest", url, {"hmac_key": KEY}), _outgoing(corpus))
+    elapsed = time.monotonic() - started
+    adapter.close()
+    assert err.value.code == code, err.value
+    assert err.value.retryable
+    if sent is not None:
+        assert isinstance(err.value, DeliveryTimeout) and err.value.sent is sent
+    assert elapsed < 3, f"{fault} took {elapsed:.1f} s: a deadline did not hold"
 
 
 class _Odd(http.server.BaseHTTPRequestHandler):
@@ -115,6 +166,14 @@ class _Odd(http.server.BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         if self.mode == "slow":
             time.sleep(3)
+        if self.mode == "slow-ok":  # a receiver that stores the package, then takes 1.5 s to say so
+            time.sleep(1.5)
+            answer = b'{"accepted": true}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+            return
         if self.mode == "garbage":
             self.wfile.write(b"\x00\x01 not http at all\r\n\r\n")
             return
@@ -128,8 +187,16 @@ class _Odd(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize(("mode", "retryable"), [("500", True), ("400", False), ("slow", True), ("garbage", True)])
-def test_peer_failures_are_classified(corpus, mode, retryable):
+@pytest.mark.parametrize(
+    ("mode", "code", "retryable"),
+    [
+        ("500", "DELIVERY.PEER_ERROR", True),
+        ("400", "DELIVERY.REFUSED", False),
+        ("slow", "DELIVERY.TIMEOUT", True),
+        ("garbage", "DELIVERY.PROTOCOL", True),
+    ],
+)
+def test_peer_failures_are_classified(corpus, mode, code, retryable):
     handler = type("H", (_Odd,), {"mode": mode})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -142,11 +209,62 @@ def test_peer_failures_are_classified(corpus, mode, retryable):
         with pytest.raises(DeliveryError) as err:
             adapter.deliver(peer, _outgoing(corpus))
         assert err.value.retryable is retryable
-        assert err.value.code == "DELIVERY.FAILED"
+        assert err.value.code == code  # issue 11 finding 5: no more DELIVERY.FAILED for timeouts and 500
+        if mode == "slow":
+            assert err.value.sent is True  # the package went out: the outcome is unknown, not "failed"
     finally:
         adapter.close()
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def _odd_server(mode: str) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_Odd,), {"mode": mode}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_package_read_timeout_replaces_the_adapters_for_that_call_only(corpus):
+    """Issue 11 finding 6: a peer slower than the read timeout gets the same message again with a longer one. Two
+    threads at once on one adapter: the call with ``read_timeout=3`` waits and succeeds, the other times out."""
+    adapter = RestAdapter(connect_timeout=1, read_timeout=0.5)
+    with _odd_server("slow-ok") as url:
+        peer = Peer("x", "rest", url, {"hmac_key": KEY})
+        patient = dataclasses.replace(_outgoing(corpus, "d-long"), read_timeout=3.0, attempt=2)
+        hasty = _outgoing(corpus, "d-short")
+        long_result, short_result = concurrently(
+            lambda: adapter.deliver(peer, patient), lambda: adapter.deliver(peer, hasty)
+        )
+    adapter.close()
+    assert isinstance(long_result, DeliveryResult) and long_result.peer_answer == "HTTP 200"
+    assert isinstance(short_result, DeliveryTimeout) and short_result.sent is True
+
+
+def test_concurrent_deliveries_to_one_peer_reuse_a_bounded_number_of_connections(corpus, tmp_path):
+    """8 threads x 5 deliveries through the worker's own factory (from_settings): every message stored once, over at
+    most 8 TCP connections (counted where the receiver accepts them), not one per delivery."""
+    with _running_receiver(tmp_path, "-k", "gthread", "--threads", "8", "--keep-alive", "10") as (url, store):
+        proxy = CountingProxy(int(url.rsplit(":", 1)[1].split("/", 1)[0]))
+        settings = dataclasses.replace(Settings(), adapter_connect_timeout=5.0, adapter_read_timeout=20.0)
+        adapter = load_adapters(settings, {"rest": "adapters.rest:RestAdapter"})["rest"]
+        peer = Peer("x", "rest", proxy.url + "inbox", {"hmac_key": KEY})
+        packages = [_outgoing(corpus, f"c{t}-{i}") for t in range(8) for i in range(5)]
+
+        def sender(mine: list[OutgoingPackage]) -> list[DeliveryResult]:
+            return [adapter.deliver(peer, p) for p in mine]
+
+        results = concurrently(*(lambda t=t: sender(packages[t * 5 : t * 5 + 5]) for t in range(8)))
+        adapter.close()
+        proxy.close()
+    assert all(isinstance(r, list) and len(r) == 5 for r in results), results
+    assert sorted(p.name for p in store.iterdir()) == sorted(f"{p.delivery_id}.json" for p in packages)
+    assert 1 <= proxy.accepted <= 8, f"{proxy.accepted} connections for 40 deliveries"
+    print(f"40 deliveries from 8 threads: {proxy.accepted} TCP connections")
 
 
 def test_signature_scheme(corpus):

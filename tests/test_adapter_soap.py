@@ -8,6 +8,7 @@ import hashlib
 import os
 import random
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 from lxml import etree
+from peer_faults import TRANSPORT_FAULTS, CountingProxy, concurrently, transport_fault
 from soap_receiver import Receiver, free_port, running_receiver, start_worker, wait_for, worker_env
 from test_e2e import B, C, _package
 from test_e2e import gateway as gateway  # the real-gateway fixture (gunicorn, both databases)
@@ -23,13 +25,17 @@ from test_worker import SENDER, Clock, add_doc
 
 from adapters.soap import SoapAdapter
 from adapters.soap.contract import PLACEHOLDER_ADDRESS, WSDL_PATH
+from gateway.config import Settings
 from gateway.db import AgencyRecord, Store, create_engine
 from gateway.db.migrations import upgrade
 from gateway.edxml.codes import PackageKind
 from gateway.ports import (
+    DeliveryConfigError,
+    DeliveryError,
     DeliveryPeerError,
     DeliveryProtocolError,
     DeliveryRefused,
+    DeliveryResult,
     DeliveryTimeout,
     DeliveryUnreachable,
     OutgoingPackage,
@@ -37,6 +43,7 @@ from gateway.ports import (
 )
 from gateway.services.delivery import Deliverer, RetryPolicy
 from gateway.worker import run_worker
+from gateway.worker.peers import load_adapters
 
 WSDL_NS = {"wsdl": "http://schemas.xmlsoap.org/wsdl/", "soap": "http://schemas.xmlsoap.org/wsdl/soap/"}
 PEER = "000.00.00.B02"
@@ -178,15 +185,26 @@ def test_delivers_byte_exact_and_a_duplicate_is_acknowledged_without_a_second_wr
         ("server-fault", DeliveryPeerError, True),
         ("client-fault", DeliveryRefused, False),
         ("slow 2", DeliveryTimeout, True),
+        # HTTP errors without a SOAP answer (a proxy's page): the shared status table, "no contract answer" column
+        ("status 302", DeliveryProtocolError, True),  # redirects are not followed
+        ("status 404", DeliveryProtocolError, True),
+        ("status 413", DeliveryRefused, False),
+        ("status 429", DeliveryPeerError, True),
+        ("status 503", DeliveryPeerError, True),
     ],
 )
 def test_receiver_failures_become_delivery_errors(clean, adapter, mode, error, retryable):
     clean.fault(mode)
     with pytest.raises(error) as err:
         adapter.deliver(peer(clean.url), outgoing())
+    assert type(err.value) is error  # never a plain DeliveryError (DELIVERY.FAILED)
     assert err.value.retryable is retryable
     if mode == "client-fault":
         assert err.value.peer_answer is not None and "injected Client fault" in err.value.peer_answer
+    if mode.startswith("slow"):
+        assert err.value.sent is True  # the package went out: outcome unknown, the receiver will store it
+    if mode.startswith("status"):
+        assert err.value.detail["http_status"] == int(mode.split()[1])
 
 
 def test_an_unreachable_or_unconfigured_receiver_is_retried(adapter):
@@ -194,9 +212,97 @@ def test_an_unreachable_or_unconfigured_receiver_is_retried(adapter):
         adapter.deliver(peer(f"http://127.0.0.1:{free_port()}/"), outgoing())
     assert err.value.retryable
     for endpoint in (None, "ftp://example.org/x"):
-        with pytest.raises(Exception) as err:
+        with pytest.raises(DeliveryConfigError) as err:
             adapter.deliver(peer(endpoint), outgoing())
+        assert err.value.code == "DELIVERY.CONFIG"
         assert err.value.retryable  # an operator can fix the registry within the retry budget
+
+
+@pytest.mark.parametrize("fault", sorted(TRANSPORT_FAULTS))
+def test_transport_failures_follow_the_shared_table(fault):
+    """Issue 11: one taxonomy with REST and VDXP. A failure after the connection was made is unknown (sent=True)."""
+    code, sent = TRANSPORT_FAULTS[fault]
+    adapter = SoapAdapter(connect_timeout=0.5, read_timeout=1)
+    started = time.monotonic()
+    with transport_fault(fault) as url, pytest.raises(DeliveryError) as err:
+        adapter.deliver(peer(url), outgoing())
+    elapsed = time.monotonic() - started
+    adapter.close()
+    assert err.value.code == code, err.value
+    assert err.value.retryable
+    if sent is not None:
+        assert isinstance(err.value, DeliveryTimeout) and err.value.sent is sent
+    assert elapsed < 3, f"{fault} took {elapsed:.1f} s: a deadline did not hold"
+
+
+def test_the_package_read_timeout_replaces_the_adapters_for_that_call_only(clean):
+    """Issue 11 finding 6. The zeep client (and its transport) is cached and shared by threads, so the longer read
+    timeout must be per call: two threads at once, one with ``read_timeout=3`` (waits 1.5 s and succeeds) and one
+    with the adapter's 0.5 s (times out, outcome unknown) — neither sees the other's timeout."""
+    clean.fault("slow 1.5")
+    adapter = SoapAdapter(connect_timeout=1, read_timeout=0.5)
+    adapter.deliver(peer(clean.url), outgoing(read_timeout=3.0))  # warm: the cached client exists before the race
+    patient, hasty = outgoing(read_timeout=3.0, attempt=2), outgoing()
+
+    def after_the_patient_one_is_waiting() -> DeliveryResult:
+        time.sleep(0.3)  # the first call is waiting inside its longer timeout while this one starts
+        return adapter.deliver(peer(clean.url), hasty)
+
+    long_result, short_result = concurrently(
+        lambda: adapter.deliver(peer(clean.url), patient), after_the_patient_one_is_waiting
+    )
+    assert isinstance(long_result, DeliveryResult), long_result
+    assert isinstance(short_result, DeliveryTimeout) and short_result.sent is True
+    with pytest.raises(DeliveryTimeout):  # and the override did not stay on the transport for this thread
+        adapter.deliver(peer(clean.url), outgoing())
+    adapter.close()
+    assert writes(clean)[patient.delivery_id] == 1
+
+
+def test_the_read_timeout_override_is_per_thread_on_the_shared_transport():
+    """The mechanism, deterministically: while one thread is inside ``answer_timeout(3)``, another thread using the
+    same cached transport still gets the adapter's own read timeout (a plain attribute would hand it 3 s)."""
+    adapter = SoapAdapter(connect_timeout=1, read_timeout=0.5)
+    transport = adapter._client(str(WSDL_PATH)).transport
+    inside, done = threading.Event(), threading.Event()
+
+    def patient() -> None:
+        with transport.answer_timeout(3.0):
+            assert transport._answer_seconds() == 3.0
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=patient)
+    thread.start()
+    assert inside.wait(10)
+    try:
+        assert transport._answer_seconds() == 0.5
+    finally:
+        done.set()
+        thread.join(10)
+    assert transport._answer_seconds() == 0.5
+    adapter.close()
+
+
+def test_concurrent_deliveries_to_one_peer_reuse_a_bounded_number_of_connections(tmp_path):
+    """8 threads x 5 deliveries through the worker's own factory (from_settings), to a receiver that keeps
+    connections alive: every package written once, over at most 8 TCP connections counted by a proxy."""
+    settings = dataclasses.replace(Settings(), adapter_connect_timeout=5.0, adapter_read_timeout=20.0)
+    adapter = load_adapters(settings, {"soap": "adapters.soap:SoapAdapter"})["soap"]
+    with running_receiver(tmp_path, workers=1, threads=8) as rcv:
+        proxy = CountingProxy(rcv.port)
+        packages = [outgoing() for _ in range(40)]
+
+        def sender(mine: list[OutgoingPackage]) -> int:
+            return len([adapter.deliver(peer(proxy.url), p) for p in mine])
+
+        results = concurrently(*(lambda t=t: sender(packages[t * 5 : t * 5 + 5]) for t in range(8)))
+        adapter.close()
+        proxy.close()
+        assert results == [5] * 8, results
+        assert writes(rcv) == Counter({p.delivery_id: 1 for p in packages})
+    assert 1 <= proxy.accepted <= 8, f"{proxy.accepted} connections for 40 deliveries"
+    print(f"40 SOAP deliveries from 8 threads: {proxy.accepted} TCP connections")
 
 
 # ================================================================================================ worker + adapter

@@ -4,23 +4,30 @@ adapter translates them for the worker, and the agency-list import rules."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from peer_faults import TRANSPORT_FAULTS, concurrently, transport_fault
 
 from adapters.vdxp import VdxpAdapter, VdxpClient, VdxpError, import_agencies
 from adapters.vdxp.client import Failure
+from gateway.config import Settings
 from gateway.edxml import PackageKind
 from gateway.errors import ConfigError
 from gateway.ports import (
+    DeliveryConfigError,
+    DeliveryError,
     DeliveryPeerError,
     DeliveryProtocolError,
     DeliveryRefused,
+    DeliveryResult,
     DeliveryTimeout,
     IncomingPackage,
     OutgoingPackage,
@@ -28,6 +35,7 @@ from gateway.ports import (
 )
 from gateway.protocols import vdxp
 from gateway.protocols.vdxp import AgencyItem
+from gateway.worker.peers import load_adapters
 
 SECRET = "stub-secret-0123456789"
 
@@ -43,13 +51,24 @@ class Stub:
     seen: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
     #: Answers for the next requests, in order, before the default above.
     queue: list[tuple[int, bytes]] = field(default_factory=list)
+    #: TCP connections accepted (the stub speaks HTTP/1.1 and keeps them alive).
+    connections: int = 0
 
 
 @pytest.fixture
 def stub() -> Iterator[tuple[str, Stub]]:
     state = Stub()
 
+    lock = threading.Lock()
+
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real axis behind nginx does
+
+        def setup(self) -> None:  # once per connection
+            super().setup()
+            with lock:
+                state.connections += 1
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
@@ -161,14 +180,81 @@ def test_timeouts_and_oversized_answers(stub):
     _answer(state, 200, {"status": "OK", "ErrorCode": "0", "data": []})
     state.delay = 1.0
     adapter = VdxpAdapter(endpoint=url, system_id="s", secret=SECRET, read_timeout=0.2)
-    with pytest.raises(DeliveryTimeout):
+    with pytest.raises(DeliveryTimeout) as err:
         adapter.deliver(Peer("000.00.00.G22", "vdxp", None, {}), _package())
+    assert err.value.sent is True  # sendEdoc went out: the axis may have the package (outcome unknown)
     adapter.close()
     state.delay = 0
     _answer(state, 200, {"status": "OK", "ErrorCode": "0", "data": ["x" * 5000]})
     with VdxpClient(url, "s", SECRET, max_response_bytes=1000) as client, pytest.raises(VdxpError) as err:
         client.agencies()
     assert err.value.failure is Failure.PROTOCOL and "larger" in err.value.message
+
+
+def test_missing_endpoint_or_credentials_is_a_configuration_error():
+    for adapter, peer in (
+        (VdxpAdapter(), Peer("000.00.00.G22", "vdxp", "http://127.0.0.1:9/vdxp", {})),
+        (VdxpAdapter(endpoint="http://127.0.0.1:9/vdxp", system_id="s"), Peer("000.00.00.G22", "vdxp", None, {})),
+    ):
+        with pytest.raises(DeliveryConfigError) as err:
+            adapter.deliver(peer, _package())
+        assert err.value.code == "DELIVERY.CONFIG" and err.value.retryable
+
+
+@pytest.mark.parametrize("fault", sorted(TRANSPORT_FAULTS))
+def test_transport_failures_follow_the_shared_table(fault):
+    """Issue 11: one taxonomy with SOAP and REST. A failure after the connection was made is unknown (sent=True)."""
+    code, sent = TRANSPORT_FAULTS[fault]
+    started = time.monotonic()
+    with transport_fault(fault) as url:
+        adapter = VdxpAdapter(endpoint=url + "vdxp", system_id="s", secret=SECRET, connect_timeout=0.5, read_timeout=1)
+        with pytest.raises(DeliveryError) as err:
+            adapter.deliver(Peer("000.00.00.G22", "vdxp", None, {}), _package())
+        adapter.close()
+    elapsed = time.monotonic() - started
+    assert err.value.code == code, err.value
+    assert err.value.retryable
+    if sent is not None:
+        assert isinstance(err.value, DeliveryTimeout) and err.value.sent is sent
+    # the client retries a connection that was never made twice (0.5 s each, 0.2 + 0.4 s apart)
+    assert elapsed < 4, f"{fault} took {elapsed:.1f} s: a deadline did not hold"
+
+
+def test_the_package_read_timeout_replaces_the_adapters_for_that_call_only(stub):
+    """Issue 11 finding 6: an axis slower than the read timeout gets the same message again with a longer one; the
+    cached client is shared, so the longer timeout is per call (two threads at once)."""
+    url, state = stub
+    _answer(state, 200, {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "DocId": "slow-but-fine"})
+    state.delay = 1.5
+    adapter = VdxpAdapter(endpoint=url, system_id="s", secret=SECRET, connect_timeout=1, read_timeout=0.5)
+    peer = Peer("000.00.00.G22", "vdxp", None, {})
+    patient = dataclasses.replace(_package(), read_timeout=3.0, attempt=2)
+    long_result, short_result = concurrently(
+        lambda: adapter.deliver(peer, patient), lambda: adapter.deliver(peer, _package())
+    )
+    adapter.close()
+    assert long_result == DeliveryResult(peer_reference="slow-but-fine", peer_answer="OK DocId=slow-but-fine")
+    assert isinstance(short_result, DeliveryTimeout) and short_result.sent is True
+
+
+def test_concurrent_deliveries_to_one_axis_reuse_a_bounded_number_of_connections(stub):
+    """8 threads x 5 sendEdoc through the worker's own factory (from_settings, one cached client): all answered,
+    over at most 8 TCP connections (counted by the stub as it accepts them), not one per call."""
+    url, state = stub
+    _answer(state, 200, {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "DocId": "x"})
+    settings = dataclasses.replace(Settings(), extra={"vdxp": {"endpoint": url, "system_id": "s", "secret": SECRET}})
+    adapter = load_adapters(settings, {"vdxp": "adapters.vdxp:VdxpAdapter"})["vdxp"]
+    peer = Peer("000.00.00.G22", "vdxp", None, {})
+
+    def sender() -> int:
+        return len([adapter.deliver(peer, _package()) for _ in range(5)])
+
+    results = concurrently(*([sender] * 8))
+    adapter.close()
+    assert results == [5] * 8, results
+    assert len(state.seen) == 40
+    assert 1 <= state.connections <= 8, f"{state.connections} connections for 40 calls"
+    print(f"40 sendEdoc from 8 threads: {state.connections} TCP connections")
 
 
 def test_poll_fetches_lazily_and_skips_an_item_the_axis_refuses(stub):

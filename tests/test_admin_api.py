@@ -186,17 +186,17 @@ def test_a_department_token_sees_only_its_units_deliveries(gw):
     status, everything = gw.get("/admin/v1/deliveries", "all-viewer")
     assert status == 200
     _schema("DeliveryList").validate(everything)
-    assert sorted(d["recipient"] for d in everything["deliveries"]) == sorted([D, U, E, E])
+    assert sorted(d["recipient"] for d in everything["items"]) == sorted([D, U, E, E])
     status, mine = gw.get("/admin/v1/deliveries", "d-viewer")
     assert status == 200
-    assert sorted(d["recipient"] for d in mine["deliveries"]) == sorted([D, U])
+    assert sorted(d["recipient"] for d in mine["items"]) == sorted([D, U])
     status, dead = gw.get("/admin/v1/dead-letters", "d-viewer")
-    assert (status, [d["recipient"] for d in dead["deliveries"]]) == (200, [U])
-    assert {d["state"] for d in dead["deliveries"]} == {"dead"}
+    assert (status, [d["recipient"] for d in dead["items"]]) == (200, [U])
+    assert {d["state"] for d in dead["items"]} == {"dead"}
     status, all_dead = gw.get("/admin/v1/deliveries?state=dead", "all-viewer")
-    assert sorted(d["recipient"] for d in all_dead["deliveries"]) == sorted([U, E, E])
+    assert sorted(d["recipient"] for d in all_dead["items"]) == sorted([U, E, E])
 
-    theirs = next(d["delivery_id"] for d in all_dead["deliveries"] if d["recipient"] == E)
+    theirs = next(d["delivery_id"] for d in all_dead["items"] if d["recipient"] == E)
     status, body = gw.get(f"/admin/v1/deliveries/{theirs}", "d-viewer")
     assert (status, body["code"]) == (404, "NOT_FOUND")  # outside the scope: as if unknown
     assert gw.get(f"/admin/v1/deliveries/{theirs}", "all-viewer")[0] == 200
@@ -204,6 +204,42 @@ def test_a_department_token_sees_only_its_units_deliveries(gw):
     assert (status, body["code"]) == (403, "ACCESS.DENIED")
     status, body = gw.get("/admin/v1/deliveries?limit=many", "d-viewer")
     assert (status, body["code"]) == (400, "REQUEST.INVALID")
+
+
+def test_lists_page_with_total_and_cursor_and_refuse_a_foreign_cursor(gw):
+    status, everything = gw.get("/admin/v1/deliveries", "all-viewer")
+    assert (status, everything["total"], everything["next_cursor"]) == (200, 4, None)
+    walked, cursor = [], ""
+    while True:
+        status, page = gw.get(f"/admin/v1/deliveries?limit=1&cursor={cursor}", "all-viewer")
+        assert status == 200 and page["total"] == 4
+        _schema("DeliveryList").validate(page)
+        walked += [d["delivery_id"] for d in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        cursor = page["next_cursor"]
+    assert walked == [d["delivery_id"] for d in everything["items"]]
+    status, third = gw.get("/admin/v1/deliveries?limit=1&offset=2", "all-viewer")
+    assert [d["delivery_id"] for d in third["items"]] == walked[2:3]
+    status, mine = gw.get("/admin/v1/dead-letters?limit=1", "d-viewer")
+    assert (status, mine["total"], mine["next_cursor"]) == (200, 1, None)  # the scope counts only its own
+    status, tokens = gw.call("GET", "/admin/v1/tokens?limit=1", BOOTSTRAP)
+    assert status == 200 and tokens["total"] >= 4 and tokens["next_cursor"]
+    _schema("TokenList").validate(tokens)
+    for bad in ("nonsense", tokens["next_cursor"]):
+        status, body = gw.get(f"/admin/v1/deliveries?cursor={bad}", "all-viewer")
+        assert (status, body["code"]) == (400, "REQUEST.CURSOR"), body
+    status, docs = gw.get("/admin/v1/documents?limit=1", "all-viewer")
+    assert status == 200 and docs["total"] >= 2 and len(docs["items"]) == 1 and docs["next_cursor"]
+    _schema("DocumentPage").validate(docs)
+    status, second = gw.get("/admin/v1/documents?limit=1&offset=1", "all-viewer")
+    status, walked_docs = gw.get(f"/admin/v1/documents?limit=1&cursor={docs['next_cursor']}", "all-viewer")
+    assert second["items"] == walked_docs["items"] and second["total"] == docs["total"]
+    status, body = gw.get(f"/admin/v1/documents?cursor={tokens['next_cursor']}", "all-viewer")
+    assert (status, body["code"]) == (400, "REQUEST.CURSOR")
+    for query in ("limit=1001", "limit=0", "offset=-1", "offset=x"):
+        status, body = gw.get(f"/admin/v1/deliveries?{query}", "all-viewer")
+        assert (status, body["code"]) == (400, "REQUEST.INVALID"), query
 
 
 def test_report_and_agencies_are_limited_to_the_scope(gw):
@@ -251,11 +287,11 @@ def test_tokens_are_managed_by_an_unscoped_admin_only_and_revocation_is_immediat
     status, me = gw.call("GET", "/admin/v1/me", created["token"])
     assert (status, me["scope"]) == (200, E)
     status, dead = gw.call("GET", "/admin/v1/dead-letters", created["token"])
-    assert sorted(d["recipient"] for d in dead["deliveries"]) == [E, E]
+    assert sorted(d["recipient"] for d in dead["items"]) == [E, E]
     assert gw.call("POST", "/admin/v1/tokens", BOOTSTRAP, body)[0] == 400  # the name is taken
     status, listed = gw.call("GET", "/admin/v1/tokens", BOOTSTRAP)
-    assert "console-e" in {t["name"] for t in listed["tokens"]}
-    assert all("token" not in t and "token_hash" not in t for t in listed["tokens"])
+    assert "console-e" in {t["name"] for t in listed["items"]}
+    assert all("token" not in t and "token_hash" not in t for t in listed["items"])
 
     listing = gw.cli("admin-tokens", "list")
     assert listing.returncode == 0 and "console-e" in listing.stdout and created["token"] not in listing.stdout
@@ -291,7 +327,7 @@ def test_every_call_is_audited_with_the_token_name_and_never_the_token(gw):
 @pytest.mark.parametrize("who", ["d-viewer", "all-viewer"])
 def test_a_viewer_cannot_redrive(gw, who):
     status, dead = gw.get("/admin/v1/dead-letters", "all-viewer")
-    target = next(d["delivery_id"] for d in dead["deliveries"] if d["recipient"] == U)
+    target = next(d["delivery_id"] for d in dead["items"] if d["recipient"] == U)
     status, body = gw.call("POST", f"/admin/v1/deliveries/{target}/redrive", gw.tokens[who])
     assert (status, body["code"], body["detail"]["required_role"]) == (403, "ACCESS.DENIED", "operator")
     status, body = gw.call("POST", f"/admin/v1/deliveries/redrive?recipient={U}", gw.tokens[who])
@@ -302,8 +338,8 @@ def test_a_viewer_cannot_redrive(gw, who):
 def test_an_operator_redrives_within_its_scope_only(gw):
     # After every test that counts dead letters: this one re-drives one.
     status, dead = gw.get("/admin/v1/dead-letters", "all-viewer")
-    mine = next(d["delivery_id"] for d in dead["deliveries"] if d["recipient"] == U)
-    theirs = next(d["delivery_id"] for d in dead["deliveries"] if d["recipient"] == E)
+    mine = next(d["delivery_id"] for d in dead["items"] if d["recipient"] == U)
+    theirs = next(d["delivery_id"] for d in dead["items"] if d["recipient"] == E)
     operator = gw.tokens["d-operator"]
     status, body = gw.call("POST", f"/admin/v1/deliveries/{theirs}/redrive", operator)
     assert (status, body["code"]) == (404, "NOT_FOUND")

@@ -220,6 +220,9 @@ def test_demo_runs_the_gateway_with_sample_traffic(tmp_path):
     shown = run(*env_cfg, "deliveries", "show", delivery_id).stdout
     assert "delivered" in shown
     assert "#1 " in shown
+    peers = run(*env_cfg, "deliveries", "peers", "--json")  # the demo's receivers answer: no failing peer
+    assert json.loads(peers.stdout) == []
+    assert "0 peers failing" in run(*env_cfg, "deliveries", "peers").stderr
     refused = run(*env_cfg, "deliveries", "redrive", delivery_id, ok=False)
     assert refused.returncode == 1  # a delivered message is never re-driven
     systems = run(*env_cfg, "systems", "list").stdout

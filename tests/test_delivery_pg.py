@@ -6,13 +6,14 @@ from __future__ import annotations
 import random
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import psycopg
 import pytest
 from test_worker import SENDER, T0, Clock, FakeAdapter, R, add_doc, claim_concurrently
 
-from gateway.db import AgencyRecord, Store, create_engine
+from gateway.db import AgencyRecord, AttemptRecord, CircuitPolicy, FinishedAttempt, Store, create_engine
 from gateway.services.delivery import Deliverer, RetryPolicy
 
 
@@ -92,3 +93,45 @@ def test_claims_race_with_finishing_workers_without_losing_anything(pg):
     sent = [p.delivery_id for a in adapters for p in a.calls]
     assert sorted(sent) == sorted(expected)  # each exactly once
     assert {r.state for r in store.deliveries.list_deliveries(limit=1000)} == {"delivered"}
+
+
+def test_an_open_circuit_gives_exactly_one_probe_to_four_racing_claimers(pg):
+    """The half-open probe is taken atomically: four workers claiming at once while a failing peer's interval ends
+    get one of its ten due deliveries between them, not one each (PostgreSQL: real concurrent transactions)."""
+    url, store = pg
+    ids = {add_doc(store, R)[R] for _ in range(10)}
+    policy = CircuitPolicy(failures=1, open_seconds=10)
+    now = T0 + timedelta(minutes=1)
+    (first,) = store.outbox.claim_deliveries("w0", now=now, lease_until=now, limit=1, channels={"soap"})
+    record = AttemptRecord(first.delivery_id, 1, now, 5, "retry", worker_id="w0", error_code="DELIVERY.UNREACHABLE")
+    failed = FinishedAttempt(replace(record, next_attempt_at=now), fence=first.fence, peer=first.peer, peer_failed=True)
+    assert store.outbox.finish_attempts([failed], now=now, circuits=policy).opened == {first.peer}
+    later = now + timedelta(seconds=11)
+    barrier = threading.Barrier(4)
+    got: dict[int, list[str]] = {}
+
+    def claim(index: int) -> None:
+        own = Store(create_engine(url))
+        try:
+            barrier.wait()
+            claims = own.outbox.claim_deliveries(
+                f"w{index}",
+                now=later,
+                lease_until=later + timedelta(minutes=1),
+                limit=10,
+                channels={"soap"},
+                circuits=policy,
+            )
+            got[index] = [c.delivery_id for c in claims]
+        finally:
+            own.engine.dispose()
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    claimed = [d for ids_ in got.values() for d in ids_]
+    assert len(claimed) == 1 and claimed[0] in ids
+    (circuit,) = store.outbox.circuits()
+    assert circuit.state == "probing"

@@ -340,7 +340,7 @@ def test_admin_api_lists_shows_and_redrives_dead_letters(gateway, pki):
 
     code, listed = _admin(gateway, "GET", "/admin/v1/deliveries?state=dead")
     assert code == 200
-    dead = [d for d in listed["deliveries"] if d["document_id"] == pkg.document_id]
+    dead = [d for d in listed["items"] if d["document_id"] == pkg.document_id]
     assert len(dead) == 1
     assert dead[0]["last_error"].startswith("DELIVERY.")
     delivery_id = dead[0]["delivery_id"]

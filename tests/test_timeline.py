@@ -23,7 +23,8 @@ from test_services import world as world
 from adapters.soap import SoapAdapter
 from gateway.db import AgencyRecord
 from gateway.edxml import PackageKind, StatusCode
-from gateway.errors import NotFoundError, RequestError
+from gateway.errors import CursorError, NotFoundError, RequestError
+from gateway.services import paging
 from gateway.services.api import AckOutcome
 from gateway.services.delivery import Deliverer, RetryPolicy
 from gateway.services.timeline import Timelines, decode_cursor, encode_cursor
@@ -238,6 +239,19 @@ def test_paging_returns_every_document_exactly_once(world: World, traffic: dict[
     assert len(listed(t, limit=500)) == 10
     at = w.clock.now
     assert decode_cursor(encode_cursor(at, "x")) == (at, "x")
+    # A total when SQL decides every filter; offset skips matching documents (issue 11 item 7).
+    everything = [i.doc.doc_id for i in t.list_documents(DocumentQuery(limit=500)).items]
+    page = t.list_documents(DocumentQuery(limit=3, offset=2))
+    assert (page.total, [i.doc.doc_id for i in page.items]) == (10, everything[2:5])
+    assert page.to_dict()["total"] == 10 and page.next_cursor is not None
+    after = t.list_documents(DocumentQuery(limit=2, offset=1, cursor=page.next_cursor))
+    assert [i.doc.doc_id for i in after.items] == everything[6:8]
+    assert t.list_documents(DocumentQuery(limit=3, offset=10)).items == ()
+    flagged = [i.doc.doc_id for i in t.list_documents(DocumentQuery(limit=500, flags=("not_taken",))).items]
+    second = t.list_documents(DocumentQuery(limit=1, offset=1, flags=("not_taken",)))
+    assert ([i.doc.doc_id for i in second.items], second.total) == (flagged[1:2], None)
+    with pytest.raises(CursorError):
+        t.list_documents(DocumentQuery(cursor=paging.encode_cursor("deliveries", [at, "x"])))
 
 
 def test_refusals_are_counted_per_agency_system_and_code(world: World):

@@ -135,7 +135,7 @@ def test_the_wheel_installed_outside_the_checkout_runs_the_demo(tmp_path: Path) 
 
     # What the traffic left in the store, read back with the installed CLI.
     env["EDOC_GATEWAY_CONFIG"] = str(data / "gateway.toml")
-    listed = json.loads(_run([venv / "bin" / "edoc-gateway", "deliveries", "list", "--json"], user, env, 120))
+    listed = json.loads(_run([venv / "bin" / "edoc-gateway", "deliveries", "list", "--json"], user, env, 120))["items"]
     delivered = [d for d in listed if d["kind"] == "edoc" and d["state"] == "delivered"]
     statuses = [d for d in listed if d["kind"] == "status"]
     assert len(delivered) >= 2, listed

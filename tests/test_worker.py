@@ -9,6 +9,7 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,11 @@ from gateway.config import Settings, load_settings
 from gateway.db import (
     AgencyRecord,
     AttemptRecord,
+    AttemptStart,
     AuditEntry,
     CircuitPolicy,
     DocumentRecord,
+    FinishedAttempt,
     NewDocument,
     Store,
     WorkerHeartbeat,
@@ -39,8 +42,10 @@ from gateway.ports import (
     Peer,
 )
 from gateway.services.delivery import INTERNAL_ERROR, Deliverer, RetryPolicy
-from gateway.services.delivery_admin import list_deliveries, readiness, redrive, show_delivery
+from gateway.services.delivery_admin import list_deliveries, peer_circuits, readiness, redrive, show_delivery
+from gateway.services.gauges import QueueGauges
 from gateway.worker import run_worker
+from gateway.worker.heartbeat import Heartbeat, Leases
 from gateway.worker.peers import load_adapters
 
 T0 = datetime(2026, 12, 1, 8, 0, 0, tzinfo=UTC)
@@ -308,7 +313,7 @@ def test_retries_follow_the_schedule_then_dead_letter_at_the_limit(store):
     assert detail.delivery.reason == detail.last_error  # what the sender's status view shows (ackReason)
     assert [a.outcome for a in detail.attempts] == [a.outcome for a in attempts]
     assert [e.outcome for e in store.audit.entries(action="delivery.dead")] == ["DELIVERY.TIMEOUT"]
-    assert [i.delivery_id for i in list_deliveries(store, state="dead")] == [delivery]
+    assert [i.delivery_id for i in list_deliveries(store, state="dead").items] == [delivery]
     as_json = json.loads(json.dumps(detail.to_dict()))  # what `deliveries show --json` / the admin API print
     assert as_json["state"] == "dead" and as_json["kind"] == "edoc"
     assert [a["outcome"] for a in as_json["attempt_log"]][-1] == "dead"
@@ -394,6 +399,11 @@ def test_a_peer_that_is_down_opens_its_circuit_and_gets_one_probe_at_a_time(stor
     assert (circuit.state, circuit.failures, circuit.open_until) == ("open", 2, clock.now + timedelta(seconds=10))
     untouched = store.deliveries.delivery_overview(ids[2])
     assert untouched is not None and untouched.attempts == 0 and untouched.claimed_by is None
+    (shown,) = peer_circuits(store)  # what `edoc-gateway deliveries peers` prints
+    assert shown.to_dict()["state"] == "open" and shown.peer == "soap http://127.0.0.1:9/"
+    assert "DELIVERY.UNREACHABLE" in (shown.last_error or "")
+    gauges = {g.name: g for g in QueueGauges(store, clock)()}
+    assert gauges["edoc_peers_failing"].values == {("open",): 1.0, ("probing",): 0.0}
     assert d.run_batch(10).claimed == 0  # open: R's due delivery waits, nothing is sent
     clock.now += timedelta(seconds=12)  # past the interval, every retry due, still inside the retry budget
     probe = d.run_batch(10)
@@ -571,7 +581,7 @@ def test_run_worker_once_delivers_what_is_due_then_returns(store, database_url, 
 
 def test_worker_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="worker_lease_seconds"):
-        run_worker(Settings(data_dir=tmp_path, worker_lease_seconds=3), once=True)
+        run_worker(Settings(data_dir=tmp_path, worker_lease_seconds=1), once=True)
     with pytest.raises(ConfigError, match="worker_batch"):
         Settings(worker_batch=0).require_worker()
     Settings().require_worker()  # the defaults are sane
@@ -644,3 +654,80 @@ class TimeoutsOnly:
 
     def close(self) -> None:
         pass
+
+
+def test_a_worker_whose_lease_was_taken_over_can_neither_send_nor_decide(store):
+    """Fencing: A's lease ran out and B claimed the delivery; A's late intent is refused (it must not send) and
+    its late "retry" changes nothing, while B's claim carries a newer token."""
+    delivery = add_doc(store, R)[R]
+    now = T0 + timedelta(seconds=5)
+    (a,) = store.outbox.claim_deliveries(
+        "A", now=now, lease_until=now + timedelta(seconds=1), limit=5, channels={"soap"}
+    )
+    later = now + timedelta(seconds=2)  # A's lease is over
+    (b,) = store.outbox.claim_deliveries(
+        "B", now=later, lease_until=later + timedelta(seconds=20), limit=5, channels={"soap"}
+    )
+    assert b.fence == a.fence + 1
+    assert store.outbox.begin_attempts("A", [AttemptStart(delivery, a.fence, 1)], now=later, lease_until=later) == {}
+    late = AttemptRecord(delivery, 1, now, 10, "retry", worker_id="A", next_attempt_at=later + timedelta(hours=1))
+    summary = store.outbox.finish_attempts([FinishedAttempt(late, fence=a.fence)], now=later)
+    assert summary.changed == [False]
+    row = store.deliveries.delivery_overview(delivery)
+    assert row is not None and row.claimed_by == "B" and row.next_attempt_at == T0  # untouched by A
+    started = store.outbox.begin_attempts("B", [AttemptStart(delivery, b.fence, 1)], now=later, lease_until=later)
+    assert set(started) == {delivery}
+    # B vanishes mid-call; C re-claims: B's intent becomes "unknown", still in the log.
+    c_time = later + timedelta(seconds=21)
+    (c,) = store.outbox.claim_deliveries(
+        "C", now=c_time, lease_until=c_time + timedelta(seconds=20), limit=5, channels={"soap"}
+    )
+    assert c.fence == b.fence + 1
+    outcomes = [(x.worker_id, x.outcome, x.error_code) for x in store.outbox.delivery_attempts(delivery)]
+    assert outcomes == [("A", "retry", None), ("B", "unknown", "DELIVERY.UNKNOWN")]
+
+
+def test_the_heartbeat_renews_leases_while_the_engine_turns_and_lets_them_run_out_when_it_is_wedged(store):
+    delivery = add_doc(store, R)[R]
+    now = datetime.now(UTC)
+    store.outbox.claim_deliveries("w", now=now, lease_until=now + timedelta(seconds=2), limit=1, channels={"soap"})
+    turned = [time.monotonic()]
+    beat = Heartbeat(store, "w", 0.2, lambda: datetime.now(UTC), leases=Leases(2, lambda: turned[0]))
+    beat.start()
+    try:
+        for _ in range(6):  # the engine turns every 0.25 s
+            time.sleep(0.25)
+            turned[0] = time.monotonic()
+        row = store.deliveries.delivery_overview(delivery)
+        assert row is not None and row.lease_until is not None
+        assert row.lease_until > now + timedelta(seconds=2.5)  # renewed past its first term
+        time.sleep(3.5)  # wedged: renewals stop half a lease after the last turn, then the lease runs out
+        row = store.deliveries.delivery_overview(delivery)
+        assert row is not None and row.lease_until is not None
+        assert row.lease_until < datetime.now(UTC)  # free for another worker to claim
+    finally:
+        beat.stop()
+
+
+def test_the_peer_key_is_the_same_in_sql_and_in_python(store):
+    """Circuits are keyed in SQL (claims) and in Python (records): the two must agree, VDXP agencies without an
+    endpoint sharing the configured axis as one peer."""
+    store.registry.upsert_agencies(
+        [AgencyRecord("000.00.00.V01", "v1", channel="vdxp"), AgencyRecord("000.00.00.V02", "v2", channel="vdxp")],
+        now=T0,
+    )
+    from sqlalchemy import select
+
+    from gateway.db import peer_key
+    from gateway.db import tables as t
+    from gateway.db.circuits import peer_key_column
+
+    a = t.agencies
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(a.c.organ_id, a.c.channel, a.c.endpoint, peer_key_column())).all()
+    assert rows and all(sql == peer_key(channel, endpoint, organ) for organ, channel, endpoint, sql in rows)
+    assert {sql for organ, _c, _e, sql in rows if organ.startswith("000.00.00.V")} == {"vdxp upstream axis"}
+    assert {sql for organ, _c, _e, sql in rows if organ in (R, R2)} == {
+        "soap http://127.0.0.1:9/",
+        "soap http://127.0.0.1:10/",
+    }

@@ -7,27 +7,36 @@ peer through the same guarded transport and used with the address it declares. O
 kept in a small thread-safe LRU cache.
 
 Every failure is translated here, once (STYLE.md rule 5), into a :class:`~gateway.ports.DeliveryError` whose code
-and ``retryable`` flag the worker acts on:
+and ``retryable`` flag the worker acts on — transport failures by the table every channel shares
+(:mod:`adapters.peer_http`), the SOAP answer by its fault code:
 
-=============================================  ==========================  =========
-what happened                                  error                       retried?
-=============================================  ==========================  =========
-connect/read timeout, answer too slow          ``DELIVERY.TIMEOUT``        yes
-connection refused/reset, DNS, TLS             ``DELIVERY.UNREACHABLE``    yes
-``soap:Server`` fault, HTTP 5xx without XML    ``DELIVERY.PEER_ERROR``     yes
-HTML, garbage, not the contract's answer       ``DELIVERY.PROTOCOL``       yes
-``soap:Client`` fault, ``accepted=false``,     ``DELIVERY.REFUSED``        no: dead-lettered
-HTTP 413
-=============================================  ==========================  =========
+=====================================================  ============================================  ============
+what happened                                          error                                         retried?
+=====================================================  ============================================  ============
+no connection within the connect timeout               ``DELIVERY.TIMEOUT`` (``sent=False``)         yes
+no answer within the read timeout, answer still        ``DELIVERY.TIMEOUT`` (``sent=True``: outcome  yes, same id
+arriving at the deadline, connection broken after      unknown, the peer may have stored it)
+it was made
+connection refused, DNS, TLS                           ``DELIVERY.UNREACHABLE``                      yes
+``soap:Server`` fault, HTTP 5xx/408/425/429 w/o XML    ``DELIVERY.PEER_ERROR``                       yes
+HTML, garbage, a redirect (not followed), another 4xx  ``DELIVERY.PROTOCOL``                         yes
+without XML, too large
+``soap:Client`` fault, ``accepted=false``, HTTP 413    ``DELIVERY.REFUSED``                          no: dead
+no endpoint, or not an http(s) URL                     ``DELIVERY.CONFIG``                           yes
+=====================================================  ============================================  ============
 
+The read timeout (and the deadline on the whole answer) is the adapter's unless the worker asks for another for one
+attempt (``OutgoingPackage.read_timeout``): cached zeep clients are shared by the worker's threads, so the override
+is per thread, on the transport (:meth:`_GuardedTransport.answer_timeout`), never on the shared client.
 Answers are read with a size cap and parsed by zeep with DTDs, entities and external references forbidden.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
@@ -36,16 +45,26 @@ import requests
 import zeep
 import zeep.exceptions
 
+from adapters.peer_http import (
+    DEFAULT_CONNECTIONS_PER_HOST,
+    AnswerTooLarge,
+    SlowAnswer,
+    classify_status,
+    delivery_error,
+    mount_pools,
+    pool_size,
+    read_answer,
+    transport_error,
+)
 from adapters.soap.contract import BINDING, OPERATION, WSDL_PATH, delivery_result, receive_request
 from gateway.config import Settings
 from gateway.ports import (
+    DeliveryConfigError,
     DeliveryError,
     DeliveryPeerError,
     DeliveryProtocolError,
     DeliveryRefused,
     DeliveryResult,
-    DeliveryTimeout,
-    DeliveryUnreachable,
     OutgoingPackage,
     Peer,
 )
@@ -57,33 +76,51 @@ DEFAULT_CLIENTS: Final = 32
 _MAX_ANSWER_TEXT = 500
 
 
-class _AnswerTooLarge(Exception):
-    pass
-
-
-class _SlowAnswer(Exception):
-    pass
-
-
 class _GuardedTransport(zeep.Transport):
-    """zeep's transport with (connect, read) timeouts, a cap on what is read, and a deadline on the whole answer
-    (a peer trickling bytes must not hold a worker past its lease)."""
+    """zeep's transport with (connect, read) timeouts, a cap on what is read, a deadline on the whole answer (a peer
+    trickling bytes must not hold a worker past its lease), keep-alive pools sized for concurrent sends, and a
+    per-thread read timeout override (:meth:`answer_timeout`)."""
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float, max_bytes: int) -> None:
+    def __init__(
+        self, *, connect_timeout: float, read_timeout: float, max_bytes: int, connections_per_host: int
+    ) -> None:
         timeouts = (connect_timeout, read_timeout)
-        super().__init__(timeout=timeouts, operation_timeout=timeouts, session=requests.Session())
+        session = mount_pools(requests.Session(), connections_per_host=connections_per_host)
+        super().__init__(timeout=timeouts, operation_timeout=timeouts, session=session)
         self._close_session = True
         self._max = max_bytes
+        self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._call = threading.local()  # this thread's override; the client (and this transport) are shared
+
+    @contextmanager
+    def answer_timeout(self, seconds: float | None) -> Iterator[None]:
+        """Within the block, this thread's calls wait ``seconds`` for the answer (None: the transport's own)."""
+        previous = getattr(self._call, "read_timeout", None)
+        self._call.read_timeout = seconds
+        try:
+            yield
+        finally:
+            self._call.read_timeout = previous
+
+    def _answer_seconds(self) -> float:
+        override = getattr(self._call, "read_timeout", None)
+        return self._read_timeout if override is None else override
 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
+        read_timeout = self._answer_seconds()
         response = self.session.post(
-            address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
+            address,
+            data=message,
+            headers=headers,
+            timeout=(self._connect_timeout, read_timeout),
+            stream=True,
+            allow_redirects=False,
         )
-        response._content = self._read(response)  # what zeep's process_reply reads
+        response._content = read_answer(response, max_bytes=self._max, seconds=read_timeout)  # zeep reads this
         media = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-        if response.status_code >= 400 and not media.endswith("xml"):
-            # An error page (a proxy's 502, a framework's HTML 500): zeep would try to read it as a SOAP answer.
+        if response.status_code >= 300 and not media.endswith("xml"):
+            # An error page (a proxy's 502, a framework's HTML 500), a redirect: zeep would read it as a SOAP answer.
             raise zeep.exceptions.TransportError(
                 f"HTTP {response.status_code}", status_code=response.status_code, content=response.content
             )
@@ -91,30 +128,9 @@ class _GuardedTransport(zeep.Transport):
 
     def _load_remote_data(self, url: str) -> bytes:
         response = self.session.get(url, timeout=self.load_timeout, stream=True)
-        content = self._read(response)
+        content = read_answer(response, max_bytes=self._max, seconds=self._read_timeout)
         response.raise_for_status()
         return content
-
-    def _read(self, response: requests.Response) -> bytes:
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self._max:
-            response.close()
-            raise _AnswerTooLarge(int(declared))
-        deadline = time.monotonic() + self._read_timeout
-        chunks: list[bytes] = []
-        total = 0
-        try:
-            for chunk in response.iter_content(64 * 1024):
-                total += len(chunk)
-                if total > self._max:
-                    raise _AnswerTooLarge(total)
-                if time.monotonic() > deadline:
-                    raise _SlowAnswer
-                chunks.append(chunk)
-        except (_AnswerTooLarge, _SlowAnswer):
-            response.close()
-            raise
-        return b"".join(chunks)
 
 
 class SoapAdapter:
@@ -130,35 +146,43 @@ class SoapAdapter:
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         max_clients: int = DEFAULT_CLIENTS,
         wsdl: Path = WSDL_PATH,
+        connections_per_host: int = DEFAULT_CONNECTIONS_PER_HOST,
     ) -> None:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_answer = max_answer_bytes
         self._max_clients = max(1, max_clients)
         self._wsdl = wsdl
+        self._connections_per_host = connections_per_host
         self._clients: OrderedDict[str, zeep.Client] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SoapAdapter:
         """The factory the worker's adapter registry calls."""
-        return cls(connect_timeout=settings.adapter_connect_timeout, read_timeout=settings.adapter_read_timeout)
+        return cls(
+            connect_timeout=settings.adapter_connect_timeout,
+            read_timeout=settings.adapter_read_timeout,
+            connections_per_host=pool_size(settings),
+        )
 
     def deliver(self, peer: Peer, package: OutgoingPackage) -> DeliveryResult:
         endpoint = (peer.endpoint or "").strip()
         if not endpoint:
             # Retryable: an operator can add the endpoint, and the delivery then goes out within its budget.
-            raise DeliveryError(f"agency {peer.organ_id} has no SOAP endpoint configured", retryable=True)
+            raise DeliveryConfigError(f"agency {peer.organ_id} has no SOAP endpoint configured")
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise DeliveryError(f"the SOAP endpoint of {peer.organ_id} is not an http(s) URL", retryable=True)
+            raise DeliveryConfigError(f"the SOAP endpoint of {peer.organ_id} is not an http(s) URL")
         try:
-            service = self._service(endpoint)
-            answer = getattr(service, OPERATION)(**receive_request(package))
+            client, service = self._service(endpoint)
+            with client.transport.answer_timeout(package.read_timeout):
+                answer = getattr(service, OPERATION)(**receive_request(package))
         except DeliveryError:
             raise
-        except Exception as exc:
+        except _TRANSLATED as exc:
             raise _translate(exc) from exc
+        # Anything else (a bug here or in zeep) propagates as is: the engine records DELIVERY.INTERNAL with its trace.
         return delivery_result(answer)
 
     def close(self) -> None:
@@ -170,14 +194,16 @@ class SoapAdapter:
 
     # ------------------------------------------------------------------------------------------------ clients
 
-    def _service(self, endpoint: str) -> Any:
+    def _service(self, endpoint: str) -> tuple[Any, Any]:
+        """``(client, service proxy)`` for ``endpoint``; the client carries the transport to set timeouts on."""
         if _is_wsdl_url(endpoint):
             client = self._client(endpoint)
             try:
-                return client.service
+                return client, client.service
             except (ValueError, LookupError, AttributeError) as exc:
                 raise DeliveryProtocolError(f"the peer's WSDL declares no usable service: {exc}") from None
-        return self._client(str(self._wsdl)).create_service(BINDING, endpoint)
+        client = self._client(str(self._wsdl))
+        return client, client.create_service(BINDING, endpoint)
 
     def _client(self, location: str) -> zeep.Client:
         with self._lock:
@@ -189,7 +215,10 @@ class SoapAdapter:
         client = zeep.Client(
             location,
             transport=_GuardedTransport(
-                connect_timeout=self._connect_timeout, read_timeout=self._read_timeout, max_bytes=self._max_answer
+                connect_timeout=self._connect_timeout,
+                read_timeout=self._read_timeout,
+                max_bytes=self._max_answer,
+                connections_per_host=self._connections_per_host,
             ),
             settings=zeep.Settings(
                 strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True, forbid_external=True
@@ -213,14 +242,19 @@ def _is_wsdl_url(endpoint: str) -> bool:
     return query.split("&", 1)[0].split("=", 1)[0].lower() == "wsdl"
 
 
+#: What :func:`_translate` knows how to read; any other exception is a bug, not the peer's answer.
+_TRANSLATED: Final = (
+    requests.RequestException,
+    AnswerTooLarge,
+    SlowAnswer,
+    zeep.exceptions.Error,
+    ValueError,
+    LookupError,
+)
+
+
 def _translate(exc: Exception) -> DeliveryError:
     """zeep/requests failures → the DeliveryError the worker acts on (see the module table)."""
-    if isinstance(exc, requests.Timeout | _SlowAnswer):
-        return DeliveryTimeout(f"the receiver did not answer in time ({type(exc).__name__})")
-    if isinstance(exc, requests.ConnectionError):
-        return DeliveryUnreachable(f"cannot connect to the receiver ({_reason(exc)})")
-    if isinstance(exc, _AnswerTooLarge):
-        return DeliveryProtocolError(f"the receiver's answer is larger than the limit ({exc.args[0]} bytes)")
     if isinstance(exc, zeep.exceptions.Fault):
         code = str(exc.code or "")
         if not code:  # an XML error answer that is not a SOAP Fault
@@ -231,31 +265,23 @@ def _translate(exc: Exception) -> DeliveryError:
         if code.rsplit(":", 1)[-1].startswith("Client"):
             return DeliveryRefused(f"the receiver refused the package ({code})", peer_answer=answer)
         return DeliveryPeerError(f"the receiver reported an error ({code or 'no fault code'})", peer_answer=answer)
-    if isinstance(exc, zeep.exceptions.TransportError):
+    if isinstance(exc, zeep.exceptions.TransportError):  # an HTTP error without a SOAP answer
         status = exc.status_code
-        answer = f"HTTP {status}: {_snippet(exc.content)}"
-        if status == 413:
-            return DeliveryRefused("the receiver refuses packages this large (HTTP 413)", peer_answer=answer)
-        if status >= 500:
-            return DeliveryPeerError(f"the receiver answered HTTP {status} without a SOAP answer", peer_answer=answer)
-        return DeliveryProtocolError(f"the receiver answered HTTP {status} without a SOAP answer", peer_answer=answer)
+        return delivery_error(
+            classify_status(status, contract_answer=False),
+            f"the receiver answered HTTP {status} without a SOAP answer",
+            peer_answer=f"HTTP {status}: {_snippet(exc.content)}",
+            http_status=status,
+        )
     if isinstance(exc, requests.HTTPError):  # fetching a peer's WSDL
         status = exc.response.status_code if exc.response is not None else 0
         return DeliveryProtocolError(f"the receiver's WSDL could not be loaded (HTTP {status})")
-    if isinstance(exc, zeep.exceptions.Error | requests.RequestException | ValueError | LookupError):
-        return DeliveryProtocolError(
-            f"the receiver's answer is not the contract's answer ({type(exc).__name__})",
-            peer_answer=str(exc)[:_MAX_ANSWER_TEXT] or None,
-        )
-    return DeliveryError(f"unexpected failure calling the receiver ({type(exc).__name__})", retryable=True)
-
-
-def _reason(exc: requests.ConnectionError) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "Connection reset", "certificate verify failed"):
-        if marker in text:
-            return marker
-    return type(exc).__name__
+    if isinstance(exc, requests.RequestException | AnswerTooLarge | SlowAnswer):
+        return transport_error(exc, "the receiver")
+    return DeliveryProtocolError(
+        f"the receiver's answer is not the contract's answer ({type(exc).__name__})",
+        peer_answer=str(exc)[:_MAX_ANSWER_TEXT] or None,
+    )
 
 
 def _snippet(content: Any) -> str:

@@ -9,18 +9,28 @@
   ``acknowledge(ref, ok)`` → ``updateStatus(done | fail)``. Polling uses the adapter's own endpoint and
   credentials: it is this gateway's mailbox at the axis, not a peer's.
 
-Failures, translated once here into the worker's errors (as the SOAP adapter does):
+Failures, translated once here into the worker's errors (transport failures by the table every channel shares,
+:mod:`adapters.peer_http`; the VDXP answer by its status and HTTP code):
 
-=====================================================  ==========================  ===============================
-what happened                                          error                       retried
-=====================================================  ==========================  ===============================
-no answer in time                                      ``DeliveryTimeout``         yes
-no connection / connection broken                      ``DeliveryUnreachable``     yes
-not a VDXP answer (HTML, redirect, 404 …, too large)   ``DeliveryProtocolError``   yes
-FAIL with HTTP 5xx / 408 / 425 / 429                   ``DeliveryPeerError``       yes
-FAIL with HTTP 200 (or 413): the axis's final word     ``DeliveryRefused``         no
-no endpoint or credentials configured                  ``DeliveryError``           yes (an operator can fix it)
-=====================================================  ==========================  ===============================
+====================================================  ============================================  ================
+what happened                                         error                                         retried
+====================================================  ============================================  ================
+no connection within the connect timeout (after the   ``DELIVERY.TIMEOUT`` (``sent=False``)         yes
+client's connect retries)
+no answer within the read timeout, answer still       ``DELIVERY.TIMEOUT`` (``sent=True``: outcome  yes, same id
+arriving at the deadline, connection broken after     unknown, the axis may have stored it)
+it was made
+connection refused, DNS, TLS                          ``DELIVERY.UNREACHABLE``                      yes
+FAIL or no VDXP answer with HTTP 5xx / 408 / 425 /    ``DELIVERY.PEER_ERROR``                       yes
+429
+not a VDXP answer (HTML, redirect, 404 …, too large)  ``DELIVERY.PROTOCOL``                         yes
+FAIL with HTTP 200 (or 413): the axis's final word    ``DELIVERY.REFUSED``                          no
+no endpoint or credentials configured                 ``DELIVERY.CONFIG``                           yes (an operator
+                                                                                                    can fix it)
+====================================================  ============================================  ================
+
+``OutgoingPackage.read_timeout``, when set, replaces the adapter's read timeout for that ``sendEdoc``. Clients (one
+per endpoint and credential set) are cached under a lock and shared by the worker's threads.
 
 Configuration (:meth:`VdxpAdapter.from_settings`): a ``[vdxp]`` table in the configuration file with
 ``endpoint`` (the axis's base URL, e.g. ``https://axis.example/vdxp``; used for agencies on the ``vdxp`` channel
@@ -37,17 +47,14 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from adapters.vdxp.client import Failure, VdxpClient, VdxpError
+from adapters.peer_http import DEFAULT_CONNECTIONS_PER_HOST, delivery_error, pool_size
+from adapters.vdxp.client import VdxpClient, VdxpError
 from gateway.edxml.codes import PackageKind
 from gateway.errors import ConfigError
 from gateway.ports import (
+    DeliveryConfigError,
     DeliveryError,
-    DeliveryPeerError,
-    DeliveryProtocolError,
-    DeliveryRefused,
     DeliveryResult,
-    DeliveryTimeout,
-    DeliveryUnreachable,
     IncomingPackage,
     OutgoingPackage,
     Peer,
@@ -73,11 +80,16 @@ class VdxpAdapter:
         secret: str | None = None,
         connect_timeout: float = 10,
         read_timeout: float = 120,
+        connections_per_host: int = DEFAULT_CONNECTIONS_PER_HOST,
     ) -> None:
         self._endpoint = endpoint
         self._system_id = system_id
         self._secret = secret
-        self._timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
+        self._client_options: dict[str, Any] = {
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "connections_per_host": connections_per_host,
+        }
         self._clients: dict[tuple[str, str, str], VdxpClient] = {}
         self._lock = threading.Lock()
 
@@ -93,6 +105,7 @@ class VdxpAdapter:
             secret=_opt(table, "secret"),
             connect_timeout=float(getattr(settings, "adapter_connect_timeout", 10.0)),
             read_timeout=float(getattr(settings, "adapter_read_timeout", 120.0)),
+            connections_per_host=pool_size(settings),
         )
 
     # ------------------------------------------------------------------------------------------ PeerAdapter
@@ -103,13 +116,14 @@ class VdxpAdapter:
         secret = peer.credentials.get("secret") or self._secret
         if not endpoint or not system_id or not secret:
             # Retryable: an operator can add the configuration, and the delivery then goes out within its budget.
-            raise DeliveryError(
-                f"agency {peer.organ_id}: the vdxp channel needs an endpoint and credentials (system_id, secret)",
-                retryable=True,
+            raise DeliveryConfigError(
+                f"agency {peer.organ_id}: the vdxp channel needs an endpoint and credentials (system_id, secret)"
             )
         client = self._client(endpoint, system_id, secret)
         try:
-            doc_id = client.send_edoc(package.data, sender=package.sender, kind=package.kind)
+            doc_id = client.send_edoc(
+                package.data, sender=package.sender, kind=package.kind, read_timeout=package.read_timeout
+            )
         except VdxpError as exc:
             raise _translate(exc, f"sendEdoc for {package.recipient}") from None
         return DeliveryResult(peer_reference=doc_id, peer_answer=f"OK DocId={doc_id}")
@@ -168,23 +182,16 @@ class VdxpAdapter:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = self._clients[key] = VdxpClient(endpoint, system_id, secret, **self._timeouts)
+                client = self._clients[key] = VdxpClient(endpoint, system_id, secret, **self._client_options)
             return client
-
-
-_ERRORS: dict[Failure, type[DeliveryError]] = {
-    Failure.TIMEOUT: DeliveryTimeout,
-    Failure.UNREACHABLE: DeliveryUnreachable,
-    Failure.PROTOCOL: DeliveryProtocolError,
-    Failure.PEER: DeliveryPeerError,
-    Failure.REFUSED: DeliveryRefused,
-}
 
 
 def _translate(exc: VdxpError, what: str) -> DeliveryError:
     """A client failure → the worker's error (module table); the peer's ErrorCode and HTTP status kept in detail."""
-    return _ERRORS[exc.failure](
+    return delivery_error(
+        exc.failure,
         f"VDXP {what}: {exc.message}",
+        sent=exc.sent,
         peer_answer=exc.answer,
         error_code=exc.error_code,
         http_status=exc.http_status,

@@ -18,10 +18,14 @@ Retries: only connection failures before anything was sent (connection refused, 
 ``connect_retries`` times with a short backoff — such a request cannot have reached the server. A read timeout,
 a reset after sending, or a 5xx is NOT retried here: the delivery worker owns retries (exponential backoff,
 dead-lettering), and retrying in both places would multiply attempts and could send a package twice to a
-server that does not de-duplicate. Errors are :class:`VdxpError`, with a :class:`Failure` kind and ``retryable``
-for the worker.
+server that does not de-duplicate. Errors are :class:`VdxpError`, with a :class:`Failure` kind, ``sent`` and
+``retryable`` for the worker; transport failures are classified by the table every channel shares
+(:mod:`adapters.peer_http`: a read timeout or a connection broken after it was made is an *unknown* outcome).
 
-Responses are read with a size cap (``max_response_bytes``) before JSON parsing; redirects are not followed.
+Responses are read with a size cap (``max_response_bytes``) and a deadline on the whole answer (the read timeout:
+a trickling answer must not hold a worker's thread) before JSON parsing; redirects are not followed. A call may
+wait longer than the client's read timeout for one answer (``read_timeout=`` on :meth:`VdxpClient.send_edoc`).
+The client is shared by the worker's threads: its session's keep-alive pool is sized by ``connections_per_host``.
 """
 
 from __future__ import annotations
@@ -29,13 +33,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, ClassVar
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from adapters.peer_http import (
+    DEFAULT_CONNECTIONS_PER_HOST,
+    RETRYABLE_STATUS,
+    AnswerTooLarge,
+    Failure,
+    SlowAnswer,
+    classify_exception,
+    classify_status,
+    mount_pools,
+    read_answer,
+)
 from gateway.edxml.codes import PackageKind
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import GatewayError
@@ -44,32 +57,24 @@ from gateway.protocols.vdxp import AgencyItem, Operation, ReceivedItem
 
 #: getEdoc of a 50 MB package is ~67 MB of base64; the national agency list is ~10 MB.
 DEFAULT_MAX_RESPONSE_BYTES = 200 * 1024 * 1024
-_RETRYABLE_STATUS = frozenset({408, 425, 429})
-_CHUNK = 1 << 16
-
-
-class Failure(StrEnum):
-    """What went wrong with a call, in the delivery worker's terms (gateway.ports Delivery* errors)."""
-
-    TIMEOUT = "timeout"  # no answer in time
-    UNREACHABLE = "unreachable"  # no connection, or it broke
-    PROTOCOL = "protocol"  # an answer that is not a VDXP answer (HTML, garbage, redirect, too large)
-    PEER = "peer"  # a VDXP FAIL answer with HTTP 5xx/408/425/429: the peer's temporary trouble
-    REFUSED = "refused"  # a VDXP FAIL answer (HTTP 200 or 413): the peer's final word
 
 
 class VdxpError(GatewayError):
     """A VDXP call that failed: the peer answered FAIL (``error_code`` = its ``ErrorCode``) or could not be reached.
 
-    ``retryable`` is true for every :class:`Failure` but ``REFUSED``.
+    ``retryable`` is true for every :class:`Failure` but ``REFUSED``; ``sent`` (meaningful for ``TIMEOUT``) says
+    whether the request may have reached the peer — False only when no connection was ever made.
     """
 
     code: ClassVar[str] = "VDXP.ERROR"
     message_vi: ClassVar[str] = "Trục VDXP trả lỗi hoặc không liên lạc được"
 
-    def __init__(self, message: str, failure: Failure, *, answer: str | None = None, **detail: Any) -> None:
+    def __init__(
+        self, message: str, failure: Failure, *, answer: str | None = None, sent: bool = True, **detail: Any
+    ) -> None:
         super().__init__(message, **detail)
         self.failure = failure
+        self.sent = sent
         self.retryable = failure is not Failure.REFUSED  # type: ignore[misc]  # per instance
         #: A loggable summary of what the peer answered (:func:`gateway.protocols.vdxp.answer_summary`).
         self.answer = answer
@@ -98,6 +103,7 @@ class VdxpClient:
         read_timeout: float = 120,
         connect_retries: int = 2,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        connections_per_host: int = DEFAULT_CONNECTIONS_PER_HOST,
         user_agent: str = vdxp.SDK_USER_AGENT,
         append_crlf: bool = False,
         clock: Callable[[], datetime] | None = None,
@@ -107,14 +113,14 @@ class VdxpClient:
         self.endpoint = endpoint.rstrip("/")
         self.system_id = system_id
         self._secret = secret
-        self._timeout = (connect_timeout, read_timeout)
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
         self._max_response = max_response_bytes
         self._user_agent = user_agent
         self._append_crlf = append_crlf
         self._clock = clock or (lambda: datetime.now(VN_TZ))
         self._last_stamp: datetime | None = None
         self._stamp_lock = threading.Lock()
-        self._session = requests.Session()
         retry = Retry(
             total=connect_retries,
             connect=connect_retries,
@@ -126,17 +132,25 @@ class VdxpClient:
             allowed_methods=None,
             raise_on_status=False,
         )
-        self._session.mount("http://", HTTPAdapter(max_retries=retry))
-        self._session.mount("https://", HTTPAdapter(max_retries=retry))
+        self._session = mount_pools(requests.Session(), connections_per_host=connections_per_host, max_retries=retry)
 
     # ------------------------------------------------------------------------------------------ operations
 
-    def send_edoc(self, package: bytes, *, sender: str, kind: PackageKind, to: str | None = None) -> str:
+    def send_edoc(
+        self,
+        package: bytes,
+        *,
+        sender: str,
+        kind: PackageKind,
+        to: str | None = None,
+        read_timeout: float | None = None,
+    ) -> str:
         """``sendEdoc``: the axis's DocId for the package. ``to`` is passed through verbatim when given (the
-        SDK sends it as raw JSON text; routing is by the package's own ``To``)."""
+        SDK sends it as raw JSON text; routing is by the package's own ``To``). ``read_timeout`` replaces the
+        client's for this call (the worker waits longer after an unknown outcome)."""
         params = vdxp.send_edoc_params(package, sender=sender, kind=kind, to=to)
         body = package + vdxp.CRLF if self._append_crlf else package
-        answer = self._call(Operation.SEND_EDOC, params, body)
+        answer = self._call(Operation.SEND_EDOC, params, body, read_timeout=read_timeout)
         doc_id = vdxp.answer_doc_id(answer)
         if doc_id is None:
             raise VdxpError(
@@ -191,32 +205,43 @@ class VdxpClient:
 
     # ------------------------------------------------------------------------------------------ HTTP
 
-    def _call(self, operation: Operation, params: Mapping[str, str], body: bytes = b"{}") -> dict[str, Any]:
-        """Sign, POST, read (capped), and check ``status``/``ErrorCode``: the answer object, or VdxpError."""
+    def _call(
+        self,
+        operation: Operation,
+        params: Mapping[str, str],
+        body: bytes = b"{}",
+        *,
+        read_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Sign, POST, read (capped, within the read timeout), and check ``status``/``ErrorCode``: the answer
+        object, or VdxpError."""
         entries = vdxp.request_entries(
             operation, self.system_id, vdxp.format_timestamp(self._next_stamp()), list(params.items())
         )
         headers = vdxp.signed_headers(self._secret, entries, user_agent=self._user_agent, ascii_only=True)
         wire = {name: value.encode("utf-8") for name, value in headers.items()}
         url = f"{self.endpoint}/{operation.value}"
+        wait = self._read_timeout if read_timeout is None else read_timeout
         try:
             resp = self._session.post(
-                url, data=body, headers=wire, timeout=self._timeout, stream=True, allow_redirects=False
+                url,
+                data=body,
+                headers=wire,
+                timeout=(self._connect_timeout, wait),
+                stream=True,
+                allow_redirects=False,
             )
-        except requests.Timeout:
-            raise VdxpError(f"{operation.value}: {url} timed out", Failure.TIMEOUT) from None
-        except requests.RequestException as exc:
-            raise VdxpError(
-                f"{operation.value}: {url} unreachable: {type(exc).__name__}", Failure.UNREACHABLE
-            ) from None
-        with resp:
-            raw = self._read(resp, operation, url)
+            with resp:
+                raw = read_answer(resp, max_bytes=self._max_response, seconds=wait)
+        except (requests.RequestException, AnswerTooLarge, SlowAnswer) as exc:  # one table: adapters.peer_http
+            c = classify_exception(exc)
+            raise VdxpError(f"{operation.value}: {url}: {c.reason}", c.failure, sent=c.sent) from None
         status = resp.status_code
         answer = vdxp.decode_answer(raw)
         if answer is None:
             raise VdxpError(
                 f"{operation.value}: {url} answered HTTP {status} without a VDXP answer",
-                Failure.PEER if status >= 500 else Failure.PROTOCOL,
+                Failure.PROTOCOL if status < 300 else classify_status(status, contract_answer=False),
                 http_status=status,
                 answer=raw[:200].decode("utf-8", "replace"),
             )
@@ -224,7 +249,7 @@ class VdxpClient:
             return answer
         if status in (200, 413):
             failure = Failure.REFUSED  # the peer's final word about this request
-        elif status >= 500 or status in _RETRYABLE_STATUS:
+        elif status >= 500 or status in RETRYABLE_STATUS:
             failure = Failure.PEER
         else:
             failure = Failure.PROTOCOL  # 404/405/411/415…: the wrong URL or a broken client, not this package
@@ -247,29 +272,6 @@ class VdxpClient:
                 now = self._last_stamp + timedelta(milliseconds=1)
             self._last_stamp = now
         return now
-
-    def _read(self, resp: requests.Response, operation: Operation, url: str) -> bytes:
-        declared = resp.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self._max_response:
-            raise VdxpError(
-                f"{operation.value}: {url} answer is larger than {self._max_response} bytes", Failure.PROTOCOL
-            )
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for chunk in resp.iter_content(_CHUNK):
-                size += len(chunk)
-                if size > self._max_response:
-                    raise VdxpError(
-                        f"{operation.value}: {url} answer is larger than {self._max_response} bytes", Failure.PROTOCOL
-                    )
-                chunks.append(chunk)
-        except requests.RequestException as exc:
-            raise VdxpError(
-                f"{operation.value}: reading the answer of {url} failed: {type(exc).__name__}",
-                Failure.TIMEOUT if isinstance(exc, requests.Timeout) else Failure.UNREACHABLE,
-            ) from None
-        return b"".join(chunks)
 
 
 def _items(answer: Mapping[str, Any]) -> list[dict[str, Any]]:

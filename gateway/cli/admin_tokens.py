@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gateway.cli.common import _db_settings, _reporting
+from gateway.cli.common import _db_settings, _page_footer, _page_request, _paging, _reporting
 
 ROLES = ("viewer", "operator", "admin")
 
@@ -35,21 +35,24 @@ def tokens_create(name: str, role: str, scope: str | None) -> None:
 
 
 @admin_tokens.command("list")
-@click.option("--json", "as_json", is_flag=True)
-def tokens_list(as_json: bool) -> None:
-    """List tokens (never the tokens themselves)."""
-    from gateway.services.admin_auth import AdminAuth
+@_paging
+@click.option("--json", "as_json", is_flag=True, help='{"items": […], "total": N, "next_cursor": …}')
+def tokens_list(limit: int, offset: int, cursor: str | None, as_json: bool) -> None:
+    """List tokens by name, a page at a time (never the tokens themselves)."""
+    from gateway.services.admin_auth import LISTING, AdminAuth
     from gateway.services.delivery_admin import open_store
 
+    request = _page_request(LISTING, 1, limit, offset, cursor)
     settings = _db_settings()
     with _reporting("admin-tokens"), open_store(settings) as store:
-        rows = AdminAuth(store).list_tokens()
+        page = AdminAuth(store).list_tokens(request)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
+        click.echo(json.dumps(page.to_dict(), ensure_ascii=False, indent=2))
         return
-    for r in rows:
+    for r in page.items:
         revoked = f" revoked {r.revoked_at.isoformat()}" if r.revoked_at else ""
         click.echo(f"{r.name:<24} {r.role.value:<8} {r.scope or 'all':<16} created {r.created_at.isoformat()}{revoked}")
+    _page_footer(page, "tokens")
 
 
 @admin_tokens.command("revoke")

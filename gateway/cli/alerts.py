@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from gateway.cli.common import _db_settings, _reporting
+from gateway.cli.common import _db_settings, _page_footer, _page_request, _paging, _reporting
 
 
 @click.group()
@@ -46,24 +46,28 @@ def alerts_run(once: bool, as_json: bool) -> None:
 
 @alerts.command("list")
 @click.option("--days", type=int, default=7, show_default=True, help="Alerts raised in the last DAYS, and all open.")
-@click.option("--json", "as_json", is_flag=True)
-def alerts_list(days: int, as_json: bool) -> None:
-    """Open alerts, and those raised recently, newest first (times in Vietnam time)."""
+@_paging
+@click.option("--json", "as_json", is_flag=True, help='{"items": […], "total": N, "next_cursor": …}')
+def alerts_list(days: int, limit: int, offset: int, cursor: str | None, as_json: bool) -> None:
+    """Open alerts, and those raised recently, newest first (times in Vietnam time), a page at a time."""
+    from gateway.services.alerts import ALERT_LISTING, recent_alerts
     from gateway.services.delivery_admin import open_store
     from gateway.tracking.calendar import show
 
+    request = _page_request(ALERT_LISTING, 2, limit, offset, cursor)
     settings = _db_settings()
     with _reporting("alerts"), open_store(settings) as store:
-        rows = store.alerts.recent(datetime.now(UTC) - timedelta(days=days))
+        page = recent_alerts(store, datetime.now(UTC) - timedelta(days=days), request)
     if as_json:
-        out = [dataclasses.asdict(a) for a in rows]
+        out = page.to_dict(dataclasses.asdict)
         click.echo(json.dumps(out, ensure_ascii=False, indent=2, default=datetime.isoformat))
         return
-    for a in rows:
+    for a in page.items:
         state = f"resolved {show(a.resolved_at)}" if a.resolved_at else "OPEN"
         told = "notified" if a.notified_at else "not notified"
         reason = (a.detail or {}).get("reason", "")
         click.echo(f"{show(a.raised_at)} {a.rule:<15} {a.organ_id or '-':<16} {state}, {told}: {reason}")
+    _page_footer(page, "alerts")
 
 
 @click.command()

@@ -13,14 +13,15 @@ names its source (the file), :class:`_Group` everywhere else (the source is then
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from gateway.config import ENV_PREFIX, Settings, load_settings
-from gateway.errors import GatewayError
+from gateway.errors import CursorError, GatewayError
+from gateway.services.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES
 
 #: The code of a defect (as the edges answer it: gateway.web.faults.INTERNAL_CODE).
@@ -31,6 +32,45 @@ _CLICK_FLOW = (click.exceptions.Exit, click.exceptions.Abort, click.ClickExcepti
 _MAX = click.option(
     "--max-bytes", type=int, default=DEFAULT_MAX_BYTES, show_default=True, help="Refuse larger packages."
 )
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _paging(command: _F) -> _F:
+    """``--limit``, ``--offset`` and ``--cursor`` — the same three options on every list (issue 11 item 7)."""
+    for option in reversed(
+        (
+            click.option(
+                "--limit",
+                type=click.IntRange(1, MAX_LIMIT),
+                default=DEFAULT_LIMIT,
+                show_default=True,
+                help="Rows per page.",
+            ),
+            click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many rows first."),
+            click.option("--cursor", help="Continue after a previous page (the cursor its last line names)."),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _page_request(listing: str, size: int, limit: int, offset: int, cursor: str | None) -> PageRequest:
+    """The page the options ask for; a cursor that is not one of ``listing``'s (``size`` key values) is a usage
+    error (exit 2, with REQUEST.CURSOR's message), checked before the database is opened."""
+    request = PageRequest(limit=limit, offset=offset, cursor=cursor)
+    try:
+        request.after(listing, size)
+    except CursorError as exc:
+        raise click.BadParameter(f"{exc.code}: {exc.message}", param_hint="'--cursor'") from None
+    return request
+
+
+def _page_footer(page: Page[Any], noun: str) -> None:
+    """After a list in text form, on standard error (standard output stays one line per row, for scripts): how
+    many of how many, and the cursor of the rest — a page never ends without saying whether more follow."""
+    click.echo(page.summary(noun), err=True)
 
 
 class _Failed(Exception):

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gateway.cli.common import _db_settings, _reporting
+from gateway.cli.common import _db_settings, _page_footer, _page_request, _paging, _reporting
 
 
 @click.group()
@@ -17,25 +17,29 @@ def deliveries() -> None:
 @deliveries.command("list")
 @click.option("--state", type=click.Choice(["queued", "fetched", "delivered", "failed", "dead"]))
 @click.option("--recipient", help="Only deliveries to this OrganId.")
-@click.option("--limit", type=int, default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def deliveries_list(state: str | None, recipient: str | None, limit: int, as_json: bool) -> None:
-    """List deliveries, newest first."""
+@_paging
+@click.option("--json", "as_json", is_flag=True, help='{"items": […], "total": N, "next_cursor": …}')
+def deliveries_list(
+    state: str | None, recipient: str | None, limit: int, offset: int, cursor: str | None, as_json: bool
+) -> None:
+    """List deliveries, newest first, a page at a time (the last line says how many match and how to go on)."""
     from gateway.services.api import DeliveryState
-    from gateway.services.delivery_admin import list_deliveries, open_store
+    from gateway.services.delivery_admin import LISTING, list_deliveries, open_store
 
+    request = _page_request(LISTING, 2, limit, offset, cursor)
     settings = _db_settings()
     with _reporting("deliveries"), open_store(settings) as store:
-        rows = list_deliveries(store, state=DeliveryState(state) if state else None, recipient=recipient, limit=limit)
+        page = list_deliveries(store, state=DeliveryState(state) if state else None, recipient=recipient, page=request)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
+        click.echo(json.dumps(page.to_dict(), ensure_ascii=False, indent=2))
         return
-    for r in rows:
+    for r in page.items:
         err = f"  {r.last_error}" if r.last_error else ""
         click.echo(
             f"{r.delivery_id} {r.state.value:<9} {r.channel or '-':<7} {r.recipient:<16} "
             f"attempts={r.attempts} {r.document_id}{err}"
         )
+    _page_footer(page, "deliveries")
 
 
 @deliveries.command("show")
@@ -80,3 +84,22 @@ def deliveries_redrive(delivery_id: str | None, recipient: str | None) -> None:
 
 
 COMMANDS: tuple[click.Command, ...] = (deliveries,)
+
+
+@deliveries.command("peers")
+@click.option("--all", "show_all", is_flag=True, help="Every peer seen, closed circuits included.")
+@click.option("--json", "as_json", is_flag=True)
+def deliveries_peers(show_all: bool, as_json: bool) -> None:
+    """Peers whose circuit breaker holds their deliveries back (open) or has one probe out (probing)."""
+    from gateway.services.delivery_admin import open_store, peer_circuits
+
+    settings = _db_settings()
+    with _reporting("peers"), open_store(settings) as store:
+        rows = peer_circuits(store, show_all=show_all)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        until = f" until {r.open_until.isoformat(timespec='seconds')}" if r.open_until else ""
+        click.echo(f"{r.peer:<60} {r.state:<8} failures={r.failures} opened={r.opens}{until}  {r.last_error or ''}")
+    click.echo(f"{len(rows)} peers {'seen' if show_all else 'failing'}", err=True)

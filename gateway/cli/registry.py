@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gateway.cli.common import _db_settings, _reporting
+from gateway.cli.common import _db_settings, _page_footer, _page_request, _paging, _reporting
 
 if TYPE_CHECKING:  # the services load the database layer: imported only by the commands that need them
     from gateway.services.registry import SystemInfo
@@ -111,17 +111,21 @@ def agencies_update(organ_id: str, contact_email: str | None) -> None:
 
 @agencies.command("list")
 @click.option("--parent", help="Only the direct children of this OrganId.")
-def agencies_list(parent: str | None) -> None:
-    """List agencies: OrganId, level, channel, signature policy, name."""
-    from gateway.services.registry import Registry
+@_paging
+def agencies_list(parent: str | None, limit: int, offset: int, cursor: str | None) -> None:
+    """List agencies by OrganId, a page at a time: OrganId, level, channel, signature policy, name (``agencies
+    export`` prints the whole registry)."""
+    from gateway.services.registry import AGENCY_LISTING, Registry
 
+    request = _page_request(AGENCY_LISTING, 1, limit, offset, cursor)
     settings = _db_settings()
     with _reporting("agencies"), Registry.from_settings(settings) as registry:
-        rows = registry.list_agencies(parent)
-    for a in rows:
+        page = registry.agencies_page(parent, request)
+    for a in page.items:
         level = a.level if a.level is not None else "-"
         state = "" if a.active else " (inactive)"
         click.echo(f"{a.organ_id:<16} L{level} {a.channel:<8} {a.signature_policy:<17} {a.name}{state}")
+    _page_footer(page, "agencies")
 
 
 @agencies.command("export")
@@ -271,16 +275,21 @@ def systems_update(
 
 
 @systems.command("list")
-def systems_list() -> None:
-    """List systems, the agencies they act for and their VDXP replay protection (never secrets)."""
+@_paging
+def systems_list(limit: int, offset: int, cursor: str | None) -> None:
+    """List systems by id, a page at a time: the agencies they act for and their VDXP replay protection (never
+    secrets)."""
     from gateway.services.registry import Registry
+    from gateway.services.registry_systems import SYSTEM_LISTING
 
+    request = _page_request(SYSTEM_LISTING, 1, limit, offset, cursor)
     settings = _db_settings()
     with _reporting("systems"), Registry.from_settings(settings) as registry:
-        rows = registry.list_systems()
-    for sysinfo in rows:
+        page = registry.systems_page(request)
+    for sysinfo in page.items:
         state = "" if sysinfo.active else " (inactive)"
         click.echo(f"{sysinfo.id:<20} {', '.join(sysinfo.agencies)}{state}  {_describe(sysinfo)}")
+    _page_footer(page, "systems")
 
 
 COMMANDS: tuple[click.Command, ...] = (agencies, systems)

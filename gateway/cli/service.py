@@ -69,8 +69,8 @@ def worker(once: bool, as_json: bool) -> None:
     elif once:
         click.echo(
             f"worker: {stats.delivered} delivered, {stats.retried} to retry, {stats.dead} dead-lettered, "
-            f"{stats.postponed} postponed, {stats.released} released, {stats.lost} lost "
-            f"({stats.claimed} claimed in {stats.batches} batches)"
+            f"{stats.unknown} with an unknown outcome, {stats.released} released, {stats.lost} lost, "
+            f"{stats.opened} circuits opened ({stats.claimed} claimed)"
         )
         if stats.polls:
             click.echo(

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gateway.cli.common import _db_settings, _reporting
+from gateway.errors import CursorError
+from gateway.services.tracking_api import MAX_PAGE as _MAX_PAGE
 
 if TYPE_CHECKING:
     from gateway.services.timeline import Timelines
@@ -72,9 +74,10 @@ def documents() -> None:
     "Repeatable: all must hold.",
 )
 @click.option("--text", help="Case-insensitive text in the Code or Subject.")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, _MAX_PAGE), default=50, show_default=True, help="Rows per page.")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many matching documents first.")
 @click.option("--cursor", help="Continue after a previous page (its next cursor).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help='{"items": […], "total": N|null, "next_cursor": …, …}')
 def documents_list(
     first: datetime | None,
     last: datetime | None,
@@ -85,13 +88,19 @@ def documents_list(
     flags: tuple[str, ...],
     text: str | None,
     limit: int,
+    offset: int,
     cursor: str | None,
     as_json: bool,
 ) -> None:
     """Documents newest first, with recipients by delivery state and the rules they breach."""
+    from gateway.services.timeline import decode_cursor
     from gateway.services.tracking_api import DocumentQuery
     from gateway.tracking.calendar import show
 
+    try:
+        decode_cursor(cursor)
+    except CursorError as exc:
+        raise click.BadParameter(f"{exc.code}: {exc.message}", param_hint="'--cursor'") from None
     with _timelines("documents") as timelines:
         since, until = _period(first, last)
         query = DocumentQuery(
@@ -105,6 +114,7 @@ def documents_list(
             text=text,
             cursor=cursor,
             limit=limit,
+            offset=offset,
         )
         page = timelines.list_documents(query)
     if as_json:
@@ -118,7 +128,8 @@ def documents_list(
             f"{show(d.received_at)}  {d.doc_id}  {d.kind:<6} {d.sender:<15} {d.code or '-':<16} "
             f"{states:<22} {rules}  {(d.subject or '')[:60]}"
         )
-    click.echo(f"{len(page.items)} document(s), {page.scanned} read; as of {show(page.as_of)}")
+    of = f" of {page.total}" if page.total is not None else ""
+    click.echo(f"{len(page.items)}{of} document(s), {page.scanned} read; as of {show(page.as_of)}")
     if page.next_cursor:
         click.echo(f"next page: --cursor {page.next_cursor}")
 

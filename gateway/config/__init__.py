@@ -131,6 +131,11 @@ class Settings:
     #: Off by default: intake keeps working (deliveries queue) while workers restart, so a load balancer
     #: should not take the web tier out for a worker outage; turn it on where one process runs both.
     readyz_requires_worker: bool = False
+    #: /readyz "disk" is not ready when data_dir's filesystem (and a SQLite database's, when elsewhere) has less
+    #: than this share of its size free (0 turns this floor off). Scales with the volume: 5 % of 100 GiB is 5 GiB.
+    readyz_min_free_percent: float = 5.0
+    #: …or less than this many MiB free, whatever the volume's size (0 turns this floor off). Not ready below EITHER.
+    readyz_min_free_mb: int = 256
 
     # -- intake limits as policy (issue 10 finding 8; gateway.services.intake_limits) -----------------------
     #: Attachments one edoc package may carry (``LIMIT.ATTACHMENTS``); also the entries of any one zip attachment.
@@ -255,6 +260,10 @@ class Settings:
         ]
         if small:
             raise ConfigError(f"{', '.join(small)} must be at least 8 (a SOAP request needs that much)", keys=small)
+        if not 0 <= self.readyz_min_free_percent < 100 or self.readyz_min_free_mb < 0:
+            raise ConfigError(
+                "readyz_min_free_percent must be in [0, 100) and readyz_min_free_mb at least 0 (0 turns a floor off)"
+            )
         if self.document_id_policy not in DOCUMENT_ID_POLICIES:
             raise ConfigError(
                 f"document_id_policy must be one of {', '.join(DOCUMENT_ID_POLICIES)}, not {self.document_id_policy!r}"
@@ -335,8 +344,8 @@ class Settings:
             problems.append("retry_max_seconds must not be below retry_base_seconds")
         if self.retry_limit_seconds <= 0:
             problems.append("retry_limit_seconds must be positive")
-        if self.worker_lease_seconds < 4:
-            problems.append(f"worker_lease_seconds ({self.worker_lease_seconds}) must be at least 4")
+        if self.worker_lease_seconds < 2:
+            problems.append(f"worker_lease_seconds ({self.worker_lease_seconds}) must be at least 2")
         if min(self.delivery_threads, self.delivery_peer_concurrency, self.delivery_circuit_failures) < 1:
             problems.append("delivery_threads, delivery_peer_concurrency and delivery_circuit_failures must be >= 1")
         if not 0 < self.delivery_circuit_open_seconds <= self.delivery_circuit_max_open_seconds:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from gateway.db.alerts import AlertRecord, NewAlert
 from gateway.db.attempts import AttemptStart, FinishedAttempt, FinishSummary
 from gateway.db.circuits import CircuitPolicy, CircuitRecord, peer_key
+from gateway.db.claims import ClaimRequest, TurnResult
 from gateway.db.documents import IdempotencyConflict
 from gateway.db.engine import create_engine
 from gateway.db.gauges import OutboxDue, WaitingCounts
@@ -53,6 +54,7 @@ __all__ = [
     "AuditEntry",
     "CircuitPolicy",
     "CircuitRecord",
+    "ClaimRequest",
     "ClaimedDelivery",
     "DeliveryHead",
     "DeliveryOverview",
@@ -72,6 +74,7 @@ __all__ = [
     "StatusRecord",
     "Store",
     "SystemRecord",
+    "TurnResult",
     "WaitingCounts",
     "WorkerHeartbeat",
     "create_engine",

@@ -7,17 +7,21 @@ the row (audit rows name tokens, and a name is never reused for another holder).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db import tables as t
 from gateway.db.connections import Repository
+from gateway.db.paging import RowPage, SortKey, keyset_page
 from gateway.db.records import AdminTokenRecord, from_row, to_values
 from gateway.errors import RequestError
 
 _tok = t.admin_tokens
+_BY_NAME = (SortKey(_tok.c.name, "name"),)
 
 
 class AdminTokenRepository(Repository):
@@ -45,11 +49,11 @@ class AdminTokenRepository(Repository):
             row = conn.execute(select(_tok).where(_tok.c.name == name)).mappings().first()
         return from_row(AdminTokenRecord, row) if row is not None else None
 
-    def list_tokens(self) -> list[AdminTokenRecord]:
-        """Every token, by name."""
+    def tokens_page(self, *, after: Sequence[Any] | None, offset: int, limit: int) -> RowPage[AdminTokenRecord]:
+        """One page of the tokens, by name (:func:`gateway.db.paging.keyset_page`; a name is unique)."""
         with self._db.read() as conn:
-            rows = conn.execute(select(_tok).order_by(_tok.c.name)).mappings()
-            return [from_row(AdminTokenRecord, r) for r in rows]
+            found = keyset_page(conn, select(_tok), _BY_NAME, after=after, offset=offset, limit=limit)
+        return found.converted(lambda r: from_row(AdminTokenRecord, r))
 
     def revoke(self, name: str, at: datetime) -> bool:
         """Mark ``name`` revoked at ``at``; False if there is no such token or it was revoked already."""

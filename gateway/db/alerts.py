@@ -13,7 +13,7 @@ alerts leaves that row out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,12 +23,15 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from gateway.db import tables as t
 from gateway.db.certificates import insert_ignoring_duplicates
 from gateway.db.connections import Repository
+from gateway.db.paging import RowPage, SortKey, keyset_page
 from gateway.db.records import from_row, to_values
 
 _a = t.alerts
 #: The reserved row of the round lease (never an alert: every query leaves it out).
 LEASE_RULE, _LEASE_SUBJECT, _LEASE_STATE = "_round_lease", "alerts", "lease"
 _NOT_LEASE = _a.c.rule != LEASE_RULE
+#: Newest first; the id (an integer key) breaks ties.
+_NEWEST = (SortKey(_a.c.raised_at, "raised_at", descending=True), SortKey(_a.c.id, "id", descending=True))
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,16 @@ class AlertRepository(Repository):
         )
         with self._db.read() as conn:
             return [_alert(r) for r in conn.execute(query).mappings()]
+
+    def recent_page(
+        self, since: datetime, *, after: Sequence[Any] | None, offset: int, limit: int
+    ) -> RowPage[AlertRecord]:
+        """One page of :meth:`recent` (newest first, by :func:`gateway.db.paging.keyset_page`) with the count of
+        all (``alerts list``: it stopped at 1000 without saying so)."""
+        query = select(_a).where(_NOT_LEASE, or_(_a.c.raised_at >= since, _a.c.resolved_at.is_(None)))
+        with self._db.read() as conn:
+            found = keyset_page(conn, query, _NEWEST, after=after, offset=offset, limit=limit)
+        return found.converted(_alert)
 
     def resolve(self, ids: Iterable[int], at: datetime) -> int:
         return self._set(ids, resolved_at=at)

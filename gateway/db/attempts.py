@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from gateway.db import tables as t
 from gateway.db.audit import insert_audit
@@ -31,6 +31,26 @@ _d, _o, _at = t.deliveries, t.outbox, t.delivery_attempts
 _MAX_ERROR: Final = 2000
 #: Longest peer reference kept (the column's size).
 _MAX_REFERENCE: Final = 200
+_OPEN: Final = ("queued", "fetched", "dead")
+#: The completion of an intent (every column of the row but its id and delivery, from bound parameters).
+_COMPLETE = (
+    update(_at)
+    .where(_at.c.id == bindparam("b_id"))
+    .values({c.name: bindparam(c.name) for c in _at.columns if c.name not in ("id",)})
+)
+_DELIVER = (
+    update(_d)
+    # No IN (...) here: executemany refuses expanding parameters.
+    .where(_d.c.delivery_id == bindparam("b_delivery"), or_(*(_d.c.state == state for state in _OPEN)))
+    .values(
+        state="delivered",
+        acknowledged_at=bindparam("b_at"),
+        ack_outcome="done",
+        ack_reason=None,
+        last_error=None,
+        peer_reference=bindparam("b_reference"),
+    )
+)
 #: An attempt counted on its delivery (at its intent, or with its record when it had none).
 _COUNT = (
     update(_d)
@@ -109,48 +129,84 @@ def begin_attempts(
 def finish_attempts(
     conn: Connection, items: Sequence[FinishedAttempt], policy: CircuitPolicy, now: datetime
 ) -> FinishSummary:
-    """Complete (or insert) each attempt row and apply its consequence (module docstring); one transaction."""
+    """Complete (or insert) each attempt row and apply its consequence (module docstring); one transaction.
+
+    Built for batches (a worker records dozens of outcomes per commit): the attempt rows and the deliveries of the
+    common case (delivered) are written with one executemany each, the circuits once per run of same-kind outcomes
+    per peer.
+    """
+    for item in items:
+        if item.record.outcome != "delivered" and item.record.outcome not in _FENCED:
+            raise ValueError(f"unknown attempt outcome {item.record.outcome!r}")
+    _write_attempt_rows(conn, [i.record for i in items])
+    delivered = _delivered(conn, [i.record for i in items if i.record.outcome == "delivered"])
     summary = FinishSummary()
     for item in items:
-        record = item.record
-        if record.outcome not in _CONSEQUENCES:
-            raise ValueError(f"unknown attempt outcome {record.outcome!r}")
-        values = _attempt_values(record)
-        if record.id is None:
-            conn.execute(insert(_at), values)
-            conn.execute(_COUNT, {"b_delivery": record.delivery_id, "b_at": record.started_at})
+        if item.record.outcome == "delivered":
+            changed = item.record.delivery_id in delivered
         else:
-            conn.execute(update(_at).where(_at.c.id == record.id).values(**values))
-        changed = _CONSEQUENCES[record.outcome](conn, item)
+            changed = _FENCED[item.record.outcome](conn, item)
         if changed and item.audit is not None:
             insert_audit(conn, item.audit)
         summary.changed.append(changed)
-        if item.peer is not None and item.peer_failed is True:
-            if record_failure(conn, item.peer, now, _error_text(record), policy):
-                summary.opened.add(item.peer)
-        elif item.peer is not None and item.peer_failed is False and record_answer(conn, item.peer, now):
-            summary.closed.add(item.peer)
+    _update_circuits(conn, items, policy, now, summary)
     return summary
 
 
-def _delivered(conn: Connection, item: FinishedAttempt) -> bool:
-    """The delivery becomes DELIVERED (also from DEAD: a late success is a fact) and leaves the outbox, whoever
-    holds the lease."""
-    record = item.record
-    result = conn.execute(
-        update(_d)
-        .where(_d.c.delivery_id == record.delivery_id, _d.c.state.in_(("queued", "fetched", "dead")))
-        .values(
-            state="delivered",
-            acknowledged_at=record.finished_at,
-            ack_outcome="done",
-            ack_reason=None,
-            last_error=None,
-            peer_reference=record.peer_reference,
+def _write_attempt_rows(conn: Connection, records: Sequence[AttemptRecord]) -> None:
+    """Complete the intents (one executemany), insert the attempts that had none (and count them)."""
+    begun = [r for r in records if r.id is not None]
+    if begun:
+        conn.execute(_COMPLETE, [{"b_id": r.id, **_attempt_values(r)} for r in begun])
+    for record in records:
+        if record.id is None:
+            conn.execute(insert(_at), _attempt_values(record))
+            conn.execute(_COUNT, {"b_delivery": record.delivery_id, "b_at": record.started_at})
+
+
+def _delivered(conn: Connection, records: Sequence[AttemptRecord]) -> set[str]:
+    """The deliveries become DELIVERED (also from DEAD: a late success is a fact) and leave the outbox, whoever
+    holds the lease; returns those that changed (the others were settled meanwhile, through the mailbox)."""
+    if not records:
+        return set()
+    ids = [r.delivery_id for r in records]
+    changing = set(conn.scalars(select(_d.c.delivery_id).where(_d.c.delivery_id.in_(ids), _d.c.state.in_(_OPEN))))
+    if changing:
+        conn.execute(
+            _DELIVER,
+            [
+                {"b_delivery": r.delivery_id, "b_at": r.finished_at, "b_reference": _bounded_reference(r)}
+                for r in records
+                if r.delivery_id in changing
+            ],
         )
-    )
-    conn.execute(delete(_o).where(_o.c.delivery_id == record.delivery_id))
-    return result.rowcount == 1
+    conn.execute(delete(_o).where(_o.c.delivery_id.in_(ids)))
+    return changing
+
+
+def _update_circuits(
+    conn: Connection, items: Sequence[FinishedAttempt], policy: CircuitPolicy, now: datetime, summary: FinishSummary
+) -> None:
+    """Each peer's outcomes in order, consecutive ones of the same kind at once: k failures count k, any number of
+    answers close the circuit once."""
+    runs: dict[str, list[list[Any]]] = {}
+    for item in items:
+        if item.peer is None or item.peer_failed is None:
+            continue
+        peer_runs = runs.setdefault(item.peer, [])
+        if peer_runs and peer_runs[-1][0] is item.peer_failed:
+            peer_runs[-1][1] += 1
+            peer_runs[-1][2] = _error_text(item.record)
+        else:
+            peer_runs.append([item.peer_failed, 1, _error_text(item.record)])
+    for peer, peer_runs in runs.items():
+        for failed, count, error in peer_runs:
+            if failed and record_failure(conn, peer, now, error, policy, count=count):
+                summary.opened.add(peer)
+                summary.closed.discard(peer)
+            elif not failed and record_answer(conn, peer, now):
+                summary.closed.add(peer)
+                summary.opened.discard(peer)
 
 
 def _dead(conn: Connection, item: FinishedAttempt) -> bool:
@@ -191,8 +247,8 @@ def _held(item: FinishedAttempt) -> tuple[Any, ...]:
     return held if item.fence is None else (*held, _o.c.fence == item.fence)
 
 
-#: What each attempt outcome does to its delivery (inside :func:`finish_attempts`'s transaction).
-_CONSEQUENCES = {"delivered": _delivered, "dead": _dead, "retry": _retry}
+#: What a failed attempt does to its delivery, while its worker holds the claim (:func:`finish_attempts`).
+_FENCED = {"dead": _dead, "retry": _retry}
 
 
 def _attempt_values(record: AttemptRecord) -> dict[str, Any]:
@@ -201,14 +257,17 @@ def _attempt_values(record: AttemptRecord) -> dict[str, Any]:
     for name in ("error_message", "peer_answer"):
         if values[name] is not None:
             values[name] = values[name][:_MAX_ERROR]
-    if values["peer_reference"] is not None:
-        values["peer_reference"] = values["peer_reference"][:_MAX_REFERENCE]
+    values["peer_reference"] = _bounded_reference(record)
     return values
+
+
+def _bounded_reference(record: AttemptRecord) -> str | None:
+    return None if record.peer_reference is None else record.peer_reference[:_MAX_REFERENCE]
 
 
 def _error_text(record: AttemptRecord) -> str:
     """``CODE: message`` (and the peer's answer) — what the sender's status view shows for a dead letter."""
-    text = f"{record.error_code or 'DELIVERY.FAILED'}: {record.error_message or ''}".rstrip()
+    text = f"{record.error_code or 'DELIVERY.INTERNAL'}: {record.error_message or ''}".rstrip()
     if record.peer_answer:
         text += f" (peer: {record.peer_answer})"
     return text[:_MAX_ERROR]

@@ -2,8 +2,8 @@
 (issue 11: during a 150 s outage, 873 queued deliveries made 8,335–8,616 connection attempts).
 
 A *peer* is what answers on the wire: ``channel endpoint`` (several agencies hosted by one provincial system share
-one), or ``channel OrganId`` for an agency without an endpoint of its own (VDXP recipients reached through the
-axis). Its circuit:
+one), for an agency without an endpoint of its own ``vdxp upstream axis`` (VDXP recipients all reached through the
+configured axis) or else ``channel OrganId``. Its circuit:
 
 * ``closed``: deliveries go out. Each failed attempt that says the peer itself is failing (timeout, no connection,
   a peer or protocol error) adds one to ``failures``; any answer from the peer (delivered, or refused for good)
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import ColumnElement, Connection, func, select, update
+from sqlalchemy import ColumnElement, Connection, case, func, literal, select, update
 
 from gateway.db import tables as t
 from gateway.db.certificates import insert_ignoring_duplicates
@@ -65,14 +65,20 @@ class CircuitRecord:
     last_error: str | None
 
 
+#: The peer of every VDXP agency without an endpoint of its own: the axis configured in ``[vdxp]``.
+UPSTREAM_AXIS: Final = "upstream axis"
+
+
 def peer_key(channel: str, endpoint: str | None, organ_id: str) -> str:
     """The peer of a delivery (module docstring); the same value as :func:`peer_key_column` computes in SQL."""
-    return f"{channel} {endpoint or organ_id}"[:PEER_KEY_LENGTH]
+    where = endpoint or (UPSTREAM_AXIS if channel == "vdxp" else organ_id)
+    return f"{channel} {where}"[:PEER_KEY_LENGTH]
 
 
 def peer_key_column() -> ColumnElement[str]:
     """:func:`peer_key` of the ``agencies`` row in a query (``||`` on both SQLite and PostgreSQL)."""
-    return func.substr(_a.c.channel + " " + func.coalesce(_a.c.endpoint, _a.c.organ_id), 1, PEER_KEY_LENGTH)
+    fallback = case((_a.c.channel == "vdxp", literal(UPSTREAM_AXIS)), else_=_a.c.organ_id)
+    return func.substr(_a.c.channel + " " + func.coalesce(_a.c.endpoint, fallback), 1, PEER_KEY_LENGTH)
 
 
 def sendable(now: datetime) -> ColumnElement[bool]:
@@ -91,13 +97,15 @@ def take_probe(conn: Connection, peer: str, now: datetime, policy: CircuitPolicy
     return result.rowcount == 1
 
 
-def record_failure(conn: Connection, peer: str, now: datetime, error: str, policy: CircuitPolicy) -> bool:
-    """Count a failure of the peer; True if this opened (or re-opened) its circuit."""
+def record_failure(
+    conn: Connection, peer: str, now: datetime, error: str, policy: CircuitPolicy, *, count: int = 1
+) -> bool:
+    """Count ``count`` consecutive failures of the peer; True if this opened (or re-opened) its circuit."""
     conn.execute(
         insert_ignoring_duplicates(conn, _c, ["peer"]),
         {"peer": peer, "state": "closed", "failures": 0, "opens": 0, "changed_at": now},
     )
-    conn.execute(update(_c).where(_c.c.peer == peer).values(failures=_c.c.failures + 1, last_error=error[:500]))
+    conn.execute(update(_c).where(_c.c.peer == peer).values(failures=_c.c.failures + count, last_error=error[:500]))
     row = conn.execute(select(_c.c.state, _c.c.failures, _c.c.opens).where(_c.c.peer == peer)).one()
     if row.state == "open" or (row.state == "closed" and row.failures < policy.failures):
         return False
@@ -129,6 +137,7 @@ def list_circuits(conn: Connection, *, not_closed_only: bool = False) -> list[Ci
 
 __all__ = [
     "PEER_KEY_LENGTH",
+    "UPSTREAM_AXIS",
     "CircuitPolicy",
     "CircuitRecord",
     "list_circuits",

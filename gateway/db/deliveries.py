@@ -25,6 +25,7 @@ from gateway.db import tables as t
 from gateway.db.audit import insert_audit
 from gateway.db.connections import Repository
 from gateway.db.documents import DOC_COLUMNS, write_document
+from gateway.db.paging import RowPage, SortKey, keyset_page
 from gateway.db.records import (
     AckResult,
     AuditEntry,
@@ -219,15 +220,49 @@ class DeliveryRepository(Repository):
     ) -> list[DeliveryOverview]:
         """Deliveries, newest first, optionally of one state and/or one recipient, and only to ``recipients``
         (an admin token's scope: the OrganIds of its registry subtree; None = everyone)."""
-        query = _Q_OVERVIEW.order_by(_d.c.created_at.desc(), _d.c.delivery_id).limit(limit)
-        if state is not None:
-            query = query.where(_d.c.state == state)
-        if recipient is not None:
-            query = query.where(_d.c.recipient == recipient)
-        if recipients is not None:
-            query = query.where(_d.c.recipient.in_(sorted(recipients)))
+        query = _overview_where(_Q_OVERVIEW, state, recipient, recipients).order_by(*_LIST_ORDER).limit(limit)
         with self._db.read() as conn:
             return [from_row(DeliveryOverview, r) for r in conn.execute(query).mappings()]
+
+    def deliveries_page(
+        self,
+        *,
+        state: str | None = None,
+        recipient: str | None = None,
+        recipients: Collection[str] | None = None,
+        after: Sequence[Any] | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> RowPage[DeliveryOverview]:
+        """One page of :meth:`list_deliveries`' rows (``DeliveryOverview``), by :func:`gateway.db.paging.keyset_page`
+        on ``(created_at DESC, delivery_id)``, with the count of every matching delivery."""
+        query = _overview_where(_Q_OVERVIEW, state, recipient, recipients)
+        # The filters are on deliveries alone, and each delivery has exactly one document: count that table.
+        counted = _overview_where(select(_d.c.delivery_id), state, recipient, recipients)
+        with self._db.read() as conn:
+            found = keyset_page(conn, query, _LIST_KEYS, after=after, offset=offset, limit=limit, counted=counted)
+        return found.converted(lambda r: from_row(DeliveryOverview, r))
+
+
+#: The operators' order of deliveries: newest first, the id breaking ties (a total order, for keyset paging).
+_LIST_KEYS = (
+    SortKey(_d.c.created_at, "created_at", descending=True),
+    SortKey(_d.c.delivery_id, "delivery_id"),
+)
+_LIST_ORDER = (_d.c.created_at.desc(), _d.c.delivery_id)
+
+
+def _overview_where(
+    query: Select[Any], state: str | None, recipient: str | None, recipients: Collection[str] | None
+) -> Select[Any]:
+    """``query`` (the overview, or a count of deliveries) narrowed by the operators' filters."""
+    if state is not None:
+        query = query.where(_d.c.state == state)
+    if recipient is not None:
+        query = query.where(_d.c.recipient == recipient)
+    if recipients is not None:
+        query = query.where(_d.c.recipient.in_(sorted(recipients)))
+    return query
 
 
 def _in_scope(column: ColumnElement[str], acting: Sequence[str]) -> ColumnElement[bool]:

@@ -24,11 +24,17 @@ from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from gateway.db import tables as t
 from gateway.db.connections import Repository
 from gateway.db.documents import DOC_COLUMNS
+from gateway.db.paging import SortKey, beyond, count
 from gateway.db.records import AttemptRecord, AuditEntry, DocumentRecord, from_row
 
 _d, _doc, _a = t.deliveries, t.documents, t.audit_log
 #: Audit actions that belong on a delivery's timeline (intake is the document row itself).
 STORY_ACTIONS = ("delivery.fetch", "delivery.ack", "delivery.dead", "delivery.redrive")
+#: The list's order, newest first (gateway.db.paging: the keyset predicate every list shares).
+_NEWEST = (
+    SortKey(_doc.c.received_at, "received_at", descending=True),
+    SortKey(_doc.c.doc_id, "doc_id", descending=True),
+)
 #: Status documents linked to one edoc that a story lists (each is also a status event on its recipient).
 _MAX_RELATED = 200
 
@@ -55,11 +61,15 @@ class DocumentQueryRepository(Repository):
         """Up to ``limit`` documents matching ``f``, newest first, strictly after the key ``after``."""
         query = select(*DOC_COLUMNS).where(*_conditions(f))
         if after is not None:
-            at, doc_id = after
-            query = query.where(or_(_doc.c.received_at < at, (_doc.c.received_at == at) & (_doc.c.doc_id < doc_id)))
+            query = query.where(beyond(_NEWEST, after))
         query = query.order_by(_doc.c.received_at.desc(), _doc.c.doc_id.desc()).limit(limit)
         with self._db.read() as conn:
             return [from_row(DocumentRecord, r) for r in conn.execute(query).mappings()]
+
+    def count(self, f: DocumentFilter) -> int:
+        """How many documents match ``f`` (the ``total`` of a list whose every filter SQL decides)."""
+        with self._db.read() as conn:
+            return count(conn, select(_doc.c.doc_id).where(*_conditions(f)))
 
     def recipients_of(self, doc_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
         """``doc_id → [(recipient, delivery state)]`` for the documents of a page."""

@@ -68,5 +68,12 @@ class GaugeRepository(Repository):
             count, oldest = conn.execute(query).one()
         return OutboxDue(int(count), oldest)
 
+    def failing_peers(self) -> dict[str, int]:
+        """Peers whose circuit is not closed, per state (``open``, ``probing``; :mod:`gateway.db.circuits`)."""
+        c = t.peer_circuits
+        query = select(c.c.state, func.count()).where(c.c.state != "closed").group_by(c.c.state)
+        with self._db.read() as conn:
+            return {state: int(n) for state, n in conn.execute(query).all()}
+
 
 __all__ = ["GaugeRepository", "OutboxDue", "WaitingCounts"]

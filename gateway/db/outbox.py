@@ -10,48 +10,22 @@ row, written before the call (the intent) and completed with its consequence for
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
-from sqlalchemy import Connection, Select, exists, insert, or_, select, update
+from sqlalchemy import Connection, exists, insert, or_, select, update
 
 from gateway.db import tables as t
 from gateway.db.attempts import AttemptStart, FinishedAttempt, FinishSummary, begin_attempts, finish_attempts
 from gateway.db.audit import insert_audit
-from gateway.db.circuits import CircuitPolicy, CircuitRecord, list_circuits, peer_key_column, sendable, take_probe
+from gateway.db.circuits import CircuitPolicy, CircuitRecord, list_circuits
+from gateway.db.claims import ClaimRequest, TurnResult, claim, turn
 from gateway.db.connections import Repository
-from gateway.db.records import AttemptRecord, AuditEntry, ClaimedDelivery, columns_for, from_row
+from gateway.db.records import AttemptRecord, AuditEntry, ClaimedDelivery, from_row
 
 _d, _o, _a, _doc, _at, _c = t.deliveries, t.outbox, t.agencies, t.documents, t.delivery_attempts, t.peer_circuits
 _INSERT_OUTBOX = insert(_o)
-_Q_CLAIMED = (
-    # The agency's channel today (its adapter and endpoint), not the one the delivery was first queued for.
-    select(
-        *columns_for(
-            ClaimedDelivery,
-            _d,
-            _doc,
-            _a,
-            _o,
-            channel=_a.c.channel,
-            budget_attempts=_o.c.attempts,
-            budget_since=_o.c.created_at,
-            peer=peer_key_column(),
-        )
-    )
-    .select_from(
-        _o.join(_d, _d.c.delivery_id == _o.c.delivery_id)
-        .join(_doc, _doc.c.doc_id == _d.c.doc_id)
-        .join(_a, _a.c.organ_id == _d.c.recipient)
-    )
-    .order_by(_o.c.next_attempt_at, _o.c.id)
-)
-#: The error code and text of an attempt whose worker vanished before recording the peer's answer.
-UNKNOWN_CODE: Final = "DELIVERY.UNKNOWN"
-UNKNOWN_TEXT: Final = (
-    "the worker stopped before recording the peer's answer: outcome unknown, retried as the same message id"
-)
 
 
 class OutboxRepository(Repository):
@@ -70,45 +44,49 @@ class OutboxRepository(Repository):
         due_before: datetime | None = None,
         exclude_peers: Collection[str] = (),
         circuits: CircuitPolicy | None = None,
+        per_peer: int | None = None,
+        held: Mapping[str, int] | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease up to ``limit`` due outbox rows of recipients on ``channels`` to ``worker_id``, earliest first.
 
         Due: ``next_attempt_at <= due_before`` (default ``now``), no live lease, a peer whose circuit lets it through
         (:mod:`gateway.db.circuits`: an open peer gets one probe, taken here atomically) and not in
-        ``exclude_peers`` (peers this worker is already saturating). Every claim increments the row's fencing
+        ``exclude_peers`` (peers this worker is already saturating). ``per_peer``: at most that many deliveries
+        per peer, counting the ``held`` ones (peer → count) — rows are over-fetched (locked briefly) and picked
+        here, so one peer's backlog never fills a claim that other peers need. Every claim increments the row's fencing
         token, and a ``sending`` attempt left by a previous holder becomes ``unknown``. PostgreSQL locks the chosen
         rows ``FOR UPDATE OF outbox SKIP LOCKED``, so concurrent workers pick disjoint rows without waiting for each
         other. SQLAlchemy drops that clause on SQLite, where the same statements are correct for a different
         reason: the transaction begins IMMEDIATE (:func:`gateway.db.engine.writer`), so claims are serialized
         by the database lock and a second claimer sees the first one's leases.
         """
-        if limit < 1 or not channels:
-            return []
-        policy = circuits or CircuitPolicy()
-        due = now if due_before is None else min(due_before, now)
+        request = ClaimRequest(limit, channels, due_before, exclude_peers, per_peer, held or {})
         with self._db.write() as conn:
-            ids: list[int] = []
-            probing: set[str] = set()
-            for row in conn.execute(_pick_due(due, now, channels, limit, exclude_peers)):
-                if row.state in (None, "closed"):
-                    ids.append(row.id)
-                elif row.peer not in probing and take_probe(conn, row.peer, now, policy):
-                    probing.add(row.peer)
-                    ids.append(row.id)
-            if not ids:
-                return []
-            conn.execute(
-                update(_o)
-                .where(_o.c.id.in_(ids))
-                .values(claimed_by=worker_id, lease_until=lease_until, fence=_o.c.fence + 1)
+            return claim(conn, worker_id, request, now, lease_until, circuits or CircuitPolicy())
+
+    def turn(
+        self,
+        worker_id: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        finished: Sequence[FinishedAttempt],
+        request: ClaimRequest | None,
+        plan: Callable[[list[ClaimedDelivery], FinishSummary], list[ClaimedDelivery]],
+        circuits: CircuitPolicy | None = None,
+    ) -> TurnResult:
+        """A worker's turn in one transaction (:func:`gateway.db.claims.turn`)."""
+        with self._db.write() as conn:
+            return turn(
+                conn,
+                worker_id,
+                now=now,
+                lease_until=lease_until,
+                finished=finished,
+                request=request,
+                plan=plan,
+                policy=circuits or CircuitPolicy(),
             )
-            claims = [from_row(ClaimedDelivery, r) for r in conn.execute(_Q_CLAIMED.where(_o.c.id.in_(ids))).mappings()]
-            conn.execute(
-                update(_at)
-                .where(_at.c.delivery_id.in_([c.delivery_id for c in claims]), _at.c.outcome == "sending")
-                .values(outcome="unknown", error_code=UNKNOWN_CODE, error_message=UNKNOWN_TEXT)
-            )
-            return claims
 
     def renew_claims(self, worker_id: str, delivery_ids: Collection[str], lease_until: datetime) -> set[str]:
         """Extend this worker's leases; returns the deliveries it still holds (another worker may have taken one
@@ -253,34 +231,6 @@ class OutboxRepository(Repository):
             )
 
 
-def _pick_due(
-    due: datetime, now: datetime, channels: Collection[str], limit: int, exclude_peers: Collection[str]
-) -> Select[Any]:
-    """Up to ``limit`` outbox rows due by ``due`` with no live lease and a sendable peer, with the peer and its
-    circuit state, locked SKIP LOCKED (PostgreSQL)."""
-    peer = peer_key_column()
-    query = (
-        select(_o.c.id, peer.label("peer"), _c.c.state)
-        .select_from(
-            _o.join(_d, _d.c.delivery_id == _o.c.delivery_id)
-            .join(_a, _a.c.organ_id == _d.c.recipient)
-            .outerjoin(_c, _c.c.peer == peer)
-        )
-        .where(
-            _o.c.next_attempt_at <= due,
-            or_(_o.c.lease_until.is_(None), _o.c.lease_until < now),
-            _a.c.channel.in_(sorted(channels)),
-            sendable(now),
-        )
-        .order_by(_o.c.next_attempt_at, _o.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=_o)
-    )
-    if exclude_peers:
-        query = query.where(peer.not_in(sorted(exclude_peers)))
-    return query
-
-
 def _redrive_one(conn: Connection, row: Mapping[str, Any], now: datetime, push_channels: Collection[str]) -> bool:
     """Re-drive one delivery (see :meth:`OutboxRepository.redrive`); False when it is left alone."""
     fresh = {"created_at": now, "next_attempt_at": now, "attempts": 0}
@@ -304,4 +254,4 @@ def _redrive_one(conn: Connection, row: Mapping[str, Any], now: datetime, push_c
     return False
 
 
-__all__ = ["UNKNOWN_CODE", "UNKNOWN_TEXT", "OutboxRepository"]
+__all__ = ["OutboxRepository"]

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.db import tables as t
 from gateway.db.connections import Repository
+from gateway.db.paging import RowPage, SortKey, keyset_page
 from gateway.db.records import AgencyRecord, SystemRecord, field_names, from_row, to_values
 from gateway.errors import RequestError
 
@@ -33,6 +34,9 @@ _Q_AGENCIES = (
     .order_by(t.agencies.c.organ_id, t.agency_certificates.c.fingerprint)
 )
 #: AgencyRecord fields that are not plain columns of ``agencies`` (the key, and the bound certificates).
+#: The registry lists' orders (OrganIds and system ids are primary keys: a total order each).
+_BY_ORGAN = (SortKey(t.agencies.c.organ_id, "organ_id"),)
+_BY_SYSTEM = (SortKey(t.systems.c.id, "id"),)
 _NOT_AGENCY_VALUES = ("organ_id", "cert_fingerprints")
 
 
@@ -105,6 +109,18 @@ class RegistryRepository(Repository):
             rows = conn.execute(query).mappings().all()
             certs = _certificates(conn)
         return [_agency(r, certs.get(r["organ_id"], ())) for r in rows]
+
+    def agencies_page(
+        self, parent: str | None = None, *, after: Sequence[Any] | None, offset: int, limit: int
+    ) -> RowPage[AgencyRecord]:
+        """One page of :meth:`list_agencies` (by OrganId, :func:`gateway.db.paging.keyset_page`)."""
+        query = select(t.agencies)
+        if parent is not None:
+            query = query.where(t.agencies.c.parent == parent)
+        with self._db.read() as conn:
+            found = keyset_page(conn, query, _BY_ORGAN, after=after, offset=offset, limit=limit)
+            certs = _certificates(conn, [r["organ_id"] for r in found.rows])
+        return found.converted(lambda r: _agency(r, certs.get(r["organ_id"], ())))
 
     # ---------------------------------------------------------------------------------- systems
 
@@ -204,6 +220,19 @@ class RegistryRepository(Repository):
                 links.setdefault(sid, []).append(organ)
         return [_system(r, tuple(links.get(r["id"], ()))) for r in rows]
 
+    def systems_page(self, *, after: Sequence[Any] | None, offset: int, limit: int) -> RowPage[SystemRecord]:
+        """One page of :meth:`list_systems` (by id, :func:`gateway.db.paging.keyset_page`)."""
+        links: dict[str, list[str]] = {}
+        sa = t.system_agencies
+        with self._db.read() as conn:
+            found = keyset_page(conn, select(t.systems), _BY_SYSTEM, after=after, offset=offset, limit=limit)
+            ids = sorted(r["id"] for r in found.rows)
+            if ids:
+                query = select(sa.c.system_id, sa.c.organ_id).where(sa.c.system_id.in_(ids)).order_by(sa.c.organ_id)
+                for sid, organ in conn.execute(query):
+                    links.setdefault(sid, []).append(organ)
+        return found.converted(lambda r: _system(r, tuple(links.get(r["id"], ()))))
+
     def active_system_agencies(self, system_id: str) -> tuple[str, ...] | None:
         """The agencies an ACTIVE system acts for (directly), or None for an unknown/inactive system."""
         with self._db.read() as conn:
@@ -237,11 +266,14 @@ def _replace_certificates(conn: Connection, organ_id: str, fingerprints: Iterabl
         conn.execute(insert(c), [{"organ_id": organ_id, "fingerprint": fp, "created_at": now} for fp in unique])
 
 
-def _certificates(conn: Connection) -> dict[str, tuple[str, ...]]:
-    """Every bound fingerprint, by OrganId."""
+def _certificates(conn: Connection, organ_ids: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Every bound fingerprint (of ``organ_ids`` only, when given), by OrganId."""
     c = t.agency_certificates
     out: dict[str, list[str]] = {}
-    for organ, fp in conn.execute(select(c.c.organ_id, c.c.fingerprint).order_by(c.c.organ_id, c.c.fingerprint)):
+    query = select(c.c.organ_id, c.c.fingerprint).order_by(c.c.organ_id, c.c.fingerprint)
+    if organ_ids is not None:
+        query = query.where(c.c.organ_id.in_(sorted(organ_ids)))
+    for organ, fp in conn.execute(query):
         out.setdefault(organ, []).append(fp)
     return {k: tuple(v) for k, v in out.items()}
 

@@ -86,7 +86,7 @@ class Store:
     def ping(self) -> bool:
         """True when the database answers (``/readyz``)."""
         try:
-            with self._db.read() as conn:
+            with self._db.read(quiet=True) as conn:  # /readyz reports it (gateway.web.health)
                 conn.execute(select(1)).scalar()
         except UnavailableError:
             return False
@@ -97,7 +97,7 @@ class Store:
         from alembic.runtime.migration import MigrationContext
 
         try:
-            with self._db.read() as conn:
+            with self._db.read(quiet=True) as conn:  # /readyz asks; it reports its own failures
                 return MigrationContext.configure(conn).get_current_revision()
         except UnavailableError:
             return None

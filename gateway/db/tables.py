@@ -221,6 +221,8 @@ deliveries = Table(
     Index(None, "state", "created_at"),
     # Reports by receiving agency over a period.
     Index(None, "recipient", "created_at"),
+    # The operators' list across states and recipients, newest first, paged by this key (issue 11 item 7).
+    Index(None, "created_at", "delivery_id"),
 )
 
 status_history = Table(

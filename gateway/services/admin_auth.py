@@ -30,11 +30,14 @@ from typing import Any, Final
 from gateway.db import AdminTokenRecord, AuditEntry, Store
 from gateway.errors import AuthError, NotFoundError, RequestError
 from gateway.services.admin_roles import Principal, Role
+from gateway.services.paging import Page, PageRequest, page_of
 
 #: The name the ``admin_token`` setting authenticates as (reserved: no stored token may take it).
 BOOTSTRAP_NAME: Final = "admin-token"
 #: Longer presented tokens are refused before hashing (created tokens are 43 characters).
 MAX_TOKEN_CHARS: Final = 512
+#: The name the cursors of the token list carry (gateway.services.paging).
+LISTING: Final = "admin-tokens"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}")
 _DENIED: Final = "a valid admin bearer token is required"
 
@@ -99,8 +102,11 @@ class AdminAuth:
         self._store.admin_tokens.add(record)
         return TokenInfo.of(record), token
 
-    def list_tokens(self) -> list[TokenInfo]:
-        return [TokenInfo.of(r) for r in self._store.admin_tokens.list_tokens()]
+    def list_tokens(self, page: PageRequest | None = None) -> Page[TokenInfo]:
+        """One page of the tokens, by name (never the tokens themselves: only their hashes are stored)."""
+        page = page or PageRequest()
+        found = self._store.admin_tokens.tokens_page(after=page.after(LISTING, 1), offset=page.offset, limit=page.limit)
+        return page_of(LISTING, found, TokenInfo.of)
 
     def revoke(self, name: str) -> TokenInfo:
         """Revoke ``name`` at once (every gunicorn worker: the check reads the database each call)."""
@@ -143,4 +149,4 @@ class AdminAuth:
         )
 
 
-__all__ = ["BOOTSTRAP_NAME", "AdminAuth", "Principal", "Role", "TokenInfo", "token_hash"]
+__all__ = ["BOOTSTRAP_NAME", "LISTING", "AdminAuth", "Principal", "Role", "TokenInfo", "token_hash"]

@@ -39,6 +39,7 @@ from gateway.errors import ConfigError
 from gateway.services.alert_items import ALERT_RULES, DELIVERY_RULES, AlertItem, delivery_item
 from gateway.services.alert_messages import Entry, Mail, addresses, agency_digest, operator_summary, webhook_payload
 from gateway.services.certwatch import CertWatch
+from gateway.services.paging import Page, PageRequest, page_of
 from gateway.services.tracking import Tracking
 from gateway.tracking.settings import rules_from
 
@@ -71,6 +72,17 @@ class RoundResult:
     notified: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+#: The name the cursors of the alert list carry (gateway.services.paging).
+ALERT_LISTING = "alerts"
+
+
+def recent_alerts(store: Store, since: datetime, page: PageRequest | None = None) -> Page[AlertRecord]:
+    """One page of the alerts raised since ``since`` or still open, newest first (``alerts list``)."""
+    page = page or PageRequest()
+    found = store.alerts.recent_page(since, after=page.after(ALERT_LISTING, 2), offset=page.offset, limit=page.limit)
+    return page_of(ALERT_LISTING, found, lambda a: a)
 
 
 def alert_rules(settings: Settings) -> tuple[str, ...]:
@@ -218,4 +230,13 @@ class Alerts:
         return list(zip(mails, self.mail.send(mails), strict=True))
 
 
-__all__ = ["Alerts", "MailTransport", "NotifyError", "RoundResult", "WebhookTransport", "alert_rules"]
+__all__ = [
+    "ALERT_LISTING",
+    "Alerts",
+    "MailTransport",
+    "NotifyError",
+    "RoundResult",
+    "WebhookTransport",
+    "alert_rules",
+    "recent_alerts",
+]

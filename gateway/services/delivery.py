@@ -33,11 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from gateway import logs
 from gateway.db import CircuitPolicy, ClaimedDelivery, Store
 from gateway.edxml.codes import PackageKind
 from gateway.ports import DeliveryError, DeliveryResult, OutgoingPackage, Peer, PeerAdapter
-from gateway.services.dispatch import BatchResult, Run
+from gateway.services.dispatch import BatchResult, Run, delivery_scope
 from gateway.services.retry import INTERNAL_ERROR, RetryPolicy, Sent
 
 log = logging.getLogger(__name__)
@@ -74,12 +73,12 @@ class Deliverer:
         self.adapters = dict(adapters)
         self.policy = policy
         self.worker_id = worker_id
-        self._lease = timedelta(seconds=lease_seconds)
-        self._clock = clock or _utcnow
-        self._rng = rng or random.SystemRandom()
+        self.lease = timedelta(seconds=lease_seconds)
+        self.clock = clock or _utcnow
+        self.rng = rng or random.SystemRandom()
         self._credentials = credentials or (lambda _organ, _channel: {})
-        self._threads = max(1, threads)
-        self._per_peer = max(1, peer_concurrency)
+        self.threads = max(1, threads)
+        self.per_peer = max(1, peer_concurrency)
         self.circuits = circuits or CircuitPolicy(probe_seconds=call_seconds + 5.0)
         self._pool: ThreadPoolExecutor | None = None
         #: time.monotonic() of the engine's last loop turn: the heartbeat renews leases only while it moves.
@@ -123,25 +122,18 @@ class Deliverer:
 
     # ---------------------------------------------------------------------------------------------- sending
 
-    def _pool_submit(self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes) -> None:
+    def submit(self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes) -> None:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="edoc-send")
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="edoc-send")
         self._pool.submit(self._send, done, claim, attempt_id, data)
 
     def _send(self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes) -> None:
         """One adapter call, in a sending thread; its outcome goes to the engine's queue whatever happens."""
-        started, t0 = self._clock(), time.monotonic()
+        started, t0 = self.clock(), time.monotonic()
         result: DeliveryResult | None = None
         error: DeliveryError | None = None
         code: str | None = None
-        with logs.scope(
-            operation="deliver",
-            delivery_id=claim.delivery_id,
-            doc_id=claim.doc_id,
-            document_id=claim.document_id,
-            recipient=claim.recipient,
-            channel=claim.channel,
-        ):
+        with delivery_scope(claim):
             try:
                 result = self.adapters[claim.channel].deliver(self._peer(claim), self._package(claim, data))
             except DeliveryError as exc:

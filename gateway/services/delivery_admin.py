@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -18,11 +18,14 @@ from gateway.db import DeliveryOverview, Store, create_engine
 from gateway.edxml.codes import PackageKind
 from gateway.errors import AccessError, NotFoundError, RequestError, UnavailableError
 from gateway.services.api import DeliveryState
+from gateway.services.paging import Page, PageRequest, page_of
 from gateway.services.routing import PUSH_CHANNELS
 from gateway.services.values import delivery_head
 
-#: Most rows one listing returns.
+#: Deliveries one re-drive by recipient moves per round (it pages on until none is left).
 MAX_LIST: Final = 1000
+#: The name the cursors of the delivery list carry (gateway.services.paging).
+LISTING: Final = "deliveries"
 
 
 def _utcnow() -> datetime:
@@ -44,7 +47,7 @@ class AttemptInfo:
     attempt: int
     started_at: datetime
     duration_ms: int
-    outcome: str  # delivered | retry | dead
+    outcome: str  # delivered | retry | dead; sending while the call is out; unknown when its worker vanished
     worker_id: str | None
     error_code: str | None
     error_message: str | None
@@ -118,12 +121,35 @@ def open_store(settings: Settings) -> Iterator[Store]:
 
 
 def list_deliveries(
-    store: Store, *, state: DeliveryState | str | None = None, recipient: str | None = None, limit: int = 100
-) -> list[DeliveryInfo]:
-    """Deliveries newest first — ``state="dead"`` lists the dead letters (``edoc-gateway deliveries list``)."""
+    store: Store,
+    *,
+    state: DeliveryState | str | None = None,
+    recipient: str | None = None,
+    page: PageRequest | None = None,
+) -> Page[DeliveryInfo]:
+    """One page of deliveries, newest first — ``state="dead"`` lists the dead letters (``edoc-gateway deliveries
+    list``) — with the count of all that match and the cursor of the next page (issue 11 item 7: no silent cap)."""
+    return _page(store, state=state, recipient=recipient, recipients=None, page=page or PageRequest())
+
+
+def _page(
+    store: Store,
+    *,
+    state: DeliveryState | str | None,
+    recipient: str | None,
+    recipients: set[str] | None,
+    page: PageRequest,
+) -> Page[DeliveryInfo]:
     wanted = DeliveryState(state).value if state is not None else None
-    rows = store.deliveries.list_deliveries(state=wanted, recipient=recipient, limit=max(1, min(limit, MAX_LIST)))
-    return [_info(r) for r in rows]
+    found = store.deliveries.deliveries_page(
+        state=wanted,
+        recipient=recipient,
+        recipients=recipients,
+        after=page.after(LISTING, 2),
+        offset=page.offset,
+        limit=page.limit,
+    )
+    return page_of(LISTING, found, _info)
 
 
 def show_delivery(store: Store, delivery_id: str) -> DeliveryDetail:
@@ -199,6 +225,27 @@ def redrive(
             return done
 
 
+@dataclass(frozen=True)
+class PeerCircuit:
+    """A peer's circuit breaker as operators see it (``edoc-gateway deliveries peers``)."""
+
+    peer: str
+    state: str
+    failures: int
+    opens: int
+    open_until: datetime | None
+    changed_at: datetime
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: _jsonable(v) for k, v in asdict(self).items()}
+
+
+def peer_circuits(store: Store, *, show_all: bool = False) -> list[PeerCircuit]:
+    """Peers whose circuit is open or probing (``show_all``: every peer seen since its first failure)."""
+    return [PeerCircuit(**asdict(c)) for c in store.outbox.circuits(not_closed_only=not show_all)]
+
+
 def readiness(store: Store, settings: Settings, *, now: datetime | None = None) -> dict[str, bool]:
     """For ``/readyz``: ``{"worker": bool}`` — a worker's heartbeat is fresher than ``worker_stale_seconds``.
 
@@ -259,15 +306,11 @@ class DeliveryAdmin:
         *,
         state: DeliveryState | None = None,
         recipient: str | None = None,
-        limit: int = 100,
+        page: PageRequest | None = None,
         scope: str | None = None,
-    ) -> list[DeliveryInfo]:
+    ) -> Page[DeliveryInfo]:
         visible = self._scope(scope, recipient)
-        wanted = DeliveryState(state).value if state is not None else None
-        rows = self._store.deliveries.list_deliveries(
-            state=wanted, recipient=recipient, limit=max(1, min(limit, MAX_LIST)), recipients=visible
-        )
-        return [_info(r) for r in rows]
+        return _page(self._store, state=state, recipient=recipient, recipients=visible, page=page or PageRequest())
 
     def show_delivery(self, delivery_id: str, *, scope: str | None = None) -> DeliveryDetail:
         detail = show_delivery(self._store, delivery_id)

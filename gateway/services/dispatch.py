@@ -12,21 +12,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Final, TypeVar
+from datetime import datetime, timedelta
+from typing import Final, Protocol, TypeVar
 
-from gateway import metrics
-from gateway.db import AttemptStart, ClaimedDelivery, FinishedAttempt
+from gateway import logs, metrics
+from gateway.db import CircuitPolicy, ClaimedDelivery, ClaimRequest, FinishedAttempt, FinishSummary, Store, TurnResult
 from gateway.errors import UnavailableError
-from gateway.services.retry import Sent, judge
-
-if TYPE_CHECKING:
-    from gateway.services.delivery import Deliverer
+from gateway.services.retry import RetryPolicy, Sent, judge
 
 log = logging.getLogger("gateway.services.delivery")
 T = TypeVar("T")
@@ -35,6 +33,26 @@ T = TypeVar("T")
 MAX_DB_BACKOFF: Final = 5.0
 #: In a one-shot run (``run_batch``, ``until_idle``), give up after this many consecutive database failures.
 ONE_SHOT_DB_FAILURES: Final = 4
+
+
+class Engine(Protocol):
+    """What a run needs of its engine (:class:`gateway.services.delivery.Deliverer`)."""
+
+    store: Store
+    worker_id: str
+    policy: RetryPolicy
+    circuits: CircuitPolicy
+    threads: int
+    per_peer: int
+    lease: timedelta
+    clock: Callable[[], datetime]
+    rng: random.Random
+    last_turn: float
+
+    @property
+    def channels(self) -> frozenset[str]: ...
+
+    def submit(self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes) -> None: ...
 
 
 @dataclass
@@ -68,7 +86,7 @@ class Run:
 
     def __init__(
         self,
-        engine: Deliverer,
+        engine: Engine,
         stop: threading.Event,
         due_before: datetime | None,
         batch: int,
@@ -83,7 +101,8 @@ class Run:
         self.in_flight = 0
         self.unrecorded: list[FinishedAttempt] = []
         self.sent: list[Sent] = []
-        self.next_claim = 0.0  # time.monotonic() before which no claim is made (idle, or the database is down)
+        self.next_claim = 0.0  # time.monotonic() before which no claim is made (nothing was due)
+        self.db_retry_at = 0.0  # time.monotonic() before which the database is left alone (it was down)
         self.claims_done = False
         self.db_failures = 0
         #: This run's finished sends (a run's own queue: a send outliving an aborted run never reaches another).
@@ -94,12 +113,9 @@ class Run:
             while True:
                 self.e.last_turn = time.monotonic()
                 self._collect(block=False)
-                self._record()
                 if self.stop.is_set():
                     self._release_waiting()
-                elif not self.claims_done and time.monotonic() >= self.next_claim:
-                    self._claim()
-                self._start()
+                self._turn()
                 if self._finished():
                     return self.result
                 self._wait()
@@ -117,45 +133,92 @@ class Run:
     def _waiting(self) -> int:
         return sum(len(p.waiting) for p in self.peers.values())
 
-    # -------------------------------------------------------------------------------------------- claims
+    # -------------------------------------------------------------------------------------------- turns
 
-    def _claim(self) -> None:
-        room = self.e._threads * 2 - self.in_flight - self._waiting()
-        if room <= 0:
+    def _turn(self) -> None:
+        """Record what came back, claim more, start what the bounds allow — one transaction (:func:`claims.turn`)."""
+        if self.db_failures and time.monotonic() < self.db_retry_at:
             return
-        asked = min(room, self.batch)
-        now = self.e._clock()
-        saturated = {key for key, p in self.peers.items() if len(p.waiting) >= 2 * self.e._per_peer}
-        claims = self._db(
-            lambda: self.e.store.outbox.claim_deliveries(
+        request = self._claim_request()
+        if not self.unrecorded and request is None and not self._startable():
+            return
+        items, sent = self.unrecorded, self.sent
+        planned: list[ClaimedDelivery] = []
+
+        def plan(claims: list[ClaimedDelivery], summary: FinishSummary) -> list[ClaimedDelivery]:
+            planned[:] = self._plan(claims, summary.opened)
+            return planned
+
+        now = self.e.clock()
+        done = self._db(
+            lambda: self.e.store.outbox.turn(
                 self.e.worker_id,
                 now=now,
-                lease_until=now + self.e._lease,
-                limit=asked,
-                channels=self.e.channels,
-                due_before=self.due_before,
-                exclude_peers=saturated,
+                lease_until=now + self.e.lease,
+                finished=items,
+                request=request,
+                plan=plan,
                 circuits=self.e.circuits,
             )
         )
-        if claims is None:
+        if done is None:
             return
+        self.unrecorded, self.sent = [], []
+        self._recorded(items, sent, done.summary)
+        if request is not None:
+            self._claimed(request, done.claims)
+        self._start(planned, done)
+
+    def _claim_request(self) -> ClaimRequest | None:
+        """What to claim now, if anything: room left under twice the pool, at most ``batch``, per-peer bounded."""
+        if self.stop.is_set() or self.claims_done or time.monotonic() < self.next_claim:
+            return None
+        room = self.e.threads * 2 - self.in_flight - self._waiting()
+        if room <= 0:
+            return None
+        cap = None if self.mode == "once" else 2 * self.e.per_peer  # a run_batch takes its whole claim
+        held = {key: len(p.waiting) + p.active for key, p in self.peers.items()}
+        return ClaimRequest(
+            limit=min(room, self.batch),
+            channels=self.e.channels,
+            due_before=self.due_before,
+            exclude_peers=[] if cap is None else [key for key, n in held.items() if n >= cap],
+            per_peer=cap,
+            held=held,
+        )
+
+    def _claimed(self, request: ClaimRequest, claims: list[ClaimedDelivery]) -> None:
         self.result.claimed += len(claims)
-        overflow: list[str] = []
         for claim in claims:
-            waiting = self.peers.setdefault(claim.peer, _PeerQueue()).waiting
-            if self.mode != "once" and len(waiting) >= 2 * self.e._per_peer:
-                overflow.append(claim.delivery_id)  # a saturated peer: its turn comes when its queue moves
-            else:
-                waiting.append(claim)
-        if overflow:
-            self.result.released += (
-                self._db(lambda: self.e.store.outbox.release_claims(self.e.worker_id, overflow)) or 0
-            )
-        if self.mode == "once" or (self.mode == "idle" and len(claims) < asked and not overflow):
+            self.peers.setdefault(claim.peer, _PeerQueue()).waiting.append(claim)
+        if self.mode == "once":
             self.claims_done = True
-        elif len(claims) < asked:
-            self.next_claim = time.monotonic() + self.poll  # nothing more is due now: look again later
+        elif not claims:
+            # Nothing more is due now (or only for peers this worker saturates): look again later.
+            self.next_claim = time.monotonic() + self.poll
+            self.claims_done = self.mode == "idle" and not self.in_flight and not self._waiting()
+
+    def _startable(self) -> bool:
+        free = self.e.threads - self.in_flight
+        return free > 0 and any(p.waiting and p.active < self.e.per_peer for p in self.peers.values())
+
+    def _plan(self, claims: list[ClaimedDelivery], opened: set[str]) -> list[ClaimedDelivery]:
+        """The sends to start: per peer the first of its waiting claims (then the new ones), within the peer's
+        and the pool's bounds. Pure: the run's state changes only once the transaction has committed."""
+        if self.stop.is_set():
+            return []
+        queues = {key: list(p.waiting) for key, p in self.peers.items()}
+        for claim in claims:
+            queues.setdefault(claim.peer, []).append(claim)
+        free = self.e.threads - self.in_flight
+        group: list[ClaimedDelivery] = []
+        for key, waiting in queues.items():
+            if key in opened:
+                continue  # its circuit just opened: its claims go back (_recorded)
+            active = self.peers[key].active if key in self.peers else 0
+            take = min(len(waiting), self.e.per_peer - active, free - len(group))
+            group.extend(waiting[: max(0, take)])
+        return group
 
     def _release_waiting(self) -> None:
         ids = [c.delivery_id for p in self.peers.values() for c in p.waiting]
@@ -169,39 +232,20 @@ class Run:
 
     # -------------------------------------------------------------------------------------------- sends
 
-    def _start(self) -> None:
-        """Start what the per-peer and pool bounds allow: intents first (one transaction), then the calls."""
-        free = self.e._threads - self.in_flight
-        group: list[ClaimedDelivery] = []
-        for p in self.peers.values():
-            while p.waiting and p.active < self.e._per_peer and len(group) < free:
-                group.append(p.waiting.popleft())
-                p.active += 1
-        if not group:
-            return
-        data = self._db(lambda: {c.doc_id: self.e.store.documents.raw(c.doc_id) for c in group})
-        now = self.e._clock()
-        starts = [AttemptStart(c.delivery_id, c.fence, c.attempts + 1) for c in group]
-        ids = (
-            None
-            if data is None
-            else self._db(
-                lambda: self.e.store.outbox.begin_attempts(
-                    self.e.worker_id, starts, now=now, lease_until=now + self.e._lease
-                )
-            )
-        )
-        for claim in group:
+    def _start(self, planned: list[ClaimedDelivery], done: TurnResult) -> None:
+        """Send what was planned and begun; a planned claim without an intent was taken over (our lease ran out)."""
+        for claim in planned:
             peer = self.peers[claim.peer]
-            if ids is None:  # the database is down: wait for it, in order
-                peer.active -= 1
-                peer.waiting.appendleft(claim)
-            elif claim.delivery_id not in ids or data is None or data.get(claim.doc_id) is None:
-                peer.active -= 1
-                self.result.lost += 1  # taken over by another worker (our lease ran out): not ours to send
-            else:
-                self.in_flight += 1
-                self.e._pool_submit(self.done, claim, ids[claim.delivery_id], bytes(data[claim.doc_id]))
+            taken = peer.waiting.popleft()  # planned claims are the first of their peer's queue
+            assert taken is claim
+            data = done.data.get(claim.doc_id)
+            attempt_id = done.started.get(claim.delivery_id)
+            if attempt_id is None or data is None:
+                self.result.lost += 1
+                continue
+            peer.active += 1
+            self.in_flight += 1
+            self.e.submit(self.done, claim, attempt_id, data)
 
     # -------------------------------------------------------------------------------------------- outcomes
 
@@ -209,11 +253,16 @@ class Run:
         if self.in_flight:
             self._collect(block=True)
         elif not self.stop.is_set():
-            self.stop.wait(max(0.0, min(self.poll, self.next_claim - time.monotonic())))
+            self.stop.wait(self._idle_for())
+
+    def _idle_for(self) -> float:
+        """Seconds until the next thing to do without a send coming back: a claim, or another try of the database."""
+        wake = max(self.next_claim, self.db_retry_at if self.db_failures else 0.0)
+        return max(0.0, min(self.poll, wake - time.monotonic()))
 
     def _collect(self, *, block: bool) -> None:
         """Take finished sends off the queue (waiting up to a poll interval for the first when ``block``)."""
-        timeout = max(0.01, min(self.poll, self.next_claim - time.monotonic())) if block else 0
+        timeout = max(0.01, self._idle_for()) if block else 0
         while self.in_flight:
             try:
                 sent = self.done.get(timeout=timeout) if block else self.done.get_nowait()
@@ -223,19 +272,10 @@ class Run:
             self.in_flight -= 1
             self.peers[sent.claim.peer].active -= 1
             self.sent.append(sent)
-            self.unrecorded.append(judge(sent, self.e.policy, self.e._rng, self.e._clock(), self.e.worker_id))
+            self.unrecorded.append(judge(sent, self.e.policy, self.e.rng, self.e.clock(), self.e.worker_id))
 
-    def _record(self) -> None:
-        """Commit the judged outcomes in one transaction; kept for the next turn while the database is down."""
-        if not self.unrecorded or (time.monotonic() < self.next_claim and self.db_failures):
-            return
-        items, sent = self.unrecorded, self.sent
-        summary = self._db(
-            lambda: self.e.store.outbox.finish_attempts(items, now=self.e._clock(), circuits=self.e.circuits)
-        )
-        if summary is None:
-            return
-        self.unrecorded, self.sent = [], []
+    def _recorded(self, items: list[FinishedAttempt], sent: list[Sent], summary: FinishSummary) -> None:
+        """Log and count what a turn recorded; give back the waiting claims of peers whose circuit opened."""
         for item, one in zip(items, sent, strict=True):
             _log(one, item)
             outcome = item.record.outcome
@@ -267,7 +307,7 @@ class Run:
         except UnavailableError as exc:
             self.db_failures += 1
             wait = min(MAX_DB_BACKOFF, 0.25 * 2**self.db_failures)
-            self.next_claim = time.monotonic() + wait
+            self.db_retry_at = time.monotonic() + wait
             log.warning(
                 "database unavailable (%s); holding %d outcomes, next try in %.1f s", exc, len(self.unrecorded), wait
             )
@@ -277,6 +317,18 @@ class Run:
             return None
         self.db_failures = 0
         return value
+
+
+def delivery_scope(claim: ClaimedDelivery) -> contextlib.AbstractContextManager[None]:
+    """Every line logged about one delivery names it, its document and its channel (:func:`gateway.logs.scope`)."""
+    return logs.scope(
+        operation="deliver",
+        delivery_id=claim.delivery_id,
+        doc_id=claim.doc_id,
+        document_id=claim.document_id,
+        recipient=claim.recipient,
+        channel=claim.channel,
+    )
 
 
 def _log(sent: Sent, item: FinishedAttempt) -> None:
@@ -291,18 +343,19 @@ def _log(sent: Sent, item: FinishedAttempt) -> None:
         tail = f" {record.error_code}: {record.error_message}"
         if record.next_attempt_at is not None:
             tail += f"; next attempt at {record.next_attempt_at.isoformat(timespec='seconds')}"
-    log.log(
-        level,
-        "delivery %s doc_id=%s to %s via %s attempt %d: %s in %d ms%s",
-        claim.delivery_id,
-        claim.doc_id,
-        claim.recipient,
-        claim.channel,
-        record.attempt,
-        record.outcome,
-        record.duration_ms,
-        tail,
-    )
+    with delivery_scope(claim):
+        log.log(
+            level,
+            "delivery %s doc_id=%s to %s via %s attempt %d: %s in %d ms%s",
+            claim.delivery_id,
+            claim.doc_id,
+            claim.recipient,
+            claim.channel,
+            record.attempt,
+            record.outcome,
+            record.duration_ms,
+            tail,
+        )
 
 
-__all__ = ["MAX_DB_BACKOFF", "ONE_SHOT_DB_FAILURES", "BatchResult", "Run"]
+__all__ = ["MAX_DB_BACKOFF", "ONE_SHOT_DB_FAILURES", "BatchResult", "Run", "delivery_scope"]

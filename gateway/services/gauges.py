@@ -5,7 +5,8 @@ What an operator alerts on: deliveries waiting in mailboxes that nobody fetches 
 ``lt_5m``, ``lt_1h``, ``lt_1d``, ``ge_1d`` (every combination is reported, zeros included, so a series never
 vanishes); dead letters waiting for a re-drive (``edoc_dead_letters``); push deliveries due now that no worker
 holds (``edoc_outbox_due``) and how late the oldest of them is (``edoc_outbox_due_oldest_seconds``: a growing
-value with a non-zero count means no delivery worker is draining the outbox).
+value with a non-zero count means no delivery worker is draining the outbox — or, with ``edoc_peers_failing``
+non-zero, that a peer's circuit breaker holds its deliveries back: ``edoc-gateway deliveries peers`` says which).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class QueueGauges:
     def __call__(self) -> list[ScrapeGauge]:
         now = self._clock()
         due = self._store.gauges.outbox_due(now)
+        failing = self._store.gauges.failing_peers()
         return [
             self._waiting(now),
             ScrapeGauge(
@@ -51,6 +53,12 @@ class QueueGauges:
                 "edoc_outbox_due",
                 "Push deliveries due now that no worker holds.",
                 values={(): float(due.count)},
+            ),
+            ScrapeGauge(
+                "edoc_peers_failing",
+                "Peers whose circuit breaker is open (deliveries wait) or probing (one delivery is out), by state.",
+                ("state",),
+                {(state,): float(failing.get(state, 0)) for state in ("open", "probing")},
             ),
             ScrapeGauge(
                 "edoc_outbox_due_oldest_seconds",

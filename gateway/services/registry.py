@@ -39,6 +39,7 @@ from gateway.db import AgencyRecord, Store, create_engine
 from gateway.db.tables import CHANNELS, SIGNATURE_POLICIES
 from gateway.edxml.organ import OrganId
 from gateway.errors import GatewayError, NotFoundError, RequestError
+from gateway.services.paging import Page, PageRequest, page_of
 from gateway.services.registry_rows import (
     COLUMNS,
     export_row,
@@ -52,6 +53,10 @@ from gateway.services.registry_systems import SystemsAdmin
 #: Largest import file read (a national registry has a few tens of thousands of agencies).
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 _PUSH_NEEDS_ENDPOINT = ("soap", "rest")
+
+
+#: The names the cursors of the registry lists carry (gateway.services.paging).
+AGENCY_LISTING = "agencies"
 
 
 class RegistryImportError(GatewayError):
@@ -248,6 +253,14 @@ class Registry(SystemsAdmin):
 
     def list_agencies(self, parent: str | None = None) -> list[AgencyRecord]:
         return self._store.registry.list_agencies(parent)
+
+    def agencies_page(self, parent: str | None = None, page: PageRequest | None = None) -> Page[AgencyRecord]:
+        """One page of the agencies (or of ``parent``'s direct children), by OrganId (``agencies list``)."""
+        page = page or PageRequest()
+        found = self._store.registry.agencies_page(
+            parent, after=page.after(AGENCY_LISTING, 1), offset=page.offset, limit=page.limit
+        )
+        return page_of(AGENCY_LISTING, found, lambda a: a)
 
     def agency(self, organ_id: str) -> AgencyRecord:
         found = self._store.registry.agencies([organ_id]).get(organ_id)

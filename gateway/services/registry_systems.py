@@ -16,11 +16,16 @@ from gateway.config import Settings
 from gateway.db import Store, SystemRecord
 from gateway.errors import NotFoundError, RequestError
 from gateway.services.auth import SecretBox, generate_secret, hash_secret
+from gateway.services.paging import Page, PageRequest, page_of
 from gateway.services.registry_rows import SYSTEM_ID
 from gateway.services.vdxp_guard import ReplayMode, check_binding, parse_allow_from, parse_client_certs, replay_mode
 
 #: Bounds of an operator-given system secret (VDXP secrets seen in the wild are 24–44 base64 characters).
 MIN_SECRET_LENGTH, MAX_SECRET_LENGTH = 16, 200
+
+
+#: The name the cursors of the system list carry (gateway.services.paging).
+SYSTEM_LISTING = "systems"
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,14 @@ class SystemsAdmin:
 
     def list_systems(self) -> list[SystemInfo]:
         return [_info(s) for s in self._store.registry.list_systems()]
+
+    def systems_page(self, page: PageRequest | None = None) -> Page[SystemInfo]:
+        """One page of the systems, by id (``systems list``; never secrets)."""
+        page = page or PageRequest()
+        found = self._store.registry.systems_page(
+            after=page.after(SYSTEM_LISTING, 1), offset=page.offset, limit=page.limit
+        )
+        return page_of(SYSTEM_LISTING, found, _info)
 
 
 def _info(s: SystemRecord) -> SystemInfo:

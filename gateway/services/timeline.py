@@ -16,9 +16,6 @@ unknown ids are the same ``NOT_FOUND``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -28,7 +25,8 @@ from typing import Any
 
 from gateway.db import DocumentRecord, Store
 from gateway.db.documents_query import DocumentFilter
-from gateway.errors import NotFoundError, RequestError
+from gateway.errors import CursorError, NotFoundError, RequestError
+from gateway.services import paging
 from gateway.services.timeline_story import assessment_dict, events, header, judgement_dict, related, stamp
 from gateway.services.tracking import Tracking
 from gateway.services.tracking_api import MAX_PAGE, DocumentQuery
@@ -62,23 +60,23 @@ def parse_flags(flags: Iterable[str]) -> tuple[tuple[Rule, bool], ...]:
     return tuple(parsed)
 
 
+#: The name the cursors of the document list carry (gateway.services.paging).
+LISTING = "documents"
+
+
 def encode_cursor(received_at: datetime, doc_id: str) -> str:
-    raw = json.dumps([received_at.astimezone(UTC).isoformat(), doc_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """The cursor after one document (:func:`gateway.services.paging.encode_cursor`, as every list's)."""
+    return paging.encode_cursor(LISTING, (received_at.astimezone(UTC), doc_id))
 
 
 def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    if not cursor:
+    """The key a document-list cursor carries; REQUEST.CURSOR for anything else."""
+    key = paging.decode_cursor(LISTING, cursor)
+    if key is None:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, doc_id = json.loads(raw)
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not isinstance(doc_id, str):
-            raise ValueError("naive time or bad id")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise RequestError("the cursor is not one this gateway handed out") from None
-    return when, doc_id
+    if len(key) != 2 or not isinstance(key[0], datetime) or not isinstance(key[1], str):
+        raise CursorError("the cursor does not fit the document list: start again without it")
+    return key[0], key[1]
 
 
 def _fold(text: str | None) -> str:
@@ -132,16 +130,20 @@ class DocumentItem:
 
 @dataclass(frozen=True)
 class DocumentPage:
-    """A page of a document list; ``next_cursor`` is None when nothing is left to read."""
+    """A page of a document list; ``next_cursor`` is None when nothing is left to read. ``total`` counts every
+    matching document when SQL decides every filter; None when a timing-rule flag or a non-ASCII text filter is
+    judged here (counting would mean judging every document: ``scanned`` says how many this page read)."""
 
     items: tuple[DocumentItem, ...]
     next_cursor: str | None
     as_of: datetime
     scanned: int
+    total: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "items": [i.to_dict() for i in self.items],
+            "total": self.total,
             "next_cursor": self.next_cursor,
             **stamp("as_of", self.as_of),
             "scanned": self.scanned,
@@ -223,10 +225,20 @@ class Timelines:
             visible=frozenset(visible) if visible is not None else None,
         )
         python_side = bool(flags) or not exact_in_sql
+        if query.offset < 0:
+            raise RequestError("offset must not be negative", parameter="offset")
         # One row more than a page: whether another page exists is then known without an empty last page.
         batch = max(query.limit + 1, _BATCH) if python_side else query.limit + 1
         as_of = self.clock()
         after = decode_cursor(query.cursor)
+        total = None if python_side else self.store.document_queries.count(sql)
+        skip = query.offset
+        if not python_side and skip:  # every row matches: skip in SQL, by key
+            skipped = self.store.document_queries.page(sql, after=after, limit=skip)
+            if len(skipped) < skip:
+                return DocumentPage((), None, as_of, len(skipped), total)
+            after = (skipped[-1].received_at, skipped[-1].doc_id)
+            skip = 0
         found: list[DocumentItem] = []
         scanned = 0
         while True:
@@ -235,15 +247,19 @@ class Timelines:
                 scanned += 1
                 after = (item.doc.received_at, item.doc.doc_id)
                 if _matches(item, flags, needle):
+                    if skip:
+                        skip -= 1
+                        continue
                     found.append(item)
                 if len(found) == query.limit:
                     more = index < len(rows) - 1 or len(rows) == batch
-                    return DocumentPage(tuple(found), encode_cursor(*after) if more else None, as_of, scanned)
+                    cursor = encode_cursor(*after) if more else None
+                    return DocumentPage(tuple(found), cursor, as_of, scanned, total)
             if len(rows) < batch:
-                return DocumentPage(tuple(found), None, as_of, scanned)
+                return DocumentPage(tuple(found), None, as_of, scanned, total)
             if scanned >= SCAN_CAP:
                 assert after is not None
-                return DocumentPage(tuple(found), encode_cursor(*after), as_of, scanned)
+                return DocumentPage(tuple(found), encode_cursor(*after), as_of, scanned, total)
 
     def _items(self, rows: list[DocumentRecord], visible: set[str] | None, as_of: datetime) -> list[DocumentItem]:
         """Each row with its shown recipients and the rules breached/open for the document or any of them."""

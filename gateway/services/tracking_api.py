@@ -30,6 +30,7 @@ class DocumentQuery:
     text: str | None = None  # case-insensitive substring of Code or Subject
     cursor: str | None = None  # opaque, from the previous page's next_cursor
     limit: int = 50
+    offset: int = 0  # matching documents skipped first (after the cursor's position when both are given)
 
 
 class JsonValue(Protocol):

@@ -11,15 +11,16 @@ audit row ``admin.<route>`` naming the token (never the token itself, never the 
 This module holds the blueprint, authentication, the audit, ``/me``, the contract and the delivery and token
 routes; the tracking reads (documents, report, agencies) are :mod:`gateway.web.admin_tracking`. Errors are the
 JSON edges' (:mod:`gateway.web.jsonapi`): 401 AUTH.DENIED, 403 ACCESS.DENIED (role or scope), 404 NOT_FOUND
-(also a delivery outside the caller's scope), 400 REQUEST.INVALID. Put the admin API behind the TLS proxy,
-ideally on an internal listener (deploy/README.md).
+(also a delivery outside the caller's scope), 400 REQUEST.INVALID, 400 REQUEST.CURSOR (a paging cursor the list did
+not hand out). Every list (deliveries, dead letters, tokens, documents) takes ``limit``, ``offset`` and ``cursor``
+and answers ``{"items": […], "total": N, "next_cursor": …}`` (:mod:`gateway.services.paging`; issue 11 item 7).
+Put the admin API behind the TLS proxy, ideally on an internal listener (deploy/README.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 from flask import Blueprint, Response, g, request
@@ -29,8 +30,9 @@ from gateway.errors import AccessError, AuthError, GatewayError, NotFoundError, 
 from gateway.resources import resource_path
 from gateway.services.admin_roles import Principal, Role
 from gateway.services.api import DeliveryState
+from gateway.services.paging import PageRequest
 from gateway.services.tracking_api import DocumentsApi
-from gateway.web.admin_tracking import TrackingApi, TrackingRoutes, int_arg
+from gateway.web.admin_tracking import TrackingApi, TrackingRoutes, page_args
 from gateway.web.jsonapi import json_response
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,12 @@ class JsonRecord(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
+class JsonPage(Protocol):
+    """A page of a list (:class:`gateway.services.paging.Page`): ``{"items", "total", "next_cursor"}``."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 class AdminAuthApi(Protocol):
     """Tokens and the audit (met by :class:`gateway.services.admin_auth.AdminAuth`)."""
 
@@ -55,7 +63,7 @@ class AdminAuthApi(Protocol):
 
     def create(self, name: str, role: str, scope: str | None = None) -> tuple[JsonRecord, str]: ...
 
-    def list_tokens(self) -> Sequence[JsonRecord]: ...
+    def list_tokens(self, page: PageRequest | None = None) -> JsonPage: ...
 
     def revoke(self, name: str) -> JsonRecord: ...
 
@@ -68,9 +76,9 @@ class DeliveryAdminApi(Protocol):
         *,
         state: DeliveryState | None = None,
         recipient: str | None = None,
-        limit: int = 100,
+        page: PageRequest | None = None,
         scope: str | None = None,
-    ) -> Sequence[JsonRecord]: ...
+    ) -> JsonPage: ...
 
     def show_delivery(self, delivery_id: str, *, scope: str | None = None) -> JsonRecord: ...
 
@@ -207,13 +215,10 @@ class AdminEdge:
         return self._listing(DeliveryState.DEAD)
 
     def _listing(self, state: DeliveryState | None) -> Response:
-        rows = self._deliveries.list_deliveries(
-            state=state,
-            recipient=request.args.get("recipient") or None,
-            limit=int_arg("limit", 100, low=1, high=1000),
-            scope=caller().scope,
+        page = self._deliveries.list_deliveries(
+            state=state, recipient=request.args.get("recipient") or None, page=page_args(), scope=caller().scope
         )
-        return json_response({"deliveries": [r.to_dict() for r in rows]})
+        return json_response(page.to_dict())
 
     def _show(self, delivery_id: str) -> Response:
         return json_response(self._deliveries.show_delivery(delivery_id, scope=caller().scope).to_dict())
@@ -248,7 +253,7 @@ class AdminEdge:
 
     def _tokens(self) -> Response:
         self._token_admin()
-        return json_response({"tokens": [t.to_dict() for t in self._auth.list_tokens()]})
+        return json_response(self._auth.list_tokens(page_args()).to_dict())
 
     def _token_create(self) -> Response:
         self._token_admin()

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request
 
 from gateway.errors import RequestError, UnavailableError
 from gateway.services.admin_roles import Principal
+from gateway.services.paging import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from gateway.services.tracking_api import MAX_PAGE, DocumentQuery, DocumentsApi
 from gateway.tracking.calendar import LOCAL_TZ, local_date, local_start
 from gateway.web.jsonapi import json_response
@@ -59,6 +60,20 @@ def int_arg(name: str, default: int | None, *, low: int, high: int) -> int | Non
     if not low <= value <= high:
         raise RequestError(f"{name} must be between {low} and {high}", parameter=name)
     return value
+
+
+#: The largest ``offset`` a list takes (a deeper page is reached by cursor, which costs nothing extra).
+_MAX_OFFSET = 2**31 - 1
+
+
+def page_args() -> PageRequest:
+    """``limit``, ``offset`` and ``cursor`` of a list (issue 11 item 7), each checked: REQUEST.INVALID for a bad
+    number; a bad cursor is REQUEST.CURSOR when the service reads it."""
+    return PageRequest(
+        limit=int_arg("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT) or DEFAULT_LIMIT,
+        offset=int_arg("offset", 0, low=0, high=_MAX_OFFSET) or 0,
+        cursor=request.args.get("cursor") or None,
+    )
 
 
 def date_arg(name: str) -> date | None:
@@ -126,6 +141,7 @@ class TrackingRoutes:
             text=args.get("text") or None,
             cursor=args.get("cursor") or None,
             limit=int_arg("limit", 50, low=1, high=MAX_PAGE) or 50,
+            offset=int_arg("offset", 0, low=0, high=_MAX_OFFSET) or 0,
         )
         return json_response(self._docs().list_documents(query, scope=self._caller().scope).to_dict())
 
@@ -155,4 +171,4 @@ class TrackingRoutes:
         return json_response(table.to_dict())
 
 
-__all__ = ["DEFAULT_DAYS", "TrackingApi", "TrackingRoutes", "as_of_arg", "date_arg", "int_arg", "period"]
+__all__ = ["DEFAULT_DAYS", "TrackingApi", "TrackingRoutes", "as_of_arg", "date_arg", "int_arg", "page_args", "period"]

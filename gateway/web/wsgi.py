@@ -9,17 +9,13 @@ engine and connection pool.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Mapping
+from typing import Any
 
 from gateway.config import Settings, load_settings
 from gateway.web.app import create_app
 from gateway.web.rawhttp import WsgiApp
 from gateway.xmlcheck import schema
-
-#: /readyz reports "disk" not ready below this much free space in data_dir.
-MIN_FREE_DISK_BYTES = 256 * 1024 * 1024
 
 
 def make_application(settings: Settings | None = None) -> WsgiApp:
@@ -33,6 +29,7 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     # connect) when a tool merely imports the web package.
     from gateway.services import delivery_admin
     from gateway.services.admin import AdminServices
+    from gateway.services.disk import check_disk, disk_paths
     from gateway.services.gateway import GatewayService
     from gateway.services.gauges import QueueGauges, TrackingGauges
     from gateway.services.tracking import Tracking
@@ -41,8 +38,12 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     service = GatewayService.from_settings(settings)
     service_ready = getattr(service, "readiness", None)
 
-    def readiness() -> Mapping[str, bool]:
-        checks = {"disk": _disk_ok(settings)}
+    checked = disk_paths(settings.data_dir, settings.effective_database_url)
+
+    def readiness() -> Mapping[str, Any]:
+        # Not ready below EITHER floor (a share of the filesystem, or an absolute minimum): issue 11 item 7.
+        floors = {"min_free_percent": settings.readyz_min_free_percent, "min_free_mb": settings.readyz_min_free_mb}
+        checks: dict[str, Any] = {name: check_disk(path, **floors) for name, path in checked.items()}
         if callable(service_ready):
             checks.update(service_ready())
         # A fresh worker heartbeat, when any agency is reached by push (gateway.md: /readyz … worker heartbeat).
@@ -55,15 +56,6 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     tracking = Tracking(service.store, rules_from(settings))
     gauges = {"queue": QueueGauges(service.store), "tracking": TrackingGauges(tracking)}
     return create_app(settings, service, readiness=readiness, admin=admin, gauge_sources=gauges)
-
-
-def _disk_ok(settings: Settings) -> bool:
-    """data_dir exists, is writable, and has room for a few large packages."""
-    path = settings.data_dir
-    try:
-        return os.access(path, os.W_OK) and shutil.disk_usage(path).free >= MIN_FREE_DISK_BYTES
-    except OSError:
-        return False
 
 
 def __getattr__(name: str) -> WsgiApp:

@@ -1,14 +1,16 @@
 """The delivery worker's composition root: ``run_worker(settings)`` (``edoc-gateway worker``; issue 4).
 
-It wires the database, the peer adapters (:mod:`gateway.worker.peers`) and
-:class:`gateway.services.delivery.Deliverer`, then loops: claim a batch of due deliveries, deliver them, sleep
-``worker_poll_seconds`` when there is nothing to do. Any number of workers may run, on one host or many
-(PostgreSQL), and each may be killed at any moment: claims are leases, and a delivery is recorded delivered only
-after its adapter returned.
+It wires the database, the peer adapters (:mod:`gateway.worker.peers`) and the delivery engine
+(:class:`gateway.services.delivery.Deliverer`), then runs the engine until stopped: it claims due deliveries whenever
+sending capacity frees up and sends them in parallel, at most ``delivery_peer_concurrency`` at once per peer (issue
+11). Any number of workers may run, on one host or many (PostgreSQL), and each may be killed at any moment: claims
+are short leases that the heartbeat thread renews while the engine turns (:mod:`gateway.worker.heartbeat`), under a
+fencing token; every call is preceded by its attempt row; a delivery is recorded delivered only after its adapter
+returned.
 
-Signals: SIGTERM and SIGINT stop the worker gracefully — the delivery in hand is finished and recorded, the claims
-not yet started are released for other workers, the heartbeat row is marked stopped
-(:mod:`gateway.worker.heartbeat`). Logging is configured by the caller (the CLI), not here.
+Signals: SIGTERM and SIGINT stop the worker gracefully — the sends in flight are finished and recorded, the claims
+not yet started are released for other workers, the heartbeat row is marked stopped. Logging is configured by the
+caller (the CLI), not here.
 
 Alerts (issue 9): unless ``once``, the worker also runs an alert round every ``alerts_interval_seconds`` (0: off) in
 its own thread (:mod:`gateway.worker.alerting`), so deliveries never wait for an SMTP server; rounds are single
@@ -16,7 +18,7 @@ across all workers by a database lease.
 
 Upstream VDXP polling: when the ``[vdxp]`` table names an upstream axis (``endpoint``, ``system_id``, ``secret``)
 and ``poll`` is not false, the worker also fetches what the axis holds for our agencies, every ``poll_seconds``
-(default 30) and once at the start of a ``once`` pass (:mod:`gateway.worker.polling`).
+(default 30) in its own thread, and once at the start of a ``once`` pass (:mod:`gateway.worker.polling`).
 """
 
 from __future__ import annotations
