@@ -338,6 +338,17 @@ def _reclaim(tmp: Path, db: Database, raw: bytes, args: argparse.Namespace) -> d
                 if time.monotonic() > deadline:
                     raise RuntimeError("the first worker delivered nothing")
                 time.sleep(0.01)
+            claimed = (
+                sa.select(sa.func.count())
+                .select_from(t.outbox)
+                .where(t.outbox.c.claimed_by.is_not(None), t.outbox.c.lease_until > sa.bindparam("now"))
+            )
+            while True:  # kill it while it holds claims (not between two batches)
+                with run.store.engine.connect() as conn:
+                    if conn.execute(claimed, {"now": datetime.now(UTC)}).scalar_one():
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the first worker never held a claim")
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             killed, killed_at = time.monotonic(), datetime.now(UTC)
