@@ -494,6 +494,9 @@ def outage_rig(tmp_path: Path, request: pytest.FixtureRequest, pki) -> Iterator[
 
 @pytest.mark.parametrize("outage_rig", ["sqlite", "postgresql"], indirect=True)
 def test_b_database_outage_of_20_s_under_load_drains_within_30_s_of_recovery(outage_rig):
+    """The database gone for 20 s while two workers deliver (PostgreSQL stopped like a crash, SQLite's write lock
+    held by another process): outcomes of sends in flight are kept and recorded later, no claim stays stranded,
+    and the rest drains within 30 s of the database's return."""
     rig, cluster = outage_rig
     k1, k2 = PEERS[0], PEERS[1]
     for hook in (rig.hooks[k1], rig.hooks[k2]):
@@ -531,6 +534,8 @@ def test_b_database_outage_of_20_s_under_load_drains_within_30_s_of_recovery(out
 
 
 def test_c_a_peer_answering_in_5_s_does_not_delay_the_others(rig: Rig):
+    """Documents arriving at 4/s for two healthy peers, every third also for a peer answering in 5 s: the slow
+    peer holds a few sending slots, never the healthy peers' turn (p90 intake → arrival < 2 s)."""
     slow, h1, h2 = PEERS
     rig.hooks[slow].mode = "slow 5"
     for _ in range(2):
@@ -561,6 +566,9 @@ def test_c_a_peer_answering_in_5_s_does_not_delay_the_others(rig: Rig):
 
 
 def test_d_a_peer_down_gets_a_few_attempts_per_minute_not_a_storm(rig: Rig):
+    """A peer that resets every connection, with 30 deliveries queued to it: after the breaker's opening burst,
+    a few probes per minute (every TCP connect counted), the healthy peer unaffected, all delivered once it is
+    back."""
     down, healthy = PEERS[0], PEERS[1]
     rig.hooks[down].mode = "down"
     for _ in range(30):
