@@ -29,6 +29,10 @@ from gateway.services.retry import RetryPolicy, Sent, judge
 log = logging.getLogger("gateway.services.delivery")
 T = TypeVar("T")
 
+#: Claims a worker holds per peer, in rounds of ``delivery_peer_concurrency`` (one in flight, the rest waiting).
+PEER_HELD: Final = 4
+#: After a send comes back, how long to wait for others before the turn that records them (one commit for several).
+COALESCE_SECONDS: Final = 0.002
 #: Longest wait between attempts to reach a database that is down (the drain after recovery starts within it).
 MAX_DB_BACKOFF: Final = 5.0
 #: In a one-shot run (``run_batch``, ``until_idle``), give up after this many consecutive database failures.
@@ -103,6 +107,8 @@ class Run:
         self.sent: list[Sent] = []
         self.next_claim = 0.0  # time.monotonic() before which no claim is made (nothing was due)
         self.db_retry_at = 0.0  # time.monotonic() before which the database is left alone (it was down)
+        #: Peers left out of the last (empty) claim for being full: claim again as soon as one drains.
+        self.full_peers: set[str] = set()
         self.claims_done = False
         self.db_failures = 0
         #: This run's finished sends (a run's own queue: a send outliving an aborted run never reaches another).
@@ -170,22 +176,33 @@ class Run:
         self._start(planned, done)
 
     def _claim_request(self) -> ClaimRequest | None:
-        """What to claim now, if anything: room left under twice the pool, at most ``batch``, per-peer bounded."""
-        if self.stop.is_set() or self.claims_done or time.monotonic() < self.next_claim:
+        """What to claim now, if anything: room left under twice the pool, at most ``batch``, per-peer bounded.
+
+        A peer with a full round still waiting (``per_peer`` claims) is left out, and topped up to
+        :data:`PEER_HELD` rounds once it drains below that: claims come in batches rather than one per send.
+        """
+        if self.stop.is_set() or self.claims_done:
+            return None
+        if time.monotonic() < self.next_claim and not self._drained():
             return None
         room = self.e.threads * 2 - self.in_flight - self._waiting()
         if room <= 0:
             return None
-        cap = None if self.mode == "once" else 2 * self.e.per_peer  # a run_batch takes its whole claim
+        cap = None if self.mode == "once" else PEER_HELD * self.e.per_peer  # a run_batch takes its whole claim
         held = {key: len(p.waiting) + p.active for key, p in self.peers.items()}
+        full = [key for key, p in self.peers.items() if len(p.waiting) >= self.e.per_peer]
         return ClaimRequest(
             limit=min(room, self.batch),
             channels=self.e.channels,
             due_before=self.due_before,
-            exclude_peers=[] if cap is None else [key for key, n in held.items() if n >= cap],
+            exclude_peers=[] if cap is None else full,
             per_peer=cap,
             held=held,
         )
+
+    def _drained(self) -> bool:
+        """A peer left out of the last claim for being full has drained below a round."""
+        return any(len(self.peers[key].waiting) < self.e.per_peer for key in self.full_peers)
 
     def _claimed(self, request: ClaimRequest, claims: list[ClaimedDelivery]) -> None:
         self.result.claimed += len(claims)
@@ -194,9 +211,12 @@ class Run:
         if self.mode == "once":
             self.claims_done = True
         elif not claims:
-            # Nothing more is due now (or only for peers this worker saturates): look again later.
+            # Nothing more is due now, or only for peers that are full: look again later, or as soon as one drains.
             self.next_claim = time.monotonic() + self.poll
+            self.full_peers = set(request.exclude_peers)
             self.claims_done = self.mode == "idle" and not self.in_flight and not self._waiting()
+        else:
+            self.next_claim, self.full_peers = 0.0, set()
 
     def _startable(self) -> bool:
         free = self.e.threads - self.in_flight
@@ -261,14 +281,16 @@ class Run:
         return max(0.0, min(self.poll, wake - time.monotonic()))
 
     def _collect(self, *, block: bool) -> None:
-        """Take finished sends off the queue (waiting up to a poll interval for the first when ``block``)."""
-        timeout = max(0.01, self._idle_for()) if block else 0
+        """Take finished sends off the queue (when ``block``: waiting up to a poll interval for the first, then
+        :data:`COALESCE_SECONDS` for each next one)."""
+        timeout: float | None = max(0.01, self._idle_for()) if block else None
         while self.in_flight:
             try:
-                sent = self.done.get(timeout=timeout) if block else self.done.get_nowait()
+                sent = self.done.get_nowait() if timeout is None else self.done.get(timeout=timeout)
             except queue.Empty:
                 return
-            block = False
+            if timeout is not None:
+                timeout = COALESCE_SECONDS  # the first came back: a moment for others, to record them together
             self.in_flight -= 1
             self.peers[sent.claim.peer].active -= 1
             self.sent.append(sent)
