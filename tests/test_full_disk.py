@@ -16,6 +16,7 @@ import errno
 import json
 import logging
 import os
+import re
 import subprocess
 import tempfile
 import uuid
@@ -263,7 +264,9 @@ def test_a_full_postgresql_tablespace_is_an_error_line_naming_the_write_and_noth
                     with pytest.raises(zeep.exceptions.Fault) as fault:
                         client.send_edoc(_package(pki, f"80{n}"))
                     assert fault.value.message.startswith("SERVICE.UNAVAILABLE"), fault.value.message
-                assert store.counts() == before  # nothing half-stored
+                # Nothing half-stored. A WS-Security nonce is the replay cache, committed on its own before intake
+                # by design: PostgreSQL may still fit one in a page with room left, and the intake then fails.
+                assert _without_nonces(store.counts()) == _without_nonces(before)
                 filler.unlink()
                 assert client.send_edoc(_package(pki, "800")).docId
             finally:
@@ -273,7 +276,11 @@ def test_a_full_postgresql_tablespace_is_an_error_line_naming_the_write_and_noth
         engine.dispose()
     for event in _refused_writes(log, secret, 2):
         assert event.startswith("database write failed: disk full (psycopg.errors.DiskFull: could not extend file")
-        assert event.endswith(" at INSERT INTO wss_nonces"), event
+        assert re.search(r" at (COMMIT of )?INSERT INTO \w+", event), event  # the nonce, or the intake after it
+
+
+def _without_nonces(counts: dict[str, int]) -> dict[str, int]:
+    return {table: n for table, n in counts.items() if table != "wss_nonces"}
 
 
 def test_an_unreachable_postgresql_is_one_warning_naming_the_cause_and_the_password_never(caplog):

@@ -94,6 +94,8 @@ class FinishSummary:
     changed: list[bool] = field(default_factory=list)
     opened: set[str] = field(default_factory=set)
     closed: set[str] = field(default_factory=set)
+    #: Peers whose circuit is open after this batch, whoever opened it: the worker stops sending to them too.
+    failing: set[str] = field(default_factory=set)
 
 
 def begin_attempts(
@@ -201,12 +203,16 @@ def _update_circuits(
             peer_runs.append([item.peer_failed, 1, _error_text(item.record)])
     for peer, peer_runs in runs.items():
         for failed, count, error in peer_runs:
-            if failed and record_failure(conn, peer, now, error, policy, count=count):
+            state = record_failure(conn, peer, now, error, policy, count=count) if failed else None
+            if state == "opened":
                 summary.opened.add(peer)
+            if state in ("opened", "open"):
+                summary.failing.add(peer)
                 summary.closed.discard(peer)
             elif not failed and record_answer(conn, peer, now):
                 summary.closed.add(peer)
                 summary.opened.discard(peer)
+                summary.failing.discard(peer)
 
 
 def _dead(conn: Connection, item: FinishedAttempt) -> bool:

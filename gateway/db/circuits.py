@@ -99,8 +99,9 @@ def take_probe(conn: Connection, peer: str, now: datetime, policy: CircuitPolicy
 
 def record_failure(
     conn: Connection, peer: str, now: datetime, error: str, policy: CircuitPolicy, *, count: int = 1
-) -> bool:
-    """Count ``count`` consecutive failures of the peer; True if this opened (or re-opened) its circuit."""
+) -> str:
+    """Count ``count`` consecutive failures of the peer; returns ``opened`` if this opened (or re-opened) its
+    circuit, else its state (``closed``, or ``open`` when another worker opened it: stop sending to it too)."""
     conn.execute(
         insert_ignoring_duplicates(conn, _c, ["peer"]),
         {"peer": peer, "state": "closed", "failures": 0, "opens": 0, "changed_at": now},
@@ -108,14 +109,14 @@ def record_failure(
     conn.execute(update(_c).where(_c.c.peer == peer).values(failures=_c.c.failures + count, last_error=error[:500]))
     row = conn.execute(select(_c.c.state, _c.c.failures, _c.c.opens).where(_c.c.peer == peer)).one()
     if row.state == "open" or (row.state == "closed" and row.failures < policy.failures):
-        return False
+        return str(row.state)
     # A failed probe, or the threshold reached: open for the next interval.
     conn.execute(
         update(_c)
         .where(_c.c.peer == peer)
         .values(state="open", opens=row.opens + 1, open_until=now + policy.open_for(row.opens + 1), changed_at=now)
     )
-    return True
+    return "opened"
 
 
 def record_answer(conn: Connection, peer: str, now: datetime) -> bool:

@@ -152,7 +152,7 @@ class Run:
         planned: list[ClaimedDelivery] = []
 
         def plan(claims: list[ClaimedDelivery], summary: FinishSummary) -> list[ClaimedDelivery]:
-            planned[:] = self._plan(claims, summary.opened)
+            planned[:] = self._plan(claims, summary.failing)
             return planned
 
         now = self.e.clock()
@@ -222,7 +222,7 @@ class Run:
         free = self.e.threads - self.in_flight
         return free > 0 and any(p.waiting and p.active < self.e.per_peer for p in self.peers.values())
 
-    def _plan(self, claims: list[ClaimedDelivery], opened: set[str]) -> list[ClaimedDelivery]:
+    def _plan(self, claims: list[ClaimedDelivery], failing: set[str]) -> list[ClaimedDelivery]:
         """The sends to start: per peer the first of its waiting claims (then the new ones), within the peer's
         and the pool's bounds. Pure: the run's state changes only once the transaction has committed."""
         if self.stop.is_set():
@@ -233,8 +233,8 @@ class Run:
         free = self.e.threads - self.in_flight
         group: list[ClaimedDelivery] = []
         for key, waiting in queues.items():
-            if key in opened:
-                continue  # its circuit just opened: its claims go back (_recorded)
+            if key in failing:
+                continue  # its circuit is open (by us or another worker): its claims go back (_recorded)
             active = self.peers[key].active if key in self.peers else 0
             take = min(len(waiting), self.e.per_peer - active, free - len(group))
             group.extend(waiting[: max(0, take)])
@@ -308,6 +308,7 @@ class Run:
         for peer in summary.opened:
             self.result.opened += 1
             log.warning("peer %s failing: circuit open, its deliveries wait for a probe", peer)
+        for peer in summary.failing:
             self._drop_queue(peer)
         for peer in summary.closed:
             log.info("peer %s answers again: circuit closed", peer)
