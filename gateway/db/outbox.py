@@ -88,16 +88,6 @@ class OutboxRepository(Repository):
                 policy=circuits or CircuitPolicy(),
             )
 
-    def renew_claims(self, worker_id: str, delivery_ids: Collection[str], lease_until: datetime) -> set[str]:
-        """Extend this worker's leases; returns the deliveries it still holds (another worker may have taken one
-        whose lease had run out)."""
-        if not delivery_ids:
-            return set()
-        mine = (_o.c.delivery_id.in_(list(delivery_ids)), _o.c.claimed_by == worker_id)
-        with self._db.write() as conn:
-            conn.execute(update(_o).where(*mine).values(lease_until=lease_until))
-            return set(conn.scalars(select(_o.c.delivery_id).where(*mine)))
-
     def renew_leases(self, worker_id: str, lease_until: datetime) -> int:
         """Extend every lease this worker holds (its heartbeat thread, while the worker is alive and working)."""
         with self._db.write() as conn:
