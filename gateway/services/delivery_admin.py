@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Final
 
 from gateway.config import Settings
-from gateway.db import DeliveryOverview, Store, create_engine
+from gateway.db import CircuitRecord, DeliveryOverview, Store, create_engine
 from gateway.edxml.codes import PackageKind
 from gateway.errors import AccessError, NotFoundError, RequestError, UnavailableError
 from gateway.services.api import DeliveryState
@@ -226,16 +226,8 @@ def redrive(
 
 
 @dataclass(frozen=True)
-class PeerCircuit:
-    """A peer's circuit breaker as operators see it (``edoc-gateway deliveries peers``)."""
-
-    peer: str
-    state: str
-    failures: int
-    opens: int
-    open_until: datetime | None
-    changed_at: datetime
-    last_error: str | None
+class PeerCircuit(CircuitRecord):
+    """A peer's circuit breaker as operators see it (``edoc-gateway deliveries peers``), JSON-ready."""
 
     def to_dict(self) -> dict[str, object]:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
