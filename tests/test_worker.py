@@ -11,6 +11,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -514,6 +515,32 @@ def test_graceful_stop_finishes_the_delivery_in_hand_and_releases_the_rest(store
     for i in ids[2:]:
         row = store.deliveries.delivery_overview(i)
         assert row is not None and row.claimed_by is None and row.attempts == 0  # due again at once, for anyone
+
+
+def test_a_worker_whose_own_leases_ran_out_never_claims_again_what_it_holds(store):
+    """The database was away longer than a lease (no renewals): the worker's waiting and in-flight claims are
+    expired when it comes back. It must not claim them again itself — that planned one delivery twice under one
+    intent (two POSTs, one attempt row: CI's fault test b caught it) or sent one still in flight."""
+    ids = [add_doc(store, R, at=T0 + timedelta(seconds=i))[R] for i in range(3)]
+    clock, go = Clock(T0 + timedelta(seconds=9)), threading.Event()
+
+    def behaviour(_peer: Peer, pkg: OutgoingPackage) -> DeliveryResult:
+        if pkg.delivery_id == ids[0]:
+            go.wait(5)  # still in flight when the worker claims again
+        elif pkg.delivery_id == ids[1]:
+            clock.advance(61)  # every lease of the worker (60 s) has run out by the next turn
+        else:
+            go.set()
+        return DeliveryResult()
+
+    adapter = FakeAdapter(behaviour)
+    result = deliverer(store, adapter, clock, peer_concurrency=2).run(threading.Event(), until_idle=True)
+    calls = Counter(p.delivery_id for p in adapter.calls)
+    assert calls == dict.fromkeys(ids, 1)
+    assert (result.claimed, result.delivered, result.lost) == (3, 3, 0)
+    for delivery in ids:
+        outcomes = [(a.worker_id, a.outcome) for a in store.outbox.delivery_attempts(delivery)]
+        assert outcomes == [("w1", "delivered")]
 
 
 def worker_settings(database_url: str, tmp_path, **kw) -> Settings:

@@ -45,6 +45,9 @@ class ClaimRequest:
     exclude_peers: Collection[str] = ()
     per_peer: int | None = None
     held: Mapping[str, int] = field(default_factory=dict)
+    #: Deliveries the worker still holds in memory (waiting or in flight): never claimed again by it, even when
+    #: their leases ran out while the database was away — a second claim would send the same delivery twice.
+    holding: Collection[str] = ()
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def claim(
     due = now if request.due_before is None else min(request.due_before, now)
     limit = request.limit
     fetch = limit if request.per_peer is None else min(limit * 4, limit + 500)
-    rows = conn.execute(_pick_due(due, now, request.channels, fetch, request.exclude_peers)).all()
+    rows = conn.execute(_pick_due(due, now, request.channels, fetch, request.exclude_peers, request.holding)).all()
     ids = _choose(conn, rows, limit, request.per_peer, request.held, now, policy)
     if not ids:
         return []
@@ -167,10 +170,15 @@ def _choose(
 
 
 def _pick_due(
-    due: datetime, now: datetime, channels: Collection[str], limit: int, exclude_peers: Collection[str]
+    due: datetime,
+    now: datetime,
+    channels: Collection[str],
+    limit: int,
+    exclude_peers: Collection[str],
+    holding: Collection[str] = (),
 ) -> Select[Any]:
-    """Up to ``limit`` outbox rows due by ``due`` with no live lease and a sendable peer, with the peer and its
-    circuit state, locked SKIP LOCKED (PostgreSQL)."""
+    """Up to ``limit`` outbox rows due by ``due`` with no live lease and a sendable peer (and not ``holding``),
+    with the peer and its circuit state, locked SKIP LOCKED (PostgreSQL)."""
     peer = peer_key_column()
     query = (
         select(_o.c.id, peer.label("peer"), _c.c.state)
@@ -191,6 +199,8 @@ def _pick_due(
     )
     if exclude_peers:
         query = query.where(peer.not_in(sorted(exclude_peers)))
+    if holding:
+        query = query.where(_o.c.delivery_id.not_in(sorted(holding)))
     return query
 
 

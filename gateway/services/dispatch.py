@@ -103,6 +103,8 @@ class Run:
         self.result = BatchResult()
         self.peers: dict[str, _PeerQueue] = {}
         self.in_flight = 0
+        #: Deliveries being sent now (a second send of one of them must never start, whatever the database says).
+        self.flying: set[str] = set()
         self.unrecorded: list[FinishedAttempt] = []
         self.sent: list[Sent] = []
         self.next_claim = 0.0  # time.monotonic() before which no claim is made (nothing was due)
@@ -198,6 +200,7 @@ class Run:
             exclude_peers=[] if cap is None else full,
             per_peer=cap,
             held=held,
+            holding=[c.delivery_id for p in self.peers.values() for c in p.waiting] + sorted(self.flying),
         )
 
     def _drained(self) -> bool:
@@ -206,7 +209,7 @@ class Run:
 
     def _claimed(self, request: ClaimRequest, claims: list[ClaimedDelivery]) -> None:
         self.result.claimed += len(claims)
-        for claim in claims:
+        for claim in claims:  # never one the run holds: the request names them (ClaimRequest.holding)
             self.peers.setdefault(claim.peer, _PeerQueue()).waiting.append(claim)
         if self.mode == "once":
             self.claims_done = True
@@ -253,18 +256,22 @@ class Run:
     # -------------------------------------------------------------------------------------------- sends
 
     def _start(self, planned: list[ClaimedDelivery], done: TurnResult) -> None:
-        """Send what was planned and begun; a planned claim without an intent was taken over (our lease ran out)."""
+        """Send what was planned and begun; a planned claim without an intent was taken over (our lease ran out).
+
+        The intents are keyed by delivery, so a delivery planned twice (or already in flight) is sent once at most:
+        a second send under the same intent would be a POST the attempt log does not show."""
         for claim in planned:
             peer = self.peers[claim.peer]
             taken = peer.waiting.popleft()  # planned claims are the first of their peer's queue
             assert taken is claim
             data = done.data.get(claim.doc_id)
             attempt_id = done.started.get(claim.delivery_id)
-            if attempt_id is None or data is None:
+            if attempt_id is None or data is None or claim.delivery_id in self.flying:
                 self.result.lost += 1
                 continue
             peer.active += 1
             self.in_flight += 1
+            self.flying.add(claim.delivery_id)
             self.e.submit(self.done, claim, attempt_id, data)
 
     # -------------------------------------------------------------------------------------------- outcomes
@@ -292,6 +299,7 @@ class Run:
             if timeout is not None:
                 timeout = COALESCE_SECONDS  # the first came back: a moment for others, to record them together
             self.in_flight -= 1
+            self.flying.discard(sent.claim.delivery_id)
             self.peers[sent.claim.peer].active -= 1
             self.sent.append(sent)
             self.unrecorded.append(judge(sent, self.e.policy, self.e.rng, self.e.clock(), self.e.worker_id))
