@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from gateway import __version__
-from gateway.cli import admin_tokens, alerts, deliveries, demo, packages, registry, service, tracking
+from gateway.cli import admin_tokens, alerts, deliveries, demo, operators, packages, registry, service, tracking
 from gateway.cli.common import _Group
 from gateway.config import ENV_PREFIX
 
@@ -51,6 +51,6 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = config_path
 
 
-for _module in (packages, service, registry, deliveries, tracking, alerts, admin_tokens, demo):
+for _module in (packages, service, registry, deliveries, tracking, alerts, admin_tokens, operators, demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -127,6 +127,13 @@ class Settings:
     metrics_token: str = ""
     #: Bearer token of the admin REST API (/admin/v1); empty disables the API. A secret: use the environment.
     admin_token: str = ""
+    #: Operator console (/console, issue 12): a session ends after this idle time, and this long after login.
+    console_session_idle_minutes: int = 30
+    console_session_hours: int = 12
+    #: Failed console logins per user name per auth_failure_window_seconds before RATE.LIMITED (0 = off).
+    console_login_failures: int = 10
+    #: The session cookie's Secure flag: keep it on behind TLS; the demo turns it off for http://127.0.0.1.
+    console_cookie_secure: bool = True
     #: Whether /readyz also requires a fresh delivery-worker heartbeat (when any agency is reached by push).
     #: Off by default: intake keeps working (deliveries queue) while workers restart, so a load balancer
     #: should not take the web tier out for a worker outage; turn it on where one process runs both.

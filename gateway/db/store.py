@@ -15,6 +15,7 @@ import SQLAlchemy; everything they need from the database is a repository method
 * ``store.alerts`` (:mod:`gateway.db.alerts`) — raised alerts and the alert round lease;
 * ``store.certificates`` (:mod:`gateway.db.certificates`) — signer certificates seen at intake;
 * ``store.admin_tokens`` (:mod:`gateway.db.admin_tokens`) — the admin API's role-scoped tokens (hashes only);
+* ``store.operators`` (:mod:`gateway.db.operators`) — console accounts and their sessions (hashes only);
 * ``store.document_queries`` (:mod:`gateway.db.documents_query`) — tracking's document lists (keyset pages) and
   the rest of a document's story (attempts, audited fetches and acknowledgements, linked documents);
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
@@ -43,6 +44,7 @@ from gateway.db.documents import DocumentRepository
 from gateway.db.documents_query import DocumentQueryRepository
 from gateway.db.gauges import GaugeRepository
 from gateway.db.nonces import NonceRepository
+from gateway.db.operators import OperatorRepository
 from gateway.db.outbox import OutboxRepository
 from gateway.db.refusals import RefusalRepository
 from gateway.db.registry import RegistryRepository
@@ -73,6 +75,7 @@ class Store:
         self.admin_tokens = AdminTokenRepository(db)
         self.document_queries = DocumentQueryRepository(db)
         self.refusals = RefusalRepository(db)
+        self.operators = OperatorRepository(db)
 
     @property
     def dialect(self) -> str:

@@ -45,6 +45,8 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``signer_certificates`` every certificate that signed a valid package, per sending agency (certificate watch).
 ``alerts``              raised tracking alerts, one per (rule, subject, state): the de-duplication record.
 ``admin_tokens``        role- and subtree-scoped tokens of the admin API (hashes only).
+``operators``           console accounts (argon2id hashes), role and scope like admin tokens (issue 12).
+``console_sessions``    the console's server-side sessions (SHA-256 of the cookie's identifier) and CSRF tokens.
 ``refusal_counts``      refusals aggregated per (window, address, claimed system, code): count, first/last time;
                         the authentication throttle's shared counters (issue 10, :mod:`gateway.db.refusals`).
 
@@ -91,6 +93,7 @@ from gateway.db.columns import (
 )
 from gateway.db.columns import created as _created
 from gateway.db.columns import one_of as _in
+from gateway.db.console_tables import console_sessions, operators
 from gateway.db.delivery_tables import delivery_attempts, outbox, peer_circuits, worker_heartbeats
 from gateway.db.guard_tables import refusal_counts, vdxp_signatures, wss_nonces
 
@@ -334,10 +337,12 @@ __all__ = [
     "agency_certificates",
     "alerts",
     "audit_log",
+    "console_sessions",
     "deliveries",
     "delivery_attempts",
     "documents",
     "metadata",
+    "operators",
     "outbox",
     "peer_circuits",
     "refusal_counts",

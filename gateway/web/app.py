@@ -12,14 +12,16 @@ Routes:
   the admin services are given (the entry point always gives them; without any token every call is 401);
 - ``/rest/v1/packages`` — canonical JSON packages from modern systems and REST peers (:mod:`gateway.web.rest`);
 - ``/vdxp/<operation>`` — the VDXP-compatible REST API (:mod:`gateway.web.vdxp`, edxml.md §11);
+- ``/console/…`` — the operators' web console (:mod:`gateway.web.console`: sessions, CSRF, HTML pages), when its
+  services are given;
 - ``/metrics`` — Prometheus (:mod:`gateway.web.metrics`; Bearer ``metrics_token`` when set).
 
 Every request passes :class:`gateway.web.observe.RequestObserver` first (latency histogram, log context), then
 :class:`gateway.web.throttle.ThrottleFront` (the client address, its request rate, ``Retry-After``).
 
 Everything but ``/soap`` is a Flask blueprint; errors of the JSON edges are translated once
-(:mod:`gateway.web.jsonapi`), an unknown path answers a JSON 404. Later edges (the operators' console with
-sessions and templates, the legacy e-doc.vn profile) are blueprints registered here too.
+(:mod:`gateway.web.jsonapi`), an unknown path answers a JSON 404 (under ``/console`` an HTML page). Later edges
+(the legacy e-doc.vn profile) are blueprints registered here too.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from flask import Flask
 from gateway.config import Settings
 from gateway.metrics import GaugeSource
 from gateway.services.api import GatewayApi
+from gateway.services.console import ConsoleServices
 from gateway.web.admin import AdminBackend, AdminEdge
 from gateway.web.certificate import certificate_blueprint
+from gateway.web.console import console_blueprint
 from gateway.web.guard import SoapGuard
 from gateway.web.health import Readiness, health_blueprint
 from gateway.web.jsonapi import install_error_handlers
@@ -57,11 +61,13 @@ def create_app(
     readiness: Readiness | None = None,
     admin: AdminBackend | None = None,
     gauge_sources: Mapping[str, GaugeSource] | None = None,
+    console: ConsoleServices | None = None,
 ) -> Flask:
     """The WSGI application for ``settings`` over the use cases ``api``.
 
     ``readiness`` is what ``/readyz`` asks; without one the process is ready as soon as it serves.
     ``admin`` are the admin API's use cases (tokens, deliveries, tracking); the API is mounted only with them.
+    ``console`` are the operator console's use cases; the console (``/console``) is mounted only with them.
     ``gauge_sources`` are the scrape-time gauges of ``/metrics`` (:mod:`gateway.metrics`).
     """
     _quiet_spyne_logging()
@@ -80,6 +86,8 @@ def create_app(
     app.register_blueprint(VdxpEdge(api, settings).blueprint())
     if admin is not None:
         app.register_blueprint(AdminEdge(admin).blueprint())
+    if console is not None:
+        app.register_blueprint(console_blueprint(console, settings))
     soap = SoapGuard(soap_wsgi_app(api, settings.max_body_bytes), api, settings)
     # The rate-limit front sees every request before an edge reads its body (issue 10).
     trusted = trusted_networks(settings.trusted_proxies)

@@ -19,8 +19,8 @@ from gateway.xmlcheck import schema
 
 
 def make_application(settings: Settings | None = None) -> WsgiApp:
-    """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService (+ the admin API's use cases over
-    its store: tokens, deliveries, tracking) → the web app."""
+    """Settings (``EDOC_GATEWAY_*`` / ``EDOC_GATEWAY_CONFIG``) → GatewayService (+ the admin API's and the
+    console's use cases over its store: tokens, deliveries, tracking, operators, registry) → the web app."""
     settings = settings or load_settings()
     # libxml2's schema types are initialised here, in the thread building the app, before the application threads
     # of the serving front compile their own copies (gateway.xmlcheck.schema.prepare).
@@ -29,6 +29,7 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     # connect) when a tool merely imports the web package.
     from gateway.services import delivery_admin
     from gateway.services.admin import AdminServices
+    from gateway.services.console import ConsoleServices
     from gateway.services.disk import check_disk, disk_paths
     from gateway.services.gateway import GatewayService
     from gateway.services.gauges import QueueGauges, TrackingGauges
@@ -55,7 +56,8 @@ def make_application(settings: Settings | None = None) -> WsgiApp:
     # Scrape-time gauges of /metrics, by source name (gateway.metrics).
     tracking = Tracking(service.store, rules_from(settings))
     gauges = {"queue": QueueGauges(service.store), "tracking": TrackingGauges(tracking)}
-    return create_app(settings, service, readiness=readiness, admin=admin, gauge_sources=gauges)
+    console = ConsoleServices.over(service.store, settings, admin)
+    return create_app(settings, service, readiness=readiness, admin=admin, gauge_sources=gauges, console=console)
 
 
 def __getattr__(name: str) -> WsgiApp:

@@ -1,0 +1,37 @@
+"""What the operator console (:mod:`gateway.web.console`) is built on: the same use cases as the admin API, plus
+operator accounts and the registry's administration, composed once per process over one store (issue 12).
+
+No second query path: every figure and list the console shows comes from the services the admin API and the CLI
+call (:class:`~gateway.services.admin.AdminServices`, :class:`~gateway.services.registry.Registry`), with the
+operator's role and scope as the caller — the console only lays them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.config import Settings
+from gateway.db import Store
+from gateway.services.admin import AdminServices
+from gateway.services.operators import Operators
+from gateway.services.registry import Registry
+
+
+@dataclass(frozen=True)
+class ConsoleServices:
+    """Everything the console's pages call."""
+
+    operators: Operators
+    admin: AdminServices
+    registry: Registry
+
+    @classmethod
+    def over(cls, store: Store, settings: Settings, admin: AdminServices | None = None) -> ConsoleServices:
+        return cls(
+            operators=Operators(store, settings),
+            admin=admin or AdminServices.over(store, settings),
+            registry=Registry(store, settings),
+        )
+
+
+__all__ = ["ConsoleServices"]
