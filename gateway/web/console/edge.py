@@ -205,7 +205,9 @@ class Console:
 
     def _logout(self) -> Response:
         user: ConsoleUser | None = g.get("console_user")
-        if user is not None and csrf_ok(user, request.form.get("csrf", "")):
+        if user is not None:
+            if not csrf_ok(user, request.form.get("csrf", "")):  # a forged logout changes nothing
+                return self.error_page(403, i18n_key="The form has expired. Please try again.")
             self.services.operators.logout(user)
         response = redirect(f"{PREFIX}/login", 303)
         response.delete_cookie(SESSION_COOKIE, path=PREFIX)
