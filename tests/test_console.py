@@ -134,7 +134,7 @@ def test_the_language_switch_is_remembered(gw):
 def test_every_message_in_the_templates_has_a_vietnamese_text():
     import gateway.web.console as console
 
-    for name in console.PAGES:
+    for name in console.page_modules():
         __import__(f"gateway.web.console.{name}")
     ids = set()
     for template in TEMPLATES.glob("*.html"):
