@@ -98,6 +98,23 @@ def test_disabling_an_operator_ends_its_sessions_at_once(gw):
     assert [(e.system_id, e.detail["operator"]) for e in audit] == [("operator:cli", "temp")]
 
 
+def test_a_new_password_ends_the_sessions_and_the_old_password_no_longer_works(gw):
+    added = gw.cli("operators", "add", "pat", "--role", "viewer", "--password-stdin", stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    c = gw.client("pat")
+    new = "một mật khẩu mới khác hẳn"
+    done = gw.cli("operators", "reset-password", "pat", "--password-stdin", stdin=new + "\n")
+    assert done.returncode == 0, done.stderr
+    assert c.get("/console/").status_code == 303
+    assert gw.client().login("pat").status_code == 401
+    assert gw.client().login("pat", new).status_code == 303
+    short = gw.cli("operators", "reset-password", "pat", "--password-stdin", stdin="short\n")
+    assert short.returncode == 1 and "REQUEST.INVALID" in short.stderr
+    listed = gw.cli("operators", "list", "--json")
+    assert {o["username"]: o["role"] for o in __import__("json").loads(listed.stdout)["items"]}["pat"] == "viewer"
+    assert "password" not in listed.stdout and "argon2" not in listed.stdout
+
+
 def test_logins_are_throttled_per_user_name(gw):
     c = gw.client()
     codes = [c.login("oscar", f"wrong password {n}").status_code for n in range(gw.settings.console_login_failures)]

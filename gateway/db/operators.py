@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db import tables as t
@@ -119,10 +119,12 @@ class OperatorRepository(Repository):
                 insert_audit(conn, audit)
         return closed
 
-    def prune_sessions(self, before: datetime) -> int:
-        """Delete the sessions that expired before ``before``."""
+    def prune_sessions(self, now: datetime, idle_since: datetime) -> int:
+        """Delete the sessions over their lifetime at ``now`` or idle since before ``idle_since`` (a browser that
+        never came back leaves its row; logins sweep them)."""
         with self._db.write() as conn:
-            return conn.execute(delete(_s).where(_s.c.expires_at < before)).rowcount
+            query = delete(_s).where(or_(_s.c.expires_at <= now, _s.c.last_seen_at < idle_since))
+            return conn.execute(query).rowcount
 
 
 __all__ = ["OperatorRecord", "OperatorRepository", "SessionRecord"]

@@ -181,6 +181,7 @@ class Operators:
                 password_hash=self._hasher.hash(password),
             )  # fmt: skip
         now = self._clock()
+        self._store.operators.prune_sessions(now, now - self._idle)
         session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         record = SessionRecord(session_hash(session_id), username, csrf, now, now, now + self._lifetime)
         self._store.operators.open_session(record, _audit(now, "console.login", username, username, {}))
