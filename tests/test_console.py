@@ -171,3 +171,24 @@ def _audit(gw: ConsoleGateway, action: str) -> list[Any]:
 
 def _session_cookies(c: Any) -> list[str]:
     return [k.value for k in c.http.cookies if k.name == SESSION_COOKIE and k.value]
+
+
+def test_an_operator_changes_its_own_password_with_the_current_one(gw):
+    added = gw.cli("operators", "add", "kim", "--role", "operator", "--password-stdin", stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    c = gw.client("kim")
+    assert "kim" in text_of(c.get("/console/account").text)
+    new = "mật khẩu riêng của Kim 2026"
+    r = c.post("/console/account/password", {"current": "not my password", "new": new, "again": new})
+    assert r.status_code == 403 and "Mật khẩu hiện tại không đúng" in text_of(r.text)
+    r = c.post("/console/account/password", {"current": PASSWORD, "new": new, "again": new + "x"})
+    assert r.status_code == 400
+    r = c.post("/console/account/password", {"current": PASSWORD, "new": new, "again": new}, csrf="forged")
+    assert r.status_code == 403
+    assert gw.client().login("kim").status_code == 303  # nothing changed so far
+    r = c.post("/console/account/password", {"current": PASSWORD, "new": new, "again": new})
+    assert r.status_code == 303 and r.headers["Location"] == "/console/login?changed=1"
+    assert c.get("/console/").status_code == 303  # this session ended too
+    assert gw.client().login("kim").status_code == 401
+    assert gw.client().login("kim", new).status_code == 303
+    assert [e.system_id for e in _audit(gw, "operators.password")][:1] == ["operator:kim"]

@@ -150,6 +150,21 @@ class Operators:
             username, "operators.password", actor, password_hash=digest, password_changed_at=self._clock()
         )
 
+    def change_own_password(self, user: ConsoleUser, current: str, new: str) -> OperatorInfo:
+        """An operator's own new password, given the current one (AUTH.DENIED otherwise, counted by the login
+        throttle: a stolen session must not become a password oracle). Every session ends, this one too."""
+        claimed = f"console:{user.principal.name}"
+        blocked = self._throttle.blocked(claimed)
+        if blocked is not None:
+            raise self._throttle.refuse(claimed, "console", *blocked)
+        account = self._store.operators.get(user.principal.name)
+        if account is None or not self._verify(account, current):
+            self._throttle.failed(claimed, "console", AuthError.code, "bad current password")
+            raise AuthError("the current password is wrong")
+        if new == current:
+            raise RequestError("the new password must differ from the current one")
+        return self.reset_password(user.principal.name, new, actor=user.principal.name)
+
     def _change(self, username: str, action: str, actor: str, **values: Any) -> OperatorInfo:
         if not self._store.operators.change(username, _audit(self._clock(), action, actor, username, {}), **values):
             raise NotFoundError(f"no operator named {username!r}", username=username)
