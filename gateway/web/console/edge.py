@@ -225,7 +225,11 @@ class Console:
         if status >= 500:
             log.warning("console %s %s: %s", request.method, request.path[:120], exc.code)
         titles = {403: "You may not do this", 404: "Page not found"}
-        return self.error_page(status, i18n_key=titles.get(status, "Something went wrong"), detail=exc.message)
+        response = self.error_page(status, i18n_key=titles.get(status, "Something went wrong"), detail=exc.message)
+        retry_after = exc.detail.get("retry_after")
+        if isinstance(retry_after, int) and status == 429:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     def _http_error(self, exc: HTTPException) -> Response:
         status = exc.code or 500
