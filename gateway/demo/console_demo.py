@@ -81,7 +81,7 @@ class DemoLogin:
     """One console account of this run (the password exists only in memory and in the banner)."""
 
     username: str
-    password: str
+    password: str = dataclasses.field(repr=False)  # never in a repr that a log line or traceback might show
     role: Role
     scope: str | None
     scope_name: str | None
