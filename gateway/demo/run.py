@@ -35,6 +35,7 @@ from gateway.demo.setup import REST_AGENCY, SOAP_AGENCY, DemoSetup, default_rece
 from gateway.demo.tracking_show import show_tracking
 from gateway.demo.traffic import next_steps, send_traffic
 from gateway.errors import ConfigError, UnavailableError
+from gateway.tracking.calendar import local_date
 from gateway.web.launch import gunicorn_argv
 
 Echo = Callable[[str], object]
@@ -77,10 +78,11 @@ def run_demo(
             echo(f"   logs: {', '.join(str(data_dir / n) for n in ('gateway.log', 'worker.log'))}")
             send_traffic(setup, samples, echo)
             show_tracking(load_settings(setup.config), echo)
+            _print_console(setup, echo)
             _print_next_steps(setup, echo)
             if wait:
                 serving = True  # before the line that tells the user (and scripts) a stop is now normal
-                echo("== serving; press Ctrl-C (or send SIGTERM) to stop")
+                echo(f"== serving (operator console {setup.console_url}); press Ctrl-C (or send SIGTERM) to stop")
                 _serve(procs, data_dir)
         except KeyboardInterrupt:
             if not serving:
@@ -218,6 +220,23 @@ def _stop_signals_interrupt() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _print_console(setup: DemoSetup, echo: Echo) -> None:
+    """The console's address and this run's logins — the passwords exist nowhere else (only their hashes)."""
+    echo(f"== operator console: {setup.console_url}")
+    echo("   log in with (passwords made for this run, shown only here):")
+    width = max((len(login.username) for login in setup.logins), default=0)
+    for login in setup.logins:
+        named = f" {login.scope_name}" if login.scope_name else ""
+        scope = f"{login.scope}{named} and the units below it" if login.scope else "every agency"
+        echo(f"     {login.username:<{width}}  {login.password}   ({login.role.value}: {scope})")
+    if setup.history is not None:
+        h = setup.history
+        echo(
+            f"   it shows {h.documents} generated documents of the province since {local_date(h.since):%d/%m/%Y} "
+            "and this run's traffic"
+        )
 
 
 def _print_next_steps(setup: DemoSetup, echo: Echo) -> None:

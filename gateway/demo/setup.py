@@ -8,17 +8,22 @@ traffic is the project's own corpus (:mod:`gateway.demo.corpus`), written to ``c
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.config import Settings, load_settings
 from gateway.db.migrations import upgrade
+from gateway.demo.console_demo import DemoHistory, DemoLogin, add_history, add_operators
 from gateway.demo.corpus import write_corpus
 from gateway.demo.pki import DemoPki, create_demo_pki
 from gateway.services.registry import Registry
+from gateway.tracking.calendar import local_date
 
 #: Demo registry: a province (level 1) with level-2/3 units, a ministry, and the agencies the sample corpora
 #: name (ours, :mod:`gateway.demo.corpus`, and the public samples), so that every sample can travel. Province
@@ -62,6 +67,10 @@ class DemoSetup:
     #: The project's own sample corpus, written afresh into the data directory: its .edxml files in the
     #: order they are sent (documents before what refers to them, statuses last).
     corpus: tuple[Path, ...] = ()
+    #: The operator console (``http://BIND/console/``), this run's accounts, and the generated history it shows.
+    console_url: str = ""
+    logins: tuple[DemoLogin, ...] = ()
+    history: DemoHistory | None = None
 
     @property
     def corpus_dir(self) -> Path:
@@ -99,6 +108,14 @@ def prepare(
         "rest_endpoint": f"http://{host}:{rest_port}/inbox",
     }
     creds = _registry(settings, data_dir, endpoints, echo)
+    units = demo_unit_names()
+    history = add_history(settings, units, datetime.now(UTC))
+    echo(
+        f"== history: {history.documents} generated documents ({history.deliveries} deliveries) since "
+        f"{local_date(history.since):%d/%m/%Y}, {history.agencies} more units of the province in the registry "
+        "(metadata only: gateway.demo.console_demo says what it is)"
+    )
+    logins = add_operators(settings, units)
     corpus = tuple(p for p in write_corpus(data_dir / "corpus") if p.suffix == ".edxml")
     echo(f"== sample corpus: {len(corpus)} packages built in {data_dir / 'corpus'} (README.txt says what each shows)")
     return DemoSetup(
@@ -111,7 +128,15 @@ def prepare(
         rest_port=rest_port,
         rest_key=rest_key,
         corpus=corpus,
+        console_url=f"http://{bind}/console/",
+        logins=logins,
+        history=history,
     )
+
+
+def demo_unit_names() -> dict[str, str]:
+    """OrganId → name of the demo registry's units (:data:`DEMO_AGENCIES_CSV`)."""
+    return {row["organ_id"]: row["name"] for row in csv.DictReader(io.StringIO(DEMO_AGENCIES_CSV))}
 
 
 def _fresh_directory(data_dir: Path) -> None:
@@ -140,6 +165,8 @@ def _write_settings(data_dir: Path, pki: DemoPki, bind: str, rest_key: str) -> P
         f"crl_files = [{crls}]\n"
         "worker_poll_seconds = 0.5\n"
         "retry_base_seconds = 2\n"
+        "# The demo serves plain http on a loopback address: a Secure cookie would never come back.\n"
+        "console_cookie_secure = false\n"
         "\n# Channel credentials of push agencies (kept out of the database; deploy/README.md).\n"
         f'[credentials."{REST_AGENCY}"]\n'
         f'hmac_key = "{rest_key}"\n',
