@@ -64,7 +64,9 @@ def _int(text: str) -> int:
 def _shown(doc: Any) -> dict[str, Any]:
     """The page's figures: per day, the summary columns, the queue per channel, the links."""
     days = {
-        date.fromisoformat(tr.get("data-day")): {td.get("data-figure"): _int(td.text_content()) for td in tr.xpath("td")}
+        date.fromisoformat(tr.get("data-day")): {
+            td.get("data-figure"): _int(td.text_content()) for td in tr.xpath("td")
+        }
         for tr in doc.xpath("//table[@id='days']/tbody/tr")
     }
     summary = {
@@ -139,7 +141,8 @@ def _open_now(gw: ConsoleGateway, since: date, as_of: datetime, scope: str | Non
     store = gw.store()
     try:
         tracking = Tracking(store, rules_from(gw.settings))
-        return Counter(r.value for _a, r in tracking.open_judgements(since=local_start(since), as_of=as_of, scope=scope))
+        judged = tracking.open_judgements(since=local_start(since), as_of=as_of, scope=scope)
+        return Counter(rule.value for _a, rule in judged)
     finally:
         store.engine.dispose()
 

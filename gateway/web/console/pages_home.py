@@ -76,8 +76,11 @@ i18n.register(
         "Last 30 days": "30 ngày qua",
         "Open now": "Đang tồn đọng",
         "Figure": "Chỉ tiêu",
+        "Summary": "Tóm tắt",
         "Day": "Ngày",
-        "Figures as of {when}, for documents taken in from {first} to today.": "Số liệu tính đến {when}, cho văn bản tiếp nhận từ {first} đến hôm nay.",
+        "Figures as of {when}, for documents taken in from {first} to today.": (
+            "Số liệu tính đến {when}, cho văn bản tiếp nhận từ {first} đến hôm nay."
+        ),
         "Only agencies under {scope} are counted.": "Chỉ tính các cơ quan thuộc {scope}.",
         "Deliveries per day, by outcome": "Lượt chuyển theo ngày, theo kết quả",
         "Late and not taken per day": "Chậm và chưa nhận về theo ngày",
@@ -98,13 +101,25 @@ i18n.register(
         "stale": "mất tín hiệu",
         "stopped": "đã dừng",
         "No delivery worker has reported.": "Chưa có tiến trình chuyển phát nào báo tín hiệu.",
-        "Push deliveries are waiting and no delivery worker is running.": "Có văn bản chờ đẩy đi nhưng không có tiến trình chuyển phát nào đang chạy.",
+        "Push deliveries are waiting and no delivery worker is running.": (
+            "Có văn bản chờ đẩy đi nhưng không có tiến trình chuyển phát nào đang chạy."
+        ),
         "What the figures count": "Cách tính số liệu",
-        "Documents taken in, from senders in scope, by day of intake.": "Văn bản gửi lên trục, của đơn vị gửi trong phạm vi, theo ngày tiếp nhận.",
-        "Deliveries of those days' documents to recipients in scope.": "Lượt chuyển văn bản của các ngày đó tới đơn vị nhận trong phạm vi.",
-        "Intakes refused (invalid, unsigned, unauthorised …), by the sender the package claimed.": "Gói tin bị từ chối tiếp nhận (sai, thiếu chữ ký, không được phép …), theo đơn vị gửi ghi trong gói.",
-        "Deliveries past the rule's deadline (Decision 28 report), and those still missing now.": "Lượt chuyển quá hạn theo quy định (báo cáo Quyết định 28), và số còn tồn đọng hiện tại.",
-        "Dead letters: pushes given up after every retry; the queue shows those not yet re-driven.": "Gửi lỗi: đã thử đẩy đi hết số lần; hàng đợi cho biết số chưa được gửi lại.",
+        "Documents taken in, from senders in scope, by day of intake.": (
+            "Văn bản gửi lên trục, của đơn vị gửi trong phạm vi, theo ngày tiếp nhận."
+        ),
+        "Deliveries of those days' documents to recipients in scope.": (
+            "Lượt chuyển văn bản của các ngày đó tới đơn vị nhận trong phạm vi."
+        ),
+        "Intakes refused (invalid, unsigned, unauthorised …), by the sender the package claimed.": (
+            "Gói tin bị từ chối tiếp nhận (sai, thiếu chữ ký, không được phép …), theo đơn vị gửi ghi trong gói."
+        ),
+        "Deliveries past the rule's deadline (Decision 28 report), and those still missing now.": (
+            "Lượt chuyển quá hạn theo quy định (báo cáo Quyết định 28), và số còn tồn đọng hiện tại."
+        ),
+        "Dead letters: pushes given up after every retry; the queue shows those not yet re-driven.": (
+            "Gửi lỗi: đã thử đẩy đi hết số lần; hàng đợi cho biết số chưa được gửi lại."
+        ),
     }
 )
 
