@@ -18,6 +18,7 @@ from lxml import html as lxml_html
 
 from gateway.db import WorkerHeartbeat
 from gateway.demo.history_model import HistoryPlan
+from gateway.services.console_dashboard import ConsoleDashboard
 from gateway.services.tracking import Tracking
 from gateway.tracking.calendar import local_date, local_start
 from gateway.tracking.settings import rules_from
@@ -247,13 +248,23 @@ def test_the_dashboard_speaks_english_and_vietnamese(gw):
 
 
 def test_render_time_is_printed(gw, capsys):
+    """Pages reuse one scope's judged figures for a minute; the cold figure is the service's own pass."""
     c = gw.client("oscar")
     timings = []
     for _ in range(3):
         started = time.perf_counter()
         assert c.get("/console/").status_code == 200
         timings.append(time.perf_counter() - started)
+    store = gw.store()
+    try:
+        service = ConsoleDashboard(store, Tracking(store, rules_from(gw.settings)), gw.settings, ttl=0)
+        started = time.perf_counter()
+        service.overview()
+        cold = time.perf_counter() - started
+    finally:
+        store.engine.dispose()
     deliveries = sum(len(d.deliveries) for d in gw.plan.documents)
     with capsys.disabled():
-        print(f"\ndashboard render ({len(gw.plan.documents)} documents, {deliveries} deliveries): "
-              + ", ".join(f"{t * 1000:.0f} ms" for t in timings))  # fmt: skip
+        pages = ", ".join(f"{t * 1000:.0f} ms" for t in timings)
+        size = f"{len(gw.plan.documents)} documents, {deliveries} deliveries"
+        print(f"\ndashboard ({size}): pages {pages}; figures computed cold {cold * 1000:.0f} ms")
