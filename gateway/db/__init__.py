@@ -18,6 +18,7 @@ from gateway.db.alerts import AlertRecord, NewAlert
 from gateway.db.attempts import AttemptStart, FinishedAttempt, FinishSummary
 from gateway.db.circuits import CircuitPolicy, CircuitRecord, peer_key
 from gateway.db.claims import ClaimRequest, TurnResult
+from gateway.db.dashboard import ChannelQueue
 from gateway.db.documents import IdempotencyConflict
 from gateway.db.engine import create_engine
 from gateway.db.gauges import OutboxDue, WaitingCounts
@@ -52,6 +53,7 @@ __all__ = [
     "AttemptRecord",
     "AttemptStart",
     "AuditEntry",
+    "ChannelQueue",
     "CircuitPolicy",
     "CircuitRecord",
     "ClaimRequest",

@@ -21,6 +21,7 @@ import SQLAlchemy; everything they need from the database is a repository method
 * ``store.audit`` (:mod:`gateway.db.audit`), ``store.nonces`` (:mod:`gateway.db.nonces`), ``store.workers``
   (:mod:`gateway.db.workers`);
 * ``store.gauges`` (:mod:`gateway.db.gauges`) — the counts ``/metrics`` computes at scrape time;
+* ``store.dashboard`` (:mod:`gateway.db.dashboard`) — the console dashboard's queue per channel and refusals per day;
 * ``store.refusals`` (:mod:`gateway.db.refusals`) — floods of refusals aggregated per window (issue 10).
 
 Writes that change several aggregates stay ONE transaction inside the repository that owns the use (gateway.md
@@ -39,6 +40,7 @@ from gateway.db.alerts import AlertRepository
 from gateway.db.audit import AuditRepository
 from gateway.db.certificates import SignerCertificateRepository
 from gateway.db.connections import Connections
+from gateway.db.dashboard import DashboardRepository
 from gateway.db.deliveries import DeliveryRepository
 from gateway.db.documents import DocumentRepository
 from gateway.db.documents_query import DocumentQueryRepository
@@ -70,6 +72,7 @@ class Store:
         self.workers = WorkerRepository(db)
         self.tracking = TrackingRepository(db)
         self.gauges = GaugeRepository(db)
+        self.dashboard = DashboardRepository(db)
         self.alerts = AlertRepository(db)
         self.certificates = SignerCertificateRepository(db)
         self.admin_tokens = AdminTokenRepository(db)

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from gateway.config import Settings
 from gateway.db import Store
 from gateway.services.admin import AdminServices
+from gateway.services.console_dashboard import ConsoleDashboard
 from gateway.services.operators import Operators
 from gateway.services.registry import Registry
+from gateway.services.tracking import Tracking
+from gateway.tracking.settings import rules_from
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class ConsoleServices:
     operators: Operators
     admin: AdminServices
     registry: Registry
+    dashboard: ConsoleDashboard
 
     @classmethod
     def over(cls, store: Store, settings: Settings, admin: AdminServices | None = None) -> ConsoleServices:
@@ -31,6 +35,7 @@ class ConsoleServices:
             operators=Operators(store, settings),
             admin=admin or AdminServices.over(store, settings),
             registry=Registry(store, settings),
+            dashboard=ConsoleDashboard(store, Tracking(store, rules_from(settings)), settings),
         )
 
 
