@@ -210,7 +210,6 @@ def _problem(exc: RequestError) -> str:
 
 
 def install(console: Console) -> None:
-    i18n.register(report_view.MESSAGES | _MESSAGES)
     pages = ReportPage(console)
     console.menu("report", "Report")
 
@@ -251,7 +250,7 @@ _MESSAGES: Final = {
     "Print": "In",
     "Back to the report": "Quay lại báo cáo",
     "Period": "Kỳ báo cáo",
-    "judged at": "đánh giá lúc",
+    "Evaluated at": "Thời điểm đánh giá",
     "Summary": "Tổng hợp",
     "Sent": "Đã gửi",
     "Received": "Đã nhận",
@@ -275,5 +274,7 @@ _MESSAGES: Final = {
     "sàng cho đơn vị nhận đến khi có trạng thái, tính bằng giờ.",
     "Count": "Số lượng",
 }
+
+i18n.register(report_view.MESSAGES | _MESSAGES)
 
 __all__ = ["XLSX_TYPE", "ReportPage", "filename", "install"]

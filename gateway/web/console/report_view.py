@@ -31,12 +31,13 @@ RULES: Final = (
     ("not_registered", "Not registered"),
     ("overdue", "Overdue"),
 )
-#: Status-feedback buckets (distinct statuses a receiving unit reported): (JSON key, English label).
+#: Status-feedback buckets (distinct statuses a receiving unit reported): (JSON key, English label, the chart's
+#: legend — short, as the legend is one line under the chart).
 FEEDBACK: Final = (
-    ("5+", "5 statuses or more"),
-    ("3-4", "3–4 statuses"),
-    ("1-2", "1–2 statuses"),
-    ("0", "No status"),
+    ("5+", "5 statuses or more", "≥ 5"),
+    ("3-4", "3–4 statuses", "3–4"),
+    ("1-2", "1–2 statuses", "1–2"),
+    ("0", "No status", "0"),
 )
 #: The timing milestones: (JSON key, English label) — time from availability to the recipient's status.
 MILESTONES: Final = (
@@ -128,17 +129,29 @@ def hours(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / 3600
 
 
+#: The width of a chart's plot in SVG units (charts.py draws 640 wide, 60 of them for the axis) and an average
+#: character's width at its label size: a unit's name under its bar is cut to what its slot holds.
+_PLOT_WIDTH, _CHAR_WIDTH = 580, 6.5
+
+
+def short(name: str, slots: int) -> str:
+    """``name`` cut to fit one of ``slots`` bars (the tables beside the chart give it whole)."""
+    room = max(8, int(_PLOT_WIDTH / max(1, slots) / _CHAR_WIDTH))
+    return name if len(name) <= room else name[: room - 1].rstrip() + "…"
+
+
 def charts(report: Mapping[str, Any], table: Sequence[Row], t: Translate) -> dict[str, Markup]:
-    """The three charts of the report: signed share per unit, status-feedback buckets per unit (stacked), and the
-    time to each status for the whole subtree (median and 90th percentile, in hours)."""
-    units = [r for r in table if r.organ_id]
-    labels = [r.name for r in units]
+    """The three charts of the report: signed share and status-feedback buckets (stacked) for the chosen unit and
+    each unit directly below it — one bar each, their subtrees' figures, as the table's first two levels — and
+    the time to each status for the whole subtree (median and 90th percentile, in hours)."""
+    units = [r for r in table if r.organ_id and r.depth <= 1]
+    labels = [short(r.name, len(units)) for r in units]
     signed = [r.figures["signatures"]["valid"]["percent"] for r in units]
-    feedback = [Series(t(label), [r.figures["feedback_units"][key] for r in units]) for key, label in FEEDBACK]
+    feedback = [Series(legend, [r.figures["feedback_units"][key] for r in units]) for key, _l, legend in FEEDBACK]
     latency = report["total"]["latency_seconds"]
     return {
         "signed": bar_chart(t("Share of documents with a valid signature (%)"), labels, [Series(t("Signed"), signed)]),
-        "feedback": bar_chart(t("Receiving units by the statuses they reported"), labels, feedback),
+        "feedback": bar_chart(t("Receiving units by the number of statuses they reported"), labels, feedback),
         "timing": line_chart(
             t("Time to each status (hours)"),
             [t(label) for _key, label in MILESTONES],
@@ -172,7 +185,7 @@ MESSAGES: Final = {
     "Total": "Tổng cộng",
     "Share of documents with a valid signature (%)": "Tỷ lệ văn bản ký số hợp lệ (%)",
     "Signed": "Ký số hợp lệ",
-    "Receiving units by the statuses they reported": "Số đơn vị nhận theo số trạng thái đã phản hồi",
+    "Receiving units by the number of statuses they reported": "Số đơn vị nhận theo số trạng thái đã phản hồi",
     "Time to each status (hours)": "Thời gian đến từng trạng thái (giờ)",
     "Median": "Trung vị",
     "90th percentile": "Phân vị 90",
@@ -191,4 +204,5 @@ __all__ = [
     "month_end",
     "preset_period",
     "rows",
+    "short",
 ]
