@@ -295,11 +295,12 @@ def test_a_scoped_operator_gets_its_subtree_and_nothing_else(gw):
         ({"from": "31/03/2026", "to": "2026-04-30"}, "Nhập ngày theo dạng yyyy-mm-dd"),
         ({"from": "2024-01-01", "to": "2026-01-01"}, "Một báo cáo chỉ bao gồm tối đa một năm."),
         ({"from": "2026-03-01"}, "Cần nhập cả ngày đầu và ngày cuối"),
+        ({"from": "2026-03-01", "to": "2026-03-31", "depth": "all"}, "Không lập được báo cáo với các tham số này."),
     ],
 )
 def test_a_bad_period_gives_the_form_again_with_what_is_wrong(gw, args, message):
     c = gw.client("vera")
-    for path in ("/console/report", "/console/report/xlsx"):
+    for path in ("/console/report", "/console/report/xlsx", "/console/report/csv", "/console/report/print"):
         r = c.get(f"{path}?{urlencode(args)}")
         assert r.status_code == 400 and r.headers["Content-Type"].startswith("text/html")
         assert message in text_of(r.text)

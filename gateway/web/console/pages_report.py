@@ -68,13 +68,16 @@ class ReportPage:
             raise NotFoundError(f"no agency {query.agency} in the scope {user.principal.scope}")
         return query
 
-    def report(self, user: ConsoleUser, template: str) -> Response | tuple[ReportQuery, dict[str, Any]]:
-        """(query, the report's JSON), or the form again with what is wrong (HTTP 400)."""
+    def report(self, user: ConsoleUser) -> Response | tuple[ReportQuery, dict[str, Any]]:
+        """(query, the report's JSON), or the report page's form again with what is wrong (HTTP 400) — also for
+        a download or the print page, which have no form of their own."""
         try:
             query = self.asked(user)
             return query, query.run(self.tracking, user.principal.scope).to_dict()
         except RequestError as exc:
-            return self.form(user, template, problem=_problem(exc), detail=exc.message, code=400)
+            problem = _problem(exc)
+            detail = exc.message if problem == _OTHER else ""  # the known cases need no English detail
+            return self.form(user, "report.html", problem=problem, detail=detail, code=400)
 
     # ------------------------------------------------------------------------------------------ pages
 
@@ -148,7 +151,7 @@ class ReportPage:
         return out
 
     def page(self, user: ConsoleUser, template: str) -> Response:
-        answer = self.report(user, template)
+        answer = self.report(user)
         if isinstance(answer, Response):
             return answer
         query, report = answer
@@ -158,7 +161,7 @@ class ReportPage:
 
     def download(self, user: ConsoleUser, fmt: str) -> Response:
         """The report as a file, audited (who, which format, period and unit)."""
-        answer = self.report(user, "report.html")
+        answer = self.report(user)
         if isinstance(answer, Response):
             return answer
         query, report = answer
