@@ -9,6 +9,7 @@ is [1 March 00:00, 1 April 00:00) +07; ``as_of`` is an ISO 8601 time (a time wit
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -100,10 +101,54 @@ def as_of_arg() -> datetime | None:
 def period(first: date | None, last: date | None) -> tuple[datetime, datetime]:
     """[first 00:00, last+1 00:00) local, as UTC; REQUEST.INVALID when it ends before it starts."""
     if first is None or last is None:
-        raise RequestError("from and to (YYYY-MM-DD) are required")
+        raise RequestError("from and to (YYYY-MM-DD) are required", parameter="period")
     if last < first:
-        raise RequestError(f"the period ends ({last}) before it starts ({first})")
+        raise RequestError(f"the period ends ({last}) before it starts ({first})", parameter="period")
     return local_start(first), local_start(last + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """The parameters of a Decision-28 report as ``GET /admin/v1/report`` and the console's Report page read them
+    (``from``, ``to``, ``agency``, ``depth``, ``as_of``): one parser, so both edges ask the service the same thing."""
+
+    first: date
+    last: date
+    agency: str | None = None
+    depth: int | None = None
+    as_of: datetime | None = None
+
+    @property
+    def since(self) -> datetime:
+        return local_start(self.first)
+
+    @property
+    def until(self) -> datetime:
+        return local_start(self.last + timedelta(days=1))
+
+    def run(self, tracking: TrackingApi, scope: str | None) -> JsonValue:
+        """The report for the caller's ``scope`` (the service limits it; see :meth:`TrackingApi.report`)."""
+        return tracking.report(
+            self.since, self.until, agency=self.agency, depth=self.depth, as_of=self.as_of, scope=scope
+        )
+
+
+def report_query(default: tuple[date, date] | None = None) -> ReportQuery:
+    """The request's report parameters; ``default`` is the period when neither ``from`` nor ``to`` is given (the
+    admin API has none: both are required). REQUEST.INVALID with ``detail.parameter`` naming the bad one
+    (``from``/``to`` unreadable, ``period`` ending before it starts, ``depth``, ``as_of``)."""
+    first, last = date_arg("from"), date_arg("to")
+    if first is None and last is None and default is not None:
+        first, last = default
+    period(first, last)
+    assert first is not None and last is not None  # period() refused a missing end
+    return ReportQuery(
+        first,
+        last,
+        agency=request.args.get("agency") or None,
+        depth=int_arg("depth", None, low=0, high=10),
+        as_of=as_of_arg(),
+    )
 
 
 class TrackingRoutes:
@@ -149,16 +194,7 @@ class TrackingRoutes:
         return json_response(self._docs().document_story(doc_id, scope=self._caller().scope).to_dict())
 
     def _report(self) -> Response:
-        since, until = period(date_arg("from"), date_arg("to"))
-        report = self._tracking.report(
-            since,
-            until,
-            agency=request.args.get("agency") or None,
-            depth=int_arg("depth", None, low=0, high=10),
-            as_of=as_of_arg(),
-            scope=self._caller().scope,
-        )
-        return json_response(report.to_dict())
+        return json_response(report_query().run(self._tracking, self._caller().scope).to_dict())
 
     def _agencies(self) -> Response:
         first, last = date_arg("from"), date_arg("to")
@@ -171,4 +207,15 @@ class TrackingRoutes:
         return json_response(table.to_dict())
 
 
-__all__ = ["DEFAULT_DAYS", "TrackingApi", "TrackingRoutes", "as_of_arg", "date_arg", "int_arg", "page_args", "period"]
+__all__ = [
+    "DEFAULT_DAYS",
+    "ReportQuery",
+    "TrackingApi",
+    "TrackingRoutes",
+    "as_of_arg",
+    "date_arg",
+    "int_arg",
+    "page_args",
+    "period",
+    "report_query",
+]
