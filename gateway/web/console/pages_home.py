@@ -61,7 +61,7 @@ LATENESS: Final = ("late_sending", "late_receipt", "not_taken")
 
 i18n.register(
     {
-        "Received": "Tiếp nhận",
+        "Received": "Đã nhận",
         "Deliveries": "Lượt chuyển",
         "Delivered": "Đã chuyển giao",
         "Waiting": "Đang chờ",
@@ -76,7 +76,7 @@ i18n.register(
         "Last 30 days": "30 ngày qua",
         "Open now": "Đang tồn đọng",
         "Figure": "Chỉ tiêu",
-        "Summary": "Tóm tắt",
+        "Summary": "Tổng hợp",
         "Day": "Ngày",
         "Figures as of {when}, for documents taken in from {first} to today.": (
             "Số liệu tính đến {when}, cho văn bản tiếp nhận từ {first} đến hôm nay."
