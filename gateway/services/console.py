@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from gateway.config import Settings
 from gateway.db import Store
 from gateway.services.admin import AdminServices
+from gateway.services.certwatch import CertWatch
+from gateway.services.console_agencies import ConsoleAgencies
 from gateway.services.operators import Operators
 from gateway.services.registry import Registry
 
@@ -24,13 +26,18 @@ class ConsoleServices:
     operators: Operators
     admin: AdminServices
     registry: Registry
+    #: The agency pages: the registry tree with its figures, and the scoped add/edit (issue 12, "Agencies").
+    agencies: ConsoleAgencies
 
     @classmethod
     def over(cls, store: Store, settings: Settings, admin: AdminServices | None = None) -> ConsoleServices:
+        admin = admin or AdminServices.over(store, settings)
+        registry = Registry(store, settings)
         return cls(
             operators=Operators(store, settings),
-            admin=admin or AdminServices.over(store, settings),
-            registry=Registry(store, settings),
+            admin=admin,
+            registry=registry,
+            agencies=ConsoleAgencies(store, registry, admin.tracking, CertWatch.from_settings(store, settings)),
         )
 
 

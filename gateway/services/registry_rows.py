@@ -259,8 +259,8 @@ def export_row(a: AgencyRecord, *, as_json: bool) -> dict[str, Any]:
 __all__ = [
     "COLUMNS",
     "COLUMN_HELP",
-    "endpoint_ok",
     "SYSTEM_ID",
+    "endpoint_ok",
     "export_row",
     "parent_problem",
     "parse_bool",
