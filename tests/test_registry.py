@@ -299,3 +299,44 @@ def test_add_agency_is_a_validated_one_row_import(registry: Registry, store: Sto
         registry.add_agency("000.00.05.H53", name="Another name")
     assert registry.agency("000.00.05.H53").name == "Sở Xây dựng"  # never overwritten by add
     assert store.counts() == before
+
+
+def test_an_endpoint_is_an_http_url_and_a_parent_is_never_one_of_the_agencys_own_units(
+    registry: Registry, store: Store
+):
+    registry.import_csv(CSV)
+    registry.import_records([{"organ_id": "a.b", "name": "A"}, {"organ_id": "c.d", "name": "C", "parent": "a.b"}])
+    before = store.counts()
+    for endpoint in ("ftp://x.example/", "x.example/edoc", "javascript:alert(1)", "http:///nohost", "http://a b/"):
+        with pytest.raises(RegistryImportError, match="not an http"):
+            registry.import_records(
+                [{"organ_id": "000.00.05.H53", "name": "S", "channel": "soap", "endpoint": endpoint}]
+            )
+    with pytest.raises(RequestError, match="not an http"):
+        registry.set_agency_policy("000.00.01.H53", endpoint="ftp://x.example/")
+    # OrganIds outside the four-group form have no level: only a loop can make them wrong.
+    with pytest.raises(RegistryImportError, match="cannot sit below itself"):
+        registry.import_records([{"organ_id": "a.b", "name": "A", "parent": "c.d"}])
+    assert store.counts() == before
+
+
+def test_save_agency_is_the_import_row_and_an_edit_clears_what_it_leaves_empty(registry: Registry, store: Store):
+    registry.import_csv(CSV)
+    row = {"organ_id": "000.00.05.H53", "name": "Sở", "channel": "rest", "endpoint": "https://s.example/in",
+           "contact_email": "a@s.example.vn", "cert_fingerprints": FP1}  # fmt: skip
+    saved, before = registry.save_agency(row, new=True)
+    assert before is None and (saved.parent, saved.level, saved.cert_fingerprints) == ("000.00.00.H53", 2, (FP1,))
+    with pytest.raises(RegistryImportError, match="already registered"):
+        registry.save_agency(row, new=True)
+    with pytest.raises(NotFoundError):
+        registry.save_agency({**row, "organ_id": "000.00.06.H53"}, new=False)
+    after, before = registry.save_agency(
+        {"organ_id": "000.00.05.H53", "name": "Sở", "channel": "mailbox", "endpoint": "", "contact_email": " "},
+        new=False,
+    )
+    assert before == saved
+    assert (after.endpoint, after.contact_email, after.cert_fingerprints, after.channel) == (None, None, (), "mailbox")
+    counts = store.counts()
+    with pytest.raises(RegistryImportError, match="needs an endpoint"):
+        registry.save_agency({"organ_id": "000.00.05.H53", "name": "Sở", "channel": "soap"}, new=False)
+    assert store.counts() == counts and registry.agency("000.00.05.H53") == after

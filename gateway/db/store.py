@@ -22,7 +22,8 @@ import SQLAlchemy; everything they need from the database is a repository method
   (:mod:`gateway.db.workers`);
 * ``store.gauges`` (:mod:`gateway.db.gauges`) — the counts ``/metrics`` computes at scrape time;
 * ``store.dashboard`` (:mod:`gateway.db.dashboard`) — the console dashboard's queue per channel and refusals per day;
-* ``store.refusals`` (:mod:`gateway.db.refusals`) — floods of refusals aggregated per window (issue 10).
+* ``store.refusals`` (:mod:`gateway.db.refusals`) — floods of refusals aggregated per window (issue 10);
+* ``store.agency_activity`` (:mod:`gateway.db.agency_activity`) — when each agency last sent or collected (issue 12).
 
 Writes that change several aggregates stay ONE transaction inside the repository that owns the use (gateway.md
 Intake 7: document, deliveries, outbox, status history and audit entry commit together or not at all); the
@@ -36,6 +37,7 @@ from sqlalchemy import Engine, func, select
 
 from gateway.db import tables as t
 from gateway.db.admin_tokens import AdminTokenRepository
+from gateway.db.agency_activity import AgencyActivityRepository
 from gateway.db.alerts import AlertRepository
 from gateway.db.audit import AuditRepository
 from gateway.db.certificates import SignerCertificateRepository
@@ -79,6 +81,7 @@ class Store:
         self.document_queries = DocumentQueryRepository(db)
         self.refusals = RefusalRepository(db)
         self.operators = OperatorRepository(db)
+        self.agency_activity = AgencyActivityRepository(db)
 
     @property
     def dialect(self) -> str:

@@ -95,6 +95,9 @@ class AdminTracking:
                     "received": own["received"],
                     "dead_letters": own["dead_letters"],
                     "breached": {rule: share["count"] for rule, share in own["rules"].items()},
+                    # The same counts with their denominators and percentages (a rate needs both: issue 12).
+                    "rules": own["rules"],
+                    "signed": own["signatures"]["valid"],
                     "open": {r.value: opened.get(r.value, 0) for r in Rule if r is not Rule.LATE_SENDING},
                 }
             )

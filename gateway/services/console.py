@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from gateway.config import Settings
 from gateway.db import Store
 from gateway.services.admin import AdminServices
+from gateway.services.certwatch import CertWatch
+from gateway.services.console_agencies import ConsoleAgencies
 from gateway.services.console_dashboard import ConsoleDashboard
 from gateway.services.operators import Operators
 from gateway.services.registry import Registry
@@ -28,14 +30,19 @@ class ConsoleServices:
     admin: AdminServices
     registry: Registry
     dashboard: ConsoleDashboard
+    #: The agency pages: the registry tree with its figures, and the scoped add/edit (issue 12, "Agencies").
+    agencies: ConsoleAgencies
 
     @classmethod
     def over(cls, store: Store, settings: Settings, admin: AdminServices | None = None) -> ConsoleServices:
+        admin = admin or AdminServices.over(store, settings)
+        registry = Registry(store, settings)
         return cls(
             operators=Operators(store, settings),
-            admin=admin or AdminServices.over(store, settings),
-            registry=Registry(store, settings),
+            admin=admin,
+            registry=registry,
             dashboard=ConsoleDashboard(store, Tracking(store, rules_from(settings)), settings),
+            agencies=ConsoleAgencies(store, registry, admin.tracking, CertWatch.from_settings(store, settings)),
         )
 
 

@@ -28,7 +28,7 @@ import csv
 import io
 import json
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ from gateway.errors import GatewayError, NotFoundError, RequestError
 from gateway.services.paging import Page, PageRequest, page_of
 from gateway.services.registry_rows import (
     COLUMNS,
+    endpoint_ok,
     export_row,
     parent_problem,
     parse_contact_email,
@@ -54,6 +55,14 @@ from gateway.services.registry_systems import SystemsAdmin
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 _PUSH_NEEDS_ENDPOINT = ("soap", "rest")
 
+
+#: Import columns an edit (:meth:`Registry.save_agency`) clears when left empty → the AgencyRecord field.
+CLEARABLE = {
+    "endpoint": "endpoint",
+    "contact_email": "contact_email",
+    "system": "system_id",
+    "cert_fingerprints": "cert_fingerprints",
+}
 
 #: The names the cursors of the registry lists carry (gateway.services.paging).
 AGENCY_LISTING = "agencies"
@@ -142,11 +151,15 @@ class Registry(SystemsAdmin):
             raise RegistryImportError("a JSON import is a list of objects")
         return self.import_records(doc)
 
-    def import_records(self, rows: Sequence[Mapping[str, Any]]) -> ImportReport:
-        """Validate every row, then upsert all of them in one transaction (or none)."""
+    def import_records(self, rows: Sequence[Mapping[str, Any]], *, clear: Collection[str] = ()) -> ImportReport:
+        """Validate every row, then upsert all of them in one transaction (or none).
+
+        ``clear`` (columns of :data:`CLEARABLE`, for :meth:`save_agency` only): on an existing agency, these
+        optional columns are emptied when the row leaves them out, instead of being kept.
+        """
         problems: list[dict[str, Any]] = []
         parsed = parse_rows(rows, problems)
-        records, certs_for = self._records(parsed, problems)
+        records, certs_for = self._records(parsed, problems, clear)
         if problems:
             problems.sort(key=lambda p: p.get("row", 0))
             rows_text = ", ".join(sorted({str(p["row"]) for p in problems if "row" in p}, key=int))
@@ -162,25 +175,32 @@ class Registry(SystemsAdmin):
         return ImportReport(created, updated)
 
     def _records(
-        self, parsed: Sequence[tuple[int, dict[str, Any]]], problems: list[dict[str, Any]]
+        self, parsed: Sequence[tuple[int, dict[str, Any]]], problems: list[dict[str, Any]], clear: Collection[str] = ()
     ) -> tuple[list[AgencyRecord], list[str]]:
         """The records to upsert; problems of the registry as a whole (parents, endpoints) are recorded.
 
         A parent must be registered — in the database or in the same file — and exactly one level above the
         agency by OrganId level (edxml.md §6.1): ``000.01.01.H53`` (level 3) sits under a level-2 unit, never
         directly under the level-1 body. Identifiers outside the four-group form have no level, so only their
-        parent's existence is checked.
+        parent's existence is checked — and, for every identifier, that the parent is not one of the agency's own
+        units (a loop would hide both from every tree, scope and roll-up).
         """
         organs = [values["organ_id"] for _number, values in parsed]
         existing = self._store.registry.agencies(organs)
-        known = set(organs) | {a.organ_id for a in self._store.registry.list_agencies()} if parsed else set()
+        parents = {a.organ_id: a.parent for a in self._store.registry.list_agencies()} if parsed else {}
+        parents.update({v["organ_id"]: v["parent"] for _n, v in parsed if "parent" in v})
+        known = set(organs) | set(parents)
         records: list[AgencyRecord] = []
         certs_for: list[str] = []
         for number, values in parsed:
             organ = values["organ_id"]
             base = existing.get(organ) or AgencyRecord(organ_id=organ, name=values["name"])
+            if organ in existing and clear:
+                base = replace(base, **{CLEARABLE[c]: () if c == "cert_fingerprints" else None for c in clear})
+                if "cert_fingerprints" in clear:
+                    certs_for.append(organ)
             if "parent" in values:
-                problem = parent_problem(organ, values["parent"], known)
+                problem = parent_problem(organ, values["parent"], known) or _loop(organ, parents)
                 if problem:
                     problems.append({"row": number, "field": "parent", "message": problem})
             elif base.parent is None or organ not in existing:
@@ -188,7 +208,7 @@ class Registry(SystemsAdmin):
                 if derived is not None and str(derived) in known:
                     values["parent"] = str(derived)
             fingerprints = values.pop("cert_fingerprints", None)
-            if fingerprints is not None:
+            if fingerprints is not None and organ not in certs_for:
                 certs_for.append(organ)
                 values["cert_fingerprints"] = fingerprints
             rec = replace(base, **values, level=OrganId(organ).level)
@@ -237,6 +257,27 @@ class Registry(SystemsAdmin):
             raise RegistryImportError(f"{organ_id}: {text}; nothing was added", invalid=found) from None
         return self.agency(organ_id)
 
+    def save_agency(self, row: Mapping[str, Any], *, new: bool) -> tuple[AgencyRecord, AgencyRecord | None]:
+        """The console's add and edit form (issue 12): ONE row of the import format, validated by the very code an
+        import runs (:func:`parse_row`, :func:`parent_problem`, the push channel's endpoint), so the console and
+        ``agencies import`` accept and refuse the same things; written in one transaction, or not at all.
+
+        ``new``: the agency must not be registered yet (as ``agencies add``: a mistyped OrganId must not change
+        another agency); otherwise it must be (an edit never creates). The edit form shows every field, so there
+        an empty cell CLEARS the optional columns of :data:`CLEARABLE` where an import would keep them.
+        Returns (the agency as saved, as it was before: None when new).
+        """
+        organ = str(row.get("organ_id") or "").strip()
+        before = self._store.registry.agencies([organ]).get(organ) if OrganId.is_valid(organ) else None
+        if new and before is not None:
+            message = f"agency {organ} is already registered; nothing was added"
+            raise RegistryImportError(message, problems=[{"row": 1, "field": "organ_id", "message": message}])
+        if not new and before is None:
+            raise NotFoundError(f"agency {organ} is not registered", organ_id=organ)
+        given = {k: v for k, v in row.items() if v is not None and str(v).strip()}
+        self.import_records([given], clear=() if new else [c for c in CLEARABLE if c not in given])
+        return self.agency(organ), before
+
     def export(self, fmt: str = "csv") -> str:
         """Every agency as CSV (import columns) or JSON; re-importing the output changes nothing."""
         agencies = self._store.registry.list_agencies()
@@ -284,6 +325,8 @@ class Registry(SystemsAdmin):
         """Change an agency's policy settings; ``cert_fingerprints`` replaces the bound set; an empty
         ``contact_email`` clears it."""
         changes: dict[str, Any] = {}
+        if endpoint and not endpoint_ok(endpoint):
+            raise RequestError(f"{endpoint!r} is not an http:// or https:// URL with a host")
         if contact_email is not None:
             changes["contact_email"], problem = parse_contact_email(contact_email)
             if problem:
@@ -318,3 +361,15 @@ class Registry(SystemsAdmin):
         ):
             raise NotFoundError(f"agency {organ_id} is not registered", organ_id=organ_id)
         return self.agency(organ_id)
+
+
+def _loop(organ: str, parents: Mapping[str, str | None]) -> str | None:
+    """Why ``parents[organ]`` cannot be ``organ``'s parent because it is one of its own units (None if it is not)."""
+    seen = {organ}
+    node = parents.get(organ)
+    while node is not None and node not in seen:
+        seen.add(node)
+        node = parents.get(node)
+    if node == organ:
+        return f"parent {parents[organ]} is one of the units under {organ}: an agency cannot sit below itself"
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway.db import AgencyRecord
 from gateway.db.tables import CHANNELS, SIGNATURE_POLICIES
@@ -37,7 +38,7 @@ COLUMN_HELP: dict[str, str] = {
     "name": "its name (required)",
     "parent": "OrganId of the unit one level up, registered or in the same file (default: derived from organ_id)",
     "channel": f"how documents reach it: {' | '.join(CHANNELS)} (default mailbox)",
-    "endpoint": "URL for the soap and rest channels",
+    "endpoint": "http(s) URL for the soap and rest channels (optional for vdxp: the [vdxp] endpoint)",
     "signature_policy": f"{' | '.join(SIGNATURE_POLICIES)} (default verify-if-present)",
     "allow_sha1": "accept SHA-1 signatures from it: true/false (default false)",
     "emit_arrived_on_ack": "the gateway emits status 01 when its mailbox acknowledges: true/false (default false)",
@@ -163,12 +164,24 @@ def _channel(cells: Mapping[str, Any], values: dict[str, Any], bad: Bad) -> None
         endpoint = _text(cells["endpoint"])
         if len(endpoint) > 1000:
             bad("endpoint", "endpoint is longer than 1000 characters")
+        elif not endpoint_ok(endpoint):
+            bad("endpoint", f"{endpoint!r} is not an http:// or https:// URL with a host")
         values["endpoint"] = endpoint
     if "signature_policy" in cells:
         policy = _text(cells["signature_policy"]).lower()
         if policy not in SIGNATURE_POLICIES:
             bad("signature_policy", f"signature_policy must be one of {', '.join(SIGNATURE_POLICIES)}")
         values["signature_policy"] = policy
+
+
+def endpoint_ok(endpoint: str) -> bool:
+    """Whether ``endpoint`` can be a push channel's address: every push adapter (SOAP, REST, VDXP) speaks HTTP, so
+    anything but an absolute ``http(s)://host…`` URL would only fail later, at the first delivery attempt."""
+    try:
+        url = urlsplit(endpoint)
+        return url.scheme.lower() in ("http", "https") and bool(url.hostname) and not any(c.isspace() for c in endpoint)
+    except ValueError:  # a malformed port or IPv6 literal
+        return False
 
 
 def _fingerprints(raw: Any, bad: Bad) -> tuple[str, ...]:
@@ -247,6 +260,7 @@ __all__ = [
     "COLUMNS",
     "COLUMN_HELP",
     "SYSTEM_ID",
+    "endpoint_ok",
     "export_row",
     "parent_problem",
     "parse_bool",

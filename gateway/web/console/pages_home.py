@@ -86,7 +86,7 @@ i18n.register(
         "Late and not taken per day": "Chậm và chưa nhận về theo ngày",
         "Figures per day": "Số liệu theo ngày",
         "Queue by channel": "Hàng đợi theo kênh",
-        "Channel": "Kênh",
+        "Channel": "Kênh kết nối",
         "queued": "chờ nhận",
         "fetched": "đã tải, chưa xác nhận",
         "Oldest waiting": "Chờ lâu nhất từ",
