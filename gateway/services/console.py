@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from gateway.config import Settings
 from gateway.db import Store
 from gateway.services.admin import AdminServices
+from gateway.services.console_documents import ConsoleDocuments
 from gateway.services.operators import Operators
 from gateway.services.registry import Registry
 
@@ -24,13 +25,17 @@ class ConsoleServices:
     operators: Operators
     admin: AdminServices
     registry: Registry
+    #: Raw packages, signer certificates and CSV exports of the Documents pages (through the admin's Timelines).
+    documents: ConsoleDocuments
 
     @classmethod
     def over(cls, store: Store, settings: Settings, admin: AdminServices | None = None) -> ConsoleServices:
+        admin = admin or AdminServices.over(store, settings)
         return cls(
             operators=Operators(store, settings),
-            admin=admin or AdminServices.over(store, settings),
+            admin=admin,
             registry=Registry(store, settings),
+            documents=ConsoleDocuments.over(store, settings, admin.documents),
         )
 
 
