@@ -122,11 +122,12 @@ class ConsoleDocuments:
 
     def export(
         self, query: DocumentQuery, *, scope: str | None = None,
-        max_rows: int = EXPORT_MAX_ROWS, max_read: int = EXPORT_MAX_READ,
+        max_rows: int = EXPORT_MAX_ROWS, max_read: int = EXPORT_MAX_READ, page_size: int = MAX_PAGE,
     ) -> Export:  # fmt: skip
         """Every document ``query`` selects (its cursor and offset ignored: an export starts at the newest),
-        page by page through the list itself, up to ``max_rows`` rows and ``max_read`` documents read."""
-        page_query = replace(query, cursor=None, offset=0, limit=min(MAX_PAGE, max_rows + 1))
+        page by page through the list itself, up to ``max_rows`` rows. Reading stops once ``max_read`` documents
+        were read and more remain (one list call reads at most its own ``SCAN_CAP`` beyond that)."""
+        page_query = replace(query, cursor=None, offset=0, limit=min(page_size, max_rows + 1))
         items: list[DocumentItem] = []
         read = 0
         total: int | None = None
