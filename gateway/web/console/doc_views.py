@@ -166,7 +166,7 @@ def event_lines(event: Mapping[str, Any], lang: str) -> list[tuple[str, str]]:
     elif kind == "status":
         pairs = [
             ("reporter", event.get("reporter")),
-            ("stated time", event.get("timestamp")),
+            ("stated time", _stated(event.get("timestamp"))),
             ("arrived out of order", "✔" if event.get("out_of_order") else None),
             ("emitted by the gateway", "✔" if event.get("emitted_by_gateway") else None),
         ]
@@ -176,6 +176,17 @@ def event_lines(event: Mapping[str, Any], lang: str) -> list[tuple[str, str]]:
     elif kind == "redrive":
         pairs = [("previous state", state_label(event.get("previous_state") or "", lang)), ("by", event.get("by"))]
     return [(label, str(v)) for label, v in pairs if v not in (None, "")]
+
+
+def _stated(timestamp: str | None) -> str | None:
+    """The time a status package states for itself: Vietnam time when it carries a zone, else as written."""
+    if not timestamp:
+        return None
+    try:
+        at = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return timestamp
+    return i18n.when_exact(at) if at.tzinfo is not None else at.strftime("%d/%m/%Y %H:%M:%S")
 
 
 def story_view(story: Mapping[str, Any], lang: str) -> dict[str, Any]:

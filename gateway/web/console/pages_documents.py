@@ -101,7 +101,7 @@ i18n.register(
         "SHA-256 of the package": "SHA-256 của gói tin",
         "Search": "Tìm",
         "Sent by system": "Hệ thống gửi",
-        "Sent on time": "Gửi đúng hạn",
+        "Sending deadline": "Hạn gửi",
         "Serial number": "Số hiệu chứng thư",
         "Signature check": "Kiểm tra chữ ký số",
         "Signer": "Người ký",
@@ -121,7 +121,6 @@ i18n.register(
         "any": "tất cả",
         "as of": "tính đến",
         "bytes": "byte",
-        "deadline": "hạn",
         "delivery": "lượt chuyển",
         "expired": "đã hết hạn",
         "late": "muộn",
@@ -133,7 +132,6 @@ i18n.register(
         "the gateway itself": "chính cổng",
         "valid when received (checked at intake)": "hợp lệ khi tiếp nhận (kiểm tra lúc tiếp nhận)",
         "waiting": "đang chờ",
-        "yes": "có",
         "{n} documents match.": "Có {n} văn bản khớp.",
         "{n} documents read for this page (time-limit or accented text filters are judged document by document).": (
             "Đã đọc {n} văn bản cho trang này (bộ lọc thời hạn hoặc chữ có dấu được xét từng văn bản)."
@@ -149,76 +147,82 @@ i18n.register(
 
 def install(console: Console) -> None:
     console.menu("documents", "Documents")
-    services = console.services
+    pages = DocumentPages(console)
+    console.page("/documents", endpoint="documents")(pages.documents)
+    console.page("/documents.csv", endpoint="documents_csv")(pages.documents_csv)
+    console.page("/documents/<doc_id>", endpoint="document")(pages.document)
+    console.page("/documents/<doc_id>/raw", role=Role.OPERATOR, endpoint="document_raw")(pages.document_raw)
 
-    def documents_api() -> DocumentsApi:
-        if services.admin.documents is None:  # pragma: no cover - a build without the timeline service
+
+class DocumentPages:
+    """The four views; each gets the signed-in operator first (the console's wrapper checked role and session)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.services = console.services
+
+    def _api(self) -> DocumentsApi:
+        if self.services.admin.documents is None:  # pragma: no cover - a build without the timeline service
             raise NotFoundError("document lists are not available in this build")
-        return services.admin.documents
+        return self.services.admin.documents
 
-    @console.page("/documents", endpoint="documents")
-    def documents(user: ConsoleUser) -> Response:
+    def documents(self, user: ConsoleUser) -> Response:
         try:
             query = document_query(request.args)
-            page = documents_api().list_documents(query, scope=user.principal.scope).to_dict()
+            page = self._api().list_documents(query, scope=user.principal.scope).to_dict()
         except RequestError as exc:  # a bad filter or a stale cursor: the form again, saying which
-            return _list_page(console, user, None, error=exc.message, field=exc.detail.get("parameter"))
-        return _list_page(console, user, with_times(page))
+            return _list_page(self.console, user, None, error=exc.message, field=exc.detail.get("parameter"))
+        return _list_page(self.console, user, with_times(page))
 
-    @console.page("/documents.csv", endpoint="documents_csv")
-    def documents_csv(user: ConsoleUser) -> Response:
+    def documents_csv(self, user: ConsoleUser) -> Response:
         try:
             query = document_query(request.args)
-            export = services.documents.export(query, scope=user.principal.scope)
+            export = self.services.documents.export(query, scope=user.principal.scope)
         except RequestError as exc:
-            return _list_page(console, user, None, error=exc.message, field=exc.detail.get("parameter"))
+            return _list_page(self.console, user, None, error=exc.message, field=exc.detail.get("parameter"))
         filters = {k: request.args.getlist(k) for k in _KEEP if request.args.get(k)}
         if not export.complete:
-            services.operators.audit(user, "documents.export", outcome="too_many", filters=filters)
+            self.services.operators.audit(user, "documents.export", outcome="too_many", filters=filters)
             message = _("The filter selects more than {rows} documents (or more than {read} had to be read): "
                         "narrow the period or add a filter to export.", rows=export.limits["rows"],
                         read=export.limits["read"])  # fmt: skip
-            return _list_page(console, user, None, error=message)
-        names = _names(console, user)
-        lang = _lang()
+            return _list_page(self.console, user, None, error=message)
+        names, lang = _names(self.console, user), _lang()
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow([_(h) for h in export_headers()])
         for item in export.items:
             writer.writerow(export_row(with_times(item.to_dict()), names, lang))
-        services.operators.audit(user, "documents.export", filters=filters, rows=len(export.items))
+        self.services.operators.audit(user, "documents.export", filters=filters, rows=len(export.items))
         stamp = local(datetime.now(UTC)).strftime("%Y%m%d-%H%M")
         response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
         response.headers["Content-Type"] = "text/csv; charset=utf-8"
         response.headers["Content-Disposition"] = f'attachment; filename="van-ban-{stamp}.csv"'
         return response
 
-    @console.page("/documents/<doc_id>", endpoint="document")
-    def document(user: ConsoleUser, doc_id: str) -> Response:
+    def document(self, user: ConsoleUser, doc_id: str) -> Response:
         scope = user.principal.scope
-        story = with_times(documents_api().document_story(doc_id, scope=scope).to_dict())
-        signer = services.documents.signer(doc_id, scope=scope)
-        view = story_view(story, _lang())
-        title = story["document"].get("code") or story["document"].get("document_id") or doc_id
-        return console.render(
+        story = with_times(self._api().document_story(doc_id, scope=scope).to_dict())
+        signer = self.services.documents.signer(doc_id, scope=scope)
+        heading = story["document"].get("code") or story["document"].get("document_id") or doc_id
+        return self.console.render(
             "document.html",
             title="Document",
-            heading=title,
+            heading=heading,
             story=story,
-            view=view,
+            view=story_view(story, _lang()),
             signer=signer,
             raw_allowed=user.principal.allows(Role.OPERATOR),
             back=_back_link(),
         )
 
-    @console.page("/documents/<doc_id>/raw", role=Role.OPERATOR, endpoint="document_raw")
-    def document_raw(user: ConsoleUser, doc_id: str) -> Response:
+    def document_raw(self, user: ConsoleUser, doc_id: str) -> Response:
         try:
-            package = services.documents.raw(doc_id, scope=user.principal.scope)
-        except NotFoundError:
-            services.operators.audit(user, "documents.raw", outcome="NOT_FOUND", doc_id=doc_id[:80])
+            package = self.services.documents.raw(doc_id, scope=user.principal.scope)
+        except NotFoundError:  # an id outside the scope (or none at all): what URL guessing looks like
+            self.services.operators.audit(user, "documents.raw", outcome="NOT_FOUND", doc_id=doc_id[:80])
             raise
-        services.operators.audit(
+        self.services.operators.audit(
             user, "documents.raw", doc_id=package.doc_id, sha256=package.sha256, size=len(package.body)
         )
         response = Response(package.body, mimetype=package.media_type)
@@ -295,4 +299,4 @@ def _(msgid: str, **kw: Any) -> str:
     return text.format(**kw) if kw else text
 
 
-__all__ = ["OPEN_RULES", "install"]
+__all__ = ["OPEN_RULES", "DocumentPages", "install"]
