@@ -16,6 +16,7 @@ from gateway.services.admin import AdminServices
 from gateway.services.certwatch import CertWatch
 from gateway.services.console_agencies import ConsoleAgencies
 from gateway.services.console_dashboard import ConsoleDashboard
+from gateway.services.console_documents import ConsoleDocuments
 from gateway.services.operators import Operators
 from gateway.services.registry import Registry
 from gateway.services.tracking import Tracking
@@ -32,6 +33,8 @@ class ConsoleServices:
     dashboard: ConsoleDashboard
     #: The agency pages: the registry tree with its figures, and the scoped add/edit (issue 12, "Agencies").
     agencies: ConsoleAgencies
+    #: Raw packages, signer certificates and CSV exports of the Documents pages (through the admin's Timelines).
+    documents: ConsoleDocuments
 
     @classmethod
     def over(cls, store: Store, settings: Settings, admin: AdminServices | None = None) -> ConsoleServices:
@@ -43,6 +46,7 @@ class ConsoleServices:
             registry=registry,
             dashboard=ConsoleDashboard(store, Tracking(store, rules_from(settings)), settings),
             agencies=ConsoleAgencies(store, registry, admin.tracking, CertWatch.from_settings(store, settings)),
+            documents=ConsoleDocuments.over(store, settings, admin.documents),
         )
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.db import DocumentRecord, Store
+from gateway.db import DeliveryRecord, DocumentRecord, Store
 from gateway.db.documents_query import DocumentFilter
 from gateway.errors import CursorError, NotFoundError, RequestError
 from gateway.services import paging
@@ -290,13 +290,19 @@ class Timelines:
 
     # ------------------------------------------------------------------------------------------ stories
 
-    def document_story(self, doc_id: str, *, scope: str | None = None) -> DocumentStory:
+    def visible_document(self, doc_id: str, visible: set[str] | None) -> tuple[DocumentRecord, list[DeliveryRecord]]:
+        """The document and its deliveries shown to a caller who sees ``visible`` (None: everything) — the one
+        scope rule of stories and raw downloads; NOT_FOUND alike for unknown and out-of-scope ids."""
         doc = self.store.documents.document(doc_id)
-        visible = self.tracking.visible(scope)
         deliveries = self.store.deliveries.for_document(doc_id) if doc is not None else []
         shown = [d for d in deliveries if visible is None or d.recipient in visible]
         if doc is None or (visible is not None and doc.sender not in visible and not shown):
             raise NotFoundError(f"no document {doc_id} visible here", doc_id=doc_id)
+        return doc, shown
+
+    def document_story(self, doc_id: str, *, scope: str | None = None) -> DocumentStory:
+        visible = self.tracking.visible(scope)
+        doc, shown = self.visible_document(doc_id, visible)
         as_of = self.clock()
         facts: dict[str, DeliveryFacts] = {}
         sending = None

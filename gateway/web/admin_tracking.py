@@ -18,8 +18,9 @@ from flask import Blueprint, Response, request
 from gateway.errors import RequestError, UnavailableError
 from gateway.services.admin_roles import Principal
 from gateway.services.paging import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
-from gateway.services.tracking_api import MAX_PAGE, DocumentQuery, DocumentsApi
+from gateway.services.tracking_api import DocumentsApi
 from gateway.tracking.calendar import LOCAL_TZ, local_date, local_start
+from gateway.web.document_filters import MAX_OFFSET, date_value, document_query, int_value
 from gateway.web.jsonapi import json_response
 
 #: The agency table's period when none is given: the last 30 local days, today included.
@@ -51,20 +52,7 @@ class TrackingApi(Protocol):
 
 def int_arg(name: str, default: int | None, *, low: int, high: int) -> int | None:
     """An integer query parameter within [low, high]; REQUEST.INVALID otherwise."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise RequestError(f"{name} must be an integer", parameter=name) from None
-    if not low <= value <= high:
-        raise RequestError(f"{name} must be between {low} and {high}", parameter=name)
-    return value
-
-
-#: The largest ``offset`` a list takes (a deeper page is reached by cursor, which costs nothing extra).
-_MAX_OFFSET = 2**31 - 1
+    return int_value(request.args, name, default, low=low, high=high)
 
 
 def page_args() -> PageRequest:
@@ -72,19 +60,13 @@ def page_args() -> PageRequest:
     number; a bad cursor is REQUEST.CURSOR when the service reads it."""
     return PageRequest(
         limit=int_arg("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT) or DEFAULT_LIMIT,
-        offset=int_arg("offset", 0, low=0, high=_MAX_OFFSET) or 0,
+        offset=int_arg("offset", 0, low=0, high=MAX_OFFSET) or 0,
         cursor=request.args.get("cursor") or None,
     )
 
 
 def date_arg(name: str) -> date | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise RequestError(f"{name} must be a date YYYY-MM-DD", parameter=name) from None
+    return date_value(request.args, name)
 
 
 def as_of_arg() -> datetime | None:
@@ -171,23 +153,7 @@ class TrackingRoutes:
         return self._documents
 
     def _list(self) -> Response:
-        first, last = date_arg("from"), date_arg("to")
-        if first is not None and last is not None and last < first:
-            raise RequestError(f"the period ends ({last}) before it starts ({first})")
-        args = request.args
-        query = DocumentQuery(
-            since=local_start(first) if first else None,
-            until=local_start(last + timedelta(days=1)) if last else None,
-            sender=args.get("sender") or None,
-            recipient=args.get("recipient") or None,
-            kind=args.get("kind") or None,
-            state=args.get("state") or None,
-            flags=tuple(f for f in args.getlist("flag") if f),
-            text=args.get("text") or None,
-            cursor=args.get("cursor") or None,
-            limit=int_arg("limit", 50, low=1, high=MAX_PAGE) or 50,
-            offset=int_arg("offset", 0, low=0, high=_MAX_OFFSET) or 0,
-        )
+        query = document_query(request.args)
         return json_response(self._docs().list_documents(query, scope=self._caller().scope).to_dict())
 
     def _story(self, doc_id: str) -> Response:
