@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from gateway.config import Settings
 from gateway.db import Store
 from gateway.services.admin import AdminServices
+from gateway.services.console_peers import PeerCircuits
+from gateway.services.console_systems import ScopedSystems
 from gateway.services.operators import Operators
 from gateway.services.registry import Registry
 
@@ -24,13 +26,21 @@ class ConsoleServices:
     operators: Operators
     admin: AdminServices
     registry: Registry
+    #: The registry's systems limited to an operator's scope (pages_systems).
+    systems: ScopedSystems
+    #: Peers whose circuit is open (pages_deliveries; unscoped operators only).
+    circuits: PeerCircuits
 
     @classmethod
     def over(cls, store: Store, settings: Settings, admin: AdminServices | None = None) -> ConsoleServices:
+        admin = admin or AdminServices.over(store, settings)
+        registry = Registry(store, settings)
         return cls(
             operators=Operators(store, settings),
-            admin=admin or AdminServices.over(store, settings),
-            registry=Registry(store, settings),
+            admin=admin,
+            registry=registry,
+            systems=ScopedSystems(registry, admin.tracking.visible),
+            circuits=PeerCircuits(store),
         )
 
 
