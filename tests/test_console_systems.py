@@ -37,14 +37,20 @@ def gw(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
         yield gw
 
 
-def _works(gw: ConsoleGateway, system_id: str, secret: str, organ_id: str = DEPT) -> bool:
-    """Whether ``system_id`` + ``secret`` pass the gateway's authentication on a real SOAP call."""
-    try:
-        GatewayClient(gw.base + "/soap", system_id, secret, timeout=30).pending(organ_id)
-    except zeep.exceptions.Fault as fault:
-        assert fault.message.split(":", 1)[0] == "AUTH.DENIED", fault.message  # refused, not broken otherwise
-        return False
-    return True
+def _client(gw: ConsoleGateway, system_id: str, secret: str) -> GatewayClient:
+    return GatewayClient(gw.base + "/soap", system_id, secret, timeout=30)
+
+
+def _accepted(gw: ConsoleGateway, system_id: str, secret: str, organ_id: str = DEPT) -> None:
+    """``system_id`` + ``secret`` pass the gateway's authentication on a real SOAP call (a Fault fails the test)."""
+    _client(gw, system_id, secret).pending(organ_id)
+
+
+def _refused(gw: ConsoleGateway, system_id: str, secret: str, organ_id: str = DEPT) -> None:
+    """The same call is refused at authentication (AUTH.DENIED, not any other failure)."""
+    with pytest.raises(zeep.exceptions.Fault) as refused:
+        _client(gw, system_id, secret).pending(organ_id)
+    assert refused.value.message.split(":", 1)[0] == "AUTH.DENIED", refused.value.message
 
 
 def _systems(gw: ConsoleGateway) -> dict[str, Any]:
@@ -79,7 +85,7 @@ def test_a_created_system_s_secret_is_shown_once_and_authenticates(gw):
     r = _create(ada, "qlvb-so-1", f"{DEPT}\n{DEPT_DISTRICT}", "Phần mềm QLVB Sở 1")
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     (secret,) = [html.unescape(s) for s in SECRET.findall(r.text)]
-    assert _works(gw, "qlvb-so-1", secret)
+    _accepted(gw, "qlvb-so-1", secret)
     stored = _systems(gw)["qlvb-so-1"]
     assert stored.active and set(stored.agencies) == {DEPT, DEPT_DISTRICT} and stored.name == "Phần mềm QLVB Sở 1"
     for path in ("/console/systems", "/console/systems/qlvb-so-1"):
@@ -114,17 +120,17 @@ def test_bad_input_shows_the_form_again_with_the_problem_and_stores_nothing(gw):
 def test_rotating_the_secret_refuses_the_old_one_and_accepts_the_new(gw):
     ada = gw.client("ada")
     (old,) = SECRET.findall(_create(ada, "qlvb-so-2", DEPT).text)
-    assert _works(gw, "qlvb-so-2", old)
+    _accepted(gw, "qlvb-so-2", old)
     confirm = ada.get("/console/systems/qlvb-so-2/rotate")
     assert confirm.status_code == 200 and 'name="confirm" value="yes"' in confirm.text
     assert ada.post("/console/systems/qlvb-so-2/rotate").status_code == 400  # not confirmed: nothing changes
-    assert _works(gw, "qlvb-so-2", old)
+    _accepted(gw, "qlvb-so-2", old)
     r = ada.post("/console/systems/qlvb-so-2/rotate", {"confirm": "yes"})
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     (new,) = SECRET.findall(r.text)
     assert new != old
-    assert not _works(gw, "qlvb-so-2", old)
-    assert _works(gw, "qlvb-so-2", new)
+    _refused(gw, "qlvb-so-2", old)
+    _accepted(gw, "qlvb-so-2", new)
     assert new not in ada.get("/console/systems/qlvb-so-2").text
     assert [e.outcome for e in _audit(gw) if e.action == "console.systems.rotate"] == ["ok"]
     _nowhere(gw, old)
@@ -137,11 +143,11 @@ def test_a_disabled_system_is_refused_until_enabled(gw):
     ada.get("/console/systems/qlvb-so-3/disable")
     assert ada.post("/console/systems/qlvb-so-3/disable", {"confirm": "yes"}).status_code == 200
     assert not _systems(gw)["qlvb-so-3"].active
-    assert not _works(gw, "qlvb-so-3", secret)
+    _refused(gw, "qlvb-so-3", secret)
     ada.get("/console/systems/qlvb-so-3/enable")
     assert ada.post("/console/systems/qlvb-so-3/enable", {"confirm": "yes"}).status_code == 200
     assert _systems(gw)["qlvb-so-3"].active
-    assert _works(gw, "qlvb-so-3", secret)
+    _accepted(gw, "qlvb-so-3", secret)
     actions = [e.action for e in _audit(gw) if e.detail and e.detail.get("system_id") == "qlvb-so-3"]
     assert actions == ["console.systems.enable", "console.systems.disable", "console.systems.add"]
 
@@ -191,4 +197,4 @@ def test_a_scoped_operator_sees_and_manages_only_systems_wholly_in_its_subtree(g
     assert after.keys() == before.keys()
     assert all(after[s].secret_hash == before[s].secret_hash and after[s].active for s in ("cli-other", "cli-both"))
     (secret,) = SECRET.findall(_create(adele, "qlvb-xa", DEPT_DISTRICT).text)
-    assert _works(gw, "qlvb-xa", secret, DEPT_DISTRICT)
+    _accepted(gw, "qlvb-xa", secret, DEPT_DISTRICT)

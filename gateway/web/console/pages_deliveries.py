@@ -78,6 +78,13 @@ def install(console: Console) -> None:
             can_redrive=user.principal.allows(Role.OPERATOR) and _redrivable(detail.delivery),
         )
 
+    _install_redrives(console)
+
+
+def _install_redrives(console: Console) -> None:
+    """The two re-drives (one delivery; a recipient's dead letters), each a confirmation page and its POST."""
+    deliveries = console.services.admin.deliveries
+
     @console.page("/deliveries/<delivery_id>/redrive", role=Role.OPERATOR, methods=("GET", "POST"), endpoint="redrive")
     def redrive(user: ConsoleUser, delivery_id: str) -> Response:
         scope = user.principal.scope

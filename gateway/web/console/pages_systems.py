@@ -65,6 +65,13 @@ def install(console: Console) -> None:
             can_change=user.principal.allows(Role.ADMIN),
         )
 
+    _install_changes(console)
+
+
+def _install_changes(console: Console) -> None:
+    """The admin's changes: create a system, rotate its secret, disable / enable it."""
+    systems = console.services.systems
+
     @console.page("/systems/new", role=Role.ADMIN, methods=("GET", "POST"), endpoint="system_new")
     def create(user: ConsoleUser) -> Response:
         if request.method == "GET":
