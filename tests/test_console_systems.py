@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -198,3 +199,31 @@ def test_a_scoped_operator_sees_and_manages_only_systems_wholly_in_its_subtree(g
     assert all(after[s].secret_hash == before[s].secret_hash and after[s].active for s in ("cli-other", "cli-both"))
     (secret,) = SECRET.findall(_create(adele, "qlvb-xa", DEPT_DISTRICT).text)
     _accepted(gw, "qlvb-xa", secret, DEPT_DISTRICT)
+
+
+def _pages(c: Any, path: str) -> list[list[str]]:
+    """The system ids of every page of the list, following its Next link to the end."""
+    pages = []
+    while path:
+        r = c.get(path)
+        if r.status_code == 429:  # the gateway's per-address rate limit: wait as asked, like a browser's user
+            time.sleep(int(r.headers.get("Retry-After", "1")))
+            continue
+        assert r.status_code == 200, r.text
+        pages.append(re.findall(r'<td><a href="/console/systems/([^"/]+)">', r.text))
+        more = re.search(r'href="(/console/systems\?[^"]*(?:cursor|offset)=[^"]+)"', r.text)
+        path = html.unescape(more.group(1)) if more else ""
+    return pages
+
+
+def test_the_system_list_pages_to_the_end_scoped_or_not(gw):
+    ada = gw.client("ada")
+    for n in range(4):  # more than one page of DEPT's systems, whatever ran before
+        _create(ada, f"qlvb-trang-{n}", DEPT)
+    everything = sorted(_systems(gw))
+    pages = _pages(ada, "/console/systems?limit=3")
+    assert len(pages) > 1 and all(len(p) <= 3 for p in pages)
+    assert [s for p in pages for s in p] == everything, pages
+    mine = sorted(s.id for s in _systems(gw).values() if set(s.agencies) <= {DEPT, DEPT_DISTRICT})
+    pages = _pages(gw.client("sam"), "/console/systems?limit=3")
+    assert len(pages) > 1 and [s for p in pages for s in p] == mine

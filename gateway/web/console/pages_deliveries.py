@@ -53,14 +53,16 @@ def install(console: Console) -> None:
             raise RequestError(f"unknown list {listed[:20]!r} (dead or failed)")
         recipient = _recipient(request.args.get("recipient", ""))
         cursor = request.args.get("cursor") or None
+        limit = _number(request.args.get("limit", ""), PAGE_SIZE)
         page = deliveries.list_deliveries(
-            state=LISTS[listed], recipient=recipient, page=PageRequest(limit=PAGE_SIZE, cursor=cursor), scope=scope
+            state=LISTS[listed], recipient=recipient, page=PageRequest(limit=limit, cursor=cursor), scope=scope
         )
         return console.render(
             "dead_letters.html",
             title="Dead letters",
             page=page,
             listed=listed,
+            limit=limit if limit != PAGE_SIZE else None,
             recipient=recipient or "",
             first_page=cursor is None,
             circuits=console.services.circuits.not_closed(scope=scope),
@@ -165,6 +167,15 @@ def _delivery_id(raw: str) -> str:
     if not _DELIVERY_ID.fullmatch(raw):
         raise NotFoundError("no such delivery")
     return raw
+
+
+def _number(raw: str, default: int) -> int:
+    """A page size from the query (bounded by :class:`PageRequest`); the default when not given."""
+    if not raw:
+        return default
+    if not raw.isdigit() or len(raw) > 4:
+        raise RequestError("limit must be a number")
+    return int(raw)
 
 
 def _recipient(raw: str) -> str | None:

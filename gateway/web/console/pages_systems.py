@@ -41,15 +41,18 @@ def install(console: Console) -> None:
 
     @console.page("/systems", endpoint="systems")
     def listing(user: ConsoleUser) -> Response:
-        offset = _offset(request.args.get("offset", "0"))
+        offset = _number(request.args.get("offset", ""), 0)
+        limit = _number(request.args.get("limit", ""), DEFAULT_LIMIT)
         cursor = request.args.get("cursor") or None
-        page = systems.page(PageRequest(limit=DEFAULT_LIMIT, offset=offset, cursor=cursor), scope=user.principal.scope)
-        more = offset + len(page.items) < page.total and page.next_cursor is None
+        page = systems.page(PageRequest(limit=limit, offset=offset, cursor=cursor), scope=user.principal.scope)
+        # A scoped list pages by offset (ScopedSystems.page), the whole registry by its keyset cursor.
+        more = cursor is None and page.next_cursor is None and offset + len(page.items) < page.total
         return console.render(
             "systems.html",
             title="Systems",
             page=page,
             next_offset=offset + len(page.items) if more else None,
+            limit=limit if limit != DEFAULT_LIMIT else None,
             first_page=offset == 0 and cursor is None,
             can_change=user.principal.allows(Role.ADMIN),
         )
@@ -152,9 +155,12 @@ def _system_id(raw: str) -> str:
     return raw
 
 
-def _offset(raw: str) -> int:
+def _number(raw: str, default: int) -> int:
+    """``offset`` / ``limit`` from the query (bounds checked by :class:`PageRequest`); ``default`` when absent."""
+    if not raw:
+        return default
     if not raw.isdigit() or len(raw) > 7:
-        raise RequestError("offset must be a number")
+        raise RequestError("offset and limit must be numbers")
     return int(raw)
 
 
