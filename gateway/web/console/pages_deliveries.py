@@ -197,7 +197,7 @@ def _redrivable(d: DeliveryInfo) -> bool:
 i18n.register(
     {
         "Delivery": "Lượt chuyển",
-        "Re-driven": "Đã gửi lại",
+        "Re-driven": "Gửi lại",
         "Re-drive a delivery": "Gửi lại một lượt chuyển",
         "Re-drive dead letters": "Gửi lại các lượt gửi lỗi",
         "Deliveries that will not move without an operator: dead after their retries ran out, or refused by the "
@@ -229,7 +229,7 @@ i18n.register(
         "State": "Trạng thái",
         "Failures": "Số lần lỗi",
         "Closed again at the earliest": "Mở lại sớm nhất lúc",
-        "Channel": "Kênh",
+        "Channel": "Kênh kết nối",
         "not registered": "chưa đăng ký",
         "Next attempt": "Lần thử tiếp theo",
         "Settled": "Kết thúc lúc",
@@ -258,8 +258,8 @@ i18n.register(
         "{count} deliveries to {recipient} are queued again.": "{count} lượt chuyển tới {recipient} đã được xếp hàng "
         "lại.",
         # States and outcomes shown by value (DeliveryState, attempt outcomes, circuit states).
-        "queued": "đang chờ",
-        "fetched": "đã lấy",
+        "queued": "chờ nhận",
+        "fetched": "đã tải, chưa xác nhận",
         "delivered": "đã nhận",
         "failed": "thất bại",
         "dead": "gửi lỗi",
