@@ -17,6 +17,8 @@ from gateway.services.certwatch import CertWatch
 from gateway.services.console_agencies import ConsoleAgencies
 from gateway.services.console_dashboard import ConsoleDashboard
 from gateway.services.console_documents import ConsoleDocuments
+from gateway.services.console_peers import PeerCircuits
+from gateway.services.console_systems import ScopedSystems
 from gateway.services.operators import Operators
 from gateway.services.registry import Registry
 from gateway.services.tracking import Tracking
@@ -35,6 +37,10 @@ class ConsoleServices:
     agencies: ConsoleAgencies
     #: Raw packages, signer certificates and CSV exports of the Documents pages (through the admin's Timelines).
     documents: ConsoleDocuments
+    #: The registry's systems limited to an operator's scope (pages_systems).
+    systems: ScopedSystems
+    #: Peers whose circuit is open (pages_deliveries; unscoped operators only).
+    circuits: PeerCircuits
 
     @classmethod
     def over(cls, store: Store, settings: Settings, admin: AdminServices | None = None) -> ConsoleServices:
@@ -47,6 +53,8 @@ class ConsoleServices:
             dashboard=ConsoleDashboard(store, Tracking(store, rules_from(settings)), settings),
             agencies=ConsoleAgencies(store, registry, admin.tracking, CertWatch.from_settings(store, settings)),
             documents=ConsoleDocuments.over(store, settings, admin.documents),
+            systems=ScopedSystems(registry, admin.tracking.visible),
+            circuits=PeerCircuits(store),
         )
 
 
