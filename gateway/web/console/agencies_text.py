@@ -30,7 +30,7 @@ TEXTS: Final[dict[str, str]] = {
     "Endpoint": "Địa chỉ nhận (endpoint)",
     "VDXP system": "Hệ thống VDXP",
     "Systems acting for it": "Hệ thống thay mặt đơn vị",
-    "disabled": "đã khóa",
+    "disabled": "đã tạm dừng",
     "Emit status 01 when its mailbox acknowledges": "Phát trạng thái 01 khi hộp thư xác nhận đã nhận",
     "Signatures": "Chữ ký số",
     "Signature policy": "Chính sách chữ ký số",

@@ -182,7 +182,7 @@ i18n.register(
         "{shown} of {total} systems": "{shown} trên {total} hệ thống",
         "Name": "Tên",
         "Acts for": "Đại diện cho",
-        "Active": "Hoạt động",
+        "Active": "Đang hoạt động",
         "VDXP replay protection": "Chống phát lại VDXP",
         "Created": "Tạo lúc",
         "active": "đang hoạt động",
