@@ -71,8 +71,8 @@ def _audit(gw: ConsoleGateway) -> list[Any]:
 
 
 def _create(c: Any, system_id: str, agencies: str, name: str = "") -> Any:
-    c.get("/console/systems/new")
-    return c.post("/console/systems/new", {"system_id": system_id, "name": name, "agencies": agencies})
+    c.get("/console/new-system")
+    return c.post("/console/new-system", {"system_id": system_id, "name": name, "agencies": agencies})
 
 
 def _nowhere(gw: ConsoleGateway, secret: str) -> None:
@@ -158,9 +158,9 @@ def test_viewers_and_operators_see_but_change_nothing_and_forged_forms_fail(gw):
     vera = gw.client("vera")
     page = vera.get("/console/systems/cli-both")
     assert page.status_code == 200 and OTHER_DEPT in page.text
-    assert "/rotate" not in page.text and "/systems/new" not in vera.get("/console/systems").text
-    assert vera.get("/console/systems/new").status_code == 403
-    assert vera.post("/console/systems/new", {"system_id": "by-vera", "agencies": DEPT}).status_code == 403
+    assert "/rotate" not in page.text and "/new-system" not in vera.get("/console/systems").text
+    assert vera.get("/console/new-system").status_code == 403
+    assert vera.post("/console/new-system", {"system_id": "by-vera", "agencies": DEPT}).status_code == 403
     oscar = gw.client("oscar")
     oscar.get("/console/systems")
     for path in ("/console/systems/cli-both/rotate", "/console/systems/cli-both/disable"):
@@ -170,7 +170,7 @@ def test_viewers_and_operators_see_but_change_nothing_and_forged_forms_fail(gw):
     ada.get("/console/systems/cli-both/disable")
     for forged in ("", "not-the-token"):
         assert ada.post("/console/systems/cli-both/disable", {"confirm": "yes"}, csrf=forged).status_code == 403
-        r = ada.post("/console/systems/new", {"system_id": "forged", "agencies": DEPT}, csrf=forged)
+        r = ada.post("/console/new-system", {"system_id": "forged", "agencies": DEPT}, csrf=forged)
         assert r.status_code == 403
     after = _systems(gw)
     assert after.keys() == before.keys() and after["cli-both"].active

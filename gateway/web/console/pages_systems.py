@@ -75,7 +75,7 @@ def _install_changes(console: Console) -> None:
     """The admin's changes: create a system, rotate its secret, disable / enable it."""
     systems = console.services.systems
 
-    @console.page("/systems/new", role=Role.ADMIN, methods=("GET", "POST"), endpoint="system_new")
+    @console.page("/new-system", role=Role.ADMIN, methods=("GET", "POST"), endpoint="system_new")
     def create(user: ConsoleUser) -> Response:
         if request.method == "GET":
             return console.render("system_form.html", title="New system", form={}, error="")
