@@ -144,6 +144,11 @@ class Browser:
         form.find_element("css selector", "button[type=submit], input[type=submit]").click()
         self.shot()
 
+    def click(self, css: str) -> None:
+        """Click the element ``css`` selects; screenshot what follows."""
+        self.driver.find_element("css selector", css).click()
+        self.shot()
+
     def click_link(self, text: str) -> None:
         """Follow the first link whose visible text contains ``text``; screenshot the page it leads to."""
         self.driver.find_element("partial link text", text).click()

@@ -14,7 +14,6 @@ so a page added later is covered the day it is merged. For each route and method
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 from collections.abc import Iterator
 from typing import Any
@@ -23,14 +22,11 @@ import pytest
 import requests
 from consolerig import DEPT, OTHER_DEPT, PASSWORD, ConsoleClient, ConsoleGateway, console_gateway
 from consoleroutes import concrete, declared_routes
+from consoletraffic import send_package, system_secret
 from sqlalchemy import MetaData, select
 
-from gateway.client import GatewayClient
-from gateway.demo.documents import demo_package
-from gateway.edxml import Organization, render
 from gateway.services.admin_roles import Role
 from gateway.web.console.edge import CSP, LOGIN_COOKIE, SESSION_COOKIE, Route
-from gateway.xmlcheck.signing import SigningKey, sign_package
 
 ROLES: dict[str, Role | None] = {"anonymous": None, "vera": Role.VIEWER, "oscar": Role.OPERATOR, "ada": Role.ADMIN}
 ROUTES = declared_routes()
@@ -38,7 +34,6 @@ POSTS = [r for r in ROUTES if "POST" in r.methods]
 #: Tables whose rows a refused request may add to (its audit row, the session's last-seen time, the throttle's
 #: counters); every other table must be byte-for-byte the same after a forged POST.
 BOOKKEEPING = {"audit_log", "console_sessions", "refusal_counts", "worker_heartbeats", "alembic_version"}
-SENDER = "000.00.00.G22"  # the Government Office of the demo PKI: signs the one real package of this module
 WRONG = "sai mật khẩu bí mật 7Qx"  # a failed login's password: it must not be written anywhere
 
 
@@ -128,8 +123,8 @@ def test_a_scoped_viewer_gets_403_on_routes_above_viewer(gw, ids) -> None:
 
 
 def test_no_password_session_token_or_package_body_in_any_log(gw, ids, pki) -> None:
-    package = _send_a_real_package(gw, pki)
-    secrets: dict[str, str] = {"password": PASSWORD, "wrong password": WRONG}
+    package = send_package(gw, pki, (DEPT,), "77")
+    secrets: dict[str, str] = {"password": PASSWORD, "wrong password": WRONG, "system secret": system_secret(gw)}
     for who in ("vera", "oscar", "ada"):
         c = gw.client()
         assert c.login(who, WRONG).status_code == 401
@@ -145,7 +140,7 @@ def test_no_password_session_token_or_package_body_in_any_log(gw, ids, pki) -> N
     assert all(secrets.values()), secrets
     log = (gw.tmp / "gunicorn.log").read_text(encoding="utf-8", errors="replace")
     audit = _audit_text(gw)
-    leaks = [(name, where) for name, value in {**secrets, **package.pieces()}.items()
+    leaks = [(name, where) for name, value in {**secrets, **_pieces(package.raw)}.items()
              for where, text in (("gunicorn.log", log), ("audit table", audit)) if value in text]  # fmt: skip
     assert leaks == [], leaks
     assert "console.login" in audit and "/console/login" in log  # the logs were written, and read
@@ -154,50 +149,14 @@ def test_no_password_session_token_or_package_body_in_any_log(gw, ids, pki) -> N
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-@dataclasses.dataclass
-class Package:
-    doc_id: str
-    raw: bytes
-
-    def pieces(self) -> dict[str, str]:
-        """Pieces that only the package's body holds: windows of its text, and its opening as base64 (its SHA-256 is
-        no secret: intake audits it, to identify the package without holding it)."""
-        text = self.raw.decode("utf-8", errors="replace")
-        n = len(text)
-        out = {f"package bytes @{at}": text[at : at + 48] for at in (n // 4, n // 2, 3 * n // 4)}
-        out["package base64"] = base64.b64encode(self.raw[:96]).decode()
-        return out
-
-
-def _send_a_real_package(gw: ConsoleGateway, pki: Any) -> Package:
-    """One signed edXML package from the Government Office to DEPT over SOAP (the real intake), stored raw."""
-    assert gw.cli("agencies", "add", SENDER, "--name", "Văn phòng Chính phủ").returncode == 0
-    done = gw.cli("systems", "add", "SG", "--agency", SENDER)
-    assert done.returncode == 0, done.stderr
-    secret = next(line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("secret: "))
-    base = demo_package()
-    header = dataclasses.replace(
-        base.message_header,
-        from_=Organization(organ_id=SENDER, organ_name="Văn phòng Chính phủ"),
-        to=(Organization(organ_id=DEPT, organ_name=DEPT),),
-        document_id=f"{SENDER},2026/12/01,77/VPCP-HC",
-    )
-    cred = pki.agencies[SENDER]
-    data = sign_package(
-        render(dataclasses.replace(base, message_header=header)), SigningKey.from_files(cred.key, cred.cert, pki.chain)
-    )
-    client = GatewayClient(f"{gw.base}/soap", "SG", secret)
-    try:
-        doc_id = client.send_edoc(data).docId
-    finally:
-        client.close()
-    store = gw.store()
-    try:
-        raw = store.documents.raw(doc_id)
-    finally:
-        store.engine.dispose()
-    assert raw is not None and len(raw) > 1000
-    return Package(doc_id, raw)
+def _pieces(raw: bytes) -> dict[str, str]:
+    """Pieces that only a package's body holds: windows of its text, and its opening as base64 (its SHA-256 is no
+    secret: intake audits it, to identify the package without holding it)."""
+    text = raw.decode("utf-8", errors="replace")
+    n = len(text)
+    out = {f"package bytes @{at}": text[at : at + 48] for at in (n // 4, n // 2, 3 * n // 4)}
+    out["package base64"] = base64.b64encode(raw[:96]).decode()
+    return out
 
 
 def _fingerprint(gw: ConsoleGateway) -> str:
