@@ -35,6 +35,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 AXE = REPO / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 #: axe-core impacts that fail a page (issue 12 "Show": an accessibility check of the main pages).
 BLOCKING = ("serious", "critical")
+WIDTH, HEIGHT = 1366, 900
 
 
 def _missing(what: str, hint: str) -> None:
@@ -71,8 +72,8 @@ def chromium(tmp: Path) -> Iterator[Any]:
     downloads.mkdir(parents=True, exist_ok=True)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    flags = ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1366,900", "--lang=vi", "--no-first-run")
-    for arg in (*flags, "--disable-extensions", f"--user-data-dir={tmp / 'profile'}"):
+    flags = ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={WIDTH},{HEIGHT}", "--lang=vi")
+    for arg in (*flags, "--no-first-run", "--disable-extensions", f"--user-data-dir={tmp / 'profile'}"):
         options.add_argument(arg)
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
@@ -109,12 +110,19 @@ class Browser:
         self.shot()
 
     def shot(self, label: str = "") -> Path:
-        """A PNG of the window now, named ``<module>--<test>--<step>-<path or label>.png``."""
+        """A PNG of the whole page now, named ``<module>--<test>--<step>-<path or label>.png``."""
         self.step += 1
         where = label or re.sub(r"^https?://[^/]+/", "", self.driver.current_url)
         name = f"{self.module}--{self.test}--{self.step:02d}-{_slug(where)}.png"
         path = SHOTS / name
-        self.driver.save_screenshot(str(path))
+        # The whole page, not only the window: the window is stretched to the page's height for the picture and
+        # put back (DevTools' captureBeyondViewport leaves the viewport disturbed, and the next click misses).
+        height = int(self.driver.execute_script("return document.documentElement.scrollHeight"))
+        self.driver.set_window_size(WIDTH, min(max(height + 140, HEIGHT), 8000))
+        try:
+            self.driver.save_screenshot(str(path))
+        finally:
+            self.driver.set_window_size(WIDTH, HEIGHT)
         return path
 
     def path(self) -> str:
@@ -141,17 +149,28 @@ class Browser:
         form = self.driver.find_element("name", name).find_element("xpath", "./ancestor::form") if name else (
             self.driver.find_element("css selector", "main form")
         )  # fmt: skip
-        form.find_element("css selector", "button[type=submit], input[type=submit]").click()
-        self.shot()
+        self.follow(form.find_element("css selector", "button[type=submit], input[type=submit]"))
 
     def click(self, css: str) -> None:
-        """Click the element ``css`` selects; screenshot what follows."""
-        self.driver.find_element("css selector", css).click()
-        self.shot()
+        """Click the element ``css`` selects (a link or a button that leads to another page)."""
+        self.follow(self.driver.find_element("css selector", css))
 
     def click_link(self, text: str) -> None:
-        """Follow the first link whose visible text contains ``text``; screenshot the page it leads to."""
-        self.driver.find_element("partial link text", text).click()
+        """Follow the first link whose visible text contains ``text``."""
+        self.follow(self.driver.find_element("partial link text", text))
+
+    def follow(self, element: Any, timeout: float = 30) -> None:
+        """Click ``element`` and wait until the next page has loaded (a click returns once the navigation has
+        started, and a slow page would still show the old one); then screenshot it."""
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.wait import WebDriverWait
+
+        old = self.driver.find_element("tag name", "html")
+        element.click()
+        WebDriverWait(self.driver, timeout).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.driver, timeout).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
         self.shot()
 
     # ------------------------------------------------------------------------------------------ sessions
@@ -163,8 +182,7 @@ class Browser:
         self.submit("username")
 
     def logout(self) -> None:
-        self.driver.find_element("css selector", "header form button[type=submit]").click()
-        self.shot("after-logout")
+        self.follow(self.driver.find_element("css selector", "header form button[type=submit]"))
 
     def forget(self) -> None:
         """A new visitor: every cookie of the console dropped (the next page asks for a login)."""
