@@ -233,7 +233,7 @@ def blocking(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def readable(page: str, violations: list[dict[str, Any]]) -> str:
     """axe-core's violations as lines a person can act on: rule, impact, help, and each offending element."""
-    lines = [f"{page}: {len(violations)} serious/critical accessibility violation(s)"]
+    lines = [f"{page}: {len(violations)} accessibility violation(s)"]
     for v in violations:
         lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v.get('helpUrl', '')}>")
         for node in v.get("nodes", [])[:8]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gateway.config import Settings
 from gateway.db import Store, create_engine
+from gateway.demo.history_model import HistoryPlan, PlannedDocument
 from gateway.services.console import ConsoleServices
 from gateway.web.console import build_console
 from gateway.web.console.edge import Route
@@ -67,4 +68,32 @@ def concrete(rule: str, ids: Mapping[str, str]) -> str:
 
 _ALIAS = {"agency": "organ", "recipient": "organ", "sender": "organ", "user": "operator"}
 
-__all__ = ["concrete", "declared_routes", "has_route", "needs"]
+
+def kinds(rule: str) -> set[str]:
+    """The id kinds a rule takes (``doc``, ``delivery``, ``organ`` …), as :func:`concrete` fills them."""
+    marker = {k: f"@{k}@" for k in ("doc", "delivery", "organ", "system", "operator", "int")}
+    filled = concrete(rule, marker)
+    return {k for k, m in marker.items() if m in filled}
+
+
+def subtree(plan: HistoryPlan, top: str) -> set[str]:
+    """``top`` and every agency under it in the seeded history."""
+    parent = {a.organ_id: a.parent for a in plan.agencies}
+
+    def under(organ: str | None) -> bool:
+        while organ is not None:
+            if organ == top:
+                return True
+            organ = parent.get(organ)
+        return False
+
+    return {a for a in parent if under(a)}
+
+
+def outside(plan: HistoryPlan, top: str) -> list[PlannedDocument]:
+    """The documents neither sent by nor addressed to anyone in ``top``'s subtree."""
+    inside = subtree(plan, top)
+    return [d for d in plan.documents if d.sender not in inside and not inside & {r.recipient for r in d.deliveries}]
+
+
+__all__ = ["concrete", "declared_routes", "has_route", "kinds", "needs", "outside", "subtree"]

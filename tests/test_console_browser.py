@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import pytest
 from browser import SHOTS, Browser, blocking, chromium, readable, require_axe, require_browser
 from consolerig import DEPT, PASSWORD, ROOT, ConsoleGateway, console_gateway
-from consoleroutes import needs
+from consoleroutes import needs, outside
 from consoletraffic import dead_letter, deliver, send_package
 from soap_receiver import running_receiver
 
-from gateway.demo.history_model import HistoryPlan, PlannedDocument
+from gateway.demo.history_model import PlannedDocument
 
 #: A short throttle so the throttle flow needs three failures, not ten (the per-address limit stays far above).
 FAILURES = 3
@@ -128,27 +128,6 @@ def _could_be_late(doc: PlannedDocument) -> bool:
     return False
 
 
-def _subtree(plan: HistoryPlan, top: str) -> set[str]:
-    parent = {a.organ_id: a.parent for a in plan.agencies}
-
-    def under(organ: str | None) -> bool:
-        while organ is not None:
-            if organ == top:
-                return True
-            organ = parent.get(organ)
-        return False
-
-    return {a for a in parent if under(a)}
-
-
-def _outside(plan: HistoryPlan, top: str) -> PlannedDocument:
-    """A document neither sent by nor addressed to anyone in ``top``'s subtree."""
-    inside = _subtree(plan, top)
-    return next(
-        d for d in plan.documents if d.sender not in inside and not inside & {r.recipient for r in d.deliveries}
-    )
-
-
 @needs(DOCUMENTS)
 @needs(DOCUMENTS + "/<doc_id>")
 def test_find_a_late_document_and_open_its_timeline(browser: Browser, gw: ConsoleGateway) -> None:
@@ -226,7 +205,7 @@ def test_download_the_report_as_xlsx(browser: Browser) -> None:
 
 @needs(DOCUMENTS + "/<doc_id>")
 def test_a_scoped_viewer_cannot_reach_another_subtrees_document(browser: Browser, gw: ConsoleGateway) -> None:
-    other = _outside(gw.plan, DEPT)
+    other = outside(gw.plan, DEPT)[0]
     browser.login("sam", PASSWORD)
     browser.open(f"{DOCUMENTS}/{other.doc_id}")
     text = browser.text()
@@ -260,8 +239,11 @@ def test_no_serious_accessibility_violation(browser: Browser, who: str | None, p
     for lang in ("vi", "en"):
         browser.open(f"{path}?lang={lang}")
         assert browser.lang() == lang
-        found = blocking(browser.axe(source))
+        violations = browser.axe(source)
+        found = blocking(violations)
         assert found == [], readable(f"{path} ({lang})", found)
+        if violations:  # moderate and minor ones are reported, not failed (pytest -s or -rA shows them)
+            print(readable(f"{path} ({lang}), not blocking", violations))
 
 
 def test_the_accessibility_check_can_fail(browser: Browser) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 from consolerig import DEPT, OTHER_DEPT, PASSWORD, ConsoleClient, ConsoleGateway, console_gateway
-from consoleroutes import concrete, declared_routes
+from consoleroutes import concrete, declared_routes, kinds, outside
 from consoletraffic import send_package, system_secret
 from sqlalchemy import MetaData, select
 
@@ -120,6 +120,23 @@ def test_a_scoped_viewer_gets_403_on_routes_above_viewer(gw, ids) -> None:
             for method in route.methods:
                 path = concrete(route.rule, ids)
                 assert _call(sam, method, path).status_code == 403, f"sam: {method} {path}"
+
+
+def test_a_scoped_viewer_gets_404_for_another_subtrees_ids(gw) -> None:
+    """sam (viewer, DEPT subtree) guessing the URL of another subtree's document, delivery or agency meets the
+    same NOT FOUND as an id that does not exist (issue 12: scope checked on every route, by URL guessing too)."""
+    others = outside(gw.plan, DEPT)
+    delivery = next(r for d in others for r in d.deliveries if r.state == "dead")
+    foreign = {"doc": others[0].doc_id, "delivery": delivery.delivery_id, "organ": OTHER_DEPT}
+    sam = gw.client("sam")
+    checked = []
+    for route in ROUTES:
+        taken = kinds(route.rule)
+        if taken and taken <= set(foreign) and route.role == Role.VIEWER:
+            path = concrete(route.rule, foreign)
+            assert _call(sam, "GET", path).status_code == 404, f"sam: GET {path}"
+            checked.append(path)
+    print(f"scoped 404 on {len(checked)} route(s): {checked}")
 
 
 def test_no_password_session_token_or_package_body_in_any_log(gw, ids, pki) -> None:
