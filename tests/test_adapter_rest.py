@@ -76,10 +76,18 @@ def _running_receiver(tmp_path: Path, *args: str) -> Iterator[tuple[str, Path]]:
             assert proc.poll() is None
             assert time.monotonic() < deadline
             time.sleep(0.2)
-    yield url, store
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    log.close()
+    try:
+        yield url, store
+    finally:
+        # gunicorn's graceful stop can outlast 30 s on a loaded machine: a receiver that lingers is killed, not
+        # left to a garbage-collected Popen that warns inside whichever test runs next on this worker.
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 def _outgoing(corpus: Corpus, delivery_id: str = "d1") -> OutgoingPackage:
