@@ -180,7 +180,7 @@ def test_an_operator_changes_its_own_password_with_the_current_one(gw):
     assert "kim" in text_of(c.get("/console/account").text)
     new = "mật khẩu riêng của Kim 2026"
     r = c.post("/console/account/password", {"current": "not my password", "new": new, "again": new})
-    assert r.status_code == 403 and "Mật khẩu hiện tại không đúng" in text_of(r.text)
+    assert r.status_code == 400 and "Mật khẩu hiện tại không đúng" in text_of(r.text)
     r = c.post("/console/account/password", {"current": PASSWORD, "new": new, "again": new + "x"})
     assert r.status_code == 400
     r = c.post("/console/account/password", {"current": PASSWORD, "new": new, "again": new}, csrf="forged")

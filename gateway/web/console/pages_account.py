@@ -51,7 +51,7 @@ def install(console: Console) -> None:
         except RateLimitedError:
             raise  # the error page, 429 with its Retry-After (not the form: the count is the point)
         except AuthError:
-            return _form(console, user, "The current password is wrong.", 403)
+            return _form(console, user, "The current password is wrong.", 400)
         except GatewayError as exc:
             if exc.retryable:
                 raise
