@@ -66,7 +66,7 @@ TEXTS: Final[dict[str, str]] = {
     "not revoked": "chưa bị thu hồi",
     "unknown (no current CRL)": "chưa rõ (không có CRL hiện hành)",
     "{days} days left": "còn {days} ngày",
-    "no certificate recorded": "chưa ghi nhận chứng thư số",
+    "no certificate recorded": "chưa ghi nhận",
     "Certificate subject": "Chủ thể chứng thư",
     "Issuer": "Tổ chức cấp",
     "Serial": "Số hiệu",
