@@ -19,13 +19,15 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP)
 	$(VENV)/bin/edoc-gateway demo
 
+# --dist loadfile: a test file's tests stay on one xdist worker, so a module-scoped served gateway (the console's
+# rig, the admin API's) is built once, not once per worker.
 # The whole suite includes tests/test_wheel_install.py: the wheel, installed in a fresh venv outside the checkout,
 # runs the demo traffic (`make wheel-check` runs that test alone).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 wheel-check: $(STAMP)
 	$(PY) -m pytest -q tests/test_wheel_install.py
