@@ -122,6 +122,7 @@ def test_logins_are_throttled_per_user_name(gw):
     r = c.login("oscar")  # even the right password waits now
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     assert "Thử lại sau" in text_of(r.text)
+    assert 'value="oscar"' in r.text  # the name stays in the field
 
 
 def test_every_page_has_strict_headers_and_is_never_cached(gw):

@@ -179,7 +179,9 @@ class Console:
             session_id, _user = self.services.operators.login(username, request.form.get("password", ""))
         except RateLimitedError as exc:
             seconds = int(exc.detail.get("retry_after", 60))
-            response = self._login_form(target, "Too many failed logins. Try again in {seconds} s.", 429, seconds)
+            response = self._login_form(
+                target, "Too many failed logins. Try again in {seconds} s.", 429, seconds, username=username
+            )
             response.headers["Retry-After"] = str(seconds)
             return response
         except GatewayError as exc:
