@@ -231,6 +231,28 @@ def test_business_spelling_and_bare_cid_are_tolerated(corpus):
     assert any("Business" in w for w in pkg.warnings)
 
 
+def test_bkav_spelling_of_the_business_children_is_read_too(corpus):
+    """Legacy profile §9: Bkav spells the block AND its children ``Business…``; their values must not be lost."""
+
+    def fn(root):
+        block = _find(root, "Bussiness")
+        block.tag = f"{{{ns.EDXML}}}Business"
+        for e in list(block.iter()):
+            if isinstance(e.tag, str) and etree.QName(e).localname.startswith("BussinessDoc"):
+                e.tag = f"{{{ns.EDXML}}}Business" + etree.QName(e).localname[len("Bussiness") :]
+        _find(root, "BusinessDocType").text = "2"
+        reason = (
+            _find(root, "BusinessDocReason")
+            if any(isinstance(e.tag, str) and etree.QName(e).localname == "BusinessDocReason" for e in root.iter())
+            else etree.SubElement(block, f"{{{ns.EDXML}}}BusinessDocReason")
+        )
+        reason.text = "Cập nhật nơi nhận"
+
+    pkg = read_bytes(_mutate(corpus.read("edoc_new"), fn))
+    assert pkg.trace_header_list.bussiness.bussiness_doc_type is BussinessDocType.UPDATE
+    assert pkg.trace_header_list.bussiness.bussiness_doc_reason == "Cập nhật nơi nhận"
+
+
 def test_legacy_namespace_reads_like_qcvn(corpus):
     data = corpus.read("status_03")
     legacy = data.replace(ns.EDXML.encode(), ns.EDXML_LEGACY.encode())

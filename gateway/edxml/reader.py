@@ -248,8 +248,15 @@ def _trace_header_list(node: Node | None, warnings: list[str]) -> TraceHeaderLis
     )
 
 
+def _spelled(node: Node, standard: str) -> str:
+    """``standard`` (``Bussiness…``), or Bkav's ``Business…`` when only that spelling is present (legacy profile §9:
+    the block and its children are spelt either way; reading only one lost the other's values)."""
+    other = "Business" + standard[len("Bussiness") :]
+    return other if node.opt(standard) is None and node.opt(other) is not None else standard
+
+
 def _bussiness(node: Node) -> Bussiness:
-    info = node.opt("BussinessDocumentInfo")
+    info = node.opt(_spelled(node, "BussinessDocumentInfo"))
     repl = node.opt("ReplacementInfoList")
     receivers: tuple[Receiver, ...] = ()
     if info is not None and (rl := info.opt("ReceiverList")) is not None:
@@ -261,9 +268,10 @@ def _bussiness(node: Node) -> Bussiness:
             for r in rl.all("Receiver")
         )
     return Bussiness(
-        bussiness_doc_type=node.parsed("BussinessDocType", BussinessDocType.parse) or BussinessDocType.NEW,  # type: ignore[arg-type]
+        bussiness_doc_type=node.parsed(_spelled(node, "BussinessDocType"), BussinessDocType.parse)  # type: ignore[arg-type]
+        or BussinessDocType.NEW,
         document_id=node.s("DocumentId"),
-        bussiness_doc_reason=node.s("BussinessDocReason"),
+        bussiness_doc_reason=node.s(_spelled(node, "BussinessDocReason")),
         paper=node.parsed("Paper", parse_bool),
         staff_info=_staff_info(node.opt("StaffInfo")),
         bussiness_document_info=BussinessDocumentInfo(
