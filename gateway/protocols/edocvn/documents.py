@@ -34,22 +34,11 @@ def read_header(message_header: etree._Element | None, trace_header_list: etree.
     head = etree.SubElement(env, f"{{{EDOC}}}edXMLHeader")
     head.append(copy.deepcopy(message_header))
     if trace_header_list is not None:
-        head.append(_standard_spelling(copy.deepcopy(trace_header_list)))
+        head.append(copy.deepcopy(trace_header_list))  # the reader takes both Business spellings (§9)
     pkg = read_tree(root)
     assert isinstance(pkg, EdocPackage)  # a MessageHeader without StatusCode is read as an edoc
     return pkg
 
-
-def _standard_spelling(trace_header_list: etree._Element) -> etree._Element:
-    """``BusinessDocType``/``BusinessDocReason``/``BusinessDocumentInfo`` (Bkav's spelling, §9) renamed to the
-    standard's ``Bussiness…``: the model reader accepts the ``Business`` block but reads its children only under
-    the standard spelling."""
-    for el in trace_header_list.iter():
-        if isinstance(el.tag, str):
-            q = etree.QName(el)
-            if q.localname.startswith("BusinessDoc"):
-                el.tag = etree.QName(q.namespace, "Bussiness" + q.localname[len("Business") :]).text
-    return trace_header_list
 
 
 def _add(parent: etree._Element, local: str, value: object = "") -> etree._Element:
