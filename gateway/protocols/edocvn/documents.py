@@ -40,7 +40,6 @@ def read_header(message_header: etree._Element | None, trace_header_list: etree.
     return pkg
 
 
-
 def _add(parent: etree._Element, local: str, value: object = "") -> etree._Element:
     el = etree.SubElement(parent, f"{{{EDOC}}}{local}")
     if value is not None and value != "":
