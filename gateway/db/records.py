@@ -265,6 +265,8 @@ class IntakeLookup:
     acting: tuple[str, ...] | None
     agencies: dict[str, AgencyRecord]
     existing: DocumentRecord | None
+    #: ``(legacy OrganId, legacy scope)`` of a legacy system (issue 13): its scope governs whom it sends as.
+    legacy: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from gateway.errors import RequestError
 
 # Hot-path statements are built once, with bound parameters, so SQLAlchemy compiles each only once.
 _Q_ACTING = (
-    select(t.systems.c.id, t.system_agencies.c.organ_id)
+    select(t.systems.c.legacy_organ_id, t.systems.c.legacy_scope, t.system_agencies.c.organ_id)
     .select_from(t.systems.outerjoin(t.system_agencies, t.system_agencies.c.system_id == t.systems.c.id))
     .where(t.systems.c.id == bindparam("system_id"), t.systems.c.active.is_(True))
 )
@@ -258,10 +258,18 @@ class RegistryRepository(Repository):
 
 def acting(conn: Connection, system_id: str) -> tuple[str, ...] | None:
     """The agencies an ACTIVE system acts for (directly), or None for an unknown/inactive system."""
+    found = acting_with_login(conn, system_id)
+    return None if found is None else found[0]
+
+
+def acting_with_login(conn: Connection, system_id: str) -> tuple[tuple[str, ...], tuple[str, str] | None] | None:
+    """:func:`acting`, and ``(legacy OrganId, legacy scope)`` for a legacy system (None for others), in one query."""
     rows = conn.execute(_Q_ACTING, {"system_id": system_id}).all()
     if not rows:
         return None
-    return tuple(organ for _sid, organ in rows if organ is not None)
+    login, scope, _organ = rows[0]
+    legacy = (login, scope) if login is not None and scope is not None else None
+    return tuple(organ for _login, _scope, organ in rows if organ is not None), legacy
 
 
 def agencies_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, AgencyRecord]:
@@ -326,4 +334,4 @@ def _system(row: Mapping[str, Any], agencies: tuple[str, ...]) -> SystemRecord:
     )
 
 
-__all__ = ["RegistryRepository", "acting", "agencies_by_id"]
+__all__ = ["RegistryRepository", "acting", "acting_with_login", "agencies_by_id"]

@@ -23,8 +23,12 @@ legacy system — one sends only for its own office, another (a provincial platf
   named agencies, not the whole subtree.
 
 The legacy OrganId is always one of the system's agencies (its mailbox is read as that OrganId), so
-``strict`` ⊆ ``explicit`` ⊆ ``subtree``. Reading (GetPendingDocumentIds, GetDocument) stays the authenticated
-OrganId's own, as on the axis; the switch only governs sending.
+``strict`` ⊆ ``explicit`` ⊆ ``subtree``. The switch governs SENDING, and intake applies it whatever edge the
+package came through (:mod:`gateway.services.intake`, stage 3): the token is also the system's HTTP Basic and
+WS-Security secret, so a check at the legacy edge alone could be walked around through ``/soap`` or ``/api``.
+:meth:`LegacyAccess.authorise` is the same rule asked early, so that the legacy edge can answer the axis's own
+``Permission`` report before parsing the package. Reading (GetPendingDocumentIds, GetDocument) is the legacy
+edge's to keep to the authenticated OrganId's own mailbox, as on the axis.
 """
 
 from __future__ import annotations
