@@ -1,8 +1,8 @@
 """The ``edoc-gateway`` command line: the root group :func:`main` (the console-script entry point).
 
 Commands live in one module per group: :mod:`~gateway.cli.packages` (validate, inspect, sign, verify, build,
-json-schema), :mod:`~gateway.cli.service` (serve, db, worker), :mod:`~gateway.cli.registry` (agencies,
-systems), :mod:`~gateway.cli.deliveries`, :mod:`~gateway.cli.tracking` (documents, report),
+json-schema), :mod:`~gateway.cli.service` (serve, db, worker), :mod:`~gateway.cli.registry` (agencies),
+:mod:`~gateway.cli.systems`, :mod:`~gateway.cli.deliveries`, :mod:`~gateway.cli.tracking` (documents, report),
 :mod:`~gateway.cli.alerts` (alerts, certificates), :mod:`~gateway.cli.admin_tokens` and :mod:`~gateway.cli.demo`
 (demo, demo-pki); what they share is in
 :mod:`~gateway.cli.common`. Exit status 0 on success; 1 with one line per failure on standard error of the
@@ -21,7 +21,18 @@ from pathlib import Path
 import click
 
 from gateway import __version__
-from gateway.cli import admin_tokens, alerts, deliveries, demo, operators, packages, registry, service, tracking
+from gateway.cli import (
+    admin_tokens,
+    alerts,
+    deliveries,
+    demo,
+    operators,
+    packages,
+    registry,
+    service,
+    systems,
+    tracking,
+)
 from gateway.cli.common import _Group
 from gateway.config import ENV_PREFIX
 
@@ -51,6 +62,6 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = config_path
 
 
-for _module in (packages, service, registry, deliveries, tracking, alerts, admin_tokens, operators, demo):
+for _module in (packages, service, registry, systems, deliveries, tracking, alerts, admin_tokens, operators, demo):
     for _command in _module.COMMANDS:
         main.add_command(_command)

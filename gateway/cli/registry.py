@@ -1,20 +1,16 @@
-"""The registry: ``agencies`` (import, add, update, list, export, sync-vdxp) and ``systems`` (add, list)."""
+"""The registry: ``agencies`` (import, add, update, list, export, sync-vdxp); ``systems`` are in
+:mod:`gateway.cli.systems`."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from gateway.cli.common import _db_settings, _page_footer, _page_request, _paging, _reporting
-
-if TYPE_CHECKING:  # the services load the database layer: imported only by the commands that need them
-    from gateway.services.registry import SystemInfo
 
 
 class _ImportCommand(click.Command):
@@ -172,124 +168,4 @@ def agencies_sync_vdxp(endpoint: str, system_id: str, secret_env: str, as_json: 
         click.echo(f"  skipped (not an OrganId, or listed twice): {', '.join(report.skipped)}")
 
 
-@click.group()
-def systems() -> None:
-    """API client systems and the agencies they act for."""
-
-
-#: The VDXP replay options of ``systems add`` and ``systems update`` (values checked by the registry, so both
-#: commands and the library refuse the same things; click only collects them).
-_VDXP_OPTIONS = (
-    click.option(
-        "--vdxp-replay",
-        help="How its VDXP requests are protected from replay: strict (default: a fresh signed timestamp, each "
-        "signature once) or legacy-sdk (the stock VNPT SDK's fixed timestamp; needs --allow-from or --client-cert).",
-    ),
-    click.option(
-        "--allow-from",
-        multiple=True,
-        metavar="CIDR",
-        help="A network (or address) its VDXP requests may come from (repeatable; replaces the list; '' clears it).",
-    ),
-    click.option(
-        "--client-cert",
-        multiple=True,
-        metavar="SHA256",
-        help="SHA-256 fingerprint of its TLS client certificate, as the trusted proxy forwards it (repeatable; "
-        "replaces the list; '' clears it). openssl x509 -noout -fingerprint -sha256 -in cert.pem",
-    ),
-)
-
-
-def _vdxp_options(command: Callable[..., None]) -> Callable[..., None]:
-    for option in reversed(_VDXP_OPTIONS):
-        command = option(command)
-    return command
-
-
-def _given(values: tuple[str, ...]) -> list[str] | None:
-    """A repeatable option: None when absent, [] for a lone '' (clear), else the non-empty values."""
-    if not values:
-        return None
-    return [v for v in values if v.strip()]
-
-
-def _describe(info: SystemInfo) -> str:
-    """``vdxp=MODE[ from=CIDR,…][ certs=N]`` for a system (never a secret)."""
-    text = f"vdxp={info.vdxp_replay}"
-    if info.vdxp_allow_from:
-        text += f" from={','.join(info.vdxp_allow_from)}"
-    if info.vdxp_client_certs:
-        text += f" certs={len(info.vdxp_client_certs)}"
-    return text
-
-
-@systems.command("add")
-@click.argument("system_id")
-@click.option("--agency", "agency_ids", multiple=True, required=True, help="OrganId it acts for (repeatable).")
-@click.option("--name", help="A human name for the system.")
-@_vdxp_options
-def systems_add(
-    system_id: str,
-    agency_ids: tuple[str, ...],
-    name: str | None,
-    vdxp_replay: str | None,
-    allow_from: tuple[str, ...],
-    client_cert: tuple[str, ...],
-) -> None:
-    """Register a system; prints its generated secret ONCE (it is stored encrypted, never shown again)."""
-    from gateway.services.registry import Registry
-
-    settings = _db_settings()
-    with _reporting(system_id), Registry.from_settings(settings) as registry:
-        secret = registry.add_system(
-            system_id,
-            agency_ids,
-            name=name,
-            vdxp_replay=vdxp_replay or "strict",
-            allow_from=_given(allow_from) or (),
-            client_certs=_given(client_cert) or (),
-        )
-        info = registry.system_info(system_id)
-    click.echo(f"system {system_id} acts for {', '.join(agency_ids)} (and their level-2/3/4 units); {_describe(info)}")
-    click.echo(f"secret: {secret}")
-
-
-@systems.command("update")
-@click.argument("system_id")
-@_vdxp_options
-def systems_update(
-    system_id: str, vdxp_replay: str | None, allow_from: tuple[str, ...], client_cert: tuple[str, ...]
-) -> None:
-    """Change a system's VDXP replay protection (what is not given is kept)."""
-    from gateway.services.registry import Registry
-
-    if vdxp_replay is None and not allow_from and not client_cert:
-        raise click.UsageError("nothing to change: give --vdxp-replay, --allow-from or --client-cert")
-    settings = _db_settings()
-    with _reporting(system_id), Registry.from_settings(settings) as registry:
-        info = registry.set_system_vdxp(
-            system_id, vdxp_replay=vdxp_replay, allow_from=_given(allow_from), client_certs=_given(client_cert)
-        )
-    click.echo(f"system {info.id}: {_describe(info)}")
-
-
-@systems.command("list")
-@_paging
-def systems_list(limit: int, offset: int, cursor: str | None) -> None:
-    """List systems by id, a page at a time: the agencies they act for and their VDXP replay protection (never
-    secrets)."""
-    from gateway.services.registry import Registry
-    from gateway.services.registry_systems import SYSTEM_LISTING
-
-    request = _page_request(SYSTEM_LISTING, 1, limit, offset, cursor)
-    settings = _db_settings()
-    with _reporting("systems"), Registry.from_settings(settings) as registry:
-        page = registry.systems_page(request)
-    for sysinfo in page.items:
-        state = "" if sysinfo.active else " (inactive)"
-        click.echo(f"{sysinfo.id:<20} {', '.join(sysinfo.agencies)}{state}  {_describe(sysinfo)}")
-    _page_footer(page, "systems")
-
-
-COMMANDS: tuple[click.Command, ...] = (agencies, systems)
+COMMANDS: tuple[click.Command, ...] = (agencies,)

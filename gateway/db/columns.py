@@ -35,6 +35,9 @@ CHANNELS = (MAILBOX, "soap", "rest", "vdxp")
 #: How a system's VDXP requests are protected from replay (issue 10 finding 7): ``strict`` (a fresh signed
 #: timestamp, each signature once) or ``legacy-sdk`` (the stock VNPT SDK's fixed timestamp, bound to a source).
 VDXP_REPLAY_MODES = ("strict", "legacy-sdk")
+#: Whom a legacy (e-doc.vn profile) system may send as (issue 13; gateway.services.legacy_credentials): only its
+#: own OrganId, also the units below its agencies, or exactly its agencies.
+LEGACY_SCOPES = ("strict", "subtree", "explicit")
 SIGNATURE_POLICIES = ("require", "verify-if-present", "off")
 DELIVERY_STATES = ("queued", "fetched", "delivered", "failed", "dead")
 #: What one push attempt ended in: the peer took it, it will be tried again, or it was dead-lettered; ``sending``
@@ -92,6 +95,7 @@ __all__ = [
     "CIRCUIT_STATES",
     "DELIVERY_STATES",
     "ID",
+    "LEGACY_SCOPES",
     "MAILBOX",
     "NAMING_CONVENTION",
     "ORGAN_ID",

@@ -21,7 +21,7 @@ from gateway.db.audit import insert_audit
 from gateway.db.certificates import record_signer
 from gateway.db.connections import Repository
 from gateway.db.records import DocumentRecord, IntakeLookup, NewDocument, from_row, to_values
-from gateway.db.registry import acting, agencies_by_id
+from gateway.db.registry import acting_with_login, agencies_by_id
 from gateway.db.statuses import insert_status
 
 #: Every column but the bytes: what a DocumentRecord is read from (joined reads reuse it).
@@ -46,10 +46,11 @@ class DocumentRepository(Repository):
         the system's agencies, the agencies the package names, and a document already under the key."""
         ids = sorted(set(organ_ids))
         with self._db.read() as conn:
-            system_acting = acting(conn, system_id)
+            system = acting_with_login(conn, system_id)
             agencies = agencies_by_id(conn, ids) if ids else {}
             row = conn.execute(_Q_BY_IDEM, {"idem_key": idem_key}).mappings().first()
-        return IntakeLookup(acting=system_acting, agencies=agencies, existing=_document(row))
+        system_acting, legacy = system if system is not None else (None, None)
+        return IntakeLookup(acting=system_acting, agencies=agencies, existing=_document(row), legacy=legacy)
 
     def document_by_idem_key(self, idem_key: str) -> DocumentRecord | None:
         """The document stored under an idempotency key (gateway.md Intake 6)."""

@@ -99,6 +99,10 @@ class SystemRecord:
     vdxp_allow_from: tuple[str, ...] = ()
     #: SHA-256 (lowercase hex) of the TLS client certificates bound to it; empty = no certificate binding.
     vdxp_client_certs: tuple[str, ...] = ()
+    #: The legacy login name (e-doc.vn ``OrganId``, issue 13); None for a system that is not a legacy one.
+    legacy_organ_id: str | None = None
+    #: Whom a legacy system may send as (gateway.services.legacy_credentials.LegacyScope); None with no login name.
+    legacy_scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,8 @@ class IntakeLookup:
     acting: tuple[str, ...] | None
     agencies: dict[str, AgencyRecord]
     existing: DocumentRecord | None
+    #: ``(legacy OrganId, legacy scope)`` of a legacy system (issue 13): its scope governs whom it sends as.
+    legacy: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

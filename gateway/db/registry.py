@@ -23,7 +23,7 @@ from gateway.errors import RequestError
 
 # Hot-path statements are built once, with bound parameters, so SQLAlchemy compiles each only once.
 _Q_ACTING = (
-    select(t.systems.c.id, t.system_agencies.c.organ_id)
+    select(t.systems.c.legacy_organ_id, t.systems.c.legacy_scope, t.system_agencies.c.organ_id)
     .select_from(t.systems.outerjoin(t.system_agencies, t.system_agencies.c.system_id == t.systems.c.id))
     .where(t.systems.c.id == bindparam("system_id"), t.systems.c.active.is_(True))
 )
@@ -130,6 +130,8 @@ class RegistryRepository(Repository):
             with self._db.write() as conn:
                 if conn.execute(select(t.systems.c.id).where(t.systems.c.id == record.id)).first() is not None:
                     raise RequestError(f"system {record.id!r} already exists", system_id=record.id)
+                if record.legacy_organ_id is not None:
+                    _check_legacy_login_free(conn, record.legacy_organ_id)
                 known = set(
                     conn.scalars(select(t.agencies.c.organ_id).where(t.agencies.c.organ_id.in_(record.agencies)))
                 )
@@ -146,8 +148,10 @@ class RegistryRepository(Repository):
                         insert(t.system_agencies),
                         [{"system_id": record.id, "organ_id": o} for o in dict.fromkeys(record.agencies)],
                     )
-        except IntegrityError:  # a concurrent add of the same id
-            raise RequestError(f"system {record.id!r} already exists", system_id=record.id) from None
+        except IntegrityError:  # a concurrent add of the same id (or of the same legacy login name)
+            raise RequestError(
+                f"system {record.id!r} (or one with its legacy OrganId) already exists", system_id=record.id
+            ) from None
 
     def set_system_secret(self, system_id: str, secret_enc: bytes, secret_hash: str) -> bool:
         """Replace a system's secret (sealed, and hashed for HTTP Basic); False if the system is unknown."""
@@ -177,20 +181,33 @@ class RegistryRepository(Repository):
             )
         return result.rowcount == 1
 
+    def set_system_legacy_scope(self, system_id: str, scope: str) -> bool:
+        """Change whom a LEGACY system may send as (validated by the caller); False if it is unknown or not a
+        legacy system (the scope is meaningless without a legacy login name: CHECK ``legacy_pair``)."""
+        s = t.systems.c
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(t.systems).where(s.id == system_id, s.legacy_organ_id.is_not(None)).values(legacy_scope=scope)
+            )
+        return result.rowcount == 1
+
+    def system_by_legacy_organ(self, organ_id: str) -> SystemRecord | None:
+        """The system whose legacy login name is ``organ_id`` (active or not; exact match), or None.
+
+        Read on every legacy request, never cached: a rotation, a disable or a scope change applies at once."""
+        with self._db.read() as conn:
+            row = conn.execute(select(t.systems).where(t.systems.c.legacy_organ_id == organ_id)).mappings().first()
+            if row is None:
+                return None
+            return _system(row, _agencies_of(conn, row["id"]))
+
     def system(self, system_id: str) -> SystemRecord | None:
         """One system with the agencies it acts for (active or not)."""
         with self._db.read() as conn:
             row = conn.execute(select(t.systems).where(t.systems.c.id == system_id)).mappings().first()
             if row is None:
                 return None
-            agencies = tuple(
-                conn.scalars(
-                    select(t.system_agencies.c.organ_id)
-                    .where(t.system_agencies.c.system_id == system_id)
-                    .order_by(t.system_agencies.c.organ_id)
-                )
-            )
-        return _system(row, agencies)
+            return _system(row, _agencies_of(conn, system_id))
 
     def vdxp_binding(self, system_id: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
         """``(vdxp_replay, vdxp_allow_from, vdxp_client_certs)`` of an ACTIVE system in one query, or None.
@@ -241,10 +258,18 @@ class RegistryRepository(Repository):
 
 def acting(conn: Connection, system_id: str) -> tuple[str, ...] | None:
     """The agencies an ACTIVE system acts for (directly), or None for an unknown/inactive system."""
+    found = acting_with_login(conn, system_id)
+    return None if found is None else found[0]
+
+
+def acting_with_login(conn: Connection, system_id: str) -> tuple[tuple[str, ...], tuple[str, str] | None] | None:
+    """:func:`acting`, and ``(legacy OrganId, legacy scope)`` for a legacy system (None for others), in one query."""
     rows = conn.execute(_Q_ACTING, {"system_id": system_id}).all()
     if not rows:
         return None
-    return tuple(organ for _sid, organ in rows if organ is not None)
+    login, scope, _organ = rows[0]
+    legacy = (login, scope) if login is not None and scope is not None else None
+    return tuple(organ for _login, _scope, organ in rows if organ is not None), legacy
 
 
 def agencies_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, AgencyRecord]:
@@ -256,6 +281,21 @@ def agencies_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, AgencyReco
         if row["fingerprint"] is not None:
             certs.setdefault(row["organ_id"], []).append(row["fingerprint"])
     return {organ: _agency(row, tuple(certs.get(organ, ()))) for organ, row in found.items()}
+
+
+def _agencies_of(conn: Connection, system_id: str) -> tuple[str, ...]:
+    sa = t.system_agencies.c
+    return tuple(conn.scalars(select(sa.organ_id).where(sa.system_id == system_id).order_by(sa.organ_id)))
+
+
+def _check_legacy_login_free(conn: Connection, organ_id: str) -> None:
+    taken = conn.scalar(select(t.systems.c.id).where(t.systems.c.legacy_organ_id == organ_id))
+    if taken is not None:
+        raise RequestError(
+            f"the legacy OrganId {organ_id} is already the login of system {taken!r}",
+            organ_id=organ_id,
+            system_id=taken,
+        )
 
 
 def _replace_certificates(conn: Connection, organ_id: str, fingerprints: Iterable[str], now: datetime) -> None:
@@ -294,4 +334,4 @@ def _system(row: Mapping[str, Any], agencies: tuple[str, ...]) -> SystemRecord:
     )
 
 
-__all__ = ["RegistryRepository", "acting", "agencies_by_id"]
+__all__ = ["RegistryRepository", "acting", "acting_with_login", "agencies_by_id"]

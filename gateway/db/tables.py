@@ -18,6 +18,8 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
                         ``legacy-sdk``), the source networks they may call from (``vdxp_allow_from``, CIDRs)
                         and the TLS client certificates bound to them (``vdxp_client_certs``, SHA-256) — JSON
                         lists, read with the system's row in one query on every VDXP request.
+                        A legacy system (e-doc.vn profile, issue 13) also has a login name, ``legacy_organ_id``
+                        (UNIQUE; its secret is the legacy ``Token``) and a ``legacy_scope`` (whom it may send as).
 ``system_agencies``     which agencies (and, through OrganId.is_within, their level-2/3/4 children) a system
                         may act for.
 ``documents``           every accepted package, edoc or status: the raw bytes exactly as received
@@ -82,6 +84,7 @@ from gateway.db.columns import (
     CHANNELS,
     DELIVERY_STATES,
     ID,
+    LEGACY_SCOPES,
     MAILBOX,
     ORGAN_ID,
     SIGNATURE_POLICIES,
@@ -145,7 +148,13 @@ systems = Table(
     Column("vdxp_allow_from", JSON, nullable=True),
     #: SHA-256 of the DER of the TLS client certificates bound to the system (lowercase hex); NULL or [] = none.
     Column("vdxp_client_certs", JSON, nullable=True),
+    #: The legacy login name (e-doc.vn ``OrganId``, issue 13): the system's secret is then its legacy ``Token``.
+    Column("legacy_organ_id", String(ORGAN_ID), nullable=True, unique=True),
+    #: Whom it may send as (``From/OrganId``): ``strict`` | ``subtree`` | ``explicit``; NULL for other systems.
+    Column("legacy_scope", String(16), nullable=True),
     CheckConstraint(_in("vdxp_replay", VDXP_REPLAY_MODES), name="vdxp_replay"),
+    CheckConstraint(_in("legacy_scope", LEGACY_SCOPES), name="legacy_scope"),
+    CheckConstraint("(legacy_organ_id IS NULL) = (legacy_scope IS NULL)", name="legacy_pair"),
 )
 
 system_agencies = Table(

@@ -160,6 +160,16 @@ class GatewayApi(Protocol):
         """A request signed with the system's secret (VDXP XroadVnpt): ``verify(secret)`` checks it; audited."""
         ...
 
+    def authenticate_legacy(self, organ_id: str, token: str) -> str:
+        """The e-doc.vn profile's OrganId + Token (trimmed; legacy-edoc-vn.md §3, §16) → the legacy system's id, or
+        AuthError (one message for an unknown OrganId, a disabled system and a wrong token; throttled)."""
+        ...
+
+    def authorise_legacy(self, system_id: str, organ_id: str) -> None:
+        """May the legacy system send as ``organ_id`` (``From/OrganId`` of SendDocument, UpdateTraces) under its
+        ``legacy_scope``: nothing, or AccessError (ACCESS.DENIED) naming the switch to change."""
+        ...
+
     def admit_address(self, source: str) -> None:
         """One request from the client address ``source``, before its body is read: RateLimitedError (with
         ``retry_after``) beyond ``rate_per_address``. Authentication throttles failures per address on its own,

@@ -1,5 +1,6 @@
-"""Authentication of API client systems: secrets at rest, WS-Security UsernameToken digest, HTTP Basic, and
-the VDXP XroadVnpt HMAC (:meth:`Authenticator.hmac_request`).
+"""Authentication of API client systems: secrets at rest, WS-Security UsernameToken digest, HTTP Basic, the
+VDXP XroadVnpt HMAC (:meth:`Authenticator.hmac_request`) and the e-doc.vn OrganId + Token
+(:meth:`Authenticator.legacy`).
 
 Why each secret is stored TWICE (gateway.md "Systems … secret (stored hashed)"):
 
@@ -43,6 +44,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.config import Settings
 from gateway.db import Store
+from gateway.edxml.organ import MAX_LENGTH as _MAX_ORGAN
 from gateway.errors import AuthError, ConfigError, ReplayError
 from gateway.services.limits import AuthThrottle, RateLimiter, RefusalLog
 
@@ -216,6 +218,27 @@ class Authenticator:
                 username, "digest", ReplayError("the UsernameToken nonce was already used"), "nonce already used"
             )
         self._maybe_prune(now)
+        self._rates.admit_system(system.id)
+        return system.id
+
+    # ------------------------------------------------------------------------------------- e-doc.vn OrganId + Token
+
+    def legacy(self, organ_id: str, token: str) -> str:
+        """The system whose legacy login is ``organ_id`` and whose secret is ``token`` (legacy-edoc-vn.md §3).
+
+        Both are trimmed first (§16: the axis compared untrimmed text, so a line break a client put inside
+        ``<Token>`` failed for no reason) and the token is compared in constant time with the decrypted secret.
+        An unknown OrganId, a disabled system and a wrong token are the same AUTH.DENIED, counted by the
+        throttle under the claimed OrganId (method ``legacy``); the token itself is never logged or audited.
+        """
+        organ, given = organ_id.strip(), token.strip()
+        # Longer than any OrganId: unknown without a query (an 8 MB <OrganId> does not reach the database).
+        system = self._store.registry.system_by_legacy_organ(organ) if 0 < len(organ) <= _MAX_ORGAN else None
+        if system is None or not system.active or self._box is None:
+            self._deny(organ, "legacy", "unknown or inactive legacy OrganId")
+        expected = self._box.open(system.id, system.secret_enc)
+        if not hmac.compare_digest(expected.encode(), given.encode()):
+            self._deny(organ, "legacy")
         self._rates.admit_system(system.id)
         return system.id
 

@@ -26,6 +26,7 @@ from gateway.services.api import AgencyInfo
 from gateway.services.auth import Authenticator
 from gateway.services.history import DocumentHistory
 from gateway.services.intake import Intake
+from gateway.services.legacy_credentials import LegacyAccess
 from gateway.services.mailbox import Mailbox
 from gateway.services.receipt import receipt_chain_problem
 from gateway.services.registry import Registry
@@ -77,6 +78,8 @@ class GatewayService:
         self.authenticate_basic = self.auth.basic
         self.authenticate_digest = self.auth.digest
         self.authenticate_hmac = self.auth.hmac_request
+        self.authenticate_legacy = self.auth.legacy
+        self.authorise_legacy = LegacyAccess(self.store).authorise
         self.admit_vdxp = self.vdxp_guard.admit
         self.system_secret = self.auth.secret_for
         self.admit_address = self.auth.admit_address

@@ -9,8 +9,9 @@ The stages, in this order, every one able to refuse with a stable code (:meth:`I
    ``LIMIT.ATTACHMENTS`` / ``LIMIT.RECIPIENTS``);
 2. **authenticate** — the system is known and active (one round trip reads the system's agencies, the named
    agencies and the idempotency key: ``store.documents.intake_lookup``);
-3. **authorise the sender** — the system acts for ``From/OrganId`` (:func:`gateway.services.access.acts_for`)
-   and the sending agency is registered and active; the upstream identity acts only for upstream agencies;
+3. **authorise the sender** — the system acts for ``From/OrganId`` (:func:`gateway.services.access.acts_for`;
+   a legacy system under its ``legacy_scope``, :mod:`gateway.services.legacy_credentials`) and the sending
+   agency is registered and active; the upstream identity acts only for upstream agencies;
 4. **route** — every ``To`` is a registered, active agency, or goes upstream (:mod:`gateway.services.routing`);
    then the zip attachments are inflated in chunks against the policy (``LIMIT.INFLATED``): only a package its
    system may send costs that work;
@@ -77,6 +78,7 @@ from gateway.services.intake_records import (
     refused,
     signer_certificate,
 )
+from gateway.services.legacy_credentials import legacy_acts_for
 from gateway.services.receipt import build_receipt
 from gateway.services.routing import (
     UPSTREAM_CHANNEL,
@@ -211,7 +213,7 @@ class Intake:
 
     @staticmethod
     def _authorise_sender(attempt: IntakeAttempt, sender: str, lookup: IntakeLookup) -> AgencyRecord:
-        if not attempt.upstream and not acts_for(lookup.acting or (), sender):
+        if not attempt.upstream and not _may_send_as(lookup, sender):
             raise AccessError(
                 f"system {attempt.system_id} may not act for {sender}", system_id=attempt.system_id, organ_id=sender
             )
@@ -337,6 +339,15 @@ class Intake:
 
 
 # ================================================================================================ helpers
+
+
+def _may_send_as(lookup: IntakeLookup, sender: str) -> bool:
+    """The system may send as ``sender``: a legacy system under its ``legacy_scope`` whatever edge it came through
+    (its token is also its Basic / WS-Security secret), every other system under :func:`acts_for`."""
+    if lookup.legacy is not None:
+        own, scope = lookup.legacy
+        return legacy_acts_for(scope, own, lookup.acting or (), sender)
+    return acts_for(lookup.acting or (), sender)
 
 
 def _routing(pkg: Package) -> tuple[Any, ...]:

@@ -8,6 +8,9 @@
 ``edoc-gateway systems add ID --agency ORGID…`` → :meth:`Registry.add_system` (returns the secret, shown once)
 ``edoc-gateway systems update ID --vdxp-replay … --allow-from … --client-cert …`` → :meth:`Registry.set_system_vdxp`
 ``edoc-gateway systems list`` → :meth:`Registry.list_systems` (never shows secrets)
+``edoc-gateway systems add ID --legacy-organ ORGID [--legacy-scope …]`` → a legacy system (issue 13; token shown once)
+``edoc-gateway systems update ID --legacy-scope …`` → :meth:`Registry.set_system_legacy_scope`
+``edoc-gateway systems rotate-secret|disable|enable ID`` → :meth:`Registry.rotate_secret`, ``set_system_active``
 
 The systems' use cases (secrets, VDXP replay protection) are in :mod:`gateway.services.registry_systems`.
 
