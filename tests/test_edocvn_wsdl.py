@@ -9,7 +9,11 @@ published, against the spec's own examples and the toolkits integrators generate
 * mutations the axis refuses (a namespaced wrapper, a prefixed DocumentId, a missing StaffInfo…) are refused;
 * zeep lists the eight operations with their SOAPActions, builds the requests in the spec's shapes and reads the
   spec's responses; JAX-WS ``wsimport`` generates a client that ``javac`` compiles; gSOAP ``wsdl2h``/``soapcpp2``
-  read it and write the unqualified wrappers in their sample requests.
+  read it and write the unqualified wrappers in their sample requests;
+* that Java client (tests/java/EdocVnLegacyClient.java) runs against a stub answering the spec's examples: every
+  request it puts on the wire — SwA for SendDocument — is in the shapes above, and it reads every answer. It needs
+  two handlers, which wsdl/README.md explains: the JAX-WS RI writes no-namespace elements in the WSDL's target
+  namespace (JSR 181 reads ``targetNamespace=""`` as "the default"), and it makes up the SwA part's Content-ID.
 
 A toolkit that is not installed skips its test with the package to install; .ci/run installs them all.
 """
@@ -17,11 +21,15 @@ A toolkit that is not installed skips its test with the package to install; .ci/
 from __future__ import annotations
 
 import copy
+import email
 import functools
+import http.server
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import xmlschema
@@ -379,7 +387,7 @@ JAXWS_JARS = ("jaxws-api.jar", "jaxb-api.jar", "jws-api.jar", "javax.activation.
 
 
 @pytest.fixture(scope="module")
-def jaxws_port(tmp_path_factory: pytest.TempPathFactory) -> str:
+def jaxws_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """wsimport (with -XadditionalHeaders: CheckPermission's only input is a header block) and javac."""
     _require("wsimport", "javac")
     work = tmp_path_factory.mktemp("edocvn-jaxws")
@@ -391,7 +399,12 @@ def jaxws_port(tmp_path_factory: pytest.TempPathFactory) -> str:
     javac = ["javac", "-nowarn", "-d", str(work / "classes"), "-cp", classpath, *sources]
     compiled = subprocess.run(javac, capture_output=True, text=True, timeout=300, check=False)
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-    return (work / "src" / "edoc" / "legacy" / "EdocVnLegacyPortType.java").read_text()
+    return work
+
+
+@pytest.fixture(scope="module")
+def jaxws_port(jaxws_build: Path) -> str:
+    return (jaxws_build / "src" / "edoc" / "legacy" / "EdocVnLegacyPortType.java").read_text()
 
 
 def test_wsimport_generates_a_compilable_client_with_the_wrappers_in_no_namespace(jaxws_port):
@@ -487,3 +500,103 @@ def test_a_required_element_left_out_is_refused(name, path):
     element.getparent().remove(element)
     with pytest.raises(etree.DocumentInvalid):
         _check_envelope(etree.tostring(env), vector.operation, vector.direction)
+
+
+# ---------------------------------------------------------------------------- JAX-WS client on the wire
+
+JAVA_CLIENT = Path(__file__).resolve().parent / "java" / "EdocVnLegacyClient.java"
+#: What the stub answers per SOAPAction: the spec's example responses.
+STUB_ANSWERS = {
+    "CheckPermission": "§6.1 CheckPermission success response",
+    "GetOrganizations": "§6.2 GetOrganizations success response",
+    "SendDocument": "§6.3 SendDocument success response",
+    "GetPendingDocumentIds": "§6.4 GetPendingDocumentIds success response",
+    "ConfirmReceived": "§6.6 ConfirmReceived success response",
+    "UpdateTraces": "§6.7 UpdateTraces success response (shape of §6.6)",
+    "GetTraces": "§6.8 GetTraces success response",
+}
+
+
+class _Stub(http.server.BaseHTTPRequestHandler):
+    """Records each request and answers the spec's example for its SOAPAction, as plain text/xml (§2.4)."""
+
+    seen: ClassVar[list[tuple[str, str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        action = self.headers.get("SOAPAction", "").strip('"')  # §2.1: one pair of quotes is stripped
+        self.seen.append((action, self.headers.get("Content-Type", ""), body))
+        answer = envelope(VECTORS[STUB_ANSWERS[action]].text)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml; charset=UTF-8")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _root_part(content_type: str, body: bytes) -> tuple[bytes, dict[str, bytes]]:
+    """The envelope and the attachments (Content-ID without brackets -> bytes) of a request, SwA or plain."""
+    if not content_type.startswith("multipart/related"):
+        return body, {}
+    message = email.message_from_bytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    root, *attachments = message.get_payload()
+    return root.get_payload(decode=True), {a["Content-ID"].strip("<>"): a.get_payload(decode=True) for a in attachments}
+
+
+@pytest.fixture(scope="module")
+def jaxws_classes(jaxws_build: Path) -> Path:
+    """The generated classes (jaxws_build compiled them) plus tests/java/EdocVnLegacyClient.java."""
+    classes = jaxws_build / "classes"
+    classpath = ":".join([str(classes), *(f"/usr/share/java/{jar}" for jar in JAXWS_JARS)])
+    javac = ["javac", "-nowarn", "-encoding", "UTF-8", "-d", str(classes), "-cp", classpath, str(JAVA_CLIENT)]
+    compiled = subprocess.run(javac, capture_output=True, text=True, timeout=300, check=False)
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    return classes
+
+
+def test_a_jaxws_client_writes_what_the_axis_reads_and_reads_what_it_answers(jaxws_classes):
+    _Stub.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        classpath = ":".join([str(jaxws_classes), *(f"/usr/share/java/{jar}" for jar in JAXWS_JARS)])
+        url = f"http://127.0.0.1:{server.server_port}/legacy/edoc"
+        argv = ["java", "-cp", classpath, "EdocVnLegacyClient", str(LEGACY_WSDL), url, "000.00.12.H53", "VG9rZW4="]
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.returncode == 0, run.stdout + run.stderr[-4000:]
+    answers = dict(line.split("=", 1) for line in run.stdout.splitlines() if "=" in line)
+    assert answers == {
+        "checkPermission.isSuccess": "true",
+        "getOrganizations.first": "Sở Xây dựng",
+        "getPendingDocumentIds": "[48213, 48217]",
+        "getTraces.statusCode": "3",
+        "getTraces.responseFor.code": "125/SXD-VP",
+        "confirmReceived.isSuccess": "true",
+        "updateTraces.isSuccess": "true",
+        "sendDocument.isSuccess": "true",
+        "sendDocument.documentId": "48213",
+    }
+    operations = [action for action, _, _ in _Stub.seen]
+    assert operations == [
+        "CheckPermission",
+        "GetOrganizations",
+        "GetPendingDocumentIds",
+        "GetTraces",
+        "ConfirmReceived",
+        "UpdateTraces",
+        "SendDocument",
+    ]
+    for action, content_type, body in _Stub.seen:
+        root, attachments = _root_part(content_type, body)
+        _check_envelope(root, action, "input")  # the unqualified wrappers and header blocks, valid (§2.3)
+        if action == "SendDocument":  # §2.4/§7.1: SwA, the part the Manifest names by cid:
+            assert content_type.startswith("multipart/related") and 'type="text/xml"' in content_type
+            assert attachments == {"att-1@qlvb.example": b"%PDF-1.4 demo"}
+            assert b'href="cid:att-1@qlvb.example"' in root
