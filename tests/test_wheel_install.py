@@ -39,6 +39,7 @@ PACKAGED = {
     "gateway/resources/xsd/edxml-package.schema.json": "xsd/edxml-package.schema.json",
     "gateway/resources/wsdl/edoc-gateway.wsdl": "wsdl/edoc-gateway.wsdl",
     "gateway/resources/wsdl/edoc-receiver.wsdl": "wsdl/edoc-receiver.wsdl",
+    "gateway/resources/wsdl/edoc-vn-legacy.wsdl": "wsdl/edoc-vn-legacy.wsdl",
     "gateway/resources/deploy/gunicorn.conf.py": "deploy/gunicorn.conf.py",
     "gateway/resources/openapi/admin-v1.json": "docs/openapi/admin-v1.json",
     "gateway/db/migrations/script.py.mako": "gateway/db/migrations/script.py.mako",
