@@ -227,3 +227,17 @@ def test_the_system_list_pages_to_the_end_scoped_or_not(gw):
     mine = sorted(s.id for s in _systems(gw).values() if set(s.agencies) <= {DEPT, DEPT_DISTRICT})
     pages = _pages(gw.client("sam"), "/console/systems?limit=3")
     assert len(pages) > 1 and [s for p in pages for s in p] == mine
+
+
+def test_a_legacy_system_shows_its_login_organ_and_scope_never_its_token(gw):
+    done = gw.cli("systems", "add", "legacy-district", "--legacy-organ", DEPT_DISTRICT, "--legacy-scope", "subtree")
+    assert done.returncode == 0, done.stderr
+    token = re.search(r"[A-Za-z0-9+/]{27}=", done.stdout)
+    assert token, done.stdout
+    ada = gw.client("ada")
+    listed = ada.get("/console/systems?limit=200")
+    row = next(tr for tr in re.findall(r"(?s)<tr>.*?</tr>", listed.text) if "legacy-district" in tr)
+    assert DEPT_DISTRICT in text_of(row) and "chuẩn cũ" in text_of(row)
+    page = text_of(ada.get("/console/systems/legacy-district").text)
+    assert f"Đăng nhập chuẩn e-doc.vn cũ (OrganId) {DEPT_DISTRICT}" in page and "subtree" in page
+    assert token.group(0) not in listed.text and token.group(0) not in page
