@@ -200,6 +200,7 @@ def test_an_admin_adds_a_level_4_unit_under_a_district_and_edits_it(gw):
     assert _tree(c.get("/console/agencies").text)["009.01.01.H53"] == (DISTRICT, "4")
     (entry,) = [e for e in _audit(gw, "console.agencies.add") if e.detail["organ_id"] == "009.01.01.H53"]
     assert entry.outcome == "ok" and entry.system_id == "operator:ada" and entry.detail["parent"] == DISTRICT
+    assert entry.organ_id == "009.01.01.H53"  # the indexed column too
 
     c.get("/console/agencies/009.01.01.H53/edit")
     edit = {**form, "channel": "mailbox", "endpoint": "", "contact_email": "", "name": "UBND xã Chín"}

@@ -281,6 +281,7 @@ def test_the_raw_package_is_byte_exact_audited_and_for_operators_only(gw, signed
     audit = _audit(gw, "console.documents.raw")
     assert audit[0].system_id == "operator:oscar" and audit[0].outcome == "ok"
     assert audit[0].detail["doc_id"] == signed.doc_id and audit[0].detail["size"] == len(signed.body)
+    assert audit[0].doc_id == signed.doc_id  # the indexed column too: the audit log is searchable by document
     assert signed.body.decode("utf-8")[:40] not in str(audit[0].detail)
     assert vera.get(f"/console/documents/{signed.doc_id}/raw").status_code == 403
     history = gw.plan.documents[0].doc_id

@@ -257,9 +257,20 @@ def _role(role: Role | str) -> Role:
 def _audit(
     at: datetime, action: str, actor: str, subject: str | None, detail: dict[str, Any], *, outcome: str = "ok"
 ) -> AuditEntry:
-    """``system_id`` holds the actor as ``operator:<name>`` (the admin API puts its token's name there)."""
+    """``system_id`` holds the actor as ``operator:<name>`` (the admin API puts its token's name there); a
+    ``doc_id`` or ``organ_id`` in ``detail`` also fills its own column, so the audit log is searchable by document
+    and agency for console actions as for intake."""
     full = {**detail, "operator": subject} if subject is not None else detail
-    return AuditEntry(at=at, action=action[:40], outcome=outcome[:40], system_id=f"operator:{actor}"[:64], detail=full)
+    doc_id, organ_id = full.get("doc_id"), full.get("organ_id")
+    return AuditEntry(
+        at=at,
+        action=action[:40],
+        outcome=outcome[:40],
+        system_id=f"operator:{actor}"[:64],
+        doc_id=doc_id if isinstance(doc_id, str) and len(doc_id) <= 32 else None,
+        organ_id=organ_id if isinstance(organ_id, str) and len(organ_id) <= 35 else None,
+        detail=full,
+    )
 
 
 __all__ = ["LISTING", "ConsoleUser", "OperatorInfo", "Operators", "csrf_ok", "session_hash"]
