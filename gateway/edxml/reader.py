@@ -112,10 +112,12 @@ def read_tree(tree: etree._ElementTree | etree._Element) -> Package:
 
 
 def _organization(node: Node) -> Organization:
+    # Bkav's GetDocument writes ``OrganInCharge`` (legacy profile §9); read it when the standard name is absent.
+    in_charge = "OrganInCharge" if node.opt("OrganizationInCharge") is None else "OrganizationInCharge"
     return Organization(
         organ_id=node.s_req("OrganId"),
         organ_name=node.s("OrganName"),
-        organization_in_charge=node.s("OrganizationInCharge"),
+        organization_in_charge=node.s(in_charge),
         organ_add=node.s("OrganAdd"),
         email=node.s("Email"),
         telephone=node.s("Telephone"),

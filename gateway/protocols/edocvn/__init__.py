@@ -9,6 +9,8 @@
 * :mod:`~gateway.protocols.edocvn.answers` — building each answer in the §4/§6 shapes, reading it back;
 * :mod:`~gateway.protocols.edocvn.documents`, :mod:`~gateway.protocols.edocvn.attachments`,
   :mod:`~gateway.protocols.edocvn.statuses` — MessageHeader, Manifest/parts and Status ↔ the edXML model;
+* :mod:`~gateway.protocols.edocvn.packages` — a whole document or status ↔ the model (both directions, for the edge
+  and the adapter alike);
 * :mod:`~gateway.protocols.edocvn.errors` — refusals carrying Bkav's Report code strings.
 
 Import this package (``from gateway.protocols import edocvn``) and use its names qualified; the submodules are its
@@ -65,6 +67,7 @@ from gateway.protocols.edocvn.names import (
     parse_soap_action,
     soap_action_header,
 )
+from gateway.protocols.edocvn.packages import edoc_from_answer, edoc_from_legacy, get_document_body, traces_body
 from gateway.protocols.edocvn.statuses import is_send_failure, read_status, status_element, wire_code
 
 __all__ = [
@@ -89,7 +92,10 @@ __all__ = [
     "Request",
     "answer",
     "document_answer",
+    "edoc_from_answer",
+    "edoc_from_legacy",
     "error_answer",
+    "get_document_body",
     "is_multipart",
     "is_send_failure",
     "manifest_element",
@@ -121,6 +127,7 @@ __all__ = [
     "to_model",
     "trace_header_list_element",
     "traces_answer",
+    "traces_body",
     "update_traces_request",
     "wire_code",
 ]

@@ -147,7 +147,8 @@ def manifest_element(attachments: Sequence[Attachment], *, db_shape: bool = Fals
         else:
             ref.set("href", f"cid:{att.content_id}")
         etree.SubElement(ref, f"{{{EDOC}}}AttachmentName").text = att.attachment_name or att.content_id
-        description = att.attachment_name if db_shape else att.description
+        # Bkav's database path writes the name as Description (§6.5): same shape, but we keep a real description.
+        description = (att.description or att.attachment_name) if db_shape else att.description
         if description:
             etree.SubElement(ref, f"{{{EDOC}}}Description").text = description
     return manifest
