@@ -55,8 +55,11 @@ class OutPart:
         return 4 * ((n + 2) // 3) if self.base64_text else n
 
     def chunks(self) -> Iterator[bytes]:
-        if isinstance(self.data, bytes):
-            yield base64.b64encode(self.data) if self.base64_text else self.data
+        if isinstance(self.data, bytes):  # in READ-sized pieces too: a reader's blocks never copy the whole part
+            view = memoryview(self.data)
+            for start in range(0, len(view), READ):
+                piece = bytes(view[start : start + READ])
+                yield base64.b64encode(piece) if self.base64_text else piece
             return
         handle: IO[bytes] = self.data.open("rb") if isinstance(self.data, Path) else self.data
         try:
@@ -126,20 +129,20 @@ class MultipartBody:
         yield self._tail()
 
     def read(self, size: int = -1) -> bytes:
-        """File-like reading, for HTTP clients that send a body with ``read`` in blocks."""
+        """File-like reading, for HTTP clients that send a body with ``read`` in blocks. Each call copies at most
+        one block and one piece of a part (≤ :data:`READ`), never what is left of the body."""
         if self._iter is None:
             self._iter = iter(self)
-        out = bytearray(self._pending)
-        while size < 0 or len(out) < size:
+        if size < 0:
+            out, self._pending = self._pending + b"".join(self._iter), b""
+            return out
+        while len(self._pending) < size:
             chunk = next(self._iter, None)
             if chunk is None:
                 break
-            out += chunk
-        if size < 0:
-            self._pending = b""
-            return bytes(out)
-        self._pending = bytes(out[size:])
-        return bytes(out[:size])
+            self._pending = self._pending + chunk if self._pending else chunk
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
 
     def to_bytes(self) -> bytes:
         """The whole body, for small messages and tests."""
