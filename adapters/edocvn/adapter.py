@@ -275,16 +275,16 @@ class EdocvnAdapter:
                 raise _translate(exc, f"GetTraces for {login.organ_id}") from None
             for code, reason in traces.unreadable:
                 log.warning("legacy status (code %s) for %s not taken in: %s", code, login.organ_id, reason)
-            for status in traces.statuses:
+            fresh = []
+            for status in traces.statuses:  # held BEFORE anything is yielded: consumed there, ours to keep now
                 ref = _reference(login.organ_id, _TRACE, str(next(self._counter)))
-                item = IncomingPackage(ref, PackageKind.STATUS, render(status), recipient=login.organ_id)
-                self._held[ref] = item
-            for ref, held in list(self._held.items()):
+                fresh.append(IncomingPackage(ref, PackageKind.STATUS, render(status), recipient=login.organ_id))
+                self._held[ref] = fresh[-1]
+            for item in fresh:
                 if budget <= 0:
-                    return
-                if ref.startswith(f"{login.organ_id}|{_TRACE}|") and ref in self._held:
-                    budget -= 1
-                    yield held
+                    return  # the rest stays held for the next round
+                budget -= 1
+                yield item
 
     def _pending(self, client: EdocvnClient, login: Login) -> list[str]:
         try:
