@@ -54,7 +54,6 @@ from gateway.edxml.model import Attachment, EdocPackage, Organization, ResponseF
 from gateway.errors import GatewayError
 from gateway.protocols import edocvn
 from gateway.protocols.edocvn import Operation, Report, ReportError
-from gateway.protocols.edocvn.answers import answer, report_element
 from gateway.protocols.edocvn.attachments import content_type_for
 from gateway.protocols.edocvn.mimebuild import OutPart
 
@@ -257,7 +256,7 @@ class LegacyAxis:
                     code=str(h.code),
                     promulgation_date=date,
                     document_id=f"{doc.pkg.sender},{date.strftime('%Y/%m/%d') if date else ''},{h.code}",
-                ),  # fmt: skip
+                ),
                 status_code=StatusCode.ARRIVED,
                 timestamp=datetime.now().replace(microsecond=0),
                 staff_info=StaffInfo(department=f"Đơn vị {req.organ_id}", staff="EdocAdapter"),
