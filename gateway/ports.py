@@ -98,7 +98,7 @@ class Peer:
     """Where and how to reach the receiving agency (from the registry)."""
 
     organ_id: str
-    channel: str  # "soap" | "rest" | "vdxp"
+    channel: str  # "soap" | "rest" | "vdxp" | "edocvn"
     endpoint: str | None
     #: Channel credentials (e.g. the REST webhook HMAC key, the VDXP system id/secret); adapter-specific keys.
     credentials: dict[str, str]

@@ -26,12 +26,15 @@ from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES
 ENV_PREFIX = "EDOC_GATEWAY_"
 #: Tables only the file can hold, kept in :attr:`Settings.extra` for their readers: ``[credentials."<OrganId>"]``
 #: (push channel credentials, gateway.worker.peers), ``[vdxp]`` (the national axis, gateway.worker.polling and
-#: adapters.vdxp) and ``[adapters]`` (adapter classes by channel, gateway.worker.peers).
-FILE_TABLES: tuple[str, ...] = ("credentials", "vdxp", "adapters")
+#: adapters.vdxp), ``[edocvn]`` (a legacy axis, adapters.edocvn) and ``[adapters]`` (adapter classes by channel,
+#: gateway.worker.peers).
+FILE_TABLES: tuple[str, ...] = ("credentials", "vdxp", "adapters", "edocvn")
 #: ``EDOC_GATEWAY_*`` variables that are not settings: the settings file itself, the secret ``agencies sync-vdxp``
-#: reads (``--secret-env``). Names starting with ``EDOC_GATEWAY_TEST_`` belong to the test tooling. A new
+#: reads (``--secret-env``), the token ``legacy`` reads (``--token-env``). Names starting with ``EDOC_GATEWAY_TEST_`` belong to the test tooling. A new
 #: variable of this kind must be added here, or every command would refuse it as a misspelt setting.
-OTHER_ENV: frozenset[str] = frozenset({f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}VDXP_SECRET"})
+OTHER_ENV: frozenset[str] = frozenset(
+    {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}VDXP_SECRET", f"{ENV_PREFIX}LEGACY_TOKEN"}
+)
 _TEST_ENV_PREFIX = f"{ENV_PREFIX}TEST_"
 
 

@@ -31,7 +31,7 @@ SYSTEM_ID = 64
 
 #: The pull channel: the recipient's system fetches from its mailbox. Every other channel is pushed by the worker.
 MAILBOX = "mailbox"
-CHANNELS = (MAILBOX, "soap", "rest", "vdxp")
+CHANNELS = (MAILBOX, "soap", "rest", "vdxp", "edocvn")
 #: How a system's VDXP requests are protected from replay (issue 10 finding 7): ``strict`` (a fresh signed
 #: timestamp, each signature once) or ``legacy-sdk`` (the stock VNPT SDK's fixed timestamp, bound to a source).
 VDXP_REPLAY_MODES = ("strict", "legacy-sdk")

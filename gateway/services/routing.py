@@ -39,7 +39,7 @@ from gateway.errors import DocumentIdError, NotFoundError, RouteError
 log = logging.getLogger(__name__)
 
 #: Channels a worker pushes to; ``mailbox`` recipients fetch their deliveries themselves.
-PUSH_CHANNELS: Final = frozenset({"soap", "rest", "vdxp"})
+PUSH_CHANNELS: Final = frozenset({"soap", "rest", "vdxp", "edocvn"})
 #: The acting identity of packages polled from the upstream axis (:meth:`Intake.ingest_upstream`), in
 #: ``submitted_by`` and the audit log. No registered system can carry it (a system id starts with a letter or a
 #: digit), so no client can borrow the upstream's rights.

@@ -31,6 +31,7 @@ ADAPTERS: Final[Mapping[str, str]] = {
     "soap": "adapters.soap:SoapAdapter",
     "rest": "adapters.rest:RestAdapter",
     "vdxp": "adapters.vdxp:VdxpAdapter",
+    "edocvn": "adapters.edocvn:EdocvnAdapter",
 }
 
 
