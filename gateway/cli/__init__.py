@@ -3,7 +3,8 @@
 Commands live in one module per group: :mod:`~gateway.cli.packages` (validate, inspect, sign, verify, build,
 json-schema), :mod:`~gateway.cli.service` (serve, db, worker), :mod:`~gateway.cli.registry` (agencies),
 :mod:`~gateway.cli.systems`, :mod:`~gateway.cli.deliveries`, :mod:`~gateway.cli.tracking` (documents, report),
-:mod:`~gateway.cli.alerts` (alerts, certificates), :mod:`~gateway.cli.admin_tokens` and :mod:`~gateway.cli.demo`
+:mod:`~gateway.cli.alerts` (alerts, certificates), :mod:`~gateway.cli.admin_tokens`, :mod:`~gateway.cli.legacy`
+(the e-doc.vn reference client) and :mod:`~gateway.cli.demo`
 (demo, demo-pki); what they share is in
 :mod:`~gateway.cli.common`. Exit status 0 on success; 1 with one line per failure on standard error of the
 form ``FILE: CODE: message [at PATH]``; 2 for a usage error (click's usage message).
@@ -26,6 +27,7 @@ from gateway.cli import (
     alerts,
     deliveries,
     demo,
+    legacy,
     operators,
     packages,
     registry,
@@ -62,6 +64,18 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = config_path
 
 
-for _module in (packages, service, registry, systems, deliveries, tracking, alerts, admin_tokens, operators, demo):
+for _module in (
+    packages,
+    service,
+    registry,
+    systems,
+    deliveries,
+    tracking,
+    alerts,
+    admin_tokens,
+    operators,
+    demo,
+    legacy,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)
