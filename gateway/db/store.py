@@ -52,6 +52,7 @@ from gateway.db.operators import OperatorRepository
 from gateway.db.outbox import OutboxRepository
 from gateway.db.refusals import RefusalRepository
 from gateway.db.registry import RegistryRepository
+from gateway.db.legacy import LegacyIdRepository
 from gateway.db.statuses import StatusRepository
 from gateway.db.tracking import TrackingRepository
 from gateway.db.workers import WorkerRepository
@@ -82,6 +83,7 @@ class Store:
         self.refusals = RefusalRepository(db)
         self.operators = OperatorRepository(db)
         self.agency_activity = AgencyActivityRepository(db)
+        self.legacy = LegacyIdRepository(db)
 
     @property
     def dialect(self) -> str:
