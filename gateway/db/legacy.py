@@ -69,9 +69,7 @@ class LegacyIdRepository(Repository):
         keeps it) is at or after ``since``, acknowledged or not; newest Timestamp first, at most ``limit``."""
         query = (
             select(_d.c.delivery_id, _doc.c.doc_id, _doc.c.raw, _h.c.timestamp, _doc.c.received_at)
-            .select_from(
-                _d.join(_doc, _doc.c.doc_id == _d.c.doc_id).join(_h, _h.c.status_doc_id == _doc.c.doc_id)
-            )
+            .select_from(_d.join(_doc, _doc.c.doc_id == _d.c.doc_id).join(_h, _h.c.status_doc_id == _doc.c.doc_id))
             .where(_d.c.recipient == recipient, _doc.c.kind == "status", _h.c.timestamp >= since)
             .order_by(_h.c.timestamp.desc(), _doc.c.received_at.desc(), _d.c.delivery_id)
             .limit(limit)
