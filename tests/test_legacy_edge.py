@@ -11,12 +11,11 @@ legacy documents are unsigned.
 
 from __future__ import annotations
 
-import contextlib
+import base64
 import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -31,9 +30,10 @@ from gateway.protocols import edocvn
 from gateway.protocols.edocvn import MultipartBody, Operation, OutPart
 from gateway.services.registry import Registry
 
-A, B = "000.00.12.H53", "000.00.13.H53"
+A, B, C = "000.00.12.H53", "000.00.13.H53", "000.00.14.H53"
 TOKEN_A = "Qm9ndXNUb2tlbkV4YW1wbGUwMDE="  # §6.3 / §6.8 examples (the sender's)
 TOKEN_B = "RXhhbXBsZVRva2VuRm9yUmVjdjE="  # §6.1, §6.4–§6.7 examples (the recipient's)
+TOKEN_C = "Q1Rva2VuRm9yQmFzZTY0VGV4dDE="  # made up in the same shape
 PROXY = "/services/EdocProxy"
 MAX_PACKAGE = 30 * 1024 * 1024
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -75,19 +75,27 @@ def gw(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
         if request.param == "sqlite"
         else request.getfixturevalue("pg_cluster").new_database()
     )
-    env = gateway_env(data_dir, url, pki, max_package_bytes=MAX_PACKAGE, LEGACY_PATHS=PROXY, RATE_PER_SYSTEM="0")
+    env = gateway_env(
+        data_dir, url, pki, max_package_bytes=MAX_PACKAGE, LEGACY_PATHS=PROXY, RATE_PER_SYSTEM="0", LEGACY_BASE64_TEXT=C
+    )
     settings = load_settings(env=env)
     upgrade(settings)
     with Registry.from_settings(settings) as registry:
         registry.import_records(
             [
                 {"organ_id": A, "name": "Sở Xây dựng", "signature_policy": "off"},
-                {"organ_id": B, "name": "Sở Thông tin và Truyền thông", "signature_policy": "off",
-                 "emit_arrived_on_ack": True},
-            ]  # fmt: skip
+                {
+                    "organ_id": B,
+                    "name": "Sở Thông tin và Truyền thông",
+                    "signature_policy": "off",
+                    "emit_arrived_on_ack": True,
+                },
+                {"organ_id": C, "name": "Sở Tư pháp", "signature_policy": "off"},
+            ]
         )
         registry.add_system("qlvb-a", [], legacy_organ=A, secret=TOKEN_A)
         registry.add_system("qlvb-b", [], legacy_organ=B, secret=TOKEN_B)
+        registry.add_system("qlvb-c", [], legacy_organ=C, secret=TOKEN_C)
     with served(settings, env, data_dir / "gunicorn.log"), requests.Session() as session:
         yield Gateway(f"http://{settings.bind}", settings, session)
 
@@ -229,3 +237,94 @@ def test_a_document_and_its_statuses_between_two_legacy_systems(gw: Gateway):
     assert ("03", doc) not in traces(gw, since="2024/05/07 00:00:00")
     assert traces(gw) == []
     assert traces(gw, organ=B, token=TOKEN_B) == []  # B sent no document: nothing for it
+
+
+# ================================================================================================ §2.3 / §9 quirks
+
+
+def test_the_spec_requests_in_every_spelling_a_client_uses(gw: Gateway):
+    """§6.1/§6.2/§6.4 examples: SOAPAction unquoted, quoted and absent (dispatch on the wrapper); the envelope
+    under any prefix; the wrappers unqualified (Bkav), in the e-doc.vn namespace or the WSDL's (JAX-WS)."""
+    check = vector("§6.1 CheckPermission request")
+    for action in ("CheckPermission", '"CheckPermission"', None):
+        assert answer(gw.post(check, action), Operation.CHECK_PERMISSION).ok
+    # §6.1's own MIME framing (one-part multipart/related with start=) through the proxy path.
+    framed = swa(check, root_id="root-cp")
+    assert answer(gw.post(framed, "CheckPermission", path=PROXY), Operation.CHECK_PERMISSION).ok
+    orgs = answer(gw.post(vector("§6.2 GetOrganizations request"), None), Operation.GET_ORGANIZATIONS)
+    assert {(o.organ_id, o.organ_name) for o in orgs.organizations} >= {(A, "Sở Xây dựng")}
+    plain = vector("§6.4 GetPendingDocumentIds request").decode()
+    spellings = [
+        plain.replace("SOAP-ENV", "s"),
+        plain.replace("<GetPendingDocumentIdsRequest>", f'<GetPendingDocumentIdsRequest xmlns="{edocvn.EDOC}">'),
+        plain.replace(
+            "<GetPendingDocumentIdsRequest>", f'<w:GetPendingDocumentIdsRequest xmlns:w="{WSDL_NS}">'
+        ).replace("</GetPendingDocumentIdsRequest>", "</w:GetPendingDocumentIdsRequest>"),
+        plain.replace("<OrganId>", f'<e:OrganId xmlns:e="{edocvn.EDOC}">').replace("</OrganId>", "</e:OrganId>"),
+        plain.replace(
+            "<SOAP-ENV:Body>",
+            '<SOAP-ENV:Header><x:Trace xmlns:x="urn:x" SOAP-ENV:mustUnderstand="1"/></SOAP-ENV:Header><SOAP-ENV:Body>',
+        ),
+    ]
+    for text in spellings:
+        for action in ("GetPendingDocumentIds", None):
+            ans = answer(gw.post(text.encode(), action), Operation.GET_PENDING_DOCUMENT_IDS)
+            assert ans.report is None and not ans.empty, text
+
+
+def test_attachments_in_every_framing_and_href_spelling(gw: Gateway):
+    """§7.1/§7.4/§2.4: unprefixed and ``xlink:href``; raw, CTE-base64 and Base64 text labelled binary (stored as
+    received, as the axis stores it); MTOM framing; an empty Manifest and none at all."""
+    xlink = 'xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href="cid:att-1@qlvb.example"'
+    data = pdf(20_000)
+    b64 = base64.b64encode(data)
+    cases = [
+        (send_envelope(201), OutPart("att-1@qlvb.example", "application/pdf", data), data),
+        (send_envelope(202, href=xlink), OutPart("att-1@qlvb.example", "application/pdf", data), data),
+        (send_envelope(203), OutPart("att-1@qlvb.example", "application/pdf", b64, "base64"), data),
+        (send_envelope(204), OutPart("att-1@qlvb.example", "application/pdf", data, base64_text=True), b64),
+    ]
+    for env, part, stored in cases:
+        body = swa(env, part)
+        if b"204" in env:  # MTOM framing of the same request (§2.4: parts in the same map)
+            body.root = OutPart(body.root.content_id, 'application/xop+xml; type="text/xml"', env)
+        headers = {"Content-Type": body.content_type.replace('type="text/xml"', 'type="application/xop+xml"')} \
+            if b"204" in env else {}  # fmt: skip
+        ans = answer(gw.post(body, "SendDocument", **headers), Operation.SEND_DOCUMENT)
+        assert ans.ok, ans.report
+        _got, parts = get_document(gw, int(ans.document_id or 0))
+        assert list(parts.values()) == [stored]
+    for number, manifest in ((205, "<edXML:Manifest/>"), (206, "")):
+        env = send_envelope(number).decode()
+        start, end = env.index("<edXML:Manifest>"), env.index("</edXML:Manifest>") + len("</edXML:Manifest>")
+        ans = answer(gw.post(swa((env[:start] + manifest + env[end:]).encode()), None), Operation.SEND_DOCUMENT)
+        assert ans.ok, ans.report
+        got, parts = get_document(gw, int(ans.document_id or 0))
+        assert parts == {} and got.manifest is not None and len(got.manifest) == 0  # always a Manifest (§7.4)
+
+
+def test_getdocument_parts_as_bkav_base64_text_for_the_systems_named(gw: Gateway):
+    """§7.3: ``legacy_base64_text`` switches the GetDocument parts to Base64 text labelled binary; prefixed
+    ``DocumentId`` (§2.3 D, liberal) and a plain text/xml request both work."""
+    data = pdf(5000)
+    number = send(gw, 301, data)
+    body = request(Operation.GET_DOCUMENT, B, TOKEN_B, document_id=str(number)).decode()
+    body = body.replace("<DocumentId>", f'<e:DocumentId xmlns:e="{edocvn.EDOC}">').replace(
+        "</DocumentId>", "</e:DocumentId>"
+    )
+    resp = gw.post(body.encode(), "GetDocument")
+    with edocvn.read_related(io.BytesIO(resp.content), resp.headers["Content-Type"]) as related:
+        (part,) = related.attachments.values()
+        assert part.read() == data and part.transfer_encoding == "binary"
+    # C's system is named in legacy_base64_text: the same document sent to C comes out as Bkav's Base64 text.
+    env = send_envelope(302).replace(
+        f"<edXML:OrganId>{B}</edXML:OrganId>".encode(), f"<edXML:OrganId>{C}</edXML:OrganId>".encode()
+    )
+    ans = answer(
+        gw.post(swa(env, OutPart("att-1@qlvb.example", "application/pdf", data)), "SendDocument"),
+        Operation.SEND_DOCUMENT,
+    )
+    assert ans.ok, ans.report
+    got, parts = get_document(gw, int(ans.document_id or 0), C, TOKEN_C)
+    assert list(parts.values()) == [base64.b64encode(data)]
+    assert edocvn.edoc_from_answer(got.header, got.manifest, {}).sender == A
