@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -328,3 +329,59 @@ def test_getdocument_parts_as_bkav_base64_text_for_the_systems_named(gw: Gateway
     got, parts = get_document(gw, int(ans.document_id or 0), C, TOKEN_C)
     assert list(parts.values()) == [base64.b64encode(data)]
     assert edocvn.edoc_from_answer(got.header, got.manifest, {}).sender == A
+
+
+# ================================================================================================ refusals
+
+
+def test_every_refusal_is_a_report_and_stores_nothing(gw: Gateway):
+    """SOAP 1.2, a wrong token, a token used for an agency it does not cover, an unreferenced part, an unknown
+    SOAPAction: each a Report (Bkav's code first where it has one, then ours), HTTP 200, and no row written."""
+    data = pdf(2000)
+    part = OutPart("att-1@qlvb.example", "application/pdf", data)
+    soap12 = send_envelope(401).replace(edocvn.SOAP11.encode(), SOAP12.encode())
+    forged = re.sub(  # B logs in (KeyInfo), From is A: B's scope is strict
+        rb"<edXML:KeyInfo>\s*<edXML:OrganId>[^<]*", f"<edXML:KeyInfo><edXML:OrganId>{B}".encode(),
+        send_envelope(402, token=TOKEN_B),
+    )  # fmt: skip
+    cases = [
+        (swa(soap12, part), "SendDocument", ["REQUEST.INVALID"]),
+        (swa(send_envelope(403, token="V3JvbmdUb2tlbldyb25nVG9rZW4x"), part), "SendDocument",
+         ["Permission", "AUTH.DENIED"]),
+        (swa(forged, part), "SendDocument", ["Permission", "ACCESS.DENIED"]),
+        (swa(send_envelope(404), part, OutPart("stray@x", "application/pdf", data)), "SendDocument",
+         ["R.AttachmentName"]),
+        (request(Operation.GET_TRACES, A, TOKEN_B), "GetTraces", ["AUTH.DENIED"]),
+        (vector("§6.1 CheckPermission request").replace(TOKEN_B.encode(), b"x" * 28), "CheckPermission",
+         ["AUTH.DENIED"]),
+        (vector("§6.7 UpdateTraces request").replace(b"<OrganId>000.00.13.H53</OrganId>\n        <OrganName>",
+         f"<OrganId>{A}</OrganId>\n        <OrganName>".encode()), "UpdateTraces", ["Permission", "ACCESS.DENIED"]),
+    ]  # fmt: skip
+    before = gw.counts()
+    for body, action, expected in cases:
+        resp = gw.post(body, action)
+        assert resp.status_code == 200
+        ans = answer(resp, Operation(action))
+        assert ans.report is not None and not ans.report.is_success
+        assert codes(ans) == expected, (action, ans.report)
+    resp = gw.post(soap12, None, **{"Content-Type": "application/soap+xml; charset=utf-8"})
+    report = answer(resp, Operation.SEND_DOCUMENT).report if resp.status_code == 200 else None
+    assert resp.status_code == 200 and report is not None and "SOAP 1.2" in report.errors[0].description
+    resp = gw.post(vector("§6.1 CheckPermission request"), "checkpermission")  # exact, case-sensitive (§2.1)
+    assert b"REQUEST.INVALID" in resp.content and b"unknown SOAPAction" in resp.content
+    assert gw.counts() == before
+
+
+def test_a_20_mb_swa_document_is_accepted_and_one_over_the_limit_refused_unread(gw: Gateway):
+    """The size limit (``max_package_bytes``) is checked on Content-Length before a byte is read: 413 with a
+    Report, nothing stored; 20 MB of attachments stream through and come back byte-identical."""
+    big = os.urandom(20 * 1024 * 1024)
+    number = send(gw, 501, big)
+    _got, parts = get_document(gw, number)
+    assert list(parts.values()) == [big]
+    before = gw.counts()
+    over = swa(send_envelope(502), OutPart("att-1@qlvb.example", "application/pdf", os.urandom(MAX_PACKAGE)))
+    resp = gw.post(over, "SendDocument")
+    assert resp.status_code == 413
+    assert codes(answer(resp, Operation.SEND_DOCUMENT)) == ["SIZE.LIMIT"]
+    assert gw.counts() == before
