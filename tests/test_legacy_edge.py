@@ -385,3 +385,38 @@ def test_a_20_mb_swa_document_is_accepted_and_one_over_the_limit_refused_unread(
     assert resp.status_code == 413
     assert codes(answer(resp, Operation.SEND_DOCUMENT)) == ["SIZE.LIMIT"]
     assert gw.counts() == before
+
+
+def test_two_workers_allocating_at_once_give_a_document_one_number(gw: Gateway):
+    """legacy_ids: concurrent allocation for the same documents (two web workers listing one mailbox) ends with one
+    number per document, the same one for every caller — ON CONFLICT DO NOTHING + read back (gateway.db.legacy)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.db import Store, create_engine
+
+    numbers = [send(gw, 600 + n, pdf(100)) for n in range(3)]
+    engine = sa.create_engine(gw.settings.effective_database_url)
+    with engine.begin() as conn:  # forget them: the next listing must allocate again
+        doc_ids = [r[0] for r in conn.execute(sa.text(f"SELECT doc_id FROM legacy_ids WHERE id IN {tuple(numbers)}"))]
+        conn.execute(sa.text(f"DELETE FROM legacy_ids WHERE id IN {tuple(numbers)}"))
+    engine.dispose()
+    store = Store(create_engine(gw.settings))
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: store.legacy.numbers_for(doc_ids), range(16)))
+    finally:
+        store.engine.dispose()
+    assert all(r == results[0] for r in results) and sorted(results[0]) == sorted(doc_ids)
+    assert not set(results[0].values()) & set(numbers)  # new numbers, never reused
+    listed = pending(gw)
+    assert all(n in listed for n in results[0].values())
+    assert gw.counts()["legacy_ids"] == len(set(gw_ids(gw)))
+
+
+def gw_ids(gw: Gateway) -> list[str]:
+    engine = sa.create_engine(gw.settings.effective_database_url)
+    try:
+        with engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.text("SELECT doc_id FROM legacy_ids"))]
+    finally:
+        engine.dispose()

@@ -47,12 +47,12 @@ from gateway.db.deliveries import DeliveryRepository
 from gateway.db.documents import DocumentRepository
 from gateway.db.documents_query import DocumentQueryRepository
 from gateway.db.gauges import GaugeRepository
+from gateway.db.legacy import LegacyIdRepository
 from gateway.db.nonces import NonceRepository
 from gateway.db.operators import OperatorRepository
 from gateway.db.outbox import OutboxRepository
 from gateway.db.refusals import RefusalRepository
 from gateway.db.registry import RegistryRepository
-from gateway.db.legacy import LegacyIdRepository
 from gateway.db.statuses import StatusRepository
 from gateway.db.tracking import TrackingRepository
 from gateway.db.workers import WorkerRepository

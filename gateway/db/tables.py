@@ -265,6 +265,8 @@ legacy_ids = Table(
     #: The e-doc.vn profile's axis document id (legacy-edoc-vn.md §5: a decimal ``long``); allocated on first need.
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("doc_id", String(ID), ForeignKey("documents.doc_id"), nullable=False, unique=True),
+    # SQLite reuses the highest rowid once its row is gone; AUTOINCREMENT never does (a number names one document).
+    sqlite_autoincrement=True,
 )
 
 audit_log = Table(

@@ -9,7 +9,8 @@ auto-increment ``edoc_document.document_id``) — SendDocument answers it, GetPe
 GetDocument and ConfirmReceived take it — and may store it in a ``long`` column. Our documents are known by a
 32-character ``doc_id``, so ``legacy_ids`` maps an auto-increment number to it: one number per document
 (``doc_id`` UNIQUE, so two web workers allocating at once cannot give one document two numbers), allocated on
-first need. Nothing else changes.
+first need, never reused (SQLite ``AUTOINCREMENT``; a PostgreSQL sequence never goes back). Nothing else
+changes.
 
 Self-contained (plain ``sa`` types), like 0001–0009.
 """
@@ -33,6 +34,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["doc_id"], ["documents.doc_id"], name=op.f("fk_legacy_ids_doc_id_documents")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_legacy_ids")),
         sa.UniqueConstraint("doc_id", name=op.f("uq_legacy_ids_doc_id")),
+        sqlite_autoincrement=True,  # SQLite reuses the highest id once its row is gone; a number names ONE document
     )
 
 
