@@ -19,7 +19,13 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 #: Abstract bases: never raised as such.
 _BASES = {"GATEWAY.ERROR", "EDXML.INVALID"}
 #: Modules that define GatewayError subclasses the command line or the wire can show.
-_MODULES = ("gateway.errors", "gateway.ports", "gateway.services.registry", "adapters.vdxp.client", "adapters.edocvn.client")
+_MODULES = (
+    "gateway.errors",
+    "gateway.ports",
+    "gateway.services.registry",
+    "adapters.vdxp.client",
+    "adapters.edocvn.client",
+)
 
 
 def section(title: str, *, words: bool = False) -> str:
