@@ -22,6 +22,7 @@ def test_file_settings_and_file_only_tables_are_read(tmp_path):
         'workers = 3\nbind = "127.0.0.1:9999"\ndata_dir = "state"\n'
         '[credentials."000.00.00.G17"]\nhmac_key = "k"\n'
         '[vdxp]\nendpoint = "http://127.0.0.1:1/vdxp"\nsystem_id = "s"\n'
+        '[edocvn]\nendpoint = "http://127.0.0.1:1/legacy/edoc"\n'
         '[adapters]\nsoap = "adapters.soap:SoapAdapter"\n',
     )
     settings = load_settings(path, env={})
