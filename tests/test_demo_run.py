@@ -224,11 +224,27 @@ def test_the_demo_opens_with_the_console_a_login_and_two_weeks_of_history(tmp_pa
             # the corpus ("accepted NAME: docId …") and the signed round trip ("accepted: docId …", from the
             # Văn phòng UBND tỉnh: in the viewer's scope)
             accepted = set(re.findall(r"accepted(?: \S+)?: docId ([0-9a-f]{32})", text))
+            _the_legacy_district_exchanged_with_soap_and_vdxp(text)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=90)
     assert len(accepted) >= 10
     _the_database_holds_history_and_live_traffic(data_dir, started, accepted)
+
+
+def _the_legacy_district_exchanged_with_soap_and_vdxp(text: str) -> None:
+    """The legacy district system (e-doc.vn profile) sent to a SOAP push peer and a VDXP system and got their
+    statuses with GetTraces; it took two documents (one from SOAP, one from VDXP) and its statuses reached both."""
+    legacy = text[text.index("== a legacy district system") :]
+    assert re.search(r"SendDocument \(SwA, 1 attachment\) to .*: axis id \d+", legacy)
+    assert "attachment byte-identical: True" in legacy
+    assert (
+        "district GetTraces: 03 from 000.00.00.G22" in legacy and "district GetTraces: 01 from 000.00.00.H14" in legacy
+    )
+    assert len(re.findall(r"district GetDocument \d+: .*; ConfirmReceived; UpdateTraces 03", legacy)) == 2
+    assert "VPCP (VDXP getReceivedEdocList) got status 01 from the district" in legacy  # emitted on ConfirmReceived
+    assert "VPCP (VDXP getReceivedEdocList) got status 03 from the district" in legacy
+    assert "provincial office (SOAP) sees 000.00.31.H53: delivered, statuses 01, 03" in legacy
 
 
 def _the_database_holds_history_and_live_traffic(data_dir: Path, started: datetime, live: set[str]) -> None:

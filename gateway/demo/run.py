@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gateway.config import load_settings
+from gateway.demo.legacy_demo import run_legacy_district
 from gateway.demo.setup import REST_AGENCY, SOAP_AGENCY, DemoSetup, default_receiver_ports, prepare
 from gateway.demo.tracking_show import show_tracking
 from gateway.demo.traffic import next_steps, send_traffic
@@ -77,6 +78,7 @@ def run_demo(
             )
             echo(f"   logs: {', '.join(str(data_dir / n) for n in ('gateway.log', 'worker.log'))}")
             send_traffic(setup, samples, echo)
+            run_legacy_district(setup, echo)
             show_tracking(load_settings(setup.config), echo)
             _print_console(setup, echo)
             _print_next_steps(setup, echo)

@@ -33,6 +33,7 @@ DEMO_AGENCIES_CSV = """organ_id,name,parent,signature_policy,emit_arrived_on_ack
 000.00.01.H53,Văn phòng UBND tỉnh Tây Ninh,000.00.00.H53,require,false,mailbox,,vanthu@vp.tayninh.demo.example
 000.01.01.H53,Ban Tiếp Công dân,000.00.01.H53,require,true,mailbox,,
 000.00.11.H53,Sở Tài chính Tây Ninh,000.00.00.H53,verify-if-present,false,mailbox,,vanthu@stc.tayninh.demo.example
+000.00.31.H53,UBND huyện Hòa Thành,000.00.00.H53,verify-if-present,true,mailbox,,
 000.00.01.A53,Văn phòng Tỉnh ủy Tây Ninh,,verify-if-present,false,mailbox,,
 000.00.00.G22,Văn phòng Chính phủ,,verify-if-present,false,mailbox,,vanthu@vpcp.demo.example
 000.00.00.H41,UBND tỉnh Nghệ An,,verify-if-present,false,mailbox,,vanthu@nghean.demo.example
@@ -49,6 +50,8 @@ DEMO_SYSTEMS = {
     "vpcp-qlvb": ("000.00.00.G22",),
     "national-samples": ("000.00.00.H41", "000.00.00.H14", "000.00.00.G17", "000.00.00.A80", "28.22.H17"),
 }
+#: The legacy district system (e-doc.vn profile) and the agency it logs in as (gateway.demo.legacy_demo).
+LEGACY_SYSTEM, LEGACY_AGENCY = "hoathanh-edoc", "000.00.31.H53"
 _MARKER = ".edoc-gateway-demo"
 
 
@@ -167,6 +170,8 @@ def _write_settings(data_dir: Path, pki: DemoPki, bind: str, rest_key: str) -> P
         "retry_base_seconds = 2\n"
         "# The demo serves plain http on a loopback address: a Secure cookie would never come back.\n"
         "console_cookie_secure = false\n"
+        "# The legacy district system gets attachments as Base64 text labelled binary, as the Bkav axis sent them.\n"
+        f'legacy_base64_text = ["{LEGACY_AGENCY}"]\n'
         "\n# Channel credentials of push agencies (kept out of the database; deploy/README.md).\n"
         f'[credentials."{REST_AGENCY}"]\n'
         f'hmac_key = "{rest_key}"\n',
@@ -186,6 +191,10 @@ def _registry(
         report = registry.import_file(csv_path)
         echo(f"== registry: {report.total} agencies imported from {csv_path}")
         creds = {sid: registry.add_system(sid, organs, name=sid) for sid, organs in DEMO_SYSTEMS.items()}
+        # The legacy district system logs in with OrganId + Token (gateway.demo.legacy_demo).
+        creds[LEGACY_SYSTEM] = registry.add_system(
+            LEGACY_SYSTEM, [], name="Hệ thống QLVB huyện Hòa Thành (e-doc.vn)", legacy_organ=LEGACY_AGENCY
+        )
     cred_file = data_dir / "credentials.txt"
     cred_file.write_text("".join(f"{sid} {secret}\n" for sid, secret in creds.items()), encoding="utf-8")
     cred_file.chmod(0o600)
