@@ -33,9 +33,7 @@ FILE_TABLES: tuple[str, ...] = ("credentials", "vdxp", "adapters", "edocvn")
 #: ``EDOC_GATEWAY_*`` variables that are not settings: the settings file itself, the secret ``agencies sync-vdxp``
 #: reads (``--secret-env``), the token ``legacy`` reads. Names starting with ``EDOC_GATEWAY_TEST_`` belong to the
 #: test tooling. A new variable of this kind must be added here, or every command would refuse it as a misspelt setting.
-OTHER_ENV: frozenset[str] = frozenset(
-    {f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}VDXP_SECRET", f"{ENV_PREFIX}LEGACY_TOKEN"}
-)
+OTHER_ENV: frozenset[str] = frozenset({f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}VDXP_SECRET", f"{ENV_PREFIX}LEGACY_TOKEN"})
 _TEST_ENV_PREFIX = f"{ENV_PREFIX}TEST_"
 
 
