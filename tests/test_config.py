@@ -108,3 +108,26 @@ def test_serving_settings_that_would_trust_or_bound_nothing_stop_start_up(env, n
     with pytest.raises(ConfigError) as info:
         load_settings(env=env).require_serving()
     assert named in info.value.message
+
+
+@pytest.mark.parametrize("path", ["/services/EdocProxy", "/edoc/v1", "/services/Edoc_Proxy.svc", "/console2"])
+def test_legacy_paths_take_a_proxy_path(path):
+    settings = load_settings(env={"EDOC_GATEWAY_LEGACY_PATHS": f"{path},/legacy/other"})
+    assert settings.legacy_paths == (path, "/legacy/other")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/soap", "/soap/x", "/vdxp/sendEdoc", "/console/", "/admin", "/metrics", "services/x", "/a//b", "/a b", "/"],
+)
+def test_legacy_paths_never_take_another_edges_path_or_a_malformed_one(path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"EDOC_GATEWAY_LEGACY_PATHS": path})
+    assert info.value.code == "CONFIG.INVALID" and "legacy_paths" in str(info.value)
+
+
+def test_legacy_base64_text_lists_organ_ids_or_every_one():
+    assert load_settings(env={"EDOC_GATEWAY_LEGACY_BASE64_TEXT": "000.00.13.H53,*"}).legacy_base64_text == (
+        "000.00.13.H53",
+        "*",
+    )

@@ -420,3 +420,15 @@ def gw_ids(gw: Gateway) -> list[str]:
             return [r[0] for r in conn.execute(sa.text("SELECT doc_id FROM legacy_ids"))]
     finally:
         engine.dispose()
+
+
+def test_the_log_holds_one_line_per_request_and_never_a_token_or_a_body(gw: Gateway):
+    """Last in the module: after every request above (refusals, a wrong token, 20 MB, the WSDL), the gateway's log
+    has the edge's request lines but no token — right or wrong — and no attachment or envelope content."""
+    pending(gw)  # at least one request line, whatever ran before
+    log = (gw.settings.data_dir / "gunicorn.log").read_text(encoding="utf-8", errors="replace")
+    assert "op=GetPendingDocumentIds" in log and f"organ={B}" in log
+    for secret in (TOKEN_A, TOKEN_B, TOKEN_C, "V3JvbmdUb2tlbldyb25nVG9rZW4x", "x" * 28):
+        assert secret not in log
+    for content in ("%PDF-1.4", "<edXML:MessageHeader", "Envelope>", "Token>"):
+        assert content not in log
