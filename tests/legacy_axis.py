@@ -362,7 +362,9 @@ class _Handler(WSGIRequestHandler):
 
 
 class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+    # server_close() waits for the requests in flight: none writes into a work directory already removed
+    daemon_threads = False
+    block_on_close = True
 
 
 @contextlib.contextmanager

@@ -191,8 +191,8 @@ def test_refusals_carry_bkav_code_and_description_and_are_classified(axis):
         typed = _refusal(lambda: sender.send_document(dataclasses.replace(pkg, message_header=bad_type)))
         assert (typed.report_code, typed.failure, typed.retryable) == (
             "M.MessageHeader.DocumentType.Type", Failure.REFUSED, False)  # fmt: skip
-        # Bkav's text has a trailing space (§10); the protocol module's read_report trims it
-        assert typed.report_description == "Document Type value is only math '1' or '2'"
+        # Bkav's text has a trailing space (§10): wire data, kept as sent
+        assert typed.report_description == "Document Type value is only math '1' or '2' "
 
         missing = _refusal(lambda: recipient.get_document("99999"))
         assert (missing.report_code, missing.failure) == ("M.GetDocumentCheckAllow", Failure.REFUSED)

@@ -214,6 +214,11 @@ def test_send_document_answers_are_the_spec_shapes() -> None:
     )
     built_error = body_of(edocvn.error_answer(Operation.SEND_DOCUMENT, exc))
     assert canon(built_error) == canon(body_of(v.SEND_DOCUMENT_ERROR_BODY))
+    # read back as a client: Bkav's description is wire data, trailing space included (§10)
+    read = edocvn.read_answer(edocvn.error_answer(Operation.SEND_DOCUMENT, exc), Operation.SEND_DOCUMENT)
+    assert (
+        read.report is not None and read.report.errors[0].description == "Document Type value is only math '1' or '2' "
+    )
     assert edocvn.read_answer(etree.tostring(built.getroottree()), Operation.SEND_DOCUMENT).document_id == "48213"
 
 

@@ -180,10 +180,17 @@ class Answer:
 def read_report(el: etree._Element) -> Report:
     flag = (text(el, "IsSuccess") or "").lower()
     errors = tuple(
-        ReportError(text(err, "Code") or "", text(err, "Description") or "")
+        ReportError(text(err, "Code") or "", _raw_text(err, "Description"))
         for err in children(child(el, "ErrorList"), "Error")
     )
     return Report(flag == "true", errors)
+
+
+def _raw_text(el: etree._Element, local: str) -> str:
+    """A Description as sent, untrimmed: Bkav's texts are wire data clients match on, trailing space and all (§10:
+    ``Document Type value is only math '1' or '2' ``)."""
+    found = child(el, local)
+    return "" if found is None else "".join(found.itertext())
 
 
 def read_answer(data: bytes, operation: Operation, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Answer:
