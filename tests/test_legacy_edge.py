@@ -12,6 +12,7 @@ legacy documents are unsigned.
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import os
 import re
@@ -384,6 +385,19 @@ def test_a_20_mb_swa_document_is_accepted_and_one_over_the_limit_refused_unread(
     resp = gw.post(over, "SendDocument")
     assert resp.status_code == 413
     assert codes(answer(resp, Operation.SEND_DOCUMENT)) == ["SIZE.LIMIT"]
+    # far above it (beyond the serving front's body limit): refused by the front, still as a Report, unread
+    host, port = gw.url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", PROXY)
+    conn.putheader("Content-Type", "multipart/related; boundary=b")
+    conn.putheader("SOAPAction", '"GetDocument"')
+    conn.putheader("Content-Length", str(gw.settings.max_body_bytes + 1))
+    conn.endheaders()
+    far = conn.getresponse()
+    assert far.status == 413 and far.getheader("Content-Type", "").startswith("text/xml")
+    refused = edocvn.read_answer(far.read(), Operation.GET_DOCUMENT)
+    conn.close()
+    assert refused.report is not None and [e.code for e in refused.report.errors] == ["SIZE.LIMIT"]
     assert gw.counts() == before
 
 

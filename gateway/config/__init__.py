@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from gateway.errors import ConfigError
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES
@@ -37,6 +37,8 @@ OTHER_ENV: frozenset[str] = frozenset({f"{ENV_PREFIX}CONFIG", f"{ENV_PREFIX}VDXP
 _TEST_ENV_PREFIX = f"{ENV_PREFIX}TEST_"
 
 
+#: Where the legacy e-doc.vn edge always answers (gateway.web.legacy); ``legacy_paths`` adds more.
+LEGACY_PATH: Final = "/legacy/edoc"
 #: A ``legacy_paths`` entry; its first segment must not be one another edge owns.
 _LEGACY_PATH = re.compile(r"^/(?!(soap|vdxp|rest|admin|console|metrics|healthz|readyz|gateway)(/|$))[\w.~/-]+$")
 #: Values of ``document_id_policy``.
@@ -289,6 +291,12 @@ class Settings:
             raise ConfigError(
                 f"document_id_policy must be one of {', '.join(DOCUMENT_ID_POLICIES)}, not {self.document_id_policy!r}"
             )
+
+    @property
+    def legacy_endpoint_paths(self) -> tuple[str, ...]:
+        """Every path the legacy e-doc.vn edge answers on: ``/legacy/edoc`` and the ``legacy_paths`` (the edge
+        mounts them, the serving front refuses an oversized body on them in the profile's own Report)."""
+        return tuple(dict.fromkeys([LEGACY_PATH, *(p.rstrip("/") for p in self.legacy_paths)]))
 
     @property
     def public_base_url(self) -> str:

@@ -40,7 +40,8 @@ from typing import IO, Any, Final
 
 from gateway.config import Settings
 from gateway.errors import GatewayError, RateLimitedError, RequestError, RequestTimeoutError, SizeLimitError
-from gateway.protocols import vdxp
+from gateway.protocols import edocvn, vdxp
+from gateway.protocols.edocvn.names import PLAIN_RESPONSE_TYPE
 from gateway.web.faults import FaultInfo, fault_envelope
 from gateway.web.memory import LARGE_REQUEST_BYTES, release_free_memory
 from gateway.web.rawhttp import WsgiApp, log_safe
@@ -139,6 +140,7 @@ class GatewayFront:
         self._min_rate = float(settings.body_min_rate)
         self._per_address = Slots(settings.max_requests_per_address)
         self._spool_dir = Path(settings.data_dir) / "spool"
+        self._legacy_paths = frozenset(settings.legacy_endpoint_paths)
 
     @property
     def running(self) -> RunningRequests:
@@ -284,7 +286,8 @@ class GatewayFront:
     ) -> None:
         """Refuse before the application runs, in the edge's own format, and close the connection."""
         path = str(scope.get("path", ""))
-        content_type, body = _refusal_body(path, error)
+        legacy = path.rstrip("/") in self._legacy_paths
+        content_type, body = _refusal_body(path, error, legacy, _header(scope, b"soapaction"))
         headers = [
             (b"content-type", content_type.encode("latin-1")),
             (b"content-length", str(len(body)).encode("latin-1")),
@@ -292,7 +295,9 @@ class GatewayFront:
         ]
         if status == 429:
             headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode("latin-1")))
-        edge = "soap" if path in _SOAP_PATHS else "vdxp" if path.startswith("/vdxp/") else "other"
+        edge = (
+            "soap" if path in _SOAP_PATHS else "vdxp" if path.startswith("/vdxp/") else "legacy" if legacy else "other"
+        )
         seconds = time.monotonic() - started
         # Imported here: gunicorn's master imports this module (with the worker class) before its on_starting
         # names the multiprocess directory, and prometheus_client picks its storage when first imported.
@@ -328,8 +333,18 @@ def _content_length(scope: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _refusal_body(path: str, error: GatewayError) -> tuple[str, bytes]:
-    """The refusal as the edge at ``path`` would have written it."""
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _refusal_body(path: str, error: GatewayError, legacy: bool, soap_action: str | None) -> tuple[str, bytes]:
+    """The refusal as the edge at ``path`` would have written it (the legacy edge: a Report in the wrapper its
+    SOAPAction names, legacy-edoc-vn.md §4)."""
+    if legacy:
+        return PLAIN_RESPONSE_TYPE, edocvn.error_answer(edocvn.parse_soap_action(soap_action), error)
     if path in _SOAP_PATHS:
         return "text/xml; charset=utf-8", fault_envelope(FaultInfo.from_error(error))
     if path.startswith("/vdxp/"):

@@ -46,7 +46,7 @@ from flask import Blueprint, request
 from werkzeug.wrappers import Request, Response
 
 from gateway import logs
-from gateway.config import Settings
+from gateway.config import LEGACY_PATH, Settings
 from gateway.errors import GatewayError, RequestError, SizeLimitError
 from gateway.protocols import edocvn
 from gateway.protocols.edocvn import Operation
@@ -59,7 +59,7 @@ from gateway.web.rawhttp import Refusal, StartResponse, length_for_log, log_safe
 
 log = logging.getLogger(__name__)
 
-PATH: Final = "/legacy/edoc"
+PATH: Final = LEGACY_PATH
 WSDL_FILE: Final = ("wsdl", "edoc-vn-legacy.wsdl")
 #: The placeholder address of the committed WSDL, replaced by the served one.
 WSDL_PLACEHOLDER: Final = b'location="http://localhost:8080/legacy/edoc"'
@@ -95,7 +95,7 @@ class LegacyEdge:
         self._api = api
         self._settings = settings
         self._limit = settings.max_package_bytes
-        self._paths = tuple(dict.fromkeys([PATH, *(p.rstrip("/") for p in settings.legacy_paths)]))
+        self._paths = settings.legacy_endpoint_paths
         self._spool_dir = _spool_dir(settings.data_dir)
         self._wsdl_template = resource_path(*WSDL_FILE).read_bytes()
 
