@@ -38,16 +38,17 @@ from soap_receiver import start_worker, wait_for, worker_env
 from test_adapter_edocvn import with_pdf
 from test_services import edoc, status
 
-from adapters.edocvn import EdocvnClient
+from adapters.edocvn import EdocvnAdapter, EdocvnClient, Login
 from gateway.config import Settings
 from gateway.db import AuditEntry
 from gateway.edxml import PackageKind, StatusCode
 from gateway.edxml.model import EdocPackage
 from gateway.edxml.reader import read_bytes
 from gateway.edxml.writer import render
-from gateway.errors import AccessError
-from gateway.services.api import AckOutcome
+from gateway.errors import AccessError, UnavailableError
+from gateway.services.api import AckOutcome, Receipt
 from gateway.services.gateway import GatewayService
+from gateway.services.upstream import UpstreamPoller
 
 A, TA = "000.00.12.H53", "Qm9ndXNUb2tlbkV4YW1wbGUwMDE="  # §6.3/§6.8 example sender and token
 C, TC = "000.00.13.H53", "RXhhbXBsZVRva2VuRm9yUmVjdjE="  # §6.4–§6.6 example receiver and token
@@ -294,3 +295,38 @@ def test_kill_9_mid_polled_batch_loses_and_duplicates_nothing(rig: Rig):
     for item in items:
         assert _files(svc.fetch("sys-c", item.delivery_id)) == [("125-SXD-VP.pdf", files[item.document_id])]
     assert not [e for e in svc.store.audit.entries() if e.action == "intake.refused"]
+
+
+def test_no_get_traces_while_a_consumed_status_is_not_committed(rig: Rig):
+    """In-process (the worker's poller over the edocvn adapter): statuses consumed by GetTraces that our intake
+    could not take in yet (database down: the round ends; a defect of ours: the round goes on) are offered again,
+    and no further GetTraces is sent until they are committed — so at most one answer is ever at risk (the
+    residual at-most-once risk of consume mode)."""
+    sent = edoc(C, (A,))
+    rig.svc.submit("sys-c", sent)  # known here (no worker runs: its push stays queued)
+    with rig.client(C, TC) as c, rig.client(A, TA) as a:
+        c.send_document(read_bytes(sent))  # type: ignore[arg-type]
+        a.update_traces(read_bytes(status(A, sent, StatusCode.ACCEPTED)))  # type: ignore[arg-type]
+    adapter = EdocvnAdapter(logins={C: Login(C, C, TC)}, endpoint=rig.url, read_timeout=10)
+    trouble: list[Exception] = [UnavailableError("database down"), RuntimeError("a defect of ours")]
+
+    def ingest(data: bytes, ref: str, recipient: str | None) -> Receipt:
+        if trouble:
+            raise trouble.pop(0)
+        return rig.svc.ingest_upstream(data, source="test", channel="edocvn", reference=ref, recipient=recipient)
+
+    def get_traces() -> int:
+        return sum(1 for action, _, _ in rig.axis.seen if action == "GetTraces")
+
+    poller = UpstreamPoller(adapter, ingest, name="edocvn")
+    try:
+        first = poller.poll_once()
+        assert (first.polled, first.deferred, get_traces()) == (1, 1, 1)  # consumed at the axis, held here
+        again = poller.poll_once()
+        assert (again.polled, again.deferred, get_traces()) == (1, 1, 1)  # offered again; GetTraces waits
+        third = poller.poll_once()
+        assert (third.polled, third.ingested, get_traces()) == (1, 1, 2)  # committed, then GetTraces again
+    finally:
+        adapter.close()
+    [doc] = [d for d in rig.edocs_from(C)]
+    assert _statuses(rig.svc, doc.doc_id, A) == [StatusCode.ACCEPTED]
