@@ -14,6 +14,7 @@ adapters; the environment may also hold the variables :data:`OTHER_ENV`, which a
 from __future__ import annotations
 
 import ipaddress
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ OTHER_ENV: frozenset[str] = frozenset(
 _TEST_ENV_PREFIX = f"{ENV_PREFIX}TEST_"
 
 
+#: A ``legacy_paths`` entry; its first segment must not be one another edge owns.
+_LEGACY_PATH = re.compile(r"^/(?!(soap|vdxp|rest|admin|console|metrics|healthz|readyz|gateway)(/|$))[\w.~/-]+$")
 #: Values of ``document_id_policy``.
 DOCUMENT_ID_POLICIES = ("standard", "strict", "warn", "off")
 
@@ -86,6 +89,14 @@ class Settings:
     #: WSDL's ``soap:address`` is this plus ``/soap``. Empty: ``http://`` + ``bind``. Never taken from a request's
     #: ``Host`` header, which the client controls (issue 10).
     public_url: str = ""
+
+    # -- the legacy e-doc.vn SOAP profile (issue 13; gateway.web.legacy) ----------------------------------------
+    #: Paths the legacy edge also answers on besides ``/legacy/edoc`` (a Bkav axis's ``/services/EdocProxy``).
+    legacy_paths: tuple[str, ...] = ()
+    #: Legacy OrganIds (login names) whose GetDocument answers carry each attachment as Bkav's axis does — the
+    #: file's Base64 TEXT in a part labelled ``binary`` (legacy-edoc-vn.md §7.3) — instead of its raw bytes;
+    #: ``*`` for every legacy system. For clients built against the axis, which decode that text themselves.
+    legacy_base64_text: tuple[str, ...] = ()
 
     # -- SOAP envelope limits (issue 10): checked while the envelope is parsed, before authentication and spyne ----
     #: Element nesting (Envelope = 1; a request needs 4, a signed WS-Security header about 8).
@@ -274,6 +285,8 @@ class Settings:
             raise ConfigError(
                 "readyz_min_free_percent must be in [0, 100) and readyz_min_free_mb at least 0 (0 turns a floor off)"
             )
+        if bad := [p for p in self.legacy_paths if not _LEGACY_PATH.match(p) or "//" in p]:
+            raise ConfigError(f"legacy_paths: {bad} must be paths like /services/EdocProxy, not another edge's")
         if self.document_id_policy not in DOCUMENT_ID_POLICIES:
             raise ConfigError(
                 f"document_id_policy must be one of {', '.join(DOCUMENT_ID_POLICIES)}, not {self.document_id_policy!r}"

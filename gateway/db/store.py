@@ -47,6 +47,7 @@ from gateway.db.deliveries import DeliveryRepository
 from gateway.db.documents import DocumentRepository
 from gateway.db.documents_query import DocumentQueryRepository
 from gateway.db.gauges import GaugeRepository
+from gateway.db.legacy import LegacyIdRepository
 from gateway.db.nonces import NonceRepository
 from gateway.db.operators import OperatorRepository
 from gateway.db.outbox import OutboxRepository
@@ -82,6 +83,7 @@ class Store:
         self.refusals = RefusalRepository(db)
         self.operators = OperatorRepository(db)
         self.agency_activity = AgencyActivityRepository(db)
+        self.legacy = LegacyIdRepository(db)
 
     @property
     def dialect(self) -> str:

@@ -31,6 +31,8 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``status_history``      business status events per (edoc, recipient), never forced monotonic
                         (``out_of_order`` flags a regression), ``emitted_by_gateway`` for the 01 the gateway
                         emits on a receiver's behalf.
+``legacy_ids``          the e-doc.vn profile's numeric axis document ids (issue 13), one per document, allocated
+                        when a legacy client first needs one (SendDocument's answer, GetPendingDocumentIds).
 ``outbox``              the worker's queue: one row per delivery to a push channel (soap / rest / vdxp) that is
                         still to be pushed — removed in the transaction that records it delivered or dead.
                         ``next_attempt_at`` is when it is due; ``claimed_by``/``lease_until`` are a worker's
@@ -257,6 +259,16 @@ status_history = Table(
     Index(None, "doc_id", "recipient"),
 )
 
+legacy_ids = Table(
+    "legacy_ids",
+    metadata,
+    #: The e-doc.vn profile's axis document id (legacy-edoc-vn.md §5: a decimal ``long``); allocated on first need.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("doc_id", String(ID), ForeignKey("documents.doc_id"), nullable=False, unique=True),
+    # SQLite reuses the highest rowid once its row is gone; AUTOINCREMENT never does (a number names one document).
+    sqlite_autoincrement=True,
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
@@ -350,6 +362,7 @@ __all__ = [
     "deliveries",
     "delivery_attempts",
     "documents",
+    "legacy_ids",
     "metadata",
     "operators",
     "outbox",

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from gateway.edxml.codes import PackageKind, StatusCode
+from gateway.edxml.model import Organization, StatusPackage
 from gateway.protocols.vdxp import VerifiedRequest
 
 T = TypeVar("T")
@@ -44,6 +45,14 @@ class Receipt:
     received_at: datetime  # timezone-aware UTC
     duplicate: bool  # True when this answers a retry of an already stored identical package
     signed_receipt: bytes  # XML receipt signed by the gateway's key (doc id, sha256, time)
+
+
+@dataclass(frozen=True)
+class LegacyReceipt:
+    """A legacy SendDocument / UpdateTraces intake: the receipt and, for a document, its numeric axis id."""
+
+    receipt: Receipt
+    axis_id: int | None
 
 
 @dataclass(frozen=True)
@@ -237,3 +246,29 @@ class GatewayApi(Protocol):
         ...
 
     def agencies(self, parent: str | None = None) -> list[AgencyInfo]: ...
+
+    # -- the legacy e-doc.vn profile (gateway.services.legacy): the caller's OWN OrganId, numeric axis ids ----------
+
+    def legacy_submit(self, system_id: str, package: bytes, kind: PackageKind) -> LegacyReceipt:
+        """SendDocument / UpdateTraces as a canonical package through intake; a document gets its axis id."""
+        ...
+
+    def legacy_pending(self, system_id: str, limit: int = 1000) -> list[int]:
+        """GetPendingDocumentIds: axis ids waiting in the legacy system's own mailbox, oldest first."""
+        ...
+
+    def legacy_fetch(self, system_id: str, axis_id: int) -> bytes:
+        """GetDocument: the package (marks the delivery fetched); NOT_FOUND for any id not waiting for the caller."""
+        ...
+
+    def legacy_confirm(self, system_id: str, axis_id: int) -> None:
+        """ConfirmReceived: the mailbox acknowledgement (``done``); repeating it changes nothing."""
+        ...
+
+    def legacy_traces(self, system_id: str, since: datetime | None, limit: int = 500) -> list[StatusPackage]:
+        """GetTraces: consume mode (no ``since``: waiting statuses, acknowledged now) or replay mode; newest first."""
+        ...
+
+    def legacy_organizations(self) -> list[Organization]:
+        """GetOrganizations: the active registered agencies."""
+        ...

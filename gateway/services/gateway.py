@@ -26,6 +26,7 @@ from gateway.services.api import AgencyInfo
 from gateway.services.auth import Authenticator
 from gateway.services.history import DocumentHistory
 from gateway.services.intake import Intake
+from gateway.services.legacy import LegacyExchange
 from gateway.services.legacy_credentials import LegacyAccess
 from gateway.services.mailbox import Mailbox
 from gateway.services.receipt import receipt_chain_problem
@@ -92,6 +93,13 @@ class GatewayService:
         self.acknowledge = self.mailbox.acknowledge
         self.document_view = self.history.document_view
         self.sent_list = self.history.sent_list
+        self.legacy = legacy = LegacyExchange(self.store, self.mailbox, self.intake.submit)
+        self.legacy_submit = legacy.legacy_submit
+        self.legacy_pending = legacy.legacy_pending
+        self.legacy_fetch = legacy.legacy_fetch
+        self.legacy_confirm = legacy.legacy_confirm
+        self.legacy_traces = legacy.legacy_traces
+        self.legacy_organizations = legacy.legacy_organizations
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> GatewayService:

@@ -12,6 +12,7 @@ Routes:
   the admin services are given (the entry point always gives them; without any token every call is 401);
 - ``/rest/v1/packages`` — canonical JSON packages from modern systems and REST peers (:mod:`gateway.web.rest`);
 - ``/vdxp/<operation>`` — the VDXP-compatible REST API (:mod:`gateway.web.vdxp`, edxml.md §11);
+- ``/legacy/edoc`` and the ``legacy_paths`` — the legacy e-doc.vn SOAP profile (:mod:`gateway.web.legacy`);
 - ``/console/…`` — the operators' web console (:mod:`gateway.web.console`: sessions, CSRF, HTML pages), when its
   services are given;
 - ``/metrics`` — Prometheus (:mod:`gateway.web.metrics`; Bearer ``metrics_token`` when set).
@@ -20,8 +21,7 @@ Every request passes :class:`gateway.web.observe.RequestObserver` first (latency
 :class:`gateway.web.throttle.ThrottleFront` (the client address, its request rate, ``Retry-After``).
 
 Everything but ``/soap`` is a Flask blueprint; errors of the JSON edges are translated once
-(:mod:`gateway.web.jsonapi`), an unknown path answers a JSON 404 (under ``/console`` an HTML page). Later edges
-(the legacy e-doc.vn profile) are blueprints registered here too.
+(:mod:`gateway.web.jsonapi`), an unknown path answers a JSON 404 (under ``/console`` an HTML page).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from gateway.web.console import console_blueprint
 from gateway.web.guard import SoapGuard
 from gateway.web.health import Readiness, health_blueprint
 from gateway.web.jsonapi import install_error_handlers
+from gateway.web.legacy import LegacyEdge
 from gateway.web.metrics import metrics_blueprint
 from gateway.web.observe import RequestObserver, bind_route
 from gateway.web.origin import trusted_networks
@@ -84,6 +85,7 @@ def create_app(
         app.register_blueprint(certificate_blueprint(settings.gateway_cert))
     app.register_blueprint(RestEdge(api, settings).blueprint())
     app.register_blueprint(VdxpEdge(api, settings).blueprint())
+    app.register_blueprint(LegacyEdge(api, settings).blueprint())
     if admin is not None:
         app.register_blueprint(AdminEdge(admin).blueprint())
     if console is not None:
