@@ -246,6 +246,7 @@ def test_kill_9_of_the_province_worker_mid_batch_every_document_once_at_l(chain:
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     at_kill = len(chain.at_l(C))
+    print(f"P's worker killed with {at_kill} of {BATCH} documents at L")
     assert at_kill < BATCH, "the kill came after the whole batch: nothing shown"
     chain.start_worker()
 
