@@ -27,7 +27,9 @@ What it reproduces (section of the spec):
 
 Fault switches (:attr:`LegacyAxis.fault`): ``"slow"`` (answer after ``slow_seconds``), ``"500"``, ``"html"`` (a
 proxy's HTML page with 200), ``"drop"`` (close the connection without answering), each for ``fault_count`` requests
-(None: until cleared). Documents and traces live in memory; files in a temporary directory.
+(None: until cleared); :attr:`LegacyAxis.fault_only` limits them to one SOAPAction (e.g. ``ConfirmReceived``: the
+acknowledgement lost after the document was taken in). Documents and traces live in memory; files in a temporary
+directory.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ class LegacyAxis:
     swa: bool = True
     fault: str | None = None
     fault_count: int | None = None
+    #: The SOAPAction the fault applies to (None: every request).
+    fault_only: str | None = None
     slow_seconds: float = 3.0
     #: How GetDocument parts carry the files: Bkav's Base64 text labelled binary (§7.3), or raw bytes.
     get_payload: str = "base64-text"
@@ -102,7 +106,7 @@ class LegacyAxis:
         action = environ.get("HTTP_SOAPACTION")
         ctype = environ.get("CONTENT_TYPE", "")
         stream = _Limited(environ["wsgi.input"], int(environ.get("CONTENT_LENGTH") or 0))
-        fault = self._take_fault()
+        fault = self._take_fault(edocvn.parse_soap_action(action))
         if fault == "drop":
             stream.drain()
             sock = environ.get("legacy.socket")
@@ -131,8 +135,10 @@ class LegacyAxis:
             body = self._dispatch(operation, root, related) if operation is not None else edocvn.answer(None)
         return self._answer(start_response, body)
 
-    def _take_fault(self) -> str | None:
+    def _take_fault(self, operation: Operation | None) -> str | None:
         with self.lock:
+            if self.fault_only is not None and (operation is None or operation.value != self.fault_only):
+                return None
             fault = self.fault
             if fault is not None and self.fault_count is not None:
                 self.fault_count -= 1

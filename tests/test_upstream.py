@@ -23,7 +23,7 @@ from gateway.services.gateway import GatewayService
 from gateway.services.routing import UPSTREAM_SYSTEM
 from gateway.services.upstream import UpstreamPoller
 from gateway.worker import run_worker
-from gateway.worker.polling import upstream_config
+from gateway.worker.polling import poll_config, poll_configs
 
 A, C, B, G = "000.00.01.H53", "000.01.01.H53", "000.00.00.G22", "000.00.00.G09"
 H99 = "000.00.00.H99"  # known to nobody here
@@ -184,16 +184,30 @@ def test_polling_settings(tmp_path):
     def settings(**table: object) -> Settings:
         return Settings(data_dir=tmp_path, extra={"vdxp": table})
 
+    def upstream_config(s: Settings):
+        return poll_config(s, "vdxp")
+
     full = {"endpoint": "http://axis/vdxp", "system_id": "s", "secret": "x" * 20}
     assert upstream_config(Settings(data_dir=tmp_path)) is None
     assert upstream_config(settings(endpoint="http://axis/vdxp")) is None  # no credentials: push-only, no polling
     assert upstream_config(settings(**full, poll=False)) is None
     config = upstream_config(settings(**full, poll_seconds=5, poll_limit=7))
-    assert config is not None and (config.interval, config.limit) == (5.0, 7)
+    assert config is not None and (config.interval, config.limit, config.channel) == (5.0, 7, "vdxp")
     assert config.source == "vdxp:s@http://axis/vdxp"
     for bad in ({"poll": "yes"}, {"poll_seconds": 0}, {"poll_limit": "many"}):
         with pytest.raises(ConfigError):
             upstream_config(settings(**full, **bad))
+
+    # a legacy axis: its table names the endpoint (the logins are the legacy_token credentials); own settings
+    legacy = {"endpoint": "http://legacy/services/EdocProxy", "poll_seconds": 2, "poll_limit": 3}
+    both = Settings(data_dir=tmp_path, extra={"vdxp": full, "edocvn": legacy})
+    assert [(c.channel, c.source, c.interval, c.limit) for c in poll_configs(both)] == [
+        ("vdxp", "vdxp:s@http://axis/vdxp", 30.0, 100),
+        ("edocvn", "edocvn:http://legacy/services/EdocProxy", 2.0, 3),
+    ]
+    assert poll_configs(Settings(data_dir=tmp_path, extra={"edocvn": {**legacy, "poll": False}})) == ()
+    with pytest.raises(ConfigError, match=r"\[edocvn\] poll_seconds"):
+        poll_configs(Settings(data_dir=tmp_path, extra={"edocvn": {**legacy, "poll_seconds": -1}}))
 
     # configured to poll, but without the keys intake needs: the worker does not start
     fake = FakeUpstream({})

@@ -660,10 +660,11 @@ def test_adapters_load_by_dotted_path_and_missing_ones_are_skipped(caplog, tmp_p
     for adapter in loaded.values():
         adapter.close()
     # the [adapters] table of a configuration file changes the map; "" disables a channel
-    custom = Settings(data_dir=tmp_path, extra={"adapters": {"soap": "", "rest": "", "vdxp": ""}})
+    custom = Settings(data_dir=tmp_path, extra={"adapters": {"soap": "", "rest": "", "vdxp": "", "edocvn": ""}})
     assert load_adapters(custom) == {}
     custom = Settings(
-        data_dir=tmp_path, extra={"adapters": {"soap": "", "rest": "", "vdxp": "test_worker:TimeoutsOnly"}}
+        data_dir=tmp_path,
+        extra={"adapters": {"soap": "", "rest": "", "edocvn": "", "vdxp": "test_worker:TimeoutsOnly"}},
     )
     assert set(load_adapters(custom)) == {"vdxp"}
 

@@ -26,10 +26,12 @@ legacy edge), and poll it for what it holds for our agencies (issue 13 item 3; l
 * ``poll(STATUS)``: GetTraces in **consume mode** (§6.8), each ``Status`` → a canonical status package. Consume mode
   disables at the axis what it returned, so a status is the adapter's to keep until our intake has it: statuses not
   yet acknowledged are held in memory and offered again in the next round (a database outage loses nothing while the
-  worker runs). **At-most-once risk:** a worker killed between GetTraces and the commit of our intake loses the
-  statuses of that answer (replay mode would need a persisted high-water mark per agency and then de-duplication
-  against statuses with equal timestamps; Bkav filters on the reporter's clock, not its own, so a mark can skip late
-  reporters — not done here). Documents never have this risk: they stay pending until ConfirmReceived.
+  worker runs), and no further GetTraces is sent while any is held (the poller commits each one before it asks for
+  the next, so a status we fetched is committed before the next GetTraces of this process). **At-most-once
+  risk:** a worker killed between GetTraces and the commit of our intake loses the statuses of that answer (replay
+  mode would need a persisted high-water mark per agency and then de-duplication against statuses with equal
+  timestamps; Bkav filters on the reporter's clock, not its own, so a mark can skip late reporters — not done
+  here). Documents never have this risk: they stay pending until ConfirmReceived.
 
 Failures are translated once, here, into the worker's errors (:mod:`adapters.edocvn.client` classifies them; the
 transport part is the table every channel shares, :mod:`adapters.peer_http`). Clients (one per endpoint and login)
@@ -264,6 +266,11 @@ class EdocvnAdapter:
             yield held
         for login in self._polling_logins():
             if budget <= 0:
+                return
+            if self._held:
+                # Consumed at the axis and not yet committed here: no further GetTraces until they are, so that at
+                # most one answer's statuses are ever at risk (a kill between GetTraces and our commit).
+                log.warning("%d legacy status(es) not yet taken in: GetTraces waits for them", len(self._held))
                 return
             client = self._client(endpoint, login)
             try:

@@ -11,7 +11,7 @@ The stages, in this order, every one able to refuse with a stable code (:meth:`I
    agencies and the idempotency key: ``store.documents.intake_lookup``);
 3. **authorise the sender** — the system acts for ``From/OrganId`` (:func:`gateway.services.access.acts_for`;
    a legacy system under its ``legacy_scope``, :mod:`gateway.services.legacy_credentials`) and the sending
-   agency is registered and active; the upstream identity acts only for upstream agencies;
+   agency is registered and active; a polled package speaks only for agencies on its axis's channel;
 4. **route** — every ``To`` is a registered, active agency, or goes upstream (:mod:`gateway.services.routing`);
    then the zip attachments are inflated in chunks against the policy (``LIMIT.INFLATED``): only a package its
    system may send costs that work;
@@ -28,10 +28,10 @@ The stages, in this order, every one able to refuse with a stable code (:meth:`I
    certificate watch, :mod:`gateway.services.certwatch`), the audit entry;
 9. **receipt** — signed with the gateway key (:mod:`gateway.services.receipt`).
 
-Packages polled from the upstream VDXP axis (:meth:`Intake.ingest_upstream`) take the same stages under the
-internal identity :data:`~gateway.services.routing.UPSTREAM_SYSTEM`. Every refusal writes one ``intake.refused``
-audit row (code, system, sending agency, digest and size — never the body) in its own transaction and stores
-nothing else.
+Packages polled from another axis — the upstream VDXP axis or a legacy e-doc.vn axis
+(:meth:`Intake.ingest_upstream`) — take the same stages under the internal identity
+:data:`~gateway.services.routing.UPSTREAM_SYSTEM`. Every refusal writes one ``intake.refused`` audit row (code,
+system, sending agency, digest and size — never the body) in its own transaction and stores nothing else.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ from gateway.services.intake_records import (
 from gateway.services.legacy_credentials import legacy_acts_for
 from gateway.services.receipt import build_receipt
 from gateway.services.routing import (
+    AXIS_CHANNELS,
     UPSTREAM_CHANNEL,
     UPSTREAM_SYSTEM,
     Plan,
@@ -126,19 +127,26 @@ class Intake:
         return self._run(IntakeAttempt.of(system_id, data), data, expected, declared_sender)
 
     def ingest_upstream(
-        self, data: bytes, *, source: str, reference: str | None = None, recipient: str | None = None
+        self,
+        data: bytes,
+        *,
+        source: str,
+        channel: str = UPSTREAM_CHANNEL,
+        reference: str | None = None,
+        recipient: str | None = None,
     ) -> Receipt:
-        """Take in a package polled from the upstream VDXP axis (the worker's poller, issue 4 "two gateways").
-
-        Its ``From`` is an agency reached through the upstream, for which no local system acts; so it enters the
-        SAME pipeline as :meth:`submit` under the internal identity ``UPSTREAM_SYSTEM``, which may act only for
-        registered agencies on the ``UPSTREAM_CHANNEL`` channel — never for a local one (a forged package from
-        the upstream cannot speak for our own agencies). The sending agency's signature policy applies as
-        registered. Only the ``To`` hosted HERE get a delivery (:mod:`gateway.services.routing`); ``recipient``
-        (the agency the upstream holds the item for) must be one of ours, or the item is refused rather than
-        acknowledged and dropped. Idempotent like :meth:`submit`. Audit rows carry ``source`` and ``reference``.
-        """
-        attempt = IntakeAttempt.of(UPSTREAM_SYSTEM, data, source=source, reference=reference, for_recipient=recipient)
+        """Take in a package polled from an axis: the national VDXP one (``channel="vdxp"``, issue 4) or a legacy
+        e-doc.vn one (``"edocvn"``, issue 13). The SAME pipeline as :meth:`submit`, under the internal identity
+        ``UPSTREAM_SYSTEM``, which acts only for registered agencies on ``channel`` (those THIS axis reaches):
+        never for a local one, nor for one behind the other axis (a forged package cannot speak for them). The
+        sender's signature policy applies as registered; only the ``To`` hosted HERE get a delivery
+        (:mod:`gateway.services.routing`); ``recipient`` (whom the axis holds it for) must be ours, or the item is
+        refused rather than acknowledged and dropped. Idempotent; audit rows carry source, channel, reference."""
+        if channel not in AXIS_CHANNELS:
+            raise ValueError(f"not the channel of an axis: {channel!r}")
+        attempt = IntakeAttempt.of(
+            UPSTREAM_SYSTEM, data, source=source, channel=channel, reference=reference, for_recipient=recipient
+        )
         return self._run(attempt, data, None, None)
 
     def _run(
@@ -220,10 +228,11 @@ class Intake:
         agency = lookup.agencies.get(sender)
         if agency is None or not agency.active:
             raise AccessError(f"the sending agency {sender} is not registered or not active", organ_id=sender)
-        if attempt.upstream and agency.channel != UPSTREAM_CHANNEL:
+        if attempt.upstream and agency.channel != attempt.channel:
+            where = f"on channel {agency.channel}" if agency.channel in AXIS_CHANNELS else "hosted by this gateway"
             raise AccessError(
-                f"the upstream axis may act only for agencies reached through it (channel {UPSTREAM_CHANNEL}); "
-                f"{sender} is hosted by this gateway",
+                f"the {attempt.channel} axis may act only for agencies reached through it (channel "
+                f"{attempt.channel}); {sender} is {where}",
                 system_id=attempt.system_id,
                 organ_id=sender,
             )
@@ -240,7 +249,7 @@ class Intake:
             )
         if attempt.for_recipient is not None and not hosted_here(lookup.agencies.get(attempt.for_recipient)):
             raise RouteError(
-                f"the upstream holds this status for {attempt.for_recipient}, which this gateway does not host",
+                f"the axis holds this status for {attempt.for_recipient}, which this gateway does not host",
                 recipients=[attempt.for_recipient],
             )
         return Recipients((), lookup.agencies)
@@ -260,7 +269,7 @@ class Intake:
         status_to = plan.recipients[0][0]
         if attempt.for_recipient is not None and attempt.for_recipient != status_to:
             raise RouteError(
-                f"the upstream holds this status for {attempt.for_recipient}, but it goes to {status_to}",
+                f"the axis holds this status for {attempt.for_recipient}, but it goes to {status_to}",
                 recipients=[attempt.for_recipient, status_to],
             )
         return plan

@@ -49,8 +49,10 @@ class IntakeAttempt:
     sender: str | None = None
     kind: str | None = None
     document_id: str | None = None
-    #: Set for a package polled from the upstream axis (:meth:`Intake.ingest_upstream`): where from.
+    #: Set for a package polled from another axis (:meth:`Intake.ingest_upstream`): where from, and the channel of
+    #: the agencies that axis reaches (the only senders it may act for).
     source: str | None = None
+    channel: str | None = None
     #: The upstream's id of the polled item, and the agency it holds the item for (when it says).
     reference: str | None = None
     for_recipient: str | None = None
@@ -68,6 +70,8 @@ class IntakeAttempt:
         if self.source is None:
             return {}
         detail = {"source": self.source[:200]}
+        if self.channel:
+            detail["channel"] = self.channel
         if self.reference:
             detail["peer_reference"] = self.reference[:100]
         if self.for_recipient:

@@ -4,8 +4,10 @@ revocation or replacement is linked to.
 * A package from a local system goes to every ``To``, each a registered, active agency
   (``ROUTE.UNKNOWN_RECIPIENT`` otherwise). With an upstream VDXP axis configured, recipients unknown here become
   agencies on the :data:`UPSTREAM_CHANNEL` channel and are forwarded upstream; inactive agencies stay refused.
-* A package polled from the upstream (:data:`UPSTREAM_SYSTEM`) gets deliveries only for the ``To`` hosted here:
-  the upstream delivers to the agencies it reaches itself, and sending anything back up would loop.
+* A package polled from another axis (:data:`UPSTREAM_SYSTEM`: the national VDXP axis, or a legacy e-doc.vn axis)
+  gets deliveries only for the ``To`` hosted here (:func:`hosted_here`: not on an :data:`AXIS_CHANNELS` channel):
+  an axis delivers to the agencies it reaches itself, and sending anything back up, or across to the other axis,
+  would loop or duplicate what that axis delivers on its own.
 * An update/revoke/replace must name a document of the same sender that the gateway knows (``NOT_FOUND``).
 * DocumentIds belong to their issuer (issue 10 finding 9; setting ``document_id_policy``): a DocumentId is
   ``{From/OrganId},{date},{number}`` by convention (edxml.md §6.3, [C] samples and the SDK), so one that names
@@ -40,12 +42,16 @@ log = logging.getLogger(__name__)
 
 #: Channels a worker pushes to; ``mailbox`` recipients fetch their deliveries themselves.
 PUSH_CHANNELS: Final = frozenset({"soap", "rest", "vdxp", "edocvn"})
-#: The acting identity of packages polled from the upstream axis (:meth:`Intake.ingest_upstream`), in
-#: ``submitted_by`` and the audit log. No registered system can carry it (a system id starts with a letter or a
-#: digit), so no client can borrow the upstream's rights.
+#: The acting identity of packages polled from another axis (:meth:`Intake.ingest_upstream`), in
+#: ``submitted_by`` and the audit log (the audit detail names the source and its channel). No registered system
+#: can carry it (a system id starts with a letter or a digit), so no client can borrow an axis's rights.
 UPSTREAM_SYSTEM: Final = "@upstream"
-#: The channel of the agencies reached through the upstream axis: the only senders the upstream may act for.
+#: The channel of the agencies reached through the national VDXP axis, where recipients unknown here are forwarded
+#: when an upstream is configured.
 UPSTREAM_CHANNEL: Final = "vdxp"
+#: Channels whose agencies another axis reaches (the national VDXP axis; a legacy e-doc.vn axis): a package polled
+#: from one may speak only for the agencies on ITS channel, and is delivered only to agencies hosted here.
+AXIS_CHANNELS: Final = frozenset({UPSTREAM_CHANNEL, "edocvn"})
 
 #: The issuer part of a conventional DocumentId: the lenient OrganId grammar of edxml.md §6.1 with at least one
 #: dot (so that a word or a UUID is never taken for an agency), then the comma.
@@ -82,8 +88,8 @@ class Recipients:
 
 
 def hosted_here(agency: AgencyRecord | None) -> bool:
-    """A registered, active agency this gateway delivers to itself (any channel but the upstream's)."""
-    return agency is not None and agency.active and agency.channel != UPSTREAM_CHANNEL
+    """A registered, active agency this gateway delivers to itself (any channel but an axis's)."""
+    return agency is not None and agency.active and agency.channel not in AXIS_CHANNELS
 
 
 def edoc_recipients(
@@ -111,9 +117,9 @@ def edoc_recipients(
 def _upstream_targets(
     recipients: Sequence[str], agencies: Mapping[str, AgencyRecord], for_recipient: str | None
 ) -> tuple[str, ...]:
-    """The ``To`` of an upstream edoc hosted here. A local recipient that is switched off refuses the package, as
-    a local submission would; the others (unknown here, or reached through the upstream) are the upstream's."""
-    local = [r for r in recipients if r in agencies and agencies[r].channel != UPSTREAM_CHANNEL]
+    """The ``To`` of a polled edoc hosted here. A local recipient that is switched off refuses the package, as a
+    local submission would; the others (unknown here, or reached through an axis) are the axes' to deliver."""
+    local = [r for r in recipients if r in agencies and agencies[r].channel not in AXIS_CHANNELS]
     inactive = [r for r in local if not agencies[r].active]
     if inactive:
         raise RouteError(f"inactive recipient(s): {', '.join(inactive)}", recipients=inactive)
@@ -123,7 +129,7 @@ def _upstream_targets(
         )
     if for_recipient is not None and for_recipient not in local:
         raise RouteError(
-            f"the upstream holds this package for {for_recipient}, which is not a recipient hosted here",
+            f"the axis holds this package for {for_recipient}, which is not a recipient hosted here",
             recipients=[for_recipient],
         )
     return tuple(local)
@@ -233,6 +239,7 @@ def iso(value: date | datetime | None) -> str | None:
 
 
 __all__ = [
+    "AXIS_CHANNELS",
     "PUSH_CHANNELS",
     "UPSTREAM_CHANNEL",
     "UPSTREAM_SYSTEM",

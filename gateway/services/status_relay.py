@@ -58,9 +58,9 @@ def plan_status(
     if target is None:
         raise RouteError(f"the status recipient {deliver_to} is not registered", recipients=[deliver_to])
     if upstream and not hosted_here(target):
-        # The upstream routes statuses between the agencies it reaches itself: sending one back up would loop.
+        # An axis routes statuses between the agencies it reaches itself: sending one back would loop.
         raise RouteError(
-            f"a status from the upstream axis for {deliver_to}, which this gateway does not host",
+            f"a status polled from an axis for {deliver_to}, which this gateway does not host",
             recipients=[deliver_to],
         )
     out_of_order = _out_of_order(store, doc.doc_id, recipient, pkg.status_code)

@@ -1,15 +1,19 @@
-"""Polling the upstream VDXP axis (gateway.md "Delivery": ``vdxp`` — the national axis above a provincial one).
+"""Polling another axis: the upstream VDXP axis (gateway.md "Delivery": ``vdxp`` — the national axis above a
+provincial one) or a legacy e-doc.vn axis (``edocvn``, issue 13 — a provincial axis our agencies share with
+legacy systems).
 
-A provincial gateway pushes what its agencies send to the national axis with the ``vdxp`` adapter, but the axis
-does not push back: what it holds for our agencies (documents from ministries, statuses about documents we sent)
-waits in our system's mailbox there, as for any VDXP client (edxml.md §11.3 "Receive"). :class:`UpstreamPoller`
-fetches it in the worker, one round at a time:
+A provincial gateway pushes what its agencies send to an axis with that channel's adapter, but the axis does not
+push back: what it holds for our agencies (documents, statuses about documents we sent) waits there, as for any of
+its clients (edxml.md §11.3 "Receive"; legacy-edoc-vn.md §6.4–§6.8). :class:`UpstreamPoller` fetches it in the
+worker, one round at a time, through the channel's :class:`~gateway.ports.PollingAdapter` (VDXP named below; the
+legacy axis: GetPendingDocumentIds + GetDocument, GetTraces, and ConfirmReceived as the acknowledgement):
 
 1. for each kind, edocs FIRST (so that a status or a recall polled in the same round finds its document):
    ``getReceivedEdocList`` + ``getEdoc`` per item (:meth:`gateway.ports.PollingAdapter.poll`);
 2. each package goes through OUR intake (:meth:`GatewayService.ingest_upstream`) — parse, XSD, signature policy,
    idempotency, routing to the local agency's channel — exactly as if a local system had sent it;
-3. the axis is told what became of it (``updateStatus``, :meth:`~gateway.ports.PollingAdapter.acknowledge`):
+3. the axis is told what became of it (``updateStatus``, :meth:`~gateway.ports.PollingAdapter.acknowledge`; the
+   legacy profile has no refusal call: a refused document stays pending there, see :mod:`adapters.edocvn`):
 
    - stored, or already stored (a duplicate receipt: a repeated poll, another worker polling too, an ack lost on
      the way) → ``done``: the item leaves our mailbox there;
@@ -65,10 +69,12 @@ class PollResult:
 class UpstreamPoller:
     """One polling round over both kinds; thread-compatible (one per worker)."""
 
-    def __init__(self, adapter: PollingAdapter, ingest: Ingest, *, limit: int = 100) -> None:
+    def __init__(self, adapter: PollingAdapter, ingest: Ingest, *, limit: int = 100, name: str = "upstream") -> None:
         self._adapter = adapter
         self._ingest = ingest
         self._limit = max(1, limit)
+        #: The axis in log lines (its channel).
+        self.name = name
 
     def poll_once(self, stop: threading.Event | None = None) -> PollResult:
         """Fetch, ingest and acknowledge up to ``limit`` items of each kind; never raises for the upstream's or
@@ -82,21 +88,22 @@ class UpstreamPoller:
                     result.polled += 1
                     # One log scope per item: the ids intake binds do not leak into the next item's lines.
                     with logs.scope(
-                        edge="upstream", operation="upstream.ingest", peer_reference=incoming.peer_reference
-                    ):
+                        edge="upstream", operation="upstream.ingest", channel=self.name,
+                        peer_reference=incoming.peer_reference,
+                    ):  # fmt: skip
                         self._one(incoming, result)
                     if stop is not None and stop.is_set():
                         break
             except DeliveryError as exc:
                 result.errors += 1
-                log.warning("upstream poll (%s) failed, next round tries again: %s %s", kind.value, exc.code, exc)
+                log.warning("%s poll (%s) failed, next round tries again: %s %s", self.name, kind.value, exc.code, exc)
             except UnavailableError as exc:
                 result.deferred += 1
-                log.warning("database unavailable while ingesting from the upstream (%s); round ended", exc)
+                log.warning("database unavailable while ingesting from %s (%s); round ended", self.name, exc)
                 break
             except GatewayError as exc:  # e.g. ConfigError: polling configured without credentials
                 result.errors += 1
-                log.error("upstream poll (%s) impossible: %s %s", kind.value, exc.code, exc)
+                log.error("%s poll (%s) impossible: %s %s", self.name, kind.value, exc.code, exc)
                 break
         return result
 
@@ -109,23 +116,24 @@ class UpstreamPoller:
         except GatewayError as exc:
             if exc.retryable:
                 result.deferred += 1
-                log.warning("upstream item %s not taken in yet (%s), left for the next round", ref, exc.code)
+                log.warning("%s item %s not taken in yet (%s), left for the next round", self.name, ref, exc.code)
                 return
             result.refused += 1
-            log.warning("upstream item %s refused by intake: %s %s", ref, exc.code, exc.message)
+            log.warning("%s item %s refused by intake: %s %s", self.name, ref, exc.code, exc.message)
             self._ack(ref, False, f"{exc.code}: {exc.message}"[:_MAX_REASON], result)
             return
         except Exception:
             # A defect of ours, not the package's fault: do not tell the upstream it failed; retried next round.
             result.deferred += 1
-            log.exception("ingesting upstream item %s failed unexpectedly; left for the next round", ref)
+            log.exception("ingesting %s item %s failed unexpectedly; left for the next round", self.name, ref)
             return
         if receipt.duplicate:
             result.duplicates += 1
         else:
             result.ingested += 1
         log.info(
-            "upstream item %s taken in as %s %s (%s)",
+            "%s item %s taken in as %s %s (%s)",
+            self.name,
             ref,
             receipt.kind.value,
             receipt.doc_id,
@@ -139,7 +147,7 @@ class UpstreamPoller:
         except GatewayError as exc:
             # Stored here but still listed there: the next round ingests it as a duplicate and acknowledges again.
             result.deferred += 1
-            log.warning("acknowledging upstream item %s failed (%s); the next round retries", ref, exc.code)
+            log.warning("acknowledging %s item %s failed (%s); the next round retries", self.name, ref, exc.code)
 
 
 __all__ = ["Ingest", "PollResult", "UpstreamPoller"]

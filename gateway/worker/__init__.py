@@ -16,9 +16,10 @@ Alerts (issue 9): unless ``once``, the worker also runs an alert round every ``a
 its own thread (:mod:`gateway.worker.alerting`), so deliveries never wait for an SMTP server; rounds are single
 across all workers by a database lease.
 
-Upstream VDXP polling: when the ``[vdxp]`` table names an upstream axis (``endpoint``, ``system_id``, ``secret``)
-and ``poll`` is not false, the worker also fetches what the axis holds for our agencies, every ``poll_seconds``
-(default 30) in its own thread, and once at the start of a ``once`` pass (:mod:`gateway.worker.polling`).
+Polling other axes: when the ``[vdxp]`` table names an upstream axis (``endpoint``, ``system_id``, ``secret``) or
+the ``[edocvn]`` table a legacy axis (``endpoint``; the logins are the ``legacy_token`` credentials), and its
+``poll`` is not false, the worker also fetches what that axis holds for our agencies, every ``poll_seconds``
+(default 30), one thread per axis, and once at the start of a ``once`` pass (:mod:`gateway.worker.polling`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 from gateway.config import Settings
@@ -40,7 +41,7 @@ from gateway.services.upstream import PollResult
 from gateway.worker.alerting import AlertScheduler, start_scheduler
 from gateway.worker.heartbeat import Heartbeat, Leases, new_worker_id, signals
 from gateway.worker.peers import ADAPTERS, close_adapters, load_adapters, peer_credentials
-from gateway.worker.polling import Upstream, open_upstream
+from gateway.worker.polling import Polling, Source, open_polling
 
 log = logging.getLogger(__name__)
 
@@ -88,26 +89,26 @@ class _Run:
     store: Store
     deliverer: Deliverer
     heartbeat: Heartbeat
-    upstream: Upstream | None
+    polling: Polling | None
     alerts: AlertScheduler | None = None
-    polling: threading.Thread | None = None
+    pollers: list[threading.Thread] = field(default_factory=list)
 
     def close(self, stats: WorkerStats) -> None:
         if self.alerts is not None:
             self.alerts.stop()
-        if self.polling is not None:
-            self.polling.join(timeout=30)
+        for thread in self.pollers:
+            thread.join(timeout=30)
         self.deliverer.close()
         with contextlib.suppress(UnavailableError):
             stats.released += self.store.outbox.release_claims(self.worker_id)
         self.heartbeat.stop()
         if self.owned:
             close_adapters(self.adapters)
-        if self.upstream is not None:
-            self.upstream.service.close()
+        if self.polling is not None:
+            self.polling.close()
         self.engine.dispose()
         log.info(
-            "worker %s stopped: %d delivered, %d retried, %d dead, %d released; %d taken in from upstream",
+            "worker %s stopped: %d delivered, %d retried, %d dead, %d released; %d taken in from other axes",
             self.worker_id,
             stats.delivered,
             stats.retried,
@@ -132,8 +133,8 @@ def run_worker(
     ``once``: one pass — deliver everything due at the start, then return (retries scheduled meanwhile wait for
     the next run). ``adapters`` replaces the registry (tests); adapters passed in are not closed here. ``clock`` and
     ``rng`` are injectable for tests. Raises :class:`~gateway.errors.ConfigError` for unusable worker settings.
-    With an upstream axis configured (module docstring), it is polled every ``poll_seconds``; a ``once`` pass
-    polls once first, then delivers what is due, including what that poll queued.
+    Each axis configured to be polled (module docstring) is polled every ``poll_seconds``; a ``once`` pass polls
+    each once first, then delivers what is due, including what those polls queued.
     """
     settings.require_worker()
     clock = clock or _utcnow
@@ -158,13 +159,13 @@ def _open(
     worker_id: str,
     rng: random.Random | None,
 ) -> _Run:
-    """Load the adapters, the upstream poller and the database; nothing is left open if one of them fails."""
+    """Load the adapters, the pollers and the database; nothing is left open if one of them fails."""
     owned = adapters is None
     active = load_adapters(settings) if adapters is None else dict(adapters)
     if not active:
         log.error("no adapter could be loaded: this worker delivers nothing (channels: %s)", ", ".join(ADAPTERS))
     try:
-        upstream = open_upstream(settings, active, clock)
+        polling = open_polling(settings, active, clock)
     except BaseException:
         if owned:
             close_adapters(active)
@@ -174,8 +175,8 @@ def _open(
     try:
         _check_schema(store, engine)
     except BaseException:
-        if upstream is not None:
-            upstream.service.close()
+        if polling is not None:
+            polling.close()
         raise
     deliverer = Deliverer(
         store,
@@ -203,27 +204,30 @@ def _open(
         clock,
         leases=Leases(settings.worker_lease_seconds, lambda: deliverer.last_turn),
     )
-    log.info(
-        "worker %s started: channels %s%s",
-        worker_id,
-        ", ".join(sorted(active)) or "none",
-        f"; polling {upstream.config.source} every {upstream.config.interval:g} s" if upstream else "",
-    )
-    return _Run(settings, worker_id, active, owned, engine, store, deliverer, heartbeat, upstream)
+    sources = polling.sources if polling is not None else ()
+    polled = "".join(f"; polling {s.config.source} every {s.config.interval:g} s" for s in sources)
+    log.info("worker %s started: channels %s%s", worker_id, ", ".join(sorted(active)) or "none", polled)
+    return _Run(settings, worker_id, active, owned, engine, store, deliverer, heartbeat, polling)
 
 
 def _loop(run: _Run, stop: threading.Event, once: bool, clock: Callable[[], datetime], stats: WorkerStats) -> None:
-    """Deliver until stopped (or, ``once``, until nothing due at the start is left); the upstream is polled in its
-    own thread so that a slow axis never holds deliveries back (a ``once`` pass polls first)."""
-    settings, upstream = run.settings, run.upstream
+    """Deliver until stopped (or, ``once``, until nothing due at the start is left); each axis is polled in its
+    own thread so that a slow axis never holds deliveries, nor the other axis, back (a ``once`` pass polls first)."""
+    settings, polling = run.settings, run.polling
     due_before = None
+    sources = polling.sources if polling is not None else ()
     if once:
-        if upstream is not None:
-            stats.add_poll(upstream.poller.poll_once(stop))
-        due_before = clock()  # what the poll queued for push channels goes out in this pass too
-    elif upstream is not None:
-        run.polling = threading.Thread(target=_poll, args=(upstream, stop, stats), name="edoc-upstream", daemon=True)
-        run.polling.start()
+        for source in sources:
+            stats.add_poll(source.poller.poll_once(stop))
+        due_before = clock()  # what the polls queued for push channels goes out in this pass too
+    elif polling is not None:
+        for source in sources:
+            thread = threading.Thread(
+                target=_poll, args=(source, polling, stop, stats), name=f"edoc-poll-{source.config.channel}",
+                daemon=True,
+            )  # fmt: skip
+            run.pollers.append(thread)
+            thread.start()
     try:
         stats.add(
             run.deliverer.run(
@@ -240,14 +244,16 @@ def _loop(run: _Run, stop: threading.Event, once: bool, clock: Callable[[], date
         log.warning("database unavailable while stopping: leases expire, unrecorded sends are marked unknown")
 
 
-def _poll(upstream: Upstream, stop: threading.Event, stats: WorkerStats) -> None:
-    """Upstream polling rounds every ``poll_seconds`` until stopped (a failed round is logged by the poller)."""
+def _poll(source: Source, polling: Polling, stop: threading.Event, stats: WorkerStats) -> None:
+    """Polling rounds of one axis every ``poll_seconds`` until stopped (a failed round is logged by the poller)."""
     while not stop.is_set():
         try:
-            stats.add_poll(upstream.poller.poll_once(stop))
+            result = source.poller.poll_once(stop)
+            with polling.stats_lock:
+                stats.add_poll(result)
         except Exception:
-            log.exception("upstream polling round failed")
-        stop.wait(upstream.config.interval)
+            log.exception("%s polling round failed", source.config.channel)
+        stop.wait(source.config.interval)
 
 
 def _check_schema(store: Store, engine: Engine) -> None:

@@ -1,17 +1,21 @@
-"""Upstream VDXP polling, as the worker wires it: the ``[vdxp]`` table's polling settings, and the poller that takes
-what the national axis holds for our agencies into our intake (:class:`gateway.services.upstream.UpstreamPoller`
-over the ``vdxp`` adapter's :class:`~gateway.ports.PollingAdapter` side).
+"""Polling other axes, as the worker wires it: the national VDXP axis (``[vdxp]``) and a legacy e-doc.vn axis
+(``[edocvn]``), each by its own :class:`gateway.services.upstream.UpstreamPoller` over that channel's adapter
+(its :class:`~gateway.ports.PollingAdapter` side), with its own ``poll_seconds`` and ``poll_limit``.
 
-The axis pushes nothing to a VDXP client, so without this a province would send upstream but never receive.
-Ingesting needs the service's keys and trust store (signature policy, receipts): a worker configured to poll
-refuses to start without them (:class:`~gateway.errors.ConfigError`).
+Neither axis pushes to us: what it holds for our agencies waits there until we fetch it, so without this a province
+would send to an axis but never receive from it. Each polled package goes through our intake as a package of that
+axis (:meth:`GatewayService.ingest_upstream` with the source's ``channel``): it may speak only for the agencies on
+that channel, and is delivered only to the agencies hosted here. Ingesting needs the service's keys and trust store
+(signature policy, receipts): a worker configured to poll refuses to start without them
+(:class:`~gateway.errors.ConfigError`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, cast
 
@@ -24,77 +28,117 @@ from gateway.services.upstream import UpstreamPoller
 
 log = logging.getLogger(__name__)
 
-#: Upstream polling defaults (``[vdxp]`` ``poll_seconds``, ``poll_limit``): a national axis is shared by every
-#: province, so it is asked every half minute, not at the delivery loop's pace.
+#: Polling defaults (``poll_seconds``, ``poll_limit`` of each table): an axis is shared by many systems, so it is
+#: asked every half minute, not at the delivery loop's pace.
 DEFAULT_POLL_SECONDS: Final = 30.0
 DEFAULT_POLL_LIMIT: Final = 100
+#: The axes a worker polls: channel (= its table, its adapter, the channel of the agencies it reaches) → the keys
+#: that must be set in the table for it to name an axis to poll. The ``[edocvn]`` logins are the
+#: ``[credentials."<OrganId>"] legacy_token`` entries, which the adapter reads.
+AXES: Final[Mapping[str, tuple[str, ...]]] = {"vdxp": ("endpoint", "system_id", "secret"), "edocvn": ("endpoint",)}
 
 
 @dataclass(frozen=True)
-class UpstreamConfig:
-    """The polling part of the ``[vdxp]`` table (the adapter reads endpoint and credentials itself)."""
+class PollConfig:
+    """The polling part of one axis's table (the adapter reads endpoint and credentials itself)."""
 
+    #: The axis's channel: the adapter polled, and the only agencies its packages may speak for.
+    channel: str
+    #: Where packages come from, in the audit rows (never a secret).
     source: str
     interval: float
     limit: int
 
 
-def upstream_config(settings: Settings) -> UpstreamConfig | None:
-    """Polling settings when the ``[vdxp]`` table names an upstream axis and ``poll`` is not false; else None."""
-    table = settings.extra.get("vdxp")
+def poll_config(settings: Settings, channel: str) -> PollConfig | None:
+    """Polling settings when the ``[channel]`` table names an axis and ``poll`` is not false; else None."""
+    table = settings.extra.get(channel)
     if not isinstance(table, Mapping):
         return None
-    endpoint, system_id, secret = (str(table.get(k) or "").strip() for k in ("endpoint", "system_id", "secret"))
-    if not (endpoint and system_id and secret):
+    values = {key: str(table.get(key) or "").strip() for key in AXES[channel]}
+    if not all(values.values()):
         return None
     poll = table.get("poll", True)
     if not isinstance(poll, bool):
-        raise ConfigError("[vdxp] poll must be true or false")
+        raise ConfigError(f"[{channel}] poll must be true or false")
     if not poll:
         return None
     try:
         interval = float(table.get("poll_seconds", DEFAULT_POLL_SECONDS))
         limit = int(table.get("poll_limit", DEFAULT_POLL_LIMIT))
     except (TypeError, ValueError):
-        raise ConfigError("[vdxp] poll_seconds and poll_limit must be numbers") from None
+        raise ConfigError(f"[{channel}] poll_seconds and poll_limit must be numbers") from None
     if not interval > 0 or limit < 1:
-        raise ConfigError("[vdxp] poll_seconds must be positive and poll_limit at least 1")
-    return UpstreamConfig(source=f"vdxp:{system_id}@{endpoint}", interval=interval, limit=limit)
+        raise ConfigError(f"[{channel}] poll_seconds must be positive and poll_limit at least 1")
+    endpoint = values["endpoint"]
+    source = f"vdxp:{values['system_id']}@{endpoint}" if channel == "vdxp" else f"{channel}:{endpoint}"
+    return PollConfig(channel=channel, source=source, interval=interval, limit=limit)
+
+
+def poll_configs(settings: Settings) -> tuple[PollConfig, ...]:
+    """One :class:`PollConfig` per configured axis, in :data:`AXES` order."""
+    return tuple(config for channel in AXES if (config := poll_config(settings, channel)) is not None)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One polled axis: its settings and its poller."""
+
+    config: PollConfig
+    poller: UpstreamPoller
 
 
 @dataclass
-class Upstream:
-    """The poller and the service it ingests through (closed with the worker)."""
+class Polling:
+    """The pollers of a worker and the service they ingest through (closed with the worker)."""
 
-    config: UpstreamConfig
-    poller: UpstreamPoller
     service: GatewayService
+    sources: tuple[Source, ...]
+    #: The pollers run in threads of their own and add to one :class:`~gateway.worker.WorkerStats`.
+    stats_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def close(self) -> None:
+        self.service.close()
 
 
-def open_upstream(
+def open_polling(
     settings: Settings, adapters: Mapping[str, PeerAdapter], clock: Callable[[], datetime]
-) -> Upstream | None:
-    config = upstream_config(settings)
-    if config is None:
-        return None
-    adapter = adapters.get("vdxp")
-    if adapter is None or not (hasattr(adapter, "poll") and hasattr(adapter, "acknowledge")):
-        log.error("[vdxp] names an upstream axis but no polling vdxp adapter is loaded: not polling it")
+) -> Polling | None:
+    """The pollers of the configured axes whose adapter can poll; None when there are none."""
+    usable: list[tuple[PollConfig, PollingAdapter]] = []
+    for config in poll_configs(settings):
+        adapter = adapters.get(config.channel)
+        if adapter is None or not (hasattr(adapter, "poll") and hasattr(adapter, "acknowledge")):
+            log.error("[%s] names an axis to poll but no polling adapter of that channel is loaded", config.channel)
+            continue
+        usable.append((config, cast(PollingAdapter, adapter)))
+    if not usable:
         return None
     service = GatewayService.from_settings(settings, clock=clock)  # ConfigError without keys: stop start-up
+    sources = tuple(
+        Source(config, UpstreamPoller(adapter, _ingest(service, config), limit=config.limit, name=config.channel))
+        for config, adapter in usable
+    )
+    return Polling(service, sources)
 
+
+def _ingest(service: GatewayService, config: PollConfig) -> Callable[[bytes, str, str | None], Receipt]:
     def ingest(data: bytes, reference: str, recipient: str | None) -> Receipt:
-        return service.ingest_upstream(data, source=config.source, reference=reference, recipient=recipient)
+        return service.ingest_upstream(
+            data, source=config.source, channel=config.channel, reference=reference, recipient=recipient
+        )
 
-    poller = UpstreamPoller(cast(PollingAdapter, adapter), ingest, limit=config.limit)
-    return Upstream(config, poller, service)
+    return ingest
 
 
 __all__ = [
+    "AXES",
     "DEFAULT_POLL_LIMIT",
     "DEFAULT_POLL_SECONDS",
-    "Upstream",
-    "UpstreamConfig",
-    "open_upstream",
-    "upstream_config",
+    "PollConfig",
+    "Polling",
+    "Source",
+    "open_polling",
+    "poll_config",
+    "poll_configs",
 ]
