@@ -14,13 +14,12 @@ adapters; the environment may also hold the variables :data:`OTHER_ENV`, which a
 from __future__ import annotations
 
 import ipaddress
-import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.config.checks import check_legacy_paths, check_public_url
 from gateway.errors import ConfigError
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES
 
@@ -39,8 +38,14 @@ _TEST_ENV_PREFIX = f"{ENV_PREFIX}TEST_"
 
 #: Where the legacy e-doc.vn edge always answers (gateway.web.legacy); ``legacy_paths`` adds more.
 LEGACY_PATH: Final = "/legacy/edoc"
-#: A ``legacy_paths`` entry; its first segment must not be one another edge owns.
-_LEGACY_PATH = re.compile(r"^/(?!(soap|vdxp|rest|admin|console|metrics|healthz|readyz|gateway)(/|$))[\w.~/-]+$")
+#: The SOAP envelope limits (each at least 8: a SOAP request needs that much).
+_SOAP_LIMITS = (
+    "soap_max_depth",
+    "soap_max_elements",
+    "soap_max_attributes",
+    "soap_max_text_chars",
+    "soap_max_identifier_chars",
+)
 #: Values of ``document_id_policy``.
 DOCUMENT_ID_POLICIES = ("standard", "strict", "warn", "off")
 
@@ -267,26 +272,14 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.public_url:
-            _check_public_url(self.public_url)
-        small = [
-            name
-            for name in (
-                "soap_max_depth",
-                "soap_max_elements",
-                "soap_max_attributes",
-                "soap_max_text_chars",
-                "soap_max_identifier_chars",
-            )
-            if getattr(self, name) < 8
-        ]
-        if small:
+            check_public_url(self.public_url)
+        if small := [name for name in _SOAP_LIMITS if getattr(self, name) < 8]:
             raise ConfigError(f"{', '.join(small)} must be at least 8 (a SOAP request needs that much)", keys=small)
         if not 0 <= self.readyz_min_free_percent < 100 or self.readyz_min_free_mb < 0:
             raise ConfigError(
                 "readyz_min_free_percent must be in [0, 100) and readyz_min_free_mb at least 0 (0 turns a floor off)"
             )
-        if bad := [p for p in self.legacy_paths if not _LEGACY_PATH.match(p) or "//" in p]:
-            raise ConfigError(f"legacy_paths: {bad} must be paths like /services/EdocProxy, not another edge's")
+        check_legacy_paths(self.legacy_paths)
         if self.document_id_policy not in DOCUMENT_ID_POLICIES:
             raise ConfigError(
                 f"document_id_policy must be one of {', '.join(DOCUMENT_ID_POLICIES)}, not {self.document_id_policy!r}"
@@ -387,17 +380,6 @@ class Settings:
             problems.append("worker_stale_seconds must exceed worker_heartbeat_seconds")
         if problems:
             raise ConfigError("invalid worker settings: " + "; ".join(problems), problems=problems)
-
-
-def _check_public_url(url: str) -> None:
-    """``public_url`` must be an absolute http(s) URL without query or fragment (it is written into the WSDL)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError(
-            f"public_url must be an absolute http:// or https:// URL without query or fragment, not {url!r}"
-        )
-    if any(ch in url for ch in " \"<>\\'") or not url.isprintable():
-        raise ConfigError(f"public_url {url!r} contains characters a URL cannot carry")
 
 
 # Reading the settings lives beside them (gateway/config/loading.py); imported last, as it reads Settings.
