@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, case, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db import tables as t
@@ -30,27 +30,64 @@ _DOC_SELECT = select(*DOC_COLUMNS)
 # Hot-path statements are built once, with bound parameters, so SQLAlchemy compiles each only once.
 _Q_BY_IDEM = _DOC_SELECT.where(t.documents.c.idem_key == bindparam("idem_key"))
 _INSERT_DOCUMENT = insert(t.documents)
-_INSERT_DELIVERY = insert(t.deliveries)
-_INSERT_OUTBOX = insert(t.outbox)
+#: The edocs stored under one DocumentId, the sender's own first (at most 4: one per BussinessDocType, the UNIQUE
+#: idempotency key), so that the limit never hides the one holding the key; the others are what the document-id
+#: policy needs (who else used the DocumentId).
+_Q_SAME_DOCUMENT = (
+    _DOC_SELECT.where(t.documents.c.document_id == bindparam("document_id"), t.documents.c.kind == "edoc")
+    .order_by(
+        case((t.documents.c.sender == bindparam("sender"), 0), else_=1),
+        t.documents.c.received_at.desc(),
+        t.documents.c.doc_id,
+    )
+    .limit(50)
+)
 
 
 class IdempotencyConflict(Exception):
-    """The idempotency key is taken (a concurrent identical submission won the race)."""
+    """The idempotency key is taken (by an earlier or a concurrent submission): ``winner`` holds it."""
+
+    def __init__(self, winner: DocumentRecord) -> None:
+        super().__init__(winner.idem_key)
+        self.winner = winner
 
 
 class DocumentRepository(Repository):
     """``store.documents``."""
 
-    def intake_lookup(self, system_id: str, organ_ids: Iterable[str], idem_key: str) -> IntakeLookup:
-        """Everything intake reads before deciding, in ONE connection checkout (the hot path):
-        the system's agencies, the agencies the package names, and a document already under the key."""
+    def intake_lookup(
+        self,
+        system_id: str,
+        organ_ids: Iterable[str],
+        idem_key: str,
+        *,
+        same_document: tuple[str, str] | None = None,
+    ) -> IntakeLookup:
+        """Everything intake reads before deciding, in ONE connection checkout (the hot path): the system's
+        agencies, the agencies the package names and, for ``same_document=(sender, DocumentId)`` of an edoc, the
+        edocs stored under that DocumentId — what the document-id policy reads, and, since an edoc's idempotency
+        key is made of its sender, DocumentId and type, also the answer to "is this key taken?" (``existing``)
+        without a statement of its own. Without ``same_document`` the key is not read (``key_read`` False): the
+        UNIQUE constraint answers it at insert (:class:`IdempotencyConflict`)."""
         ids = sorted(set(organ_ids))
+        docs: tuple[DocumentRecord, ...] | None = None
         with self._db.read() as conn:
             system = acting_with_login(conn, system_id)
             agencies = agencies_by_id(conn, ids) if ids else {}
-            row = conn.execute(_Q_BY_IDEM, {"idem_key": idem_key}).mappings().first()
+            if same_document is not None:
+                sender, document_id = same_document
+                params = {"sender": sender, "document_id": document_id}
+                docs = tuple(from_row(DocumentRecord, r) for r in conn.execute(_Q_SAME_DOCUMENT, params).mappings())
         system_acting, legacy = system if system is not None else (None, None)
-        return IntakeLookup(acting=system_acting, agencies=agencies, existing=_document(row), legacy=legacy)
+        existing = next((d for d in docs or () if d.idem_key == idem_key), None)
+        return IntakeLookup(
+            acting=system_acting,
+            agencies=agencies,
+            existing=existing,
+            legacy=legacy,
+            key_read=docs is not None,
+            same_document_id=docs,
+        )
 
     def document_by_idem_key(self, idem_key: str) -> DocumentRecord | None:
         """The document stored under an idempotency key (gateway.md Intake 6)."""
@@ -77,35 +114,44 @@ class DocumentRepository(Repository):
     def edocs_with_recipients(
         self, document_id: str, sender: str | None = None, *, limit: int = 20
     ) -> list[tuple[DocumentRecord, tuple[str, ...]]]:
-        """Edocs with this business DocumentId (and sender), newest first, each with its recipients."""
-        query = _DOC_SELECT.where(t.documents.c.document_id == document_id, t.documents.c.kind == "edoc")
+        """Edocs with this business DocumentId (and sender), newest first, each with its recipients — in one
+        statement (the ``limit`` newest documents, joined with their deliveries)."""
+        d = t.documents
+        chosen = select(d.c.doc_id).where(d.c.document_id == document_id, d.c.kind == "edoc")
         if sender is not None:
-            query = query.where(t.documents.c.sender == sender)
-        query = query.order_by(t.documents.c.received_at.desc(), t.documents.c.doc_id).limit(limit)
+            chosen = chosen.where(d.c.sender == sender)
+        chosen = chosen.order_by(d.c.received_at.desc(), d.c.doc_id).limit(limit)
+        query = (
+            select(*DOC_COLUMNS, t.deliveries.c.recipient.label("_recipient"))
+            .select_from(d.outerjoin(t.deliveries, t.deliveries.c.doc_id == d.c.doc_id))
+            .where(d.c.doc_id.in_(chosen.scalar_subquery()))
+            .order_by(d.c.received_at.desc(), d.c.doc_id)
+        )
+        docs: dict[str, DocumentRecord] = {}
+        recipients: dict[str, list[str]] = {}
         with self._db.read() as conn:
-            docs = [from_row(DocumentRecord, r) for r in conn.execute(query).mappings()]
-            recipients: dict[str, list[str]] = {}
-            if docs:
-                for doc_id, recipient in conn.execute(
-                    select(t.deliveries.c.doc_id, t.deliveries.c.recipient).where(
-                        t.deliveries.c.doc_id.in_([d.doc_id for d in docs])
-                    )
-                ):
-                    recipients.setdefault(doc_id, []).append(recipient)
-        return [(d, tuple(sorted(recipients.get(d.doc_id, ())))) for d in docs]
+            for row in conn.execute(query).mappings():
+                doc_id = row["doc_id"]
+                if doc_id not in docs:
+                    docs[doc_id], recipients[doc_id] = from_row(DocumentRecord, row), []
+                if row["_recipient"] is not None:
+                    recipients[doc_id].append(row["_recipient"])
+        return [(doc, tuple(sorted(recipients[doc_id]))) for doc_id, doc in docs.items()]
 
     def insert_document(self, new: NewDocument) -> dict[str, str]:
         """Store a package with its deliveries, outbox rows, status history row and audit entry, atomically.
 
         Returns ``{recipient: delivery_id}``. Raises :class:`IdempotencyConflict` when the idempotency key is
-        already taken (the caller re-reads and answers as a duplicate).
+        already taken, carrying the document that holds it (read once, only then: intake inserts first when it
+        has not read the key, and answers the winner's receipt as a duplicate).
         """
         try:
             with self._db.write() as conn:
                 return write_document(conn, new)
         except IntegrityError as exc:
-            if self.document_by_idem_key(new.document.idem_key) is not None:
-                raise IdempotencyConflict(new.document.idem_key) from exc
+            winner = self.document_by_idem_key(new.document.idem_key)
+            if winner is not None:
+                raise IdempotencyConflict(winner) from exc
             raise
 
 
@@ -134,9 +180,11 @@ def write_document(conn: Connection, new: NewDocument) -> dict[str, str]:
                 push.append(
                     {"delivery_id": delivery_id, "created_at": doc.received_at, "next_attempt_at": doc.received_at}
                 )
-        conn.execute(_INSERT_DELIVERY, rows)
+        # One statement per table on both dialects: a multi-row VALUES, not an executemany (which psycopg 3 runs
+        # as one statement per row, pipelined). Rows ≤ max_recipients (1,000 × 6 parameters, within both limits).
+        conn.execute(insert(t.deliveries).values(rows))
         if push:
-            conn.execute(_INSERT_OUTBOX, push)
+            conn.execute(insert(t.outbox).values(push))
     if new.status is not None:
         insert_status(conn, new.status)
     if new.signer is not None:

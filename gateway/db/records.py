@@ -264,9 +264,14 @@ class IntakeLookup:
 
     acting: tuple[str, ...] | None
     agencies: dict[str, AgencyRecord]
+    #: The document holding the idempotency key; only meaningful when ``key_read``.
     existing: DocumentRecord | None
     #: ``(legacy OrganId, legacy scope)`` of a legacy system (issue 13): its scope governs whom it sends as.
     legacy: tuple[str, str] | None = None
+    #: The key was answered by the lookup (an edoc's DocumentId rows); otherwise the UNIQUE constraint answers it.
+    key_read: bool = False
+    #: The edocs stored under the package's DocumentId (the sender's own first), when read: the document-id policy.
+    same_document_id: tuple[DocumentRecord, ...] | None = None
 
 
 @dataclass(frozen=True)

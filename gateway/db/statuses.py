@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, case, func, insert, select
 
 from gateway.db import tables as t
 from gateway.db.connections import Repository
@@ -41,6 +41,20 @@ class StatusRepository(Repository):
             query = query.where(h.c.received_at >= since)
         with self._db.read() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def pair_summary(self, doc_id: str, recipient: str, since: datetime) -> dict[str, tuple[int, int]]:
+        """Per status code already recorded for (document, recipient): how many in all, and how many received at
+        or after ``since`` — in ONE statement, what a status intake reads (the quota of issue 10 and the
+        out-of-order flag), through the (doc_id, recipient) index."""
+        h = t.status_history
+        recent = func.sum(case((h.c.received_at >= since, 1), else_=0))
+        query = (
+            select(h.c.status_code, func.count(), recent)
+            .where(h.c.doc_id == doc_id, h.c.recipient == recipient)
+            .group_by(h.c.status_code)
+        )
+        with self._db.read() as conn:
+            return {code: (int(total), int(today or 0)) for code, total, today in conn.execute(query)}
 
     def history(self, doc_id: str) -> list[StatusRecord]:
         """Every status recorded about a document, in arrival order."""

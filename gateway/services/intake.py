@@ -7,8 +7,8 @@ The stages, in this order, every one able to refuse with a stable code (:meth:`I
    reused by the signature check); the kind the edge expects and the sender a transport declares must match;
    the attachment and recipient counts of the intake policy (:mod:`gateway.services.intake_limits`,
    ``LIMIT.ATTACHMENTS`` / ``LIMIT.RECIPIENTS``);
-2. **authenticate** — the system is known and active (one round trip reads the system's agencies, the named
-   agencies and the idempotency key: ``store.documents.intake_lookup``);
+2. **authenticate** — the system is known and active (one connection reads the system's agencies, the named
+   agencies and, for an edoc, the documents under its DocumentId: ``store.documents.intake_lookup``);
 3. **authorise the sender** — the system acts for ``From/OrganId`` (:func:`gateway.services.access.acts_for`;
    a legacy system under its ``legacy_scope``, :mod:`gateway.services.legacy_credentials`) and the sending
    agency is registered and active; a polled package speaks only for agencies on its axis's channel;
@@ -18,8 +18,10 @@ The stages, in this order, every one able to refuse with a stable code (:meth:`I
 5. **signature policy** — the sending agency's (:mod:`gateway.services.signature_policy`). After verification
    only the content the signature covers is read, and its routing fields must equal those checked above;
 6. **idempotency** — see :func:`idempotency_key`: the same key and bytes answer the original receipt and store
-   nothing; the same key and other bytes → ``EDXML.DUPLICATE``; concurrent identical submissions collide on the
-   UNIQUE key and the loser answers as a duplicate;
+   nothing; the same key and other bytes → ``EDXML.DUPLICATE``. An edoc's key is answered by the lookup's
+   DocumentId rows; otherwise (a status, ``document_id_policy=off``) by the UNIQUE key at insert — and when the
+   link stage refuses, by one read, so a retry still gets its receipt; concurrent identical submissions collide on
+   the UNIQUE key and the loser answers as a duplicate;
 7. **link** — an update/revoke/replace must name a known document of the same sender; a status must concern a
    known document and is routed by :mod:`gateway.services.status_relay` (within the statuses quota per
    (document, recipient), ``LIMIT.STATUSES``);
@@ -70,6 +72,7 @@ from gateway.errors import (
 from gateway.services.access import acts_for
 from gateway.services.api import Receipt
 from gateway.services.intake_limits import IntakeLimits, check_counts, check_inflation
+from gateway.services.intake_link import link
 from gateway.services.intake_records import (
     IntakeAttempt,
     accepted,
@@ -88,10 +91,8 @@ from gateway.services.routing import (
     Recipients,
     edoc_recipients,
     hosted_here,
-    plan_edoc,
 )
 from gateway.services.signature_policy import check_signature
-from gateway.services.status_relay import plan_status
 from gateway.validation import ValidatedPackage, validate_package
 from gateway.xmlcheck.signature import SignatureCheck
 from gateway.xmlcheck.signing import SigningKey
@@ -187,10 +188,11 @@ class Intake:
         pkg = validated.package
         check_counts(pkg, self._limits)
         key = idempotency_key(pkg)
-        named = {pkg.sender, *pkg.recipients} if isinstance(pkg, EdocPackage) else {pkg.sender}
-        if attempt.for_recipient:
-            named.add(attempt.for_recipient)
-        lookup = self.store.documents.intake_lookup(attempt.system_id, named, key)
+        edoc = isinstance(pkg, EdocPackage)
+        named = {pkg.sender, *pkg.recipients} if edoc else {pkg.sender, pkg.response_for.organ_id}
+        named.update([attempt.for_recipient] if attempt.for_recipient else [])
+        same = (pkg.sender, pkg.document_id) if edoc and self._settings.document_id_policy != "off" else None
+        lookup = self.store.documents.intake_lookup(attempt.system_id, named - {""}, key, same_document=same)
         self._authenticate(attempt, lookup)
         sender_agency = self._authorise_sender(attempt, pkg.sender, lookup)
         recipients = self._route(attempt, pkg, lookup)
@@ -199,7 +201,14 @@ class Intake:
         pkg = _signed_content(check, pkg)
         if lookup.existing is not None:
             return self._duplicate(attempt, lookup.existing, now)
-        plan = self._link(attempt, pkg, recipients, now)
+        try:
+            plan = link(self.store, self._settings, attempt, pkg, lookup, recipients, now)
+        except GatewayError:
+            # The key was left to the UNIQUE constraint: a retry of an accepted package still gets its receipt.
+            existing = None if lookup.key_read else self.store.documents.document_by_idem_key(key)
+            if existing is None:
+                raise
+            return self._duplicate(attempt, existing, now)
         document = document_record(attempt, pkg, key, plan, check, validated, now)
         return self._persist(attempt, data, document, plan, recipients, signer_certificate(check, pkg.sender, now))
 
@@ -254,26 +263,6 @@ class Intake:
             )
         return Recipients((), lookup.agencies)
 
-    def _link(self, attempt: IntakeAttempt, pkg: Package, recipients: Recipients, now: datetime) -> Plan:
-        if isinstance(pkg, EdocPackage):
-            policy = "warn" if attempt.upstream and self._settings.document_id_policy != "off" else None
-            return plan_edoc(self.store, pkg, recipients, document_ids=policy or self._settings.document_id_policy)
-        plan = plan_status(
-            self.store,
-            pkg,
-            now,
-            upstream=attempt.upstream,
-            max_per_day=self._settings.max_statuses_per_day,
-            max_total=self._settings.max_statuses_total,
-        )
-        status_to = plan.recipients[0][0]
-        if attempt.for_recipient is not None and attempt.for_recipient != status_to:
-            raise RouteError(
-                f"the axis holds this status for {attempt.for_recipient}, but it goes to {status_to}",
-                recipients=[attempt.for_recipient, status_to],
-            )
-        return plan
-
     def _persist(
         self,
         attempt: IntakeAttempt,
@@ -283,8 +272,8 @@ class Intake:
         recipients: Recipients,
         signer: SignerCertificate | None,
     ) -> Receipt:
-        """The one transaction of Intake 7, then the receipt; a lost race on the idempotency key answers the
-        winner's receipt as a duplicate."""
+        """The one transaction of Intake 7, then the receipt; a taken idempotency key (a retry the lookup did not
+        read, or a lost race) answers the holder's receipt as a duplicate (or ``EDXML.DUPLICATE``)."""
         now = document.received_at
         status = replace(plan.status, status_doc_id=document.doc_id) if plan.status is not None else None
         if recipients.new_upstream:
@@ -297,11 +286,8 @@ class Intake:
                     document=document, raw=data, recipients=plan.recipients, audit=audit, status=status, signer=signer
                 )
             )
-        except IdempotencyConflict:
-            winner = self.store.documents.document_by_idem_key(document.idem_key)
-            if winner is None:  # pragma: no cover - the store only raises after seeing the row
-                raise UnavailableError("idempotency conflict without a stored document; retry") from None
-            return self._duplicate(attempt, winner, now)
+        except IdempotencyConflict as conflict:
+            return self._duplicate(attempt, conflict.winner, now)
         return self._receipt(document, duplicate=False)
 
     def _duplicate(self, attempt: IntakeAttempt, existing: DocumentRecord, now: datetime) -> Receipt:

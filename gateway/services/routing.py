@@ -141,14 +141,18 @@ def document_id_issuer(document_id: str) -> str | None:
     return m.group(1) if m else None
 
 
-def document_id_problems(store: Store, pkg: EdocPackage, targets: Sequence[str]) -> list[tuple[bool, str]]:
+def document_id_problems(
+    store: Store, pkg: EdocPackage, targets: Sequence[str], stored: Sequence[DocumentRecord] | None = None
+) -> list[tuple[bool, str]]:
     """What is not the sender's in the package's own DocumentId and the ones it concerns, each as (``serious``,
-    message): serious findings are refused under ``standard``, the others only under ``strict``."""
+    message): serious findings are refused under ``standard``, the others only under ``strict``. ``stored``: the
+    edocs under the package's DocumentId when the caller already read them (intake's lookup, issue 14)."""
     sender = pkg.sender
     problems: list[tuple[bool, str]] = []
     issuer = document_id_issuer(pkg.document_id)
-    stored = store.documents.edocs_with_recipients(pkg.document_id) if pkg.document_id else []
-    others = sorted({d.sender for d, _ in stored if d.sender != sender})
+    if stored is None:
+        stored = [d for d, _ in store.documents.edocs_with_recipients(pkg.document_id)] if pkg.document_id else []
+    others = sorted({d.sender for d in stored if d.sender != sender})
     if issuer is not None and issuer != sender:
         # Producers copy templates (the SDK's own edoc_new sample: From A80, DocumentId of G22): a mere mismatch is
         # serious only when it collides with a document its issuer really sent.
@@ -165,10 +169,12 @@ def document_id_problems(store: Store, pkg: EdocPackage, targets: Sequence[str])
     return problems
 
 
-def _apply_document_id_policy(store: Store, pkg: EdocPackage, targets: Sequence[str], policy: str) -> list[str]:
+def _apply_document_id_policy(
+    store: Store, pkg: EdocPackage, targets: Sequence[str], policy: str, stored: Sequence[DocumentRecord] | None
+) -> list[str]:
     if policy == "off":
         return []
-    problems = document_id_problems(store, pkg, targets)
+    problems = document_id_problems(store, pkg, targets, stored)
     refused = [m for serious, m in problems if policy == "strict" or (serious and policy == "standard")]
     if refused:
         raise DocumentIdError(
@@ -179,9 +185,17 @@ def _apply_document_id_policy(store: Store, pkg: EdocPackage, targets: Sequence[
     return [m for _s, m in problems]
 
 
-def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients, *, document_ids: str = "standard") -> Plan:
+def plan_edoc(
+    store: Store,
+    pkg: EdocPackage,
+    recipients: Recipients,
+    *,
+    document_ids: str = "standard",
+    stored: Sequence[DocumentRecord] | None = None,
+) -> Plan:
     """Deliveries, link and metadata of an edoc whose recipients were decided by :func:`edoc_recipients`;
-    ``document_ids`` is the ``document_id_policy`` applied (module docstring)."""
+    ``document_ids`` is the ``document_id_policy`` applied (module docstring); ``stored``: the edocs under the
+    package's DocumentId if already read (else read here)."""
     h = pkg.message_header
     b = pkg.trace_header_list.bussiness
     kind = pkg.bussiness_doc_type
@@ -201,7 +215,7 @@ def plan_edoc(store: Store, pkg: EdocPackage, recipients: Recipients, *, documen
         targets = [b.document_id]
     elif kind is not BussinessDocType.NEW and h.response_for:
         targets = [rf.document_id for rf in h.response_for if rf.document_id]
-    findings = _apply_document_id_policy(store, pkg, targets, document_ids)
+    findings = _apply_document_id_policy(store, pkg, targets, document_ids, stored)
     if findings:
         meta["document_id_warnings"] = findings
     if kind is not BussinessDocType.NEW:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 from uuid import uuid4
@@ -46,15 +47,20 @@ def plan_status(
     upstream: bool = False,
     max_per_day: int = 0,
     max_total: int = 0,
+    agencies: Mapping[str, AgencyRecord] | None = None,
 ) -> Plan:
     """The delivery and history row of a status package (module docstring); ``upstream``: polled from the axis.
 
     ``max_per_day`` / ``max_total`` (0: no cap) bound the statuses one (document, recipient) may accumulate
     (issue 10: 10,000 statuses for one document were all accepted and relayed): a real history is a handful.
+    ``agencies``: registry records already read (intake's lookup names ``ResponseFor/OrganId``, who a status
+    goes to whenever it names one); the status recipient is read from the registry only when not among them.
     """
     doc, deliver_to, recipient = _concerned(store, pkg)
-    _check_quota(store, doc.doc_id, recipient, now, max_per_day, max_total)
-    target = store.registry.agencies([deliver_to]).get(deliver_to)
+    seen = store.statuses.pair_summary(doc.doc_id, recipient, _vn_midnight(now))
+    _check_quota(seen, recipient, now, max_per_day, max_total)
+    known = agencies or {}
+    target = known[deliver_to] if deliver_to in known else store.registry.agencies([deliver_to]).get(deliver_to)
     if target is None:
         raise RouteError(f"the status recipient {deliver_to} is not registered", recipients=[deliver_to])
     if upstream and not hosted_here(target):
@@ -63,7 +69,7 @@ def plan_status(
             f"a status polled from an axis for {deliver_to}, which this gateway does not host",
             recipients=[deliver_to],
         )
-    out_of_order = _out_of_order(store, doc.doc_id, recipient, pkg.status_code)
+    out_of_order = _out_of_order(seen, pkg.status_code)
     status = StatusRecord(
         doc_id=doc.doc_id,
         recipient=recipient,
@@ -116,23 +122,27 @@ def _concerned(store: Store, pkg: StatusPackage) -> tuple[DocumentRecord, str, s
     return doc, doc.sender, pkg.sender
 
 
-def _check_quota(store: Store, doc_id: str, recipient: str, now: datetime, per_day: int, total: int) -> None:
-    """``LIMIT.STATUSES`` when the pair already has ``per_day`` statuses this Vietnam day, or ``total`` in all.
+def _vn_midnight(now: datetime) -> datetime:
+    """The start of ``now``'s Vietnam day, in UTC: where the per-day status quota counts from."""
+    local = now.astimezone(VN_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def _check_quota(seen: Mapping[str, tuple[int, int]], recipient: str, now: datetime, per_day: int, total: int) -> None:
+    """``LIMIT.STATUSES`` when the pair already has ``per_day`` statuses this Vietnam day, or ``total`` in all
+    (``seen``: :meth:`~gateway.db.statuses.StatusRepository.pair_summary` since the Vietnam midnight).
 
     Concurrent submissions may overshoot by the number in flight (a count, not a lock): a bound on work, not an
     exact quota."""
-    if total > 0 and store.statuses.count_since(doc_id, recipient) >= total:
+    if total > 0 and sum(all_ for all_, _today in seen.values()) >= total:
         raise StatusQuotaError(
             f"{recipient} has already reported {total} statuses for this document, the most accepted",
             limit=total,
             recipient=recipient,
         )
-    if per_day <= 0:
-        return
-    local = now.astimezone(VN_TZ)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if store.statuses.count_since(doc_id, recipient, midnight.astimezone(UTC)) >= per_day:
-        tomorrow = midnight + timedelta(days=1)
+    if per_day > 0 and sum(today for _all, today in seen.values()) >= per_day:
+        local = now.astimezone(VN_TZ)
+        tomorrow = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
         raise StatusQuotaError(
             f"{recipient} has already reported {per_day} statuses for this document today (Vietnam time)",
             limit=per_day,
@@ -141,12 +151,12 @@ def _check_quota(store: Store, doc_id: str, recipient: str, now: datetime, per_d
         )
 
 
-def _out_of_order(store: Store, doc_id: str, recipient: str, code: StatusCode) -> bool:
+def _out_of_order(seen: Mapping[str, tuple[int, int]], code: StatusCode) -> bool:
     rank = STATUS_RANK.get(code)
     if rank is None:
         return False
-    seen = [STATUS_RANK.get(status_code(c), 0) for c in store.statuses.status_codes(doc_id, recipient)]
-    return bool(seen) and rank < max(seen)
+    ranks = [STATUS_RANK.get(status_code(c), 0) for c in seen]
+    return bool(ranks) and rank < max(ranks)
 
 
 def unknown_document(pkg: StatusPackage) -> NotFoundError:
