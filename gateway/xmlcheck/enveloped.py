@@ -13,8 +13,9 @@ signxml's own algorithm tables and XML-DSig schema.
 
 What it does not take, it hands back (``None``): the caller then runs signxml as before. That is any signature
 with a comment or processing instruction inside it (lxml's ``.text`` would stop at it where signxml reads the
-re-parsed canonical ``SignedInfo``), a ``KeyValue``/``DEREncodedKeyValue`` next to the certificate (signxml
-matches them against it), or more than one C14N transform.
+re-parsed canonical ``SignedInfo``), a comment or processing instruction beside the root element (see
+:func:`_fast_shape`), a ``KeyValue``/``DEREncodedKeyValue`` next to the certificate (signxml matches them against
+it), or more than one C14N transform.
 
 Only the signed data is ever returned: :class:`SignedContent` carries the canonical bytes the digest was computed
 over; ``parse()`` turns them into the element callers read — and ``is_input`` says when that element would read
@@ -81,7 +82,7 @@ def verify_enveloped(root: etree._Element, signature: etree._Element, leaf: x509
     Returns the signed content, ``None`` when the signature is outside the shape handled here (module
     docstring), or raises :class:`Refused`. ``root`` is left exactly as it was.
     """
-    if not _fast_shape(signature):
+    if not _fast_shape(root, signature):
         return None
     _validate_schema(signature)
     signed_info = signature.find(f"{_DS}SignedInfo")
@@ -100,7 +101,12 @@ def verify_enveloped(root: etree._Element, signature: etree._Element, leaf: x509
     return SignedContent(c14n=content, is_input=next(root.iter(etree.Comment), None) is None)
 
 
-def _fast_shape(signature: etree._Element) -> bool:
+def _fast_shape(root: etree._Element, signature: etree._Element) -> bool:
+    if root.getprevious() is not None or root.getnext() is not None:
+        # A comment or PI beside the root: lxml canonicalises such a root through a copy of it that loses the
+        # default namespace of its children under inclusive C14N (``xmlns=""`` appears). signxml's re-parsed copy
+        # has no siblings; it decides.
+        return False
     if any(not isinstance(node.tag, str) for node in signature.iter()):
         return False  # a comment or PI inside: signxml's reading of the re-parsed SignedInfo decides
     if signature.find(f"{_DS}KeyInfo/{_DS}KeyValue") is not None:
