@@ -42,7 +42,6 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from gateway import logs, metrics
 from gateway.config import Settings
@@ -56,7 +55,7 @@ from gateway.db import (
     SignerCertificate,
     Store,
 )
-from gateway.edxml import EdocPackage, Package, PackageKind, StatusPackage, read_tree
+from gateway.edxml import EdocPackage, Package, PackageKind
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import (
     AccessError,
@@ -66,7 +65,6 @@ from gateway.errors import (
     GatewayError,
     RequestError,
     RouteError,
-    SignatureError,
     UnavailableError,
 )
 from gateway.services.access import acts_for
@@ -92,9 +90,8 @@ from gateway.services.routing import (
     edoc_recipients,
     hosted_here,
 )
-from gateway.services.signature_policy import check_signature
+from gateway.services.signature_policy import check_signature, signed_package
 from gateway.validation import ValidatedPackage, validate_package
-from gateway.xmlcheck.signature import SignatureCheck
 from gateway.xmlcheck.signing import SigningKey
 from gateway.xmlcheck.trust import TrustStore
 
@@ -198,7 +195,7 @@ class Intake:
         recipients = self._route(attempt, pkg, lookup)
         check_inflation(pkg, self._limits)
         check = check_signature(validated.tree, sender_agency, self._trust, self._settings, now)
-        pkg = _signed_content(check, pkg)
+        pkg = signed_package(check, pkg)
         if lookup.existing is not None:
             return self._duplicate(attempt, lookup.existing, now)
         try:
@@ -345,14 +342,6 @@ def _may_send_as(lookup: IntakeLookup, sender: str) -> bool:
     return acts_for(lookup.acting or (), sender)
 
 
-def _routing(pkg: Package) -> tuple[Any, ...]:
-    """What the access, route and idempotency decisions were made on."""
-    if isinstance(pkg, StatusPackage):
-        rf = pkg.response_for
-        return ("status", pkg.sender, rf.organ_id, rf.document_id, pkg.status_code, pkg.timestamp)
-    return ("edoc", pkg.sender, pkg.recipients, pkg.document_id, pkg.bussiness_doc_type)
-
-
 def _as_expected(validated: ValidatedPackage, expected: PackageKind | None, declared_sender: str | None) -> None:
     """The kind the edge expects, and the sender a transport names outside the package, match the package."""
     if expected is not None and validated.kind is not expected:
@@ -369,16 +358,6 @@ def _as_expected(validated: ValidatedPackage, expected: PackageKind | None, decl
             declared_sender=declared_sender,
             organ_id=sender,
         )
-
-
-def _signed_content(check: SignatureCheck, pkg: Package) -> Package:
-    """From here on only what the signature covers; its key fields must equal the ones already checked."""
-    if check.signed_root is None:
-        return pkg
-    signed = read_tree(check.signed_root)
-    if _routing(signed) != _routing(pkg):
-        raise SignatureError("the signed content differs from the content checked for routing", reason="wrapping")
-    return signed
 
 
 __all__ = ["Intake"]

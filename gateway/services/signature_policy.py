@@ -9,12 +9,15 @@ verified; the state found is recorded.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from lxml import etree
 
 from gateway.config import Settings
 from gateway.db import AgencyRecord
+from gateway.edxml import EdocPackage, Package, StatusPackage, read_tree
 from gateway.errors import SignatureError
 from gateway.xmlcheck.signature import (
     SignatureCheck,
@@ -56,4 +59,29 @@ def check_signature(
     return check
 
 
-__all__ = ["check_signature"]
+def signed_package(check: SignatureCheck, pkg: Package) -> Package:
+    """From here on only what the signature covers; its key fields must equal the ones already checked.
+
+    When the verifier proved that the tree ``pkg`` was read from is the signed content plus its Signature element
+    (``signed_is_input``: nothing else canonicalisation drops), ``pkg`` without its Signature block IS the signed
+    package: it is not read a second time (issue 14). Otherwise the signed content is read and compared.
+    """
+    if check.state is not SignatureState.VALID:
+        return pkg
+    if check.signed_is_input:
+        return replace(pkg, signature=None) if isinstance(pkg, EdocPackage) else pkg
+    signed = read_tree(check.signed_root)
+    if _routing(signed) != _routing(pkg):
+        raise SignatureError("the signed content differs from the content checked for routing", reason="wrapping")
+    return signed
+
+
+def _routing(pkg: Package) -> tuple[Any, ...]:
+    """What the access, route and idempotency decisions were made on."""
+    if isinstance(pkg, StatusPackage):
+        rf = pkg.response_for
+        return ("status", pkg.sender, rf.organ_id, rf.document_id, pkg.status_code, pkg.timestamp)
+    return ("edoc", pkg.sender, pkg.recipients, pkg.document_id, pkg.bussiness_doc_type)
+
+
+__all__ = ["check_signature", "signed_package"]

@@ -7,9 +7,13 @@ what :func:`gateway.xmlcheck.signing.sign_package`, ``xmlsec1`` and the Java/.NE
 
 Division of labour on verification:
 
-* signxml does the XML cryptography (C14N, digest, SignatureValue) and hands back ``VerifyResult.signed_xml``,
-  the document as it was actually signed. That element — never the input tree — is what callers process, so
-  signature-wrapping tricks that keep ``verify()`` happy cannot smuggle unsigned content in.
+* :mod:`gateway.xmlcheck.enveloped` does the XML cryptography (C14N, digest, SignatureValue) on the tree already
+  parsed — the one signature shape we accept needs no copy of the document (issue 14) — and hands back the
+  canonical bytes the digest covers, the document as it was actually signed. Those bytes (``signed_root`` parses
+  them) — never the input tree — are what callers process, so signature-wrapping tricks cannot smuggle unsigned
+  content in; ``signed_is_input`` says when the input tree reads exactly like them. signxml still verifies the
+  rare shapes the fast path hands back (a comment inside the Signature, a KeyValue next to the certificate),
+  and its ``VerifyResult.signed_xml`` plays the same part there.
 * :mod:`gateway.xmlcheck.dsig` does the XML-DSig checks signxml does not: the structure that makes wrapping
   impossible in the first place (one Signature, in its place, one whole-document Reference) and the algorithm
   policy (SHA-1 only as a named opt-in).
@@ -24,9 +28,10 @@ and replaced when we sign.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Final, TypeAlias
 
 from cryptography import x509
@@ -34,9 +39,9 @@ from cryptography.hazmat.primitives import hashes
 from lxml import etree
 
 from gateway.ns import EDXML_READ
-from gateway.xmlcheck import dsig
+from gateway.xmlcheck import dsig, enveloped
 from gateway.xmlcheck.certs import organ_ids
-from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, parse_bytes
+from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, make_parser, parse_bytes
 from gateway.xmlcheck.trust import TrustPolicy, TrustStore, ValidatedPath, validated_path
 
 __all__ = ["SignatureCheck", "SignatureState", "VerifyPolicy", "inspect_signature", "verify_package"]
@@ -74,10 +79,11 @@ _LABELS: Final = {
 class SignatureCheck:
     """The result of :func:`verify_package`, kept with the stored document.
 
-    ``signed_root`` is the element the signature really covers (signxml's ``VerifyResult.signed_xml``, i.e.
-    the document without its Signature and without comments). Callers MUST read the package from it, not
-    from the tree they passed in. It is ``None`` for UNSIGNED / LEGACY_PLACEHOLDER results, whose callers
-    chose (by policy) to process an unsigned package. Certificate fields are ``None`` in those states too.
+    ``signed_root`` is the element the signature really covers (the document without its Signature and without
+    comments, parsed from :attr:`signed_xml` on first use). Callers MUST read the package from it, not from the
+    tree they passed in — unless :attr:`signed_is_input` says that tree reads the same. It is ``None`` for
+    UNSIGNED / LEGACY_PLACEHOLDER results, whose callers chose (by policy) to process an unsigned package.
+    Certificate fields are ``None`` in those states too.
     """
 
     state: SignatureState
@@ -101,7 +107,23 @@ class SignatureCheck:
     #: Visible notes, e.g. which issuer's CRL was missing under soft-fail.
     warnings: tuple[str, ...] = ()
     signer_certificate: x509.Certificate | None = field(default=None, repr=False, compare=False)
-    signed_root: etree._Element | None = field(default=None, repr=False, compare=False)
+    #: The canonical bytes the digest was computed over: exactly what was signed (VALID only).
+    signed_xml: bytes | None = field(default=None, repr=False, compare=False)
+    #: The verified input tree held nothing canonicalisation drops except its Signature element (no comment), so
+    #: a package read from it before verification equals one read from :attr:`signed_root`, apart from the
+    #: Signature block: the caller need not read it twice (issue 14).
+    signed_is_input: bool = field(default=False, compare=False)
+    #: signxml's ``VerifyResult.signed_xml`` when signxml verified (the shapes the fast path hands back).
+    signxml_root: etree._Element | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def signed_root(self) -> etree._Element | None:
+        """The signed content as an element, parsed once on first use (intake mostly never needs it)."""
+        if self.signxml_root is not None:
+            return self.signxml_root
+        if self.signed_xml is None:
+            return None
+        return etree.fromstring(self.signed_xml, make_parser(huge_tree=True))
 
     def is_bound_to(self, organ_id: str) -> bool:
         """True when the signer certificate names ``organ_id`` (exact match, no hierarchy)."""
@@ -170,9 +192,9 @@ def verify_package(
     :func:`parse_bytes`, whose own errors (``EDXML.PARSE``, ``EDXML.FORBIDDEN``, ``SIZE.LIMIT``) pass through.
     A tree must come from the safe parser too.
 
-    Order: structure → algorithms → certificate path → validity → revocation → XML cryptography (signxml).
-    The cheap, local refusals come first; signxml only ever sees a signature in the one allowed place and a
-    certificate we already trust.
+    Order: structure → algorithms → certificate path → validity → revocation → XML cryptography (on the
+    parsed tree; signxml for the rare shapes the fast path hands back). The cheap, local refusals come first; the
+    cryptography only ever sees a signature in the one allowed place and a certificate we already trust.
     """
     if isinstance(data, bytes | bytearray | memoryview):
         raw: bytes | None = bytes(data)
@@ -193,9 +215,16 @@ def verify_package(
     leaf = dsig.end_entity(certs)
     validated = validated_path(leaf, certs, trust, at, policy.trust)
 
+    try:
+        content = enveloped.verify_enveloped(root, signature, leaf)
+    except enveloped.Refused as exc:
+        dsig.fail(exc.reason, str(exc))
+    check = _valid(leaf, validated, sig_uri, digest_uri)
+    if content is not None:
+        return replace(check, signed_xml=content.c14n, signed_is_input=content.is_input)
     result = dsig.signxml_verify(raw if raw is not None else root, ns, leaf, at, allow_sha1=policy.allow_sha1)
     signed_root = dsig.check_signed_result(result, root)
-    return _valid(leaf, validated, sig_uri, digest_uri, signed_root)
+    return replace(check, signed_xml=result.signed_data, signxml_root=signed_root)
 
 
 def _require_unless_policy_allows(state: SignatureState, policy: VerifyPolicy) -> None:
@@ -209,9 +238,7 @@ def _require_unless_policy_allows(state: SignatureState, policy: VerifyPolicy) -
         dsig.fail("missing", f"the package {what}; an xmldsig signature is required")
 
 
-def _valid(
-    leaf: x509.Certificate, validated: ValidatedPath, sig_uri: str, digest_uri: str, signed_root: etree._Element
-) -> SignatureCheck:
+def _valid(leaf: x509.Certificate, validated: ValidatedPath, sig_uri: str, digest_uri: str) -> SignatureCheck:
     return SignatureCheck(
         state=SignatureState.VALID,
         signer_subject=validated.subjects[0],
@@ -227,7 +254,6 @@ def _valid(
         revocation=validated.revocation,
         warnings=validated.warnings,
         signer_certificate=leaf,
-        signed_root=signed_root,
     )
 
 
