@@ -85,7 +85,10 @@ class AlertRepository(Repository):
             for alert in alerts:
                 values = {**to_values(alert), "detail": dict(alert.detail)}
                 statement = insert_ignoring_duplicates(conn, _a, ["rule", "subject_key", "state_key"])
-                if conn.execute(statement.values(**values)).rowcount:
+                # preserve_rowcount: without it SQLAlchemy 2.1 answers -1 for an INSERT on PostgreSQL (psycopg),
+                # and every repeat would count as new (tests/test_alert_repository.py)
+                inserted = conn.execute(statement.values(**values), execution_options={"preserve_rowcount": True})
+                if inserted.rowcount > 0:
                     new += 1
                     continue
                 conn.execute(update(_a).where(_key(alert.key), _a.c.resolved_at.is_not(None)).values(resolved_at=None))
