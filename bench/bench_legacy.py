@@ -23,18 +23,16 @@ import dataclasses
 import http.client
 import io
 import os
-import re
 import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from served import free_port, start_gateway
+from served import free_port, start_gateway, worker_peaks
 
 from gateway.config import load_settings
 from gateway.db.migrations import upgrade
@@ -162,17 +160,6 @@ def served(port: int, bodies: list[tuple[str, bytes]], clients: int = CLIENTS) -
     return len(bodies) / elapsed, latencies
 
 
-def worker_peaks(master: subprocess.Popen[bytes]) -> list[int]:
-    """VmHWM (peak resident set, bytes) of each gunicorn worker of ``master``."""
-    peaks = []
-    for child in Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split():
-        status = Path(f"/proc/{child}/status").read_text()
-        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-        if match:
-            peaks.append(int(match.group(1)) * 1024)
-    return peaks
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", help="PostgreSQL URL of a database server the bench may create databases in")
@@ -226,10 +213,10 @@ def main() -> int:
             proc = start_gateway(env_sv, tmp / f"gunicorn-{port}.log", port)
             try:
                 served(port, [request(p, token) for p in documents(10_000, 4, f"warm{tag}-")])
-                before = worker_peaks(proc)
+                before = list(worker_peaks(proc).values())
                 # 20 MB: one client, so that a worker's peak is what ONE document costs it
                 rate_sv, lat = served(port, sv_bodies, 1 if label == "20 MB" else CLIENTS)
-                after = worker_peaks(proc)
+                after = list(worker_peaks(proc).values())
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
