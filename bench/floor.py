@@ -22,8 +22,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import sqlite3
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +98,6 @@ class PrimitiveFloor:
         self.public_key.verify(signature_value, signed_info_c14n, padding.PKCS1v15(), hashes.SHA256())
         self.conn.execute(self.insert, (data,))
         self.conn.commit()
-
-    def rate(self, packages: Sequence[bytes]) -> float:
-        """Packages per second through :meth:`accept`, after one warm-up package (not counted)."""
-        self.accept(packages[0])
-        t0 = time.perf_counter()
-        for data in packages[1:]:
-            self.accept(data)
-        return (len(packages) - 1) / (time.perf_counter() - t0)
 
     def close(self) -> None:
         self.conn.close()

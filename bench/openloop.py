@@ -37,6 +37,8 @@ class OpenLoopResult:
     #: seconds from the actual send to the end of the answer (what a closed-loop client would measure)
     from_send: list[float]
     late: int
+    #: seconds from the first due time to the last answer: n / span below ``rate`` means the gateway fell behind
+    span: float
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -54,6 +56,7 @@ def open_loop(port: int, bodies: Sequence[bytes], rate: float, path: str = "/soa
     lock = threading.Lock()
     next_index = iter(range(n))
     start = time.perf_counter() + 0.2
+    last_done = [start]
 
     def sender() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -77,6 +80,7 @@ def open_loop(port: int, bodies: Sequence[bytes], rate: float, path: str = "/soa
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             done = time.perf_counter()
             from_due[i], from_send[i] = done - due, done - sent
+            last_done[0] = max(last_done[0], done)
         conn.close()
 
     threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
@@ -93,4 +97,5 @@ def open_loop(port: int, bodies: Sequence[bytes], rate: float, path: str = "/soa
         from_due=from_due,
         from_send=from_send,
         late=late,
+        span=last_done[0] - start,
     )
