@@ -44,9 +44,13 @@ lock:
 	mv "$$tmp/constraints.txt" $(CONSTRAINTS)
 	@echo "$(CONSTRAINTS) refreshed: review 'git diff $(CONSTRAINTS)', run 'make test', commit both"
 
+# Benchmarks print figures and ratios to a baseline measured in the same run (never asserted in tests). bench_intake
+# prints issue 14's figures: the primitive floor, intake in-process and served at 10 KB–20 MB, the worker's peak RSS
+# per size and p50/p99 at a fixed 50 req/s (open loop). `make bench BENCH_ARGS=--quick` for a short run;
+# `BENCH_ARGS=--database-url=postgresql+psycopg://…` measures intake on a PostgreSQL server it may create databases in.
 bench: $(STAMP)
 	$(PY) bench/bench_edxml.py
-	$(PY) bench/bench_intake.py
+	$(PY) bench/bench_intake.py $(BENCH_ARGS)
 	$(PY) bench/bench_delivery.py
 
 # Long, coverage-guided fuzzing of one surface with atheris (fuzz/run.py; CI runs the same targets with hypothesis
