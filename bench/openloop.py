@@ -8,7 +8,8 @@ it. So here request ``i`` is due at ``start + i / rate``; a pool of sender threa
 connection) sends each request at its due time, and its latency is measured FROM THE DUE TIME to the end of the
 answer. A request that could not even leave on time (every sender busy, or the client itself slow) is charged that
 delay too. The latency from the actual send (what a closed-loop client would report) is given beside it, and how
-many requests left late, so that a late client is visible rather than hidden.
+many requests left late, so that a late client is visible rather than hidden. (The latency from the send is what
+a client timing its own call reports; it still includes queueing inside the gateway, not the wait before it.)
 """
 
 from __future__ import annotations
