@@ -44,10 +44,15 @@ lock:
 	mv "$$tmp/constraints.txt" $(CONSTRAINTS)
 	@echo "$(CONSTRAINTS) refreshed: review 'git diff $(CONSTRAINTS)', run 'make test', commit both"
 
+# Benchmarks print figures and ratios to a baseline measured in the same run (never asserted in tests). bench_intake
+# prints issue 14's figures: the primitive floor, intake in-process and served at 10 KB–20 MB, the worker's peak RSS
+# per size and p50/p99 at a fixed 50 req/s (open loop). `make bench QUICK=1`: a short run of each (does it work, not
+# how fast). `make bench BENCH_DATABASE_URL=postgresql+psycopg://…/postgres`: intake on that PostgreSQL server (the
+# bench creates its databases there); delivery starts a throwaway PostgreSQL server of its own.
 bench: $(STAMP)
-	$(PY) bench/bench_edxml.py
-	$(PY) bench/bench_intake.py
-	$(PY) bench/bench_delivery.py
+	$(PY) bench/bench_edxml.py $(if $(QUICK),--quick)
+	$(PY) bench/bench_intake.py $(if $(QUICK),--quick) $(if $(BENCH_DATABASE_URL),--database-url=$(BENCH_DATABASE_URL))
+	$(PY) bench/bench_delivery.py $(if $(QUICK),--quick)
 
 # Long, coverage-guided fuzzing of one surface with atheris (fuzz/run.py; CI runs the same targets with hypothesis
 # in tests/test_fuzz.py): make fuzz SURFACE=soap RUNS=1000000. Surfaces: package signature certificate soap json vdxp.

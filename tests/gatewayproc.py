@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import secrets
 import signal
 import socket
@@ -94,3 +95,32 @@ def served(settings: Settings, env: Mapping[str, str], log: Path) -> Iterator[su
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _status_kib(pid: int, field: str) -> int:
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    assert match, f"no {field} for process {pid}"
+    return int(match.group(1)) * 1024
+
+
+def worker_pids(master: subprocess.Popen[bytes]) -> list[int]:
+    """The live gunicorn workers of ``master`` (its child processes; Linux /proc)."""
+    return [int(pid) for pid in Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()]
+
+
+def reset_worker_peaks(master: subprocess.Popen[bytes]) -> dict[int, int]:
+    """Reset each worker's VmHWM to its resident set (``clear_refs`` ← ``5``) and return that resident set in bytes.
+
+    Without the reset VmHWM still holds the worker's start-up peak (imports, XSD compilation), which would hide
+    any request costing less than that headroom. The same measure as bench/served.py's (the bench scripts do not
+    import the tests' helpers, nor the tests the bench's)."""
+    resident = {}
+    for pid in worker_pids(master):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        resident[pid] = _status_kib(pid, "VmRSS")
+    return resident
+
+
+def worker_peaks(master: subprocess.Popen[bytes]) -> dict[int, int]:
+    """VmHWM (peak resident set since start or the last reset, bytes) of each gunicorn worker of ``master``."""
+    return {pid: _status_kib(pid, "VmHWM") for pid in worker_pids(master)}
