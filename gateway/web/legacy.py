@@ -55,7 +55,7 @@ from gateway.resources import resource_path
 from gateway.services.api import GatewayApi
 from gateway.web.faults import INTERNAL_CODE
 from gateway.web.legacy_ops import HANDLERS, Answer, Call, report_of
-from gateway.web.rawhttp import Refusal, StartResponse, length_for_log, log_safe
+from gateway.web.rawhttp import Refusal, StartResponse, declared_length, length_for_log, log_safe
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class LegacyEdge:
 
     def _read(self, req: Request) -> edocvn.Related:
         """The body as a :class:`~gateway.protocols.edocvn.Related` (parts spooled), after the size checks."""
-        length = _content_length(req)
+        length = declared_length(req.headers)
         if length > self._limit:
             message = f"request body is {length} bytes, above the limit of {self._limit} bytes"
             raise Refusal(413, SizeLimitError(message, size=length, limit=self._limit), close=True)
@@ -248,18 +248,6 @@ def _spool_dir(data_dir: Path) -> str | None:
         log.warning("cannot create %s: large legacy requests spool to the system temp directory", path)
         return None
     return str(path)
-
-
-def _content_length(req: Request) -> int:
-    raw = req.headers.get("Content-Length", "").strip()
-    if not raw:
-        if "chunked" in req.headers.get("Transfer-Encoding", "").lower():
-            message = "Content-Length is required (chunked request bodies are not accepted)"
-            raise Refusal(411, RequestError(message), close=True)
-        return 0
-    if not raw.isdigit():
-        raise Refusal(400, RequestError("Content-Length is not a number"), close=True)
-    return int(raw)
 
 
 def _operation(req: Request, data: bytes) -> Operation:

@@ -31,6 +31,21 @@ class Refusal(Exception):
         self.close = close
 
 
+def declared_length(headers: Mapping[str, str]) -> int:
+    """The request's ``Content-Length`` (0 when there is none and no chunked framing: an empty body), checked before
+    a byte of the body is read: chunked bodies are refused (411), a malformed length too (400); gunicorn has
+    already refused a repeated one."""
+    raw = (headers.get("Content-Length") or "").strip()
+    if not raw:
+        if "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+            message = "Content-Length is required (chunked request bodies are not accepted)"
+            raise Refusal(411, RequestError(message), close=True)
+        return 0
+    if not raw.isdigit():
+        raise Refusal(400, RequestError("Content-Length is not a number"), close=True)
+    return int(raw)
+
+
 def read_body(stream: Any, length: int) -> bytes:
     """Exactly ``length`` bytes (already checked against the limit), or REQUEST.INVALID if the client stopped."""
     chunks: list[bytes] = []

@@ -66,7 +66,7 @@ from gateway.protocols.vdxp import Operation, VerifiedRequest
 from gateway.services.api import AckOutcome, DeliveryState, GatewayApi, PendingItem, SentItem
 from gateway.web.faults import INTERNAL_CODE
 from gateway.web.origin import client_origin, trusted_networks
-from gateway.web.rawhttp import Refusal, StartResponse, length_for_log, log_safe, read_body
+from gateway.web.rawhttp import Refusal, StartResponse, declared_length, length_for_log, log_safe, read_body
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class VdxpEdge:
     def _post(self, req: Request, name: str, trace: _Trace) -> vdxp.Answer:
         operation = _operation(name)
         logs.bind(operation=operation.value)
-        length = _content_length(req)
+        length = declared_length(req.headers)
         if operation is Operation.SEND_EDOC:
             limit = self._max_package_body
             if vdxp.media_type(req.headers.get("Content-Type", "")).startswith("multipart/"):
@@ -320,19 +320,6 @@ def _operation(name: str) -> Operation:
     if name in vdxp.UNSERVED:
         raise Refusal(200, RequestError(f"the VDXP operation {name} is not served by this gateway"), close=True)
     raise Refusal(404, NotFoundError(f"no VDXP operation {log_safe(name)!r}"), close=True)
-
-
-def _content_length(req: Request) -> int:
-    raw = req.headers.get("Content-Length", "").strip()
-    if not raw:
-        # No Content-Length and no chunked framing (gunicorn refuses the malformed ones): an empty body.
-        if "chunked" in req.headers.get("Transfer-Encoding", "").lower():
-            message = "Content-Length is required (chunked request bodies are not accepted)"
-            raise Refusal(411, RequestError(message), close=True)
-        return 0
-    if not raw.isdigit():
-        raise Refusal(400, RequestError("Content-Length is not a number"), close=True)
-    return int(raw)
 
 
 def _doc_id(req: VerifiedRequest, trace: _Trace) -> str:
