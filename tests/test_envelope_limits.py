@@ -268,5 +268,7 @@ def test_services_keep_no_multi_mb_identifier_and_faults_clip_them(unlimited):
         f"(limits raised) worker RSS {first_idle // 1024} MB idle, after each round of 8 requests (MB): "
         + ", ".join(str(r // 1024) for r in rounds)
     )
-    # The last 24 requests (192 MB of identifiers): a cache of their values would add 192 MB at least.
-    assert rounds[-1] - rounds[-4] < 64 * 1024
+    # The last 24 requests (192 MB of identifiers): a cache of their values would lift the high-water mark by 192 MB
+    # at least. One round's RSS swings by ±60 MB with where the allocator happens to stand (measured in CI: 217, 194,
+    # 154, 194, 170, 218), so compare high-water marks, not two single rounds.
+    assert max(rounds[3:]) - max(rounds[:3]) < 64 * 1024
