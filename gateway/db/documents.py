@@ -23,6 +23,7 @@ from gateway.db.connections import Repository
 from gateway.db.records import DocumentRecord, IntakeLookup, NewDocument, from_row, to_values
 from gateway.db.registry import acting_with_login, agencies_by_id
 from gateway.db.statuses import insert_status
+from gateway.payload import Payload
 
 #: Every column but the bytes: what a DocumentRecord is read from (joined reads reuse it).
 DOC_COLUMNS = [c for c in t.documents.c if c.name != "raw"]
@@ -158,7 +159,8 @@ class DocumentRepository(Repository):
 def write_document(conn: Connection, new: NewDocument) -> dict[str, str]:
     """The rows of ``new`` inside the caller's transaction; returns ``{recipient: delivery_id}``."""
     doc = new.document
-    conn.execute(_INSERT_DOCUMENT, {**to_values(doc), "meta": dict(doc.meta), "raw": new.raw})
+    raw = new.raw.read() if isinstance(new.raw, Payload) else new.raw
+    conn.execute(_INSERT_DOCUMENT, {**to_values(doc), "meta": dict(doc.meta), "raw": raw})
     ids: dict[str, str] = {}
     if new.recipients:
         rows: list[dict[str, Any]] = []

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Table
 
+from gateway.payload import Payload
+
 R = TypeVar("R")
 
 
@@ -240,7 +242,8 @@ class NewDocument:
     """Everything ``store.documents.insert_document`` writes in one transaction."""
 
     document: DocumentRecord
-    raw: bytes = field(repr=False)
+    #: The package bytes exactly as received (a big one spooled: :mod:`gateway.payload`).
+    raw: bytes | Payload = field(repr=False)
     #: (recipient OrganId, channel) — push channels (anything but ``mailbox``) also get an outbox row.
     recipients: tuple[tuple[str, str], ...]
     audit: AuditEntry

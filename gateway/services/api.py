@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar
 
 from gateway.edxml.codes import PackageKind, StatusCode
 from gateway.edxml.model import Organization, StatusPackage
+from gateway.payload import Payload
 from gateway.protocols.vdxp import VerifiedRequest
 
 T = TypeVar("T")
@@ -196,7 +197,12 @@ class GatewayApi(Protocol):
         ...
 
     def submit(
-        self, system_id: str, data: bytes, expected: PackageKind | None = None, *, declared_sender: str | None = None
+        self,
+        system_id: str,
+        data: bytes | Payload,
+        expected: PackageKind | None = None,
+        *,
+        declared_sender: str | None = None,
     ) -> Receipt:
         """Intake 1–8 for an edoc or status package (``expected`` refuses the other kind; ``declared_sender``,
         the sender a transport names outside the package — VDXP ``from`` — must equal ``From/OrganId``)."""
@@ -235,6 +241,11 @@ class GatewayApi(Protocol):
 
     def fetch(self, system_id: str, delivery_id: str) -> bytes:
         """The package bytes exactly as received; marks the delivery fetched."""
+        ...
+
+    def fetch_payload(self, system_id: str, delivery_id: str) -> Payload:
+        """:meth:`fetch` as a :class:`~gateway.payload.Payload` (a big package spooled, not held whole: issue 14);
+        the caller closes it."""
         ...
 
     def acknowledge(self, system_id: str, delivery_id: str, outcome: AckOutcome, reason: str | None = None) -> None: ...

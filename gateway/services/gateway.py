@@ -90,6 +90,7 @@ class GatewayService:
         self.pending_for_system = self.mailbox.pending_for_system
         self.delivery_state = self.mailbox.delivery_state
         self.fetch = self.mailbox.fetch
+        self.fetch_payload = self.mailbox.fetch_payload
         self.acknowledge = self.mailbox.acknowledge
         self.document_view = self.history.document_view
         self.sent_list = self.history.sent_list

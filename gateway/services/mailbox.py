@@ -17,6 +17,7 @@ from gateway import logs
 from gateway.db import AuditEntry, DocumentRecord, Store
 from gateway.edxml import PackageKind
 from gateway.errors import AccessError, NotFoundError, RequestError
+from gateway.payload import Payload
 from gateway.services.access import acting_for, acts_for
 from gateway.services.api import AckOutcome, DeliveryState, PendingItem
 from gateway.services.status_relay import arrived_for
@@ -63,6 +64,10 @@ class Mailbox:
         return DeliveryState(delivery.state)
 
     def fetch(self, system_id: str, delivery_id: str) -> bytes:
+        with self.fetch_payload(system_id, delivery_id) as payload:
+            return payload.read()
+
+    def fetch_payload(self, system_id: str, delivery_id: str) -> Payload:
         delivery, _doc = self._own_delivery(system_id, delivery_id)
         now = self._clock()
         audit = AuditEntry(
@@ -76,7 +81,7 @@ class Mailbox:
         raw = self.store.deliveries.fetch(delivery_id, now, audit)
         if raw is None:  # pragma: no cover - deliveries are never deleted
             raise NotFoundError("no such delivery", delivery_id=delivery_id)
-        return raw
+        return Payload.of(raw)
 
     def acknowledge(self, system_id: str, delivery_id: str, outcome: AckOutcome, reason: str | None = None) -> None:
         """done → delivered, fail → failed; with the receiver's "emit 01 on acknowledge", the gateway's 01 is
