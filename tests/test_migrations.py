@@ -28,7 +28,7 @@ def test_upgraded_schema_equals_the_models(database_url: str):
     assert current_revision(database_url) is None
     upgrade(database_url)
     assert _diff(database_url) == []
-    assert current_revision(database_url) == head_revision() == "0011"
+    assert current_revision(database_url) == head_revision() == "0012"
 
 
 def test_upgrade_is_idempotent_and_downgrade_reverses_it(database_url: str):

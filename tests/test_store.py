@@ -195,9 +195,8 @@ def test_pending_is_oldest_first_and_fetched_stays_until_acknowledged(store: Sto
     assert len(store.deliveries.pending("000.00.00.G22", "edoc", 2)) == 2
     assert store.deliveries.pending("000.00.00.G22", "status", 10) == []
     first = items[0]
-    assert (
-        store.deliveries.fetch(first.delivery_id, NOW, AuditEntry(at=NOW, action="delivery.fetch")) == b"<x/>\x00\xff"
-    )
+    fetched = store.deliveries.fetch(first.delivery_id, NOW, AuditEntry(at=NOW, action="delivery.fetch"))
+    assert fetched is not None and fetched.read() == b"<x/>\x00\xff"  # a Payload (issue 14)
     store.deliveries.fetch(first.delivery_id, NOW + timedelta(hours=1), AuditEntry(at=NOW, action="delivery.fetch"))
     delivery, _doc = store.deliveries.delivery(first.delivery_id)  # type: ignore[misc]
     assert delivery.state == "fetched" and delivery.fetched_at == NOW  # the first fetch time is kept

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Select, or_, select, update
 from gateway.db import tables as t
 from gateway.db.attempts import AttemptStart, FinishedAttempt, FinishSummary, begin_attempts, finish_attempts
 from gateway.db.circuits import CircuitPolicy, peer_key_column, sendable, take_probe
+from gateway.db.documents import raw_of
 from gateway.db.records import ClaimedDelivery, columns_for, from_row
 
 _d, _o, _a, _doc, _at, _c = t.deliveries, t.outbox, t.agencies, t.documents, t.delivery_attempts, t.peer_circuits
@@ -82,8 +83,7 @@ def turn(
     starts = [AttemptStart(c.delivery_id, c.fence, c.attempts + 1) for c in group]
     started = begin_attempts(conn, worker_id, starts, now, lease_until)
     doc_ids = sorted({c.doc_id for c in group if c.delivery_id in started})
-    rows = conn.execute(select(_doc.c.doc_id, _doc.c.raw).where(_doc.c.doc_id.in_(doc_ids))) if doc_ids else []
-    return TurnResult(summary, claims, started, {doc_id: bytes(raw) for doc_id, raw in rows})
+    return TurnResult(summary, claims, started, raw_of(conn, doc_ids))
 
 
 def claim(

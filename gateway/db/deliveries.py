@@ -15,6 +15,7 @@ over-match costs a row of the limit, never an access.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,8 +24,9 @@ from sqlalchemy import ColumnElement, Select, delete, or_, select, update
 
 from gateway.db import tables as t
 from gateway.db.audit import insert_audit
-from gateway.db.connections import Repository
-from gateway.db.documents import DOC_COLUMNS, write_document
+from gateway.db.chunks import stored_payload
+from gateway.db.connections import Connections, Repository
+from gateway.db.documents import DOC_COLUMNS, RAW_COLUMNS, write_document
 from gateway.db.paging import RowPage, SortKey, keyset_page
 from gateway.db.records import (
     AckResult,
@@ -40,6 +42,7 @@ from gateway.db.records import (
 )
 from gateway.db.statuses import has_reported, latest_codes
 from gateway.edxml.organ import OrganId
+from gateway.payload import Payload
 
 _d, _doc, _o = t.deliveries, t.documents, t.outbox
 #: States a mailbox lists (at-least-once: FETCHED stays until acknowledged).
@@ -74,7 +77,12 @@ _Q_OVERVIEW = select(
 
 
 class DeliveryRepository(Repository):
-    """``store.deliveries``."""
+    """``store.deliveries``. A big package fetched comes back spooled to ``spool_dir`` (None: the system's
+    temporary directory)."""
+
+    def __init__(self, db: Connections, spool_dir: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(db)
+        self._spool_dir = spool_dir
 
     # ---------------------------------------------------------------------------------- mailbox
 
@@ -151,19 +159,29 @@ class DeliveryRepository(Repository):
             rows = conn.execute(select(_d).where(_d.c.doc_id == doc_id).order_by(_d.c.recipient)).mappings()
             return [from_row(DeliveryRecord, r) for r in rows]
 
-    def fetch(self, delivery_id: str, at: datetime, audit: AuditEntry) -> bytes | None:
-        """The package bytes of a delivery; QUEUED becomes FETCHED (first fetch time kept). Audited."""
+    def fetch(self, delivery_id: str, at: datetime, audit: AuditEntry) -> Payload | None:
+        """The package bytes of a delivery; QUEUED becomes FETCHED (first fetch time kept). Audited.
+
+        A big package comes back spooled to a file in the store's spool directory, read piece by piece inside the
+        transaction (:mod:`gateway.db.chunks`): the caller closes the payload."""
         this = _d.c.delivery_id == delivery_id
-        with self._db.write() as conn:
-            raw = conn.execute(
-                select(_doc.c.raw).select_from(_d.join(_doc, _doc.c.doc_id == _d.c.doc_id)).where(this)
-            ).scalar()
-            if raw is None:
-                return None
-            conn.execute(update(_d).where(this, _d.c.state == "queued").values(state="fetched"))
-            conn.execute(update(_d).where(this, _d.c.fetched_at.is_(None)).values(fetched_at=at))
-            insert_audit(conn, audit)
-        return bytes(raw)
+        payload: Payload | None = None
+        try:
+            with self._db.write() as conn:
+                row = conn.execute(
+                    select(*RAW_COLUMNS).select_from(_d.join(_doc, _doc.c.doc_id == _d.c.doc_id)).where(this)
+                ).first()
+                if row is None:
+                    return None
+                payload = stored_payload(conn, *row, self._spool_dir)
+                conn.execute(update(_d).where(this, _d.c.state == "queued").values(state="fetched"))
+                conn.execute(update(_d).where(this, _d.c.fetched_at.is_(None)).values(fetched_at=at))
+                insert_audit(conn, audit)
+        except BaseException:
+            if payload is not None:  # the fetch did not happen (COMMIT included): give the spool file back
+                payload.close()
+            raise
+        return payload
 
     def acknowledge(
         self,

@@ -9,6 +9,7 @@ runs inside a caller's transaction — :meth:`DocumentRepository.insert_document
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
@@ -19,14 +20,17 @@ from sqlalchemy.exc import IntegrityError
 from gateway.db import tables as t
 from gateway.db.audit import insert_audit
 from gateway.db.certificates import record_signer
-from gateway.db.connections import Repository
+from gateway.db.chunks import raw_columns, stored_bytes, stored_payload, write_pieces
+from gateway.db.connections import Connections, Repository
 from gateway.db.records import DocumentRecord, IntakeLookup, NewDocument, from_row, to_values
 from gateway.db.registry import acting_with_login, agencies_by_id
 from gateway.db.statuses import insert_status
 from gateway.payload import Payload
 
 #: Every column but the bytes: what a DocumentRecord is read from (joined reads reuse it).
-DOC_COLUMNS = [c for c in t.documents.c if c.name != "raw"]
+DOC_COLUMNS = [c for c in t.documents.c if c.name not in ("raw", "raw_chunks")]
+#: What :mod:`gateway.db.chunks` needs to read a document's bytes, whatever their form.
+RAW_COLUMNS = (t.documents.c.doc_id, t.documents.c.raw, t.documents.c.raw_chunks)
 _DOC_SELECT = select(*DOC_COLUMNS)
 # Hot-path statements are built once, with bound parameters, so SQLAlchemy compiles each only once.
 _Q_BY_IDEM = _DOC_SELECT.where(t.documents.c.idem_key == bindparam("idem_key"))
@@ -54,7 +58,12 @@ class IdempotencyConflict(Exception):
 
 
 class DocumentRepository(Repository):
-    """``store.documents``."""
+    """``store.documents``. Big packages are read back spooled to files in ``spool_dir`` (None: the system's
+    temporary directory)."""
+
+    def __init__(self, db: Connections, spool_dir: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(db)
+        self._spool_dir = spool_dir
 
     def intake_lookup(
         self,
@@ -101,16 +110,21 @@ class DocumentRepository(Repository):
             return _document(conn.execute(_DOC_SELECT.where(t.documents.c.doc_id == doc_id)).mappings().first())
 
     def raw(self, doc_id: str) -> bytes | None:
-        """The package bytes of a document, exactly as received."""
+        """The package bytes of a document, exactly as received (whole: :meth:`payload` for big ones)."""
         with self._db.read() as conn:
-            return conn.execute(select(t.documents.c.raw).where(t.documents.c.doc_id == doc_id)).scalar()
+            row = conn.execute(select(*RAW_COLUMNS).where(t.documents.c.doc_id == doc_id)).first()
+            return stored_bytes(conn, *row) if row is not None else None
+
+    def payload(self, doc_id: str) -> Payload | None:
+        """The package bytes of a document as a :class:`Payload` (a big one spooled, never held whole)."""
+        with self._db.read() as conn:
+            row = conn.execute(select(*RAW_COLUMNS).where(t.documents.c.doc_id == doc_id)).first()
+            return stored_payload(conn, *row, self._spool_dir) if row is not None else None
 
     def raw_many(self, doc_ids: Collection[str]) -> dict[str, bytes]:
         """The package bytes of several documents in one query (the delivery worker starting a group of sends)."""
-        d = t.documents
         with self._db.read() as conn:
-            rows = conn.execute(select(d.c.doc_id, d.c.raw).where(d.c.doc_id.in_(sorted(set(doc_ids)))))
-            return {doc_id: bytes(raw) for doc_id, raw in rows}
+            return raw_of(conn, doc_ids)
 
     def edocs_with_recipients(
         self, document_id: str, sender: str | None = None, *, limit: int = 20
@@ -159,8 +173,10 @@ class DocumentRepository(Repository):
 def write_document(conn: Connection, new: NewDocument) -> dict[str, str]:
     """The rows of ``new`` inside the caller's transaction; returns ``{recipient: delivery_id}``."""
     doc = new.document
-    raw = new.raw.read() if isinstance(new.raw, Payload) else new.raw
-    conn.execute(_INSERT_DOCUMENT, {**to_values(doc), "meta": dict(doc.meta), "raw": raw})
+    raw = raw_columns(new.raw)  # the bytes themselves only when inline (≤ 1 MiB): gateway.db.chunks
+    conn.execute(_INSERT_DOCUMENT, {**to_values(doc), "meta": dict(doc.meta), **raw})
+    if raw["raw_chunks"]:
+        write_pieces(conn, doc.doc_id, new.raw, raw["raw_chunks"])
     ids: dict[str, str] = {}
     if new.recipients:
         rows: list[dict[str, Any]] = []
@@ -195,8 +211,17 @@ def write_document(conn: Connection, new: NewDocument) -> dict[str, str]:
     return ids
 
 
+def raw_of(conn: Connection, doc_ids: Collection[str]) -> dict[str, bytes]:
+    """The bytes of several documents, by id, in the caller's transaction (one query, plus one per piece of a
+    chunked one)."""
+    if not doc_ids:
+        return {}
+    rows = conn.execute(select(*RAW_COLUMNS).where(t.documents.c.doc_id.in_(sorted(set(doc_ids))))).all()
+    return {row.doc_id: stored_bytes(conn, *row) for row in rows}
+
+
 def _document(row: Mapping[str, Any] | None) -> DocumentRecord | None:
     return from_row(DocumentRecord, row) if row is not None else None
 
 
-__all__ = ["DOC_COLUMNS", "DocumentRepository", "IdempotencyConflict", "write_document"]
+__all__ = ["DOC_COLUMNS", "RAW_COLUMNS", "DocumentRepository", "IdempotencyConflict", "raw_of", "write_document"]

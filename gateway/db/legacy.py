@@ -19,7 +19,9 @@ from sqlalchemy import Connection, select
 
 from gateway.db import tables as t
 from gateway.db.certificates import insert_ignoring_duplicates
+from gateway.db.chunks import stored_bytes
 from gateway.db.connections import Repository
+from gateway.db.documents import RAW_COLUMNS
 
 _l, _d, _doc, _h = t.legacy_ids, t.deliveries, t.documents, t.status_history
 
@@ -68,7 +70,7 @@ class LegacyIdRepository(Repository):
         """Status packages delivered to ``recipient`` whose own Timestamp (naive Vietnam time, as the history
         keeps it) is at or after ``since``, acknowledged or not; newest Timestamp first, at most ``limit``."""
         query = (
-            select(_d.c.delivery_id, _doc.c.doc_id, _doc.c.raw, _h.c.timestamp, _doc.c.received_at)
+            select(_d.c.delivery_id, *RAW_COLUMNS, _h.c.timestamp, _doc.c.received_at)
             .select_from(_d.join(_doc, _doc.c.doc_id == _d.c.doc_id).join(_h, _h.c.status_doc_id == _doc.c.doc_id))
             .where(_d.c.recipient == recipient, _doc.c.kind == "status", _h.c.timestamp >= since)
             .order_by(_h.c.timestamp.desc(), _doc.c.received_at.desc(), _d.c.delivery_id)
@@ -76,8 +78,8 @@ class LegacyIdRepository(Repository):
         )
         with self._db.read() as conn:
             return [
-                DeliveredStatus(r.delivery_id, r.doc_id, bytes(r.raw), r.timestamp, r.received_at)
-                for r in conn.execute(query)
+                DeliveredStatus(r.delivery_id, r.doc_id, stored_bytes(conn, *r[1:4]), r.timestamp, r.received_at)
+                for r in conn.execute(query).all()
             ]
 
 

@@ -33,6 +33,8 @@ Database outages become :class:`~gateway.errors.UnavailableError` in one place (
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import Engine, func, select
 
 from gateway.db import tables as t
@@ -60,13 +62,17 @@ from gateway.errors import UnavailableError
 
 
 class Store:
-    """All database access of the gateway, by aggregate. Thread-safe (one pooled connection per call)."""
+    """All database access of the gateway, by aggregate. Thread-safe (one pooled connection per call).
 
-    def __init__(self, engine: Engine) -> None:
+    ``spool_dir`` is where big packages read back as :class:`~gateway.payload.Payload` are spooled
+    (``data_dir/spool`` in the services, like the web front's request bodies; None: the system's temporary
+    directory)."""
+
+    def __init__(self, engine: Engine, *, spool_dir: str | os.PathLike[str] | None = None) -> None:
         self.engine = engine
         self._db = db = Connections(engine)
-        self.documents = DocumentRepository(db)
-        self.deliveries = DeliveryRepository(db)
+        self.documents = DocumentRepository(db, spool_dir)
+        self.deliveries = DeliveryRepository(db, spool_dir)
         self.outbox = OutboxRepository(db)
         self.statuses = StatusRepository(db)
         self.registry = RegistryRepository(db)

@@ -25,7 +25,8 @@ Tables (gateway.md "Intake", "Delivery", "Status feedback", "Registry, routing, 
 ``documents``           every accepted package, edoc or status: the raw bytes exactly as received
                         (non-repudiation), the idempotency key (UNIQUE: concurrent retries collide here),
                         metadata, the signature result, ``related_doc_id`` (update/revoke/replace → the
-                        original; status → the edoc it is about).
+                        original; status → the edoc it is about). A package above 1 MiB keeps its bytes in
+                        ``document_chunks`` instead (``raw_chunks`` rows, ``raw`` empty: gateway.db.chunks).
 ``deliveries``          one row per (document, recipient): the transport state (api.DeliveryState), and for push
                         channels the attempt count, the last error and the peer's reference (issue 4).
 ``status_history``      business status events per (edoc, recipient), never forced monotonic
@@ -183,6 +184,8 @@ documents = Table(
     Column("sha256", String(64), nullable=False),
     Column("size", Integer, nullable=False),
     Column("raw", LargeBinary, nullable=False),
+    #: 0: the bytes are ``raw``; n > 0: they are the n rows of ``document_chunks`` and ``raw`` is empty.
+    Column("raw_chunks", Integer, nullable=False, server_default="0"),
     Column("received_at", UTCDateTime(), nullable=False),
     #: The system that submitted it; NULL for packages the gateway emitted itself.
     Column("submitted_by", String(SYSTEM_ID), nullable=True),
@@ -205,6 +208,15 @@ documents = Table(
     Index(None, "sender", "received_at"),
     Index(None, "related_doc_id"),
     Index(None, "received_at"),
+)
+
+#: The bytes of a package above 1 MiB, in pieces of 1 MiB, in order of ``seq`` (gateway.db.chunks).
+document_chunks = Table(
+    "document_chunks",
+    metadata,
+    Column("doc_id", String(ID), ForeignKey("documents.doc_id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
 )
 
 deliveries = Table(
@@ -361,6 +373,7 @@ __all__ = [
     "console_sessions",
     "deliveries",
     "delivery_attempts",
+    "document_chunks",
     "documents",
     "legacy_ids",
     "metadata",

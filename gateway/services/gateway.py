@@ -19,6 +19,7 @@ import logging
 import weakref
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gateway.config import Settings
 from gateway.db import Engine, Store, create_engine, head_revision
@@ -56,7 +57,8 @@ class GatewayService:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = Store(engine)
+        # Big packages read back (GetEdoc) spool where the web front spools big request bodies.
+        self.store = Store(engine, spool_dir=Path(settings.data_dir) / "spool")
         #: The credentials intake uses (loaded once): the receipt key and the trust store of package signatures.
         self.signing_key = signing_key
         self.trust = trust

@@ -78,10 +78,10 @@ class Mailbox:
             organ_id=delivery.recipient,
             detail={"delivery_id": delivery_id},
         )
-        raw = self.store.deliveries.fetch(delivery_id, now, audit)
-        if raw is None:  # pragma: no cover - deliveries are never deleted
+        payload = self.store.deliveries.fetch(delivery_id, now, audit)
+        if payload is None:  # pragma: no cover - deliveries are never deleted
             raise NotFoundError("no such delivery", delivery_id=delivery_id)
-        return Payload.of(raw)
+        return payload
 
     def acknowledge(self, system_id: str, delivery_id: str, outcome: AckOutcome, reason: str | None = None) -> None:
         """done → delivered, fail → failed; with the receiver's "emit 01 on acknowledge", the gateway's 01 is
