@@ -35,12 +35,14 @@ from gateway.db import (
     NewDocument,
     StatusRecord,
     Store,
+    SystemRecord,
     create_engine,
 )
 from gateway.db import tables as t
 from gateway.db.chunks import MissingChunk, chunk_count
 from gateway.db.claims import ClaimRequest
 from gateway.payload import Payload, PayloadWriter
+from gateway.services.mailbox import Mailbox
 
 NOW = datetime(2026, 3, 1, 8, 30, 15, tzinfo=UTC)
 MiB = 1 << 20
@@ -190,6 +192,30 @@ def test_a_fetched_big_package_is_spooled_in_the_stores_spool_directory(store: S
     assert len(opened) == 1 and opened[0].endswith("(deleted)")  # unlinked from the start: a crash leaves nothing
     payload.close()
     assert spool_fds(spool) == before
+
+
+def test_the_mailbox_hands_over_the_stores_spooled_payload(store: Store):
+    """``Mailbox.fetch_payload`` (GetEdoc's path) returns the store's payload itself, spooled; ``fetch`` is its
+    ``read()`` — both audited fetches of the receiver's own system."""
+    store.registry.add_system(
+        SystemRecord(
+            id="SYS-G22",
+            name="G22",
+            secret_enc=b"-",
+            secret_hash="-",
+            active=True,
+            created_at=NOW,
+            agencies=(MAILBOX_TO,),
+        )
+    )
+    data = random.Random(9).randbytes(3 * MiB + 9)
+    ids = store.documents.insert_document(new_doc(data, recipients=((MAILBOX_TO, "mailbox"),)))
+    mailbox = Mailbox(store, lambda: NOW)
+    with mailbox.fetch_payload("SYS-G22", ids[MAILBOX_TO]) as payload:
+        assert not payload.in_memory and payload.size == len(data)
+        assert payload.sha256 == hashlib.sha256(data).hexdigest()
+    assert mailbox.fetch("SYS-G22", ids[MAILBOX_TO]) == data
+    assert len(store.audit.entries(action="delivery.fetch", limit=10)) == 2
 
 
 def test_rows_stored_inline_before_0012_are_still_read(store: Store):

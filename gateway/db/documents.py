@@ -1,5 +1,8 @@
 """Documents (``documents``): stored packages, their bytes, the idempotency key, and the one write of intake.
 
+The bytes are inline in ``documents.raw`` up to 1 MiB and rows of ``document_chunks`` above, written and read only
+through :mod:`gateway.db.chunks` (issue 14): :meth:`DocumentRepository.payload` reads a big one spooled, never whole.
+
 :func:`write_document` is THE intake transaction's body (gateway.md Intake 7): the document with its raw bytes,
 one delivery per recipient (an outbox row for push channels), the status-history row of a status package, the
 signer certificate of a valid signature (:func:`gateway.db.certificates.record_signer`) and the audit entry. It

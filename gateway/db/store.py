@@ -4,8 +4,8 @@ aggregate, and the whole-database operations (schema, readiness).
 Plain values in, frozen dataclasses out (:mod:`gateway.db.records`), one transaction per method. The services never
 import SQLAlchemy; everything they need from the database is a repository method:
 
-* ``store.documents`` (:mod:`gateway.db.documents`) — stored packages, their bytes, the idempotency key, intake's
-  one transaction;
+* ``store.documents`` (:mod:`gateway.db.documents`) — stored packages, their bytes (inline up to 1 MiB, in
+  pieces above: :mod:`gateway.db.chunks`), the idempotency key, intake's one transaction;
 * ``store.deliveries`` (:mod:`gateway.db.deliveries`) — mailboxes (one agency's or a system's scope), fetch,
   acknowledgement, the sender's view, the operators' overview;
 * ``store.outbox`` (:mod:`gateway.db.outbox`) — the push queue: leases, attempts, re-drive;
