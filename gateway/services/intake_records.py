@@ -16,6 +16,7 @@ from gateway.db import AuditEntry, DocumentRecord, SignerCertificate
 from gateway.edxml import EdocPackage, Package, StatusPackage
 from gateway.edxml.dates import format_timestamp
 from gateway.errors import GatewayError
+from gateway.payload import Payload
 from gateway.services.routing import Plan
 from gateway.validation import ValidatedPackage
 from gateway.xmlcheck.signature import SignatureCheck, SignatureState
@@ -58,8 +59,9 @@ class IntakeAttempt:
     for_recipient: str | None = None
 
     @classmethod
-    def of(cls, system_id: str, data: bytes, **upstream: str | None) -> IntakeAttempt:
-        return cls(system_id=system_id, sha256=hashlib.sha256(data).hexdigest(), size=len(data), **upstream)
+    def of(cls, system_id: str, payload: Payload, **upstream: str | None) -> IntakeAttempt:
+        """Digest and size as the payload counted them when it was written (no second pass over the bytes)."""
+        return cls(system_id=system_id, sha256=payload.sha256, size=payload.size, **upstream)
 
     @property
     def upstream(self) -> bool:
