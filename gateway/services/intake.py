@@ -204,8 +204,12 @@ class Intake:
         sender_agency = self._authorise_sender(attempt, pkg.sender, lookup)
         recipients = self._route(attempt, pkg, lookup)
         check_inflation(pkg, self._limits)
-        check = check_signature(validated.tree, sender_agency, self._trust, self._settings, now)
+        check = check_signature(
+            validated.tree, sender_agency, self._trust, self._settings, now, spooled=validated.spooled
+        )
         pkg = signed_package(check, pkg)
+        warnings = validated.report.warnings
+        del validated  # the tree (a big package's largest copy) is not needed past the signature: not while storing
         if lookup.existing is not None:
             return self._duplicate(attempt, lookup.existing, now)
         try:
@@ -216,7 +220,7 @@ class Intake:
             if existing is None:
                 raise
             return self._duplicate(attempt, existing, now)
-        document = document_record(attempt, pkg, key, plan, check, validated, now)
+        document = document_record(attempt, pkg, key, plan, check, warnings, now)
         return self._persist(attempt, data, document, plan, recipients, signer_certificate(check, pkg.sender, now))
 
     # ------------------------------------------------------------------------------------------ stages

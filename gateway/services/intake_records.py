@@ -18,7 +18,6 @@ from gateway.edxml.dates import format_timestamp
 from gateway.errors import GatewayError
 from gateway.payload import Payload
 from gateway.services.routing import Plan
-from gateway.validation import ValidatedPackage
 from gateway.xmlcheck.signature import SignatureCheck, SignatureState
 
 _MAX_WARNINGS_KEPT = 20
@@ -87,7 +86,7 @@ def document_record(
     key: str,
     plan: Plan,
     check: SignatureCheck,
-    validated: ValidatedPackage,
+    warnings: list[dict[str, str]],
     now: datetime,
 ) -> DocumentRecord:
     """The stored metadata of an accepted package (what history, lists and reports read)."""
@@ -122,7 +121,7 @@ def document_record(
         signer_fingerprint=check.signer_fingerprint,
         subject=subject,
         code=code_text,
-        meta={**plan.meta, **_signature_meta(check), **_warnings_meta(validated.report.warnings)},
+        meta={**plan.meta, **_signature_meta(check), **_warnings_meta(warnings)},
         **dates,
     )
 
