@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 from typing import Literal
 
 from gateway.edxml.model import _ZIP_TYPES, ZIP_MAGIC
@@ -50,7 +51,7 @@ class StreamedBase64:
     def __init__(self, *, declared_zip: bool) -> None:
         self.declared_zip = declared_zip
         self.ok = True
-        self._parts: list[bytes] | None = []
+        self._kept: io.BytesIO | None = io.BytesIO()  # getvalue() hands its buffer over: no second copy
         self._head = b""
         self._tail = b""
         self._padded = False
@@ -79,17 +80,17 @@ class StreamedBase64:
     def _take(self, out: bytes) -> None:
         if len(self._head) < 4:
             self._head += out[: 4 - len(self._head)]
-        if self._parts is None:
+        if self._kept is None:
             return
-        self._parts.append(out)
+        self._kept.write(out)
         if not self.declared_zip and len(self._head) == 4 and self._head != ZIP_MAGIC:
-            self._parts = None  # not a zip: nothing more is kept
+            self._kept = None  # not a zip: nothing more is kept
 
     def result(self) -> bytes | None:
         """The decoded bytes of a zip, ``None`` for any other attachment; call only when :attr:`ok` after
         :meth:`finish`."""
         if self.declared_zip or self._head == ZIP_MAGIC:
-            return b"".join(self._parts or ())
+            return self._kept.getvalue() if self._kept is not None else b""
         return None
 
     def finish(self) -> None:
