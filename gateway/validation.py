@@ -14,8 +14,11 @@ from datetime import date
 from lxml import etree
 
 from gateway.edxml import CheckReport, Package, PackageKind, check, classify, read_tree
+from gateway.edxml.attachment_bytes import AttachmentMode
+from gateway.payload import Payload
 from gateway.xmlcheck import schema
-from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, parse_bytes
+from gateway.xmlcheck.bulk import SpooledTexts
+from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, HUGE_TREE_FROM, parse_bytes, parse_payload
 
 
 @dataclass(frozen=True)
@@ -26,14 +29,33 @@ class ValidatedPackage:
     package: Package
     tree: etree._ElementTree
     report: CheckReport
+    #: A spooled package's big texts, read from its spool rather than from the tree (``attachments="zips"``): the
+    #: signature check streams them too (:mod:`gateway.xmlcheck.bulk`).
+    spooled: SpooledTexts | None = None
 
 
-def validate_package(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, today: date | None = None) -> ValidatedPackage:
-    """Validate package bytes; raises the first failing stage's typed :class:`GatewayError`."""
-    tree = parse_bytes(data, max_bytes=max_bytes, what="edXML package")
+def validate_package(
+    data: bytes | Payload,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    today: date | None = None,
+    attachments: AttachmentMode = "all",
+) -> ValidatedPackage:
+    """Validate package bytes or a :class:`~gateway.payload.Payload` (a spooled one is parsed from its file);
+    raises the first failing stage's typed :class:`GatewayError`.
+
+    ``attachments="zips"`` (intake): every attachment's base64 is checked, only the zips' decoded bytes kept
+    (:mod:`gateway.edxml.attachment_bytes`)."""
+    if isinstance(data, Payload):
+        tree = parse_payload(data, max_bytes=max_bytes, what="edXML package")
+    else:
+        tree = parse_bytes(data, max_bytes=max_bytes, what="edXML package")
     kind = classify(tree.getroot())
     schema.validate(tree, kind)
-    package = read_tree(tree)
+    spooled = None
+    if attachments == "zips" and isinstance(data, Payload) and not data.in_memory:
+        spooled = SpooledTexts(data, huge_tree=data.size > HUGE_TREE_FROM)
+    package = read_tree(tree, attachments=attachments, spooled=spooled)
     report = check(package, today=today)
     report.raise_if_errors()
-    return ValidatedPackage(kind=kind, package=package, tree=tree, report=report)
+    return ValidatedPackage(kind=kind, package=package, tree=tree, report=report, spooled=spooled)

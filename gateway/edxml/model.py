@@ -207,13 +207,19 @@ class ManifestReference:
 
 @dataclass(frozen=True, kw_only=True)
 class Attachment:
-    """``AttachmentEncoded/Attachment``; ``data`` is the decoded payload as carried (usually a zip)."""
+    """``AttachmentEncoded/Attachment``; ``data`` is the decoded payload as carried (usually a zip).
+
+    ``data`` is ``None`` when the bytes were checked but not kept: intake reads a package with
+    ``read_tree(..., attachments="zips")``, which proves every attachment's base64 valid and keeps the decoded bytes
+    only of the zips (the inflation policy reads them), so that a 20 MB scan is not held decoded for nothing
+    (issue 14). ``None`` is never an empty attachment (that is ``b""``): code that needs the bytes reads the package
+    with the default ``attachments="all"``."""
 
     content_id: str
     attachment_name: str | None = None
     description: str | None = None
     content_type: str | None = None
-    data: bytes = b""
+    data: bytes | None = b""
     format: str | None = None
     field_name: str | None = None
     mime_type: str | None = None
@@ -221,7 +227,17 @@ class Attachment:
     @property
     def is_zip(self) -> bool:
         """Receivers must sniff (edxml.md §9): the zip magic, or the declared content type."""
-        return self.data[:4] == b"PK\x03\x04" or (self.content_type or "").lower() in _ZIP_TYPES
+        declared = (self.content_type or "").lower() in _ZIP_TYPES
+        return declared or (self.data is not None and self.data[:4] == ZIP_MAGIC)
+
+    @property
+    def kept(self) -> bool:
+        """The decoded bytes are here (False: checked at intake and not kept, see the class docstring)."""
+        return self.data is not None
+
+
+#: A zip archive's first local file header.
+ZIP_MAGIC = b"PK\x03\x04"
 
 
 _ZIP_TYPES = frozenset({"application/zip", "application/x-zip-compressed", "application/x-zip"})

@@ -12,12 +12,10 @@ element path; rules across fields are in :mod:`gateway.edxml.checks`.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from lxml import etree
 
 from gateway import ns
+from gateway.edxml.attachment_bytes import AttachmentBytes, AttachmentMode, decode_base64
 from gateway.edxml.codes import (
     BussinessDocType,
     PackageKind,
@@ -50,7 +48,8 @@ from gateway.edxml.model import (
     TraceHeaderList,
 )
 from gateway.edxml.nodes import READ_NS, Node, local_name, parse_bool, parse_date, parse_int, parse_timestamp
-from gateway.errors import AttachmentError, EdxmlStructureError, SignatureError
+from gateway.errors import EdxmlStructureError, SignatureError
+from gateway.xmlcheck.bulk import SpooledTexts
 from gateway.xmlcheck.paths import element_path
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, parse_bytes
 
@@ -97,9 +96,18 @@ def read_bytes(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Package:
     return read_tree(parse_bytes(data, max_bytes=max_bytes, what="edXML package"))
 
 
-def read_tree(tree: etree._ElementTree | etree._Element) -> Package:
+def read_tree(
+    tree: etree._ElementTree | etree._Element,
+    *,
+    attachments: AttachmentMode = "all",
+    spooled: SpooledTexts | None = None,
+) -> Package:
     """Read a parsed package (from :func:`gateway.xmlcheck.safe.parse_bytes`, or a signature's
-    ``signed_root`` — the only element a caller may trust after verification)."""
+    ``signed_root`` — the only element a caller may trust after verification).
+
+    ``attachments="zips"`` checks every attachment's base64 but keeps the decoded bytes only of zips
+    (:mod:`gateway.edxml.attachment_bytes`; intake); with ``spooled``, the tree's package in its spool file, the
+    base64 texts are read from the spool in pieces."""
     root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
     kind = classify(root)
     warnings: list[str] = []
@@ -108,7 +116,7 @@ def read_tree(tree: etree._ElementTree | etree._Element) -> Package:
     top = Node(root, "/edXML", warnings)
     if kind is PackageKind.STATUS:
         return _read_status(top, warnings)
-    return _read_edoc(top, warnings)
+    return _read_edoc(top, warnings, AttachmentBytes(attachments, spooled))
 
 
 def _organization(node: Node) -> Organization:
@@ -149,7 +157,7 @@ def _staff_info(node: Node | None) -> StaffInfo | None:
     return info if info != StaffInfo() else None
 
 
-def _read_edoc(top: Node, warnings: list[str]) -> EdocPackage:
+def _read_edoc(top: Node, warnings: list[str], decoder: AttachmentBytes) -> EdocPackage:
     env = top.req("edXMLEnvelope")
     head = env.req("edXMLHeader")
     header = _message_header(head.req("MessageHeader"))
@@ -166,7 +174,9 @@ def _read_edoc(top: Node, warnings: list[str]) -> EdocPackage:
         for n in (manifest.all("Reference") if manifest is not None else [])
     )
     encoded = top.opt("AttachmentEncoded") or env.opt("AttachmentEncoded")
-    attachments = tuple(_attachment(n) for n in encoded.all("Attachment")) if encoded is not None else ()
+    nodes = encoded.all("Attachment") if encoded is not None else []
+    decoder.prepare(nodes)
+    attachments = tuple(_attachment(n, i, decoder) for i, n in enumerate(nodes))
     return EdocPackage(
         message_header=header,
         trace_header_list=trace,
@@ -305,30 +315,24 @@ def _signature(head: Node) -> SignatureBlock | None:
     return None
 
 
-def _attachment(node: Node) -> Attachment:
+def _attachment(node: Node, index: int, decoder: AttachmentBytes) -> Attachment:
     enc = node.opt("ContentTransferEncoded")
-    raw = (enc.text or "") if enc is not None else ""  # Node.text: a comment cannot cut the payload short
+    raw = ""
+    if decoder.keep_all:
+        raw = (enc.text or "") if enc is not None else ""  # Node.text: a comment cannot cut the payload short
+    elif enc is not None and len(enc.el):
+        enc.text  # noqa: B018 - refuses a child node (EDXML.VALUE) exactly where the full read does
+    path = f"{node.path}/ContentTransferEncoded"
     return Attachment(
         content_id=strip_cid(node.s_req("ContentId")),
         attachment_name=node.s("AttachmentName"),
         description=node.s("Description"),
-        content_type=node.s("ContentType"),
-        data=decode_base64(raw, f"{node.path}/ContentTransferEncoded"),
+        content_type=(content_type := node.s("ContentType")),
+        data=decode_base64(raw, path) if decoder.keep_all else decoder.data(index, enc, path, content_type),
         format=node.s("Format"),
         field_name=node.s("FieldName"),
         mime_type=node.s("MimeType"),
     )
-
-
-def decode_base64(text: str, path: str) -> bytes:
-    """Strict base64 (RFC 4648 alphabet, padding checked); MIME line breaks and spaces are tolerated."""
-    data = text.encode("ascii", errors="replace")
-    if any(c in data for c in b" \t\r\n"):
-        data = data.translate(None, b" \t\r\n")
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise AttachmentError(f"attachment content is not valid base64: {exc}", path=path) from None
 
 
 def _read_status(top: Node, warnings: list[str]) -> StatusPackage:

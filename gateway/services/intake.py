@@ -67,6 +67,7 @@ from gateway.errors import (
     RouteError,
     UnavailableError,
 )
+from gateway.payload import Payload
 from gateway.services.access import acts_for
 from gateway.services.api import Receipt
 from gateway.services.intake_limits import IntakeLimits, check_counts, check_inflation
@@ -119,14 +120,22 @@ class Intake:
         self._upstream_configured = upstream_configured
 
     def submit(
-        self, system_id: str, data: bytes, expected: PackageKind | None = None, *, declared_sender: str | None = None
+        self,
+        system_id: str,
+        data: bytes | Payload,
+        expected: PackageKind | None = None,
+        *,
+        declared_sender: str | None = None,
     ) -> Receipt:
-        """A package from an authenticated system (:meth:`gateway.services.api.GatewayApi.submit`)."""
-        return self._run(IntakeAttempt.of(system_id, data), data, expected, declared_sender)
+        """A package from an authenticated system (:meth:`gateway.services.api.GatewayApi.submit`): its bytes, or
+        a :class:`~gateway.payload.Payload` an edge spooled (a big package is then never whole in memory as bytes:
+        parsed from the spool, its base64 read from it in pieces, stored from it in chunks — issue 14)."""
+        payload = _payload(data)
+        return self._run(IntakeAttempt.of(system_id, payload), payload, expected, declared_sender)
 
     def ingest_upstream(
         self,
-        data: bytes,
+        data: bytes | Payload,
         *,
         source: str,
         channel: str = UPSTREAM_CHANNEL,
@@ -142,13 +151,14 @@ class Intake:
         refused rather than acknowledged and dropped. Idempotent; audit rows carry source, channel, reference."""
         if channel not in AXIS_CHANNELS:
             raise ValueError(f"not the channel of an axis: {channel!r}")
+        payload = _payload(data)
         attempt = IntakeAttempt.of(
-            UPSTREAM_SYSTEM, data, source=source, channel=channel, reference=reference, for_recipient=recipient
+            UPSTREAM_SYSTEM, payload, source=source, channel=channel, reference=reference, for_recipient=recipient
         )
-        return self._run(attempt, data, None, None)
+        return self._run(attempt, payload, None, None)
 
     def _run(
-        self, attempt: IntakeAttempt, data: bytes, expected: PackageKind | None, declared_sender: str | None
+        self, attempt: IntakeAttempt, data: Payload, expected: PackageKind | None, declared_sender: str | None
     ) -> Receipt:
         """The pipeline with its refusal audit row, counted once in ``edoc_intake_total`` (:mod:`gateway.metrics`)
         under the edge the request came through (bound by the web edge; ``upstream`` for a polled package)."""
@@ -174,7 +184,7 @@ class Intake:
     def _accept(
         self,
         attempt: IntakeAttempt,
-        data: bytes,
+        data: Payload,
         expected: PackageKind | None,
         declared_sender: str | None,
         now: datetime,
@@ -194,8 +204,12 @@ class Intake:
         sender_agency = self._authorise_sender(attempt, pkg.sender, lookup)
         recipients = self._route(attempt, pkg, lookup)
         check_inflation(pkg, self._limits)
-        check = check_signature(validated.tree, sender_agency, self._trust, self._settings, now)
+        check = check_signature(
+            validated.tree, sender_agency, self._trust, self._settings, now, spooled=validated.spooled
+        )
         pkg = signed_package(check, pkg)
+        warnings = validated.report.warnings
+        del validated  # the tree (a big package's largest copy) is not needed past the signature: not while storing
         if lookup.existing is not None:
             return self._duplicate(attempt, lookup.existing, now)
         try:
@@ -206,14 +220,18 @@ class Intake:
             if existing is None:
                 raise
             return self._duplicate(attempt, existing, now)
-        document = document_record(attempt, pkg, key, plan, check, validated, now)
+        document = document_record(attempt, pkg, key, plan, check, warnings, now)
         return self._persist(attempt, data, document, plan, recipients, signer_certificate(check, pkg.sender, now))
 
     # ------------------------------------------------------------------------------------------ stages
 
-    def _parse(self, attempt: IntakeAttempt, data: bytes, now: datetime) -> ValidatedPackage:
+    def _parse(self, attempt: IntakeAttempt, data: Payload, now: datetime) -> ValidatedPackage:
+        # Attachments: the base64 of each is checked, only zips are kept decoded (the inflation check reads them).
         validated = validate_package(
-            data, max_bytes=self._settings.max_package_bytes, today=now.astimezone(VN_TZ).date()
+            data,
+            max_bytes=self._settings.max_package_bytes,
+            today=now.astimezone(VN_TZ).date(),
+            attachments="zips",
         )
         pkg = validated.package
         attempt.kind, attempt.sender, attempt.document_id = validated.kind.value, pkg.sender, pkg.document_id
@@ -263,7 +281,7 @@ class Intake:
     def _persist(
         self,
         attempt: IntakeAttempt,
-        data: bytes,
+        data: Payload,
         document: DocumentRecord,
         plan: Plan,
         recipients: Recipients,
@@ -331,6 +349,11 @@ class Intake:
 
 
 # ================================================================================================ helpers
+
+
+def _payload(data: bytes | Payload) -> Payload:
+    """The one wrapping of bytes (their SHA-256 counted once, here); a payload passes as it is."""
+    return data if isinstance(data, Payload) else Payload.of(data)
 
 
 def _may_send_as(lookup: IntakeLookup, sender: str) -> bool:

@@ -16,8 +16,8 @@ from gateway.db import AuditEntry, DocumentRecord, SignerCertificate
 from gateway.edxml import EdocPackage, Package, StatusPackage
 from gateway.edxml.dates import format_timestamp
 from gateway.errors import GatewayError
+from gateway.payload import Payload
 from gateway.services.routing import Plan
-from gateway.validation import ValidatedPackage
 from gateway.xmlcheck.signature import SignatureCheck, SignatureState
 
 _MAX_WARNINGS_KEPT = 20
@@ -58,8 +58,9 @@ class IntakeAttempt:
     for_recipient: str | None = None
 
     @classmethod
-    def of(cls, system_id: str, data: bytes, **upstream: str | None) -> IntakeAttempt:
-        return cls(system_id=system_id, sha256=hashlib.sha256(data).hexdigest(), size=len(data), **upstream)
+    def of(cls, system_id: str, payload: Payload, **upstream: str | None) -> IntakeAttempt:
+        """Digest and size as the payload counted them when it was written (no second pass over the bytes)."""
+        return cls(system_id=system_id, sha256=payload.sha256, size=payload.size, **upstream)
 
     @property
     def upstream(self) -> bool:
@@ -85,7 +86,7 @@ def document_record(
     key: str,
     plan: Plan,
     check: SignatureCheck,
-    validated: ValidatedPackage,
+    warnings: list[dict[str, str]],
     now: datetime,
 ) -> DocumentRecord:
     """The stored metadata of an accepted package (what history, lists and reports read)."""
@@ -120,7 +121,7 @@ def document_record(
         signer_fingerprint=check.signer_fingerprint,
         subject=subject,
         code=code_text,
-        meta={**plan.meta, **_signature_meta(check), **_warnings_meta(validated.report.warnings)},
+        meta={**plan.meta, **_signature_meta(check), **_warnings_meta(warnings)},
         **dates,
     )
 

@@ -19,6 +19,7 @@ from gateway.config import Settings
 from gateway.db import AgencyRecord
 from gateway.edxml import EdocPackage, Package, StatusPackage, read_tree
 from gateway.errors import SignatureError
+from gateway.xmlcheck.bulk import SpooledTexts
 from gateway.xmlcheck.signature import (
     SignatureCheck,
     SignatureState,
@@ -30,9 +31,16 @@ from gateway.xmlcheck.trust import TrustStore
 
 
 def check_signature(
-    tree: etree._ElementTree, agency: AgencyRecord, trust: TrustStore, settings: Settings, now: datetime
+    tree: etree._ElementTree,
+    agency: AgencyRecord,
+    trust: TrustStore,
+    settings: Settings,
+    now: datetime,
+    *,
+    spooled: SpooledTexts | None = None,
 ) -> SignatureCheck:
-    """The agency's policy over ``tree``. Binding is enforced whenever a signature is verified."""
+    """The agency's policy over ``tree``. Binding is enforced whenever a signature is verified. With ``spooled``
+    (a package parsed from its spool) the digest streams its big texts and ``tree`` is spent afterwards."""
     state = inspect_signature(tree)
     if agency.signature_policy == "off" or (
         agency.signature_policy == "verify-if-present" and state is not SignatureState.PRESENT
@@ -44,7 +52,7 @@ def check_signature(
         crl_soft_fail=settings.crl_soft_fail,
         require_signature=True,
     )
-    check = verify_package(tree, trust, policy, max_bytes=settings.max_package_bytes)
+    check = verify_package(tree, trust, policy, max_bytes=settings.max_package_bytes, spooled=spooled)
     if agency.cert_fingerprints:
         bound = check.signer_fingerprint in agency.cert_fingerprints
     else:

@@ -27,12 +27,13 @@ from typing import Any, Final
 from lxml import etree
 
 from gateway.errors import EdxmlForbiddenError, EdxmlParseError, SizeLimitError
+from gateway.payload import Payload
 
 #: gateway.md Intake 1: the default package size limit.
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 #: libxml2 refuses text nodes above 10,000,000 bytes unless huge_tree is on (XML_MAX_TEXT_LENGTH).
-_HUGE_TREE_FROM = 9_000_000
+HUGE_TREE_FROM = 9_000_000
 
 # A cheap pre-scan for ASCII-compatible encodings; the post-parse docinfo check catches the rest
 # (UTF-16 input, for example).
@@ -80,14 +81,43 @@ def parse_bytes(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = 
     check_size(len(data), max_bytes, what)
     if _FORBIDDEN.search(_prolog(data)):
         raise EdxmlForbiddenError(f"{what} contains a DOCTYPE or ENTITY declaration, which is not allowed")
-    parser = make_parser(huge_tree=len(data) > _HUGE_TREE_FROM)
+    parser = make_parser(huge_tree=len(data) > HUGE_TREE_FROM)
     try:
         root = etree.fromstring(bytes(data), parser=parser)
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (None, None)
         raise EdxmlParseError(f"{what} is not well-formed XML: {exc.msg}", line=line, column=col) from None
+    return _checked(root.getroottree(), parser, what)
+
+
+def parse_payload(
+    payload: Payload, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML document"
+) -> etree._ElementTree:
+    """:func:`parse_bytes` on a :class:`~gateway.payload.Payload`, with the same rules in the same order.
+
+    A payload in memory takes :func:`parse_bytes` itself (the 10 KB package: no file object in the way). A spooled
+    one is parsed from :meth:`Payload.open`: libxml2 pulls it in pieces, so the only whole copy of the package in
+    memory is the tree (issue 14). The size limit is judged on ``payload.size`` before anything is read, the prolog
+    check on its first MiB (where :func:`_prolog` looks in bytes too); the docinfo and namespace checks follow the
+    parse as for bytes."""
+    if payload.in_memory:
+        return parse_bytes(payload.read(), max_bytes=max_bytes, what=what)
+    check_size(payload.size, max_bytes, what)
+    if _FORBIDDEN.search(_prolog(payload.head(1 << 20))):
+        raise EdxmlForbiddenError(f"{what} contains a DOCTYPE or ENTITY declaration, which is not allowed")
+    parser = make_parser(huge_tree=payload.size > HUGE_TREE_FROM)
+    try:
+        with payload.open() as fh:
+            tree = etree.parse(fh, parser=parser)
+    except etree.XMLSyntaxError as exc:
+        line, col = exc.position if exc.position else (None, None)
+        raise EdxmlParseError(f"{what} is not well-formed XML: {exc.msg}", line=line, column=col) from None
+    return _checked(tree, parser, what)
+
+
+def _checked(tree: etree._ElementTree, parser: etree.XMLParser, what: str) -> etree._ElementTree:
+    """The checks after a parse: namespace well-formedness, then no DOCTYPE (whatever the encoding hid)."""
     _refuse_namespace_errors(parser, what)
-    tree = root.getroottree()
     docinfo = tree.docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise EdxmlForbiddenError(f"{what} contains a DOCTYPE declaration, which is not allowed")
@@ -159,7 +189,7 @@ def parse_bounded(
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=len(data) > _HUGE_TREE_FROM,
+        huge_tree=len(data) > HUGE_TREE_FROM,
         remove_blank_text=False,
         remove_comments=strip_comments,
         collect_ids=False,

@@ -40,6 +40,7 @@ from lxml import etree
 
 from gateway.ns import EDXML_READ
 from gateway.xmlcheck import dsig, enveloped
+from gateway.xmlcheck.bulk import SpooledTexts
 from gateway.xmlcheck.certs import organ_ids
 from gateway.xmlcheck.safe import DEFAULT_MAX_BYTES, make_parser, parse_bytes
 from gateway.xmlcheck.trust import TrustPolicy, TrustStore, ValidatedPath, validated_path
@@ -122,6 +123,8 @@ class SignatureCheck:
         if self.signxml_root is not None:
             return self.signxml_root
         if self.signed_xml is None:
+            if self.state is SignatureState.VALID:  # streamed into the digest (verify_package's ``spooled``)
+                raise ValueError("the signed content was streamed, not kept: read the input (signed_is_input)")
             return None
         return etree.fromstring(self.signed_xml, make_parser(huge_tree=True))
 
@@ -182,6 +185,7 @@ def verify_package(
     policy: VerifyPolicy = _DEFAULT_POLICY,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    spooled: SpooledTexts | None = None,
 ) -> SignatureCheck:
     """Verify the package signature against ``trust`` under ``policy``.
 
@@ -195,6 +199,10 @@ def verify_package(
     Order: structure → algorithms → certificate path → validity → revocation → XML cryptography (on the
     parsed tree; signxml for the rare shapes the fast path hands back). The cheap, local refusals come first; the
     cryptography only ever sees a signature in the one allowed place and a certificate we already trust.
+
+    ``spooled`` (intake, a package parsed from its spool file): the digest streams the big texts from the spool
+    and the tree is spent afterwards; when it did, ``signed_xml`` is ``None`` and ``signed_is_input`` true
+    (:func:`gateway.xmlcheck.enveloped.verify_enveloped`).
     """
     if isinstance(data, bytes | bytearray | memoryview):
         raw: bytes | None = bytes(data)
@@ -216,7 +224,7 @@ def verify_package(
     validated = validated_path(leaf, certs, trust, at, policy.trust)
 
     try:
-        content = enveloped.verify_enveloped(root, signature, leaf)
+        content = enveloped.verify_enveloped(root, signature, leaf, spooled=spooled)
     except enveloped.Refused as exc:
         dsig.fail(exc.reason, str(exc))
     check = _valid(leaf, validated, sig_uri, digest_uri)
