@@ -67,6 +67,7 @@ from gateway.errors import (
     RouteError,
     UnavailableError,
 )
+from gateway.payload import Payload
 from gateway.services.access import acts_for
 from gateway.services.api import Receipt
 from gateway.services.intake_limits import IntakeLimits, check_counts, check_inflation
@@ -119,9 +120,16 @@ class Intake:
         self._upstream_configured = upstream_configured
 
     def submit(
-        self, system_id: str, data: bytes, expected: PackageKind | None = None, *, declared_sender: str | None = None
+        self,
+        system_id: str,
+        data: bytes | Payload,
+        expected: PackageKind | None = None,
+        *,
+        declared_sender: str | None = None,
     ) -> Receipt:
         """A package from an authenticated system (:meth:`gateway.services.api.GatewayApi.submit`)."""
+        if isinstance(data, Payload):  # bridge until intake reads a Payload itself (issue 14, intake part)
+            data = data.read()
         return self._run(IntakeAttempt.of(system_id, data), data, expected, declared_sender)
 
     def ingest_upstream(
