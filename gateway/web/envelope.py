@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Final
 
 from lxml import etree
@@ -39,22 +40,24 @@ def parse_envelope(
     return check_envelope(root, max_identifier, understood)
 
 
-def read_envelope(
-    body: IO[bytes],
-    length: int,
-    max_bytes: int,
-    limits: TreeLimits,
-    max_identifier: int,
-    understood: frozenset[str],
-    packages: RequestPackages,
-) -> etree._Element:
+@dataclass(frozen=True)
+class EnvelopeRules:
+    """What :func:`read_envelope` holds a request to (the guard's settings)."""
+
+    max_bytes: int
+    limits: TreeLimits
+    max_identifier: int
+    understood: frozenset[str]
+
+
+def read_envelope(body: IO[bytes], length: int, rules: EnvelopeRules, packages: RequestPackages) -> etree._Element:
     """:func:`parse_envelope` of the request body in a file, each package's text decoded into ``packages`` instead
     of the tree (:mod:`gateway.web.envelope_stream`): the same refusals, in the same order."""
     with _parse_refusals():
         root = parse_bounded_file(
-            body, length, limits, max_bytes=max_bytes, what="SOAP envelope", bulk_text=packages.text_for
+            body, length, rules.limits, max_bytes=rules.max_bytes, what="SOAP envelope", bulk_text=packages.text_for
         ).getroot()
-    return check_envelope(root, max_identifier, understood)
+    return check_envelope(root, rules.max_identifier, rules.understood)
 
 
 @contextlib.contextmanager
@@ -139,4 +142,4 @@ def check_identifier(element: etree._Element | None, path: str, limit: int) -> N
         )
 
 
-__all__ = ["check_envelope", "check_identifier", "parse_envelope", "read_envelope"]
+__all__ = ["EnvelopeRules", "check_envelope", "check_identifier", "parse_envelope", "read_envelope"]

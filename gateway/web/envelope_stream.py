@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 import secrets
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -176,15 +178,28 @@ class RequestPackages:
             text.discard()
         self._texts.clear()
 
+    def __enter__(self) -> RequestPackages:
+        return self
 
-def request_body(environ: dict[str, Any], length: int, spool_dir: Path) -> IO[bytes]:
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def request_body(environ: dict[str, Any], length: int, spool_dir: Path) -> Iterator[IO[bytes]]:
     """The request body as a seekable file of exactly ``length`` bytes: the front's spool itself, or (another
-    server's stream) a copy, refused with 400 if the client sent less."""
+    server's stream) a copy, refused with 400 if the client sent less, and closed after."""
     stream = environ["wsgi.input"]
     seekable = getattr(stream, "seekable", None)
     if callable(seekable) and seekable() and stream.tell() == 0 and stream.seek(0, 2) == length:
         stream.seek(0)
-        return stream
+        yield stream
+        return
+    with _copy(stream, length, spool_dir) as copy:
+        yield copy
+
+
+def _copy(stream: Any, length: int, spool_dir: Path) -> IO[bytes]:
     spool_dir.mkdir(parents=True, exist_ok=True)
     copy = tempfile.SpooledTemporaryFile(max_size=1 << 20, dir=spool_dir)  # noqa: SIM115 - the caller closes it
     try:
@@ -217,11 +232,12 @@ def package_text(environ: dict[str, Any], package: Payload) -> str:
     return token
 
 
-def answer_body(body: bytes, environ: dict[str, Any], spool_dir: Path) -> bytes | Payload:
-    """spyne's answer with each placeholder replaced by its package's base64, in a spool file when there is one;
-    the packages are closed."""
+def answer_body(body: bytes, environ: dict[str, Any], spool_dir: Path, *, ok: bool) -> bytes | Payload:
+    """spyne's answer with each placeholder replaced by its package's base64, in a spool file when there is one
+    (``ok``: spyne answered without a Fault); the packages are closed."""
     packages: dict[str, Payload] = environ.pop(ENV_ANSWER_PACKAGES, {})
-    if not packages:
+    if not packages or not ok:
+        close_answer_packages(packages)
         return body
     try:
         writer = PayloadWriter(spool_dir)
