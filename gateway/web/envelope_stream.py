@@ -35,7 +35,7 @@ from typing import IO, Any, Final
 from lxml import etree
 
 from gateway.errors import RequestError
-from gateway.payload import CHUNK, Payload, PayloadTooLarge, PayloadWriter
+from gateway.payload import CHUNK, MEMORY_LIMIT, Payload, PayloadTooLarge, PayloadWriter
 from gateway.web.rawhttp import Refusal
 from gateway.xmlcheck.safe import check_size
 
@@ -56,7 +56,8 @@ class Base64Text:
     whitespace (space, tab, CR, LF) ignored anywhere, the base64 alphabet only, padding (at most two ``=``) only at
     the end and only where it completes the last group. Pieces may split a group or the padding anywhere."""
 
-    def __init__(self, writer: PayloadWriter, path: str, max_bytes: int) -> None:
+    def __init__(self, writer: PayloadWriter, path: str, max_bytes: int, *, batch: int = _DECODE_CHARS) -> None:
+        self._batch = batch  # characters gathered before they are decoded (small in tests: every split is tried)
         self._writer: PayloadWriter | None = writer
         self._path = path
         self._max = max_bytes
@@ -75,7 +76,7 @@ class Base64Text:
             return
         self._pending.append(text)
         self._pending_chars += len(text)
-        if self._pending_chars >= _DECODE_CHARS:
+        if self._pending_chars >= self._batch:
             self._flush()
 
     def end(self) -> None:
@@ -222,9 +223,9 @@ def _copy(stream: Any, length: int, spool_dir: Path) -> IO[bytes]:
 
 
 def package_text(environ: dict[str, Any], package: Payload) -> str:
-    """The text spyne writes for an answer's package: the base64 itself for a package in memory (the small answer
+    """The text spyne writes for an answer's package: the base64 itself for a package up to 1 MiB (the small answer
     as before), else a placeholder that :func:`answer_body` replaces by the package streamed from its file."""
-    if package.in_memory:
+    if package.size <= MEMORY_LIMIT:
         with package:
             return base64.b64encode(package.read()).decode("ascii")
     token = f"edoc-gateway-package-{secrets.token_hex(16)}"

@@ -61,10 +61,12 @@ def parse_bounded_file(
     max_bytes: int = DEFAULT_MAX_BYTES,
     what: str = "XML document",
     bulk_text: Callable[[etree._Element], TextSink],
+    chunk: int = CHUNK,
 ) -> etree._ElementTree:
     """The first ``size`` bytes of the seekable ``body`` as :func:`parse_bounded` with ``strip_comments`` and
     ``forbid_pis`` would parse them (module docstring), except that the text of each element at a ``limits.bulk``
-    path goes to ``bulk_text(element)`` instead of the tree. ``body`` is read twice and left at its end."""
+    path goes to ``bulk_text(element)`` instead of the tree. ``body`` is read twice and left at its end; ``chunk``
+    (the piece libxml2 is fed) is parse_bounded's, and smaller only in tests that split a document everywhere."""
     check_size(size, max_bytes, what)
     _first_pass(body, size, limits, what)
     target = _Target(limits, what, bulk_text)
@@ -83,7 +85,7 @@ def parse_bounded_file(
     errors = _ERRORS.start()
     try:
         while remaining > 0:
-            piece = body.read(min(CHUNK, remaining))
+            piece = body.read(min(chunk, remaining))
             if not piece:
                 break
             remaining -= len(piece)
