@@ -44,7 +44,7 @@ ENV_PACKAGES: Final = "edoc_gateway.packages"
 ENV_ANSWER_PACKAGES: Final = "edoc_gateway.answer_packages"
 #: What :func:`gateway.web.soap_types.decode_package` tolerates between base64 characters.
 _WHITESPACE: Final = str.maketrans("", "", " \t\r\n")
-_BASE64: Final = re.compile(r"[A-Za-z0-9+/]*(={0,2})")
+_BASE64: Final = re.compile(r"[A-Za-z0-9+/]*(=*)")
 #: Base64 text decoded at a time (a multiple of 4): large enough that per-piece costs vanish.
 _DECODE_CHARS: Final = 256 * 1024
 #: Package bytes encoded at a time for an answer (a multiple of 3, so the pieces' base64 concatenate).
@@ -53,8 +53,9 @@ _ENCODE_BYTES: Final = 3 * 256 * 1024
 
 class Base64Text:
     """One package parameter's text → its decoded bytes, as :func:`decode_package` would decode the whole text:
-    whitespace (space, tab, CR, LF) ignored anywhere, the base64 alphabet only, padding (at most two ``=``) only at
-    the end and only where it completes the last group. Pieces may split a group or the padding anywhere."""
+    whitespace (space, tab, CR, LF) ignored anywhere, the base64 alphabet only, padding only at the end: one ``=``
+    after 3 characters of a group, two after 2, any number after complete groups (as :func:`base64.b64decode` with
+    ``validate=True`` accepts them). Pieces may split a group or the padding anywhere."""
 
     def __init__(self, writer: PayloadWriter, path: str, max_bytes: int, *, batch: int = _DECODE_CHARS) -> None:
         self._batch = batch  # characters gathered before they are decoded (small in tests: every split is tried)
@@ -121,7 +122,7 @@ class Base64Text:
             return
         if self._pads:  # only more padding may follow padding
             self._pads += len(text)
-            self._bad = text.strip("=") != "" or self._pads > 2
+            self._bad = text.strip("=") != ""
             return
         match = _BASE64.fullmatch(text)
         if match is None:
