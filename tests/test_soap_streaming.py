@@ -14,6 +14,7 @@ GetEdoc from a file — in bounded memory, and with exactly the verdicts of the 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import os
 import random
@@ -121,7 +122,7 @@ def _lxml_refuses_a_name(data: bytes) -> bool:
     return False
 
 
-PAYLOAD = bytes(range(256)) * 4 + b"tail"  # every byte value; 1,028 bytes: no padding... see the padded ones below
+PAYLOAD = bytes(range(256)) * 4 + b"tail"  # every byte value; 1,028 bytes, so its base64 ends with padding
 TEXT = base64.b64encode(PAYLOAD).decode()
 
 
@@ -131,7 +132,7 @@ def test_every_split_of_a_valid_envelope_gives_the_tree_and_the_bytes_of_the_who
     for text in (TEXT, wrapped, " \t" + wrapped + "\r\n  ", "QUJD<!---->RA==", "QU<!-- c -->JD\nRA=<!---->="):
         tree, packages = _same(_send(text), tmp_path, chunk)
         assert tree != "refused"
-        assert list(packages.values())[0] == base64.b64decode(text.replace("<!---->", "").replace("<!-- c -->", ""))
+        assert next(iter(packages.values())) == base64.b64decode(text.replace("<!---->", "").replace("<!-- c -->", ""))
 
 
 def test_the_package_text_split_at_every_offset_decodes_to_the_same_bytes(tmp_path):
@@ -337,7 +338,7 @@ def test_a_20_mb_get_edoc_answer_does_not_hold_its_base64_in_the_worker(server):
     body = envelope(f"<t:SendEdoc><t:edxmlPackage>{base64.b64encode(package).decode()}</t:edxmlPackage></t:SendEdoc>")
     sent = post(server.url + "/soap", envelope_with_token(body, "sys-sender"), timeout=120)
     assert not sent.fault, sent.body[:500]
-    delivery = "dlv-" + __import__("hashlib").sha256(package).hexdigest()[:16]
+    delivery = "dlv-" + hashlib.sha256(package).hexdigest()[:16]
     pid = _worker_pid(server)
     for _ in range(2):  # warm: the answer path's imports and buffers
         small = envelope(f"<t:GetEdoc><t:deliveryId>{delivery}</t:deliveryId></t:GetEdoc>")

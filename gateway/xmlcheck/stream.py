@@ -112,8 +112,8 @@ def parse_bounded_file(
 
 class _ErrorCapture(etree.PyErrorLog):
     """libxml2's messages of a parse with a target, which lxml keeps from the parser's ``error_log`` and does not
-    raise for namespace errors (a tree parser raises them at its close: tests/test_soap_streaming.py). Every error of a thread
-    also goes to the thread's global log; this one, installed as that log (``use_global_python_log`` is per
+    raise for namespace errors (a tree parser raises them at its close: tests/test_soap_streaming.py). Every error
+    of a thread also goes to the thread's global log; this one, installed as that log (``use_global_python_log`` is per
     thread), keeps the entries while a parse of this thread collects them and drops them otherwise — never to
     the logging system: a message can quote the document."""
 
