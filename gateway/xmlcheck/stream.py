@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any, Final, NamedTuple, Protocol
 
 from lxml import etree
@@ -182,6 +182,38 @@ class _Start(NamedTuple):
     attrib: dict[str, str]
 
 
+class _Long(str):
+    """A text cut short (:meth:`_Target.data`) that reports its true length to the shape counter."""
+
+    def __new__(cls, length: int) -> _Long:
+        text = super().__new__(cls, "")
+        text.length = length  # type: ignore[attr-defined]
+        return text
+
+    def __len__(self) -> int:
+        return self.length  # type: ignore[attr-defined,no-any-return]
+
+
+class _Ended:
+    """An ended element as the shape counter reads it (its text, its children's tails), with the true length of a
+    text cut short."""
+
+    def __init__(self, element: etree._Element, long: dict[tuple[Any, str], int]) -> None:
+        self._element = element
+        self._long = long
+        n = long.get((element, "text"))
+        self.text = element.text if n is None else _Long(n)
+
+    def __iter__(self) -> Iterator[Any]:
+        for child in self._element:
+            n = self._long.get((child, "tail"))
+            yield child if n is None else _Tail(_Long(n))
+
+
+class _Tail(NamedTuple):
+    tail: str
+
+
 class _Target:
     """The parser target: a :class:`etree.TreeBuilder` with the limits counted on each event and the bulk text
     diverted. An error is kept until the end of the piece being parsed (:meth:`raise_pending`), and nothing more
@@ -204,6 +236,10 @@ class _Target:
         self._sink_depth = 0
         self._pending: GatewayError | None = None
         self._tags: list[str] = []  # the open elements' tags, as the builder knows them
+        self._limit = limits.max_text_chars
+        self._run = 0  # characters of the text being parsed (an element's text or tail) ...
+        self._run_owner: tuple[Any, str] = (None, "tail")  # ... whose it is
+        self._long: dict[tuple[Any, str], int] = {}  # the length of each text cut short for being over the limit
         self.broken_name = False
 
     def raise_pending(self) -> None:
@@ -251,6 +287,7 @@ class _Target:
             self.broken_name = True
             element = self._builder.start(_BROKEN_TAG, {}, {})
         self._tags.append(element.tag)
+        self._run, self._run_owner = 0, (element, "text")
         if self._bulk and tuple(shape.local) in self._bulk:
             self._sink = self._bulk_text(element)
             self._sink_depth = len(shape.local)
@@ -274,15 +311,22 @@ class _Target:
         if self._sink is not None and self._sink_depth == len(self._shape.local):
             self._end_sink()
         element = self._builder.end(self._tags.pop())  # libxml2 has matched the end tag to the open element
-        self._shape.check((("end", element),))
+        self._shape.check((("end", _Ended(element, self._long)),))
+        self._run, self._run_owner = 0, (element, "tail")
 
     def data(self, text: str) -> None:
         if self._pending is not None:
             return
         if self._sink is not None:
             self._step(lambda: self._sink.write(text))  # type: ignore[union-attr]
-        else:
+            return
+        # A text over the limit is refused where parse_bounded refuses it (at its element's end, with its length),
+        # but only counted past the limit: an 8 MB identifier is not held as a str and then as a tree text (RSS).
+        self._run += len(text)
+        if self._run <= self._limit:
             self._builder.data(text)
+        else:
+            self._long[self._run_owner] = self._run
 
     def pi(self, target: str, data: str | None = None) -> None:
         self._step(lambda: self._shape.check((("pi", None),)))
