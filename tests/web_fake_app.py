@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from gateway.config import load_settings
 from gateway.edxml.codes import PackageKind, StatusCode
 from gateway.errors import AccessError, AuthError, DuplicateError, NotFoundError, ReplayError
+from gateway.payload import Payload
 from gateway.services.api import (
     AckOutcome,
     AgencyInfo,
@@ -107,7 +108,9 @@ class FakeApi:
 
     # ------------------------------------------------------------------------------------------ intake
 
-    def submit(self, system_id: str, data: bytes, expected: PackageKind | None = None) -> Receipt:
+    def submit(self, system_id: str, data: bytes | Payload, expected: PackageKind | None = None) -> Receipt:
+        if isinstance(data, Payload):  # the SOAP edge hands over what it decoded (issue 14)
+            data = data.read()
         if data.startswith(b"RAISE"):
             raise RuntimeError(INTERNAL_SECRET)
         if data.startswith(b"DUP"):
@@ -153,6 +156,9 @@ class FakeApi:
         fetched_at = stored.delivery.fetched_at or datetime.now(UTC)
         stored.delivery = replace(stored.delivery, state=DeliveryState.FETCHED, fetched_at=fetched_at)
         return stored.data
+
+    def fetch_payload(self, system_id: str, delivery_id: str) -> Payload:
+        return Payload.of(self.fetch(system_id, delivery_id))
 
     def acknowledge(self, system_id: str, delivery_id: str, outcome: AckOutcome, reason: str | None = None) -> None:
         stored = self._delivery(system_id, delivery_id)

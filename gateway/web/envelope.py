@@ -9,15 +9,20 @@ once, identifiers within their limit, no unknown ``mustUnderstand`` header. Each
 
 from __future__ import annotations
 
-from typing import Final
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Final
 
 from lxml import etree
 
 from gateway import ns
 from gateway.errors import EdxmlForbiddenError, EdxmlParseError, RequestError, SizeLimitError
+from gateway.web.envelope_stream import RequestPackages
 from gateway.web.rawhttp import Refusal as _Refusal
 from gateway.web.soap import FREE_TEXT_PARAMETERS, OPERATIONS, PACKAGE_PARAMETERS
 from gateway.xmlcheck.safe import TreeLimits, parse_bounded
+from gateway.xmlcheck.stream import parse_bounded_file
 
 SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
 XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
@@ -28,16 +33,48 @@ def parse_envelope(
 ) -> etree._Element:
     """Bounded safe parse, then the shape every operation has: Envelope/Body/<one known operation>; a header with
     ``mustUnderstand`` must be one of ``understood``."""
-    try:
+    with _parse_refusals():
         root = parse_bounded(
             body, limits, max_bytes=max_bytes, what="SOAP envelope", strip_comments=True, forbid_pis=True
         ).getroot()
+    return check_envelope(root, max_identifier, understood)
+
+
+@dataclass(frozen=True)
+class EnvelopeRules:
+    """What :func:`read_envelope` holds a request to (the guard's settings)."""
+
+    max_bytes: int
+    limits: TreeLimits
+    max_identifier: int
+    understood: frozenset[str]
+
+
+def read_envelope(body: IO[bytes], length: int, rules: EnvelopeRules, packages: RequestPackages) -> etree._Element:
+    """:func:`parse_envelope` of the request body in a file, each package's text decoded into ``packages`` instead
+    of the tree (:mod:`gateway.web.envelope_stream`): the same refusals, in the same order."""
+    with _parse_refusals():
+        root = parse_bounded_file(
+            body, length, rules.limits, max_bytes=rules.max_bytes, what="SOAP envelope", bulk_text=packages.text_for
+        ).getroot()
+    return check_envelope(root, rules.max_identifier, rules.understood)
+
+
+@contextlib.contextmanager
+def _parse_refusals() -> Iterator[None]:
+    """A parse error as the Fault it is: decided from the envelope, so HTTP 500 (WS-I R1126)."""
+    try:
+        yield
     except EdxmlForbiddenError as exc:
         raise _Refusal(500, exc) from None
     except EdxmlParseError as exc:
         raise _Refusal(500, RequestError(exc.message, **exc.detail)) from None
-    except SizeLimitError as exc:  # a shape limit: decided from the envelope, so a Fault with 500 (R1126)
+    except SizeLimitError as exc:  # a shape limit
         raise _Refusal(500, exc) from None
+
+
+def check_envelope(root: etree._Element, max_identifier: int, understood: frozenset[str]) -> etree._Element:
+    """The shape every operation has (module docstring); ``root`` or a refusal."""
     if root.tag == f"{{{SOAP12}}}Envelope":
         raise _Refusal(500, RequestError("SOAP 1.2 is not supported: use SOAP 1.1", path="/Envelope"))
     if root.tag != f"{{{ns.SOAP11}}}Envelope":
@@ -105,4 +142,4 @@ def check_identifier(element: etree._Element | None, path: str, limit: int) -> N
         )
 
 
-__all__ = ["check_identifier", "parse_envelope"]
+__all__ = ["EnvelopeRules", "check_envelope", "check_identifier", "parse_envelope", "read_envelope"]

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -46,7 +46,7 @@ from gateway.web.faults import FaultInfo, fault_envelope
 from gateway.web.memory import LARGE_REQUEST_BYTES, release_free_memory
 from gateway.web.rawhttp import WsgiApp, log_safe
 from gateway.web.slots import Slots
-from gateway.web.wsgibridge import WsgiAnswer, build_environ, call_wsgi
+from gateway.web.wsgibridge import StreamedBody, WsgiAnswer, build_environ, call_wsgi
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class GatewayFront:
                     # and coming back does not start more work than the bound.
                     if not work.cancel():
                         release_later = True
-                        work.add_done_callback(lambda _done: self._end(client, spool))
+                        work.add_done_callback(lambda done: self._end(client, spool, done))
                     raise
             finally:
                 if not release_later:
@@ -196,9 +196,11 @@ class GatewayFront:
             if not release_later:
                 self._per_address.release(client)
 
-    def _end(self, client: str, spool: IO[bytes]) -> None:
+    def _end(self, client: str, spool: IO[bytes], done: Future[WsgiAnswer]) -> None:
         """A request that outlived its connection is done: give back what it held (called from its thread)."""
         spool.close()
+        if not done.cancelled() and done.exception() is None:
+            done.result().close()  # an answer from a file nobody will read
         self._per_address.release(client)
 
     # ------------------------------------------------------------------------------------------ body
@@ -267,19 +269,26 @@ class GatewayFront:
     # ------------------------------------------------------------------------------------------ answers
 
     async def _answer(self, send: Send, answer: WsgiAnswer, started: float) -> None:
-        """Send the application's answer; a client that does not read it in time is cut off."""
-        body = b"".join(answer.body)
-        deadline = self._grace + len(body) / self._min_rate
+        """Send the application's answer — from its file, piece by piece, when it has one (a big package) — and
+        cut off a client that does not read it in time."""
+        size = answer.size
+        deadline = self._grace + size / self._min_rate
         try:
-            await asyncio.wait_for(_send_all(send, answer.status, answer.headers, body), timeout=deadline)
+            if answer.stream is None:
+                sending = _send_all(send, answer.status, answer.headers, b"".join(answer.body))
+            else:
+                sending = _send_stream(send, answer.status, answer.headers, answer.stream)
+            await asyncio.wait_for(sending, timeout=deadline)
         except TimeoutError:
             # Returning mid-answer makes gunicorn close the connection: the coroutine and the bytes go.
             log.warning(
                 "client did not read a %d-byte answer within %.0f s; connection closed",
-                len(body),
+                size,
                 deadline,
                 extra={"status": answer.status, "duration_ms": round((time.monotonic() - started) * 1000, 1)},
             )
+        finally:
+            answer.close()
 
     async def _refuse(
         self, scope: Scope, send: Send, status: int, error: GatewayError, client: str, started: float
@@ -320,7 +329,7 @@ class GatewayFront:
 def _call(app: WsgiApp, environ: dict[str, Any], large: bool) -> WsgiAnswer:
     """One application call in a pool thread; after a large request, free heap goes back to the system."""
     answer = call_wsgi(app, environ)
-    if large or sum(len(chunk) for chunk in answer.body) > LARGE_REQUEST_BYTES:
+    if large or answer.size > LARGE_REQUEST_BYTES:
         release_free_memory()
     return answer
 
@@ -356,6 +365,15 @@ def _refusal_body(path: str, error: GatewayError, legacy: bool, soap_action: str
 async def _send_all(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _send_stream(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: StreamedBody) -> None:
+    """The answer read from its file a piece at a time (gunicorn's send waits while the client is behind, so at
+    most a piece or two is in memory)."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    for piece in body:
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

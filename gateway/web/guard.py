@@ -4,8 +4,9 @@ gateway.md Intake 1–2 and "Registry, routing, access", in this order, for ``PO
 
 1. ``Content-Length`` present and within ``settings.max_body_bytes`` — checked *before* the body is read;
 2. ``Content-Type: text/xml`` (SOAP 1.1), charset absent or UTF-8; ``multipart/*`` (SwA/MTOM) refused;
-3. the body is read fully (never more than ``Content-Length``) and parsed ONCE with
-   :func:`gateway.xmlcheck.safe.parse_bounded` (DOCTYPE/ENTITY → ``EDXML.FORBIDDEN``); spyne reuses that tree.
+3. the body (never more than ``Content-Length``) is parsed ONCE from its spool file, as
+   :func:`gateway.xmlcheck.safe.parse_bounded` would (DOCTYPE/ENTITY → ``EDXML.FORBIDDEN``), each package's base64
+   decoded into a spool file instead of the tree (:mod:`gateway.web.envelope_stream`); spyne reuses that tree.
    While it is parsed, the envelope is held to hard limits (issue 10; settings ``soap_max_*``): nesting depth,
    element count, attributes per element, characters per text node outside the package → ``SIZE.LIMIT``, refused
    as soon as the piece that crosses a limit has been parsed, before authentication and before spyne (which walked
@@ -64,6 +65,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from lxml import etree
@@ -77,12 +79,14 @@ from gateway.errors import (
     RequestError,
     SizeLimitError,
 )
+from gateway.payload import Payload
 from gateway.services.api import GatewayApi
 from gateway.soapkit import STATUS_LINES, call_spyne
-from gateway.web.envelope import check_identifier, parse_envelope
+from gateway.web.envelope import EnvelopeRules, check_identifier, read_envelope
+from gateway.web.envelope_stream import ENV_PACKAGES, RequestPackages, answer_body, request_body
 from gateway.web.faults import INTERNAL, FaultInfo, fault_envelope
 from gateway.web.rawhttp import Refusal as _Refusal
-from gateway.web.rawhttp import StartResponse, WsgiApp, length_for_log, log_safe, read_body
+from gateway.web.rawhttp import StartResponse, WsgiApp, length_for_log, log_safe
 from gateway.web.slots import Slots
 from gateway.web.soap import (
     ENV_ENVELOPE,
@@ -91,6 +95,7 @@ from gateway.web.soap import (
     PACKAGE_PATHS,
     wsdl_document,
 )
+from gateway.web.wsgibridge import StreamedBody
 from gateway.xmlcheck.safe import TreeLimits
 
 log = logging.getLogger(__name__)
@@ -123,7 +128,7 @@ class _Audit:
 @dataclass
 class _Outcome:
     status: int
-    body: bytes
+    body: bytes | Payload  # a Payload: a GetEdoc answer in a spool file (envelope_stream.answer_body)
     content_type: str = _XML_TYPE
     extra_headers: tuple[tuple[str, str], ...] = ()
     fault: str = "-"
@@ -137,14 +142,16 @@ class SoapGuard:
         self._api = api
         self._max_body = settings.max_body_bytes
         self._basic_requires_tls = settings.basic_auth_requires_tls
-        self._limits = TreeLimits(
+        self._max_identifier = settings.soap_max_identifier_chars
+        limits = TreeLimits(
             max_depth=settings.soap_max_depth,
             max_elements=settings.soap_max_elements,
             max_attributes=settings.soap_max_attributes,
             max_text_chars=settings.soap_max_text_chars,
             bulk=PACKAGE_PATHS,
         )
-        self._max_identifier = settings.soap_max_identifier_chars
+        self._rules = EnvelopeRules(self._max_body, limits, self._max_identifier, _UNDERSTOOD)
+        self._spool_dir, self._max_package = Path(settings.data_dir) / "spool", settings.max_package_bytes
         self._address = settings.public_base_url + "/soap"
         self._wsdl_bytes: bytes | None = None
         # Operations in progress per authenticated system, in this process (issue 10: one system cannot occupy
@@ -182,9 +189,10 @@ class SoapGuard:
             # traceback (which has no body in it: the body is never part of an exception message here).
             log.exception("internal error at the SOAP edge (%s %s)", method, environ.get("PATH_INFO", ""))
             outcome = _Outcome(500, fault_envelope(INTERNAL), fault=INTERNAL.code)
+        size = outcome.body.size if isinstance(outcome.body, Payload) else len(outcome.body)
         headers = [
             ("Content-Type", outcome.content_type),
-            ("Content-Length", str(len(outcome.body))),
+            ("Content-Length", str(size)),
             *outcome.extra_headers,
         ]
         start_response(_STATUS_LINES[outcome.status], headers)
@@ -195,26 +203,30 @@ class SoapGuard:
             environ.get("PATH_INFO", ""),
             outcome.status,
             length_for_log(environ),
-            len(outcome.body),
+            size,
             audit.user,
             audit.system,
             elapsed_ms,
             outcome.fault,
             extra={"status": outcome.status, "duration_ms": round(elapsed_ms, 1), "code": outcome.fault},
         )
+        if isinstance(outcome.body, Payload):
+            return StreamedBody(outcome.body)
         return [b"" if method == "HEAD" else outcome.body]
 
     # ------------------------------------------------------------------------------------------ POST
 
     def _post(self, environ: dict[str, Any], audit: _Audit) -> _Outcome:
         length = self._check_headers(environ)
-        body = read_body(environ["wsgi.input"], length)
-        envelope = parse_envelope(body, self._max_body, self._limits, self._max_identifier, _UNDERSTOOD)
-        del body  # spyne gets the tree, not the bytes; free them before the package is decoded
+        with RequestPackages(self._spool_dir, self._max_package) as packages:  # closed when intake is done
+            with request_body(environ, length, self._spool_dir) as body:
+                envelope = read_envelope(body, length, self._rules, packages)
+            return self._operation(environ, audit, envelope, packages)
+
+    def _operation(self, environ: dict[str, Any], audit: _Audit, envelope: Any, packages: Any) -> _Outcome:
         logs.bind(operation=_operation_name(envelope))
         system = audit.system = self._authenticate(environ, envelope, audit)
         logs.bind(system=system)
-
         with self._system_slots.hold(system) as granted:
             if not granted:
                 limit = self._system_slots.limit
@@ -226,13 +238,15 @@ class SoapGuard:
                         limit=limit,
                     ),
                 )
-            status, payload, inner = call_spyne(self._spyne, environ, {ENV_SYSTEM_ID: system, ENV_ENVELOPE: envelope})
+            extra = {ENV_SYSTEM_ID: system, ENV_ENVELOPE: envelope, ENV_PACKAGES: packages}
+            status, payload, inner = call_spyne(self._spyne, environ, extra)
         info: FaultInfo | None = inner.get(ENV_FAULT)
+        answer = answer_body(payload, inner, self._spool_dir, ok=status == 200 and info is None)
         if status != 200 and info is None:
             # spyne answered without going through our Fault renderer (should not happen): do not pass it on.
             log.error("spyne answered HTTP %s without a gateway Fault; replaced by %s", status, INTERNAL.code)
             return _Outcome(500, fault_envelope(INTERNAL), fault=INTERNAL.code)
-        return _Outcome(200 if info is None else 500, payload, fault=info.code if info else "-")
+        return _Outcome(200 if info is None else 500, answer, fault=info.code if info else "-")
 
     def _check_headers(self, environ: dict[str, Any]) -> int:
         """Steps 1–2, on headers only: nothing of the body has been read when these refuse."""

@@ -38,9 +38,11 @@ from spyne.server.wsgi import WsgiApplication
 from gateway import ns
 from gateway.edxml.codes import PackageKind
 from gateway.errors import GatewayError, RequestError
+from gateway.payload import Payload
 from gateway.services import api as values
 from gateway.services.api import GatewayApi
 from gateway.soapkit import reproducible_wsdl, wsdl_with_address
+from gateway.web.envelope_stream import ENV_PACKAGES, RequestPackages, package_text
 from gateway.web.faults import INTERNAL, SOAP_TNS, FaultInfo, fault_element
 from gateway.web.soap_contract import RENAMED, finish_wsdl
 from gateway.web.soap_types import (
@@ -108,8 +110,8 @@ def _choice(enum: type[_E], value: str, name: str, operation: str) -> _E:
         raise RequestError(f"{name} must be one of {allowed}", path=f"/Envelope/Body/{operation}/{name}") from None
 
 
-def _package(value: bytes | None, operation: str) -> bytes:
-    if not value:
+def _package(value: Payload | None, operation: str) -> Payload:
+    if value is None or not value.size:
         raise RequestError(
             "edxmlPackage is required and must not be empty", path=f"/Envelope/Body/{operation}/edxmlPackage"
         )
@@ -142,7 +144,7 @@ class EdocGatewayService(ServiceBase):
     # C#, PHP and JavaScript, because toolkits turn them into method parameters (tests/test_wsdl_contract.py).
 
     @_op(Base64Package.customize(**REQ), returns=Receipt.customize(**REQ), out="receipt")
-    def SendEdoc(ctx, edxmlPackage: bytes | None) -> Receipt:
+    def SendEdoc(ctx, edxmlPackage: Payload | None) -> Receipt:
         """Submit an edXML document package (QCVN 102:2016) as edxmlPackage, byte-exact as base64Binary (before
         contract 1.1: package). Retrying the same package returns the original receipt with duplicate=true and
         stores nothing new."""
@@ -150,7 +152,7 @@ class EdocGatewayService(ServiceBase):
         return receipt_type(_ctx_api(ctx).submit(_ctx_system(ctx), data, PackageKind.EDOC))
 
     @_op(Base64Package.customize(**REQ), returns=Receipt.customize(**REQ), out="receipt")
-    def SendStatus(ctx, edxmlPackage: bytes | None) -> Receipt:
+    def SendStatus(ctx, edxmlPackage: Payload | None) -> Receipt:
         """Submit an edXML status package (01-06, 13, 15, 16) as edxmlPackage (before contract 1.1: package);
         routed to the other party by ResponseFor."""
         data = _package(edxmlPackage, "SendStatus")
@@ -178,11 +180,11 @@ class EdocGatewayService(ServiceBase):
         return [pending_item_type(p) for p in items]
 
     @_op(Unicode(**REQ), returns=Base64Package.customize(**REQ), out="edxmlPackage")
-    def GetEdoc(ctx, deliveryId: str | None) -> bytes:
+    def GetEdoc(ctx, deliveryId: str | None) -> Payload:
         """Download the package of a pending delivery (deliveryId of a PendingItem) as edxmlPackage, exactly as
         the sender sent it (before contract 1.1: docId in, package out)."""
         delivery = _required(deliveryId, "deliveryId", "GetEdoc")
-        return _ctx_api(ctx).fetch(_ctx_system(ctx), delivery)
+        return _ctx_api(ctx).fetch_payload(_ctx_system(ctx), delivery)
 
     @_op(Unicode(**REQ), AckStatusType.customize(**REQ), Unicode(**OPT), returns=Boolean(**REQ), out="ok")
     def Acknowledge(ctx, deliveryId: str | None, status: str | None, reason: str | None) -> bool:
@@ -309,16 +311,16 @@ class _GuardedSoap11(Soap11):
         # (root, xmlids): no id/href resolution — that is SOAP-encoding, not document/literal.
         ctx.in_document = (envelope, None)
 
-    def _package_from_element(self, ctx: Any, cls: Any, element: etree._Element) -> bytes:
+    def _package_from_element(self, ctx: Any, cls: Any, element: etree._Element) -> Payload:
+        """The package the guard decoded while parsing (:mod:`gateway.web.envelope_stream`: the tree never held its
+        base64), or its refusal; a tree from elsewhere (a test) still has the text, decoded here."""
+        packages: RequestPackages | None = ctx.transport.req.get(ENV_PACKAGES)
         path = f"/Envelope/Body/{etree.QName(element.getparent()).localname}/{etree.QName(element).localname}"
         try:
-            data = decode_package(element.text, path)
+            payload = packages.payload(element) if packages is not None else None
+            return payload if payload is not None else Payload.of(decode_package(element.text, path))
         except GatewayError as exc:
             raise GatewayFault(FaultInfo.from_error(exc)) from None
-        # The base64 text (4/3 of the package) is no longer needed; free it before the use case parses the package,
-        # which keeps peak memory closer to the package size (gateway.md Quality bars: RSS under 3x the package).
-        element.text = None
-        return data
 
     def _enum_from_element(self, ctx: Any, cls: Any, element: etree._Element) -> str:
         text = (element.text or "").strip()
@@ -330,10 +332,13 @@ class _GuardedSoap11(Soap11):
         return text
 
     def _package_to_parent(
-        self, ctx: Any, cls: Any, inst: bytes, parent: etree._Element, ns: str, name: str = "retval", **_: Any
+        self, ctx: Any, cls: Any, inst: bytes | Payload, parent: etree._Element, ns: str, name: str = "retval", **_: Any
     ) -> None:
         elt = etree.SubElement(parent, f"{{{ns}}}{name}" if ns else name)
-        elt.text = base64.b64encode(inst).decode("ascii")
+        if isinstance(inst, Payload):  # a GetEdoc answer: a big one is streamed in by the guard
+            elt.text = package_text(ctx.transport.req, inst)
+        else:
+            elt.text = base64.b64encode(inst).decode("ascii")
 
     def fault_to_parent(self, ctx: Any, cls: Any, inst: Fault, parent: etree._Element, ns: str, *_: Any, **__: Any):
         """Render every Fault — ours or spyne's own (unknown element, bad integer) — in the one format."""

@@ -15,24 +15,58 @@ The environ is what gunicorn's own WSGI workers build, so the application cannot
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Final
 from urllib.parse import unquote_to_bytes
 
+from gateway.payload import Payload
 from gateway.web.rawhttp import WsgiApp
 
 #: environ key of the TCP peer (the proxy, behind one); ``REMOTE_ADDR`` is the client (gateway.web.front).
 ENV_PEER_ADDR = "edoc_gateway.peer_addr"
 
 
+#: The piece a :class:`StreamedBody` is read and sent in.
+SEND_CHUNK: Final = 256 * 1024
+
+
+class StreamedBody:
+    """An answer body held in a :class:`~gateway.payload.Payload` (a spool file when big: a GetEdoc of a 20 MB
+    package, issue 14). Any WSGI server iterates it in pieces and calls :meth:`close`; :func:`call_wsgi` keeps it as
+    it is, so the front sends it from the file instead of joining it in memory."""
+
+    def __init__(self, payload: Payload) -> None:
+        self.payload = payload
+
+    @property
+    def size(self) -> int:
+        return self.payload.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.payload.chunks(SEND_CHUNK)
+
+    def close(self) -> None:
+        self.payload.close()
+
+
 @dataclass
 class WsgiAnswer:
-    """What the application answered: status code, headers (latin-1 bytes, as ASGI wants them) and body."""
+    """What the application answered: status code, headers (latin-1 bytes, as ASGI wants them) and body — in
+    ``body``, or in ``stream`` (an answer from a file; the receiver closes it)."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
     body: list[bytes] = field(default_factory=list)
+    stream: StreamedBody | None = None
+
+    @property
+    def size(self) -> int:
+        return self.stream.size if self.stream is not None else sum(len(chunk) for chunk in self.body)
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
 
 
 def build_environ(scope: Mapping[str, Any], body: IO[bytes], *, client: str) -> dict[str, Any]:
@@ -85,8 +119,8 @@ def build_environ(scope: Mapping[str, Any], body: IO[bytes], *, client: str) -> 
 def call_wsgi(app: WsgiApp, environ: dict[str, Any]) -> WsgiAnswer:
     """Run the application for ``environ`` to the end: status, headers, and the body iterated and closed.
 
-    Runs in a worker thread; the whole answer is collected (our answers are built in memory anyway), so the
-    thread is free before a slow reader has taken a byte of it.
+    Runs in a worker thread; the whole answer is collected — in memory, or kept in its file when the application
+    answers with a :class:`StreamedBody` — so the thread is free before a slow reader has taken a byte of it.
     """
     answer = WsgiAnswer(500, [])
     started = False
@@ -100,6 +134,12 @@ def call_wsgi(app: WsgiApp, environ: dict[str, Any]) -> WsgiAnswer:
         return answer.body.append  # the legacy write() callable
 
     result: Iterable[bytes] = app(environ, start_response)
+    if isinstance(result, StreamedBody):
+        if not started:
+            result.close()
+            raise RuntimeError("the WSGI application returned without calling start_response")
+        answer.stream = result
+        return answer
     try:
         for chunk in result:
             if chunk:
@@ -113,4 +153,4 @@ def call_wsgi(app: WsgiApp, environ: dict[str, Any]) -> WsgiAnswer:
     return answer
 
 
-__all__ = ["ENV_PEER_ADDR", "WsgiAnswer", "build_environ", "call_wsgi"]
+__all__ = ["ENV_PEER_ADDR", "StreamedBody", "WsgiAnswer", "build_environ", "call_wsgi"]

@@ -224,7 +224,11 @@ def _check_declarations(data: bytes | bytearray, limits: TreeLimits, what: str) 
     """libxml2 spends ~2 µs per namespace declaration on one start tag (100,000 of them: 170–500 ms) before any event
     reaches us; they are counted in the bytes first, at memchr speed, each one counting as an element. A "xmlns" in
     text counts too: a legitimate document has a handful, far below any element limit."""
-    declarations = data.count(b"xmlns")
+    count_declarations(data.count(b"xmlns"), limits, what)
+
+
+def count_declarations(declarations: int, limits: TreeLimits, what: str) -> None:
+    """``SIZE.LIMIT`` for more ``xmlns`` in a document than ``limits.max_elements`` (:func:`_check_declarations`)."""
     if declarations > limits.max_elements:
         raise SizeLimitError(
             f"{what} has {declarations} namespace declarations, above the limit of {limits.max_elements}",
@@ -343,6 +347,17 @@ def _prolog(data: bytes | bytearray | memoryview) -> bytes:
     head = bytes(data[: 1 << 20])
     m = _ROOT_START.search(head)
     return head[: m.start()] if m else head
+
+
+def scan_prolog(head: bytes, what: str) -> None:
+    """``EDXML.FORBIDDEN`` for a DOCTYPE or ENTITY declaration in the prolog found in ``head`` (the first MiB)."""
+    if _FORBIDDEN.search(_prolog(head)):
+        raise EdxmlForbiddenError(f"{what} contains a DOCTYPE or ENTITY declaration, which is not allowed")
+
+
+#: The running counts of :func:`parse_bounded`, for its streaming twin (:mod:`gateway.xmlcheck.stream`), which
+#: must apply exactly the same rules.
+ShapeCounter = _Shape
 
 
 def read_limited(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
