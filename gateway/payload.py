@@ -83,6 +83,15 @@ class Payload:
             raise ValueError("the payload is closed")
         return io.BufferedReader(_PositionalReader(self._file.fileno(), self.size), CHUNK)
 
+    def prefix(self, size: int, sha256: str) -> Payload:
+        """The first ``size`` bytes, whose digest the caller counted while writing (a VDXP body less its CRLF). The
+        result shares this payload's spool file: closing either closes both."""
+        if not 0 <= size <= self.size:
+            raise ValueError(f"a prefix of {size} bytes of a {self.size}-byte payload")
+        if self._data is not None:
+            return Payload(data=self._data[:size], file=None, size=size, sha256=sha256)
+        return Payload(data=None, file=self._file, size=size, sha256=sha256)
+
     def close(self) -> None:
         """Give the spool file back (idempotent; bytes need nothing)."""
         if self._file is not None:

@@ -397,3 +397,34 @@ def test_a_refusal_carries_the_operations_answer_keys_empty_and_fresh():
     assert set(vdxp.ANSWER_FIELDS) >= {op.value for op in Operation} | vdxp.UNSERVED
     # the client reads an empty DocId as none
     assert vdxp.answer_doc_id(vdxp.fail_answer("C", "x", "sendEdoc")) is None
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 1000, 1 << 20])
+def test_a_spooled_body_gives_the_same_package_as_the_bytes_whatever_its_pieces(sdk, tmp_path, piece):
+    """The edge spools a sendEdoc body (issue 14) and counts both candidates' digests as the pieces arrive: a CRLF
+    split across two pieces, a one-byte piece, a body shorter than CRLF — the same package and the same refusals
+    as :func:`vdxp.package_from_body` on the whole bytes."""
+    from gateway.payload import PayloadWriter
+
+    r = sdk.request("sendEdoc")
+    claimed = _verify(sdk, r).get("hash-file")
+    data = sdk.sent_file()
+    bodies = [r.body, data, data + b"\r\n", b"\r", b"", b"x\r\n"]
+    claims = [claimed, hashlib.sha256(data).hexdigest(), hashlib.sha256(data[:-2]).hexdigest(), "00", None]
+    for body in bodies:
+        for hash_file in claims:
+            pieces = [body[i : i + piece] for i in range(0, len(body), piece)]
+            sent = vdxp.SendEdocBody.read(pieces, PayloadWriter(tmp_path, memory_limit=64))
+            try:
+                expected: bytes | type[AuthError] = vdxp.package_from_body(body, hash_file)
+            except AuthError:
+                expected = AuthError
+            with sent:
+                if expected is AuthError:
+                    with pytest.raises(AuthError):
+                        vdxp.package_from_payload(sent, hash_file)
+                    continue
+                package = vdxp.package_from_payload(sent, hash_file)
+                assert package.read() == expected
+                assert package.sha256 == hashlib.sha256(expected).hexdigest()
+                assert package.size == len(expected)

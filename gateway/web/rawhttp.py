@@ -9,7 +9,7 @@ path never enters Flask.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from gateway.errors import GatewayError, RequestError
@@ -48,7 +48,11 @@ def declared_length(headers: Mapping[str, str]) -> int:
 
 def read_body(stream: Any, length: int) -> bytes:
     """Exactly ``length`` bytes (already checked against the limit), or REQUEST.INVALID if the client stopped."""
-    chunks: list[bytes] = []
+    return b"".join(body_chunks(stream, length))
+
+
+def body_chunks(stream: Any, length: int) -> Iterator[bytes]:
+    """:func:`read_body` in pieces of at most 1 MiB, for an edge that spools the body instead of joining it."""
     remaining = length
     while remaining > 0:
         chunk = stream.read(min(_READ_CHUNK, remaining))
@@ -56,9 +60,8 @@ def read_body(stream: Any, length: int) -> bytes:
             raise Refusal(
                 400, RequestError(f"request body ended after {length - remaining} of {length} bytes"), close=True
             )
-        chunks.append(chunk)
         remaining -= len(chunk)
-    return b"".join(chunks)
+        yield chunk
 
 
 def length_for_log(environ: Mapping[str, Any]) -> str:

@@ -15,7 +15,8 @@ Per request, in this order (the SOAP guard's order, :mod:`gateway.web.guard`):
 3. authentication, audited by the service (:meth:`GatewayApi.authenticate_hmac`): the claimed
    ``XroadVnpt-systemid`` (or ``systemid``) → that system's secret → :func:`gateway.protocols.vdxp.verify_request`,
    and for ``sendEdoc`` the package is cut from the body by its signed ``hash-file``
-   (:func:`gateway.protocols.vdxp.package_from_body`) inside the same check; then, still inside it, the
+   (:func:`gateway.protocols.vdxp.package_from_payload`, on the body spooled with both candidates' digests counted
+   as it was read: issue 14) inside the same check; then, still inside it, the
    system's replay protection (:meth:`GatewayApi.admit_vdxp`, :mod:`gateway.services.vdxp_guard`): ``strict``
    systems sign a fresh timestamp (``AUTH.STALE``) and each signature once (``AUTH.REPLAY``), ``legacy-sdk``
    ones (the stock SDK's fixed timestamp) are bound to source networks and/or a TLS client certificate
@@ -48,10 +49,12 @@ a body, never a header value other than the bounded, sanitised system id and doc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from flask import Blueprint, request
@@ -61,12 +64,21 @@ from werkzeug.wrappers import Request, Response
 from gateway import logs
 from gateway.config import Settings
 from gateway.errors import AuthError, GatewayError, NotFoundError, RateLimitedError, RequestError, SizeLimitError
+from gateway.payload import Payload, PayloadWriter
 from gateway.protocols import vdxp
 from gateway.protocols.vdxp import Operation, VerifiedRequest
 from gateway.services.api import AckOutcome, DeliveryState, GatewayApi, PendingItem, SentItem
 from gateway.web.faults import INTERNAL_CODE
 from gateway.web.origin import client_origin, trusted_networks
-from gateway.web.rawhttp import Refusal, StartResponse, declared_length, length_for_log, log_safe, read_body
+from gateway.web.rawhttp import (
+    Refusal,
+    StartResponse,
+    body_chunks,
+    declared_length,
+    length_for_log,
+    log_safe,
+    read_body,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +130,8 @@ class _Trace:
     note: str = ""
 
 
-_Handler = Callable[[VerifiedRequest, bytes, _Trace], vdxp.Answer]
+#: An operation: the verified request, its body (sendEdoc: the package, spooled), the log line's trace.
+_Handler = Callable[[VerifiedRequest, Any, _Trace], vdxp.Answer]
 
 
 class VdxpEdge:
@@ -134,6 +147,7 @@ class VdxpEdge:
     ) -> None:
         self._api = api
         self._max_package_body = settings.max_package_bytes + len(vdxp.CRLF)
+        self._spool_dir = Path(settings.data_dir) / "spool"
         self._strict_messagetype = strict_messagetype
         self._trusted = trusted_networks(settings.trusted_proxies)
         self._handlers: Mapping[Operation, _Handler] = {
@@ -227,23 +241,33 @@ class VdxpEdge:
         if length > limit:
             message = f"request body is {length} bytes, above the limit of {limit} bytes"
             raise Refusal(413, SizeLimitError(message, size=length, limit=limit), close=True)
-        # The raw stream, exactly Content-Length bytes: the body is what hash-file is checked over.
-        body = read_body(req.environ["wsgi.input"], length)
+        # The raw stream, exactly Content-Length bytes: the body is what hash-file is checked over. A sendEdoc body
+        # is spooled (issue 14: a big package is never held whole as bytes), with both candidates' digests.
         if operation is not Operation.SEND_EDOC:
+            body = read_body(req.environ["wsgi.input"], length)
             vdxp.check_json_body(body)
+            return self._authenticated(req, operation, body, trace)
+        writer = PayloadWriter(self._spool_dir, max_bytes=limit)
+        with contextlib.closing(vdxp.SendEdocBody.read(body_chunks(req.environ["wsgi.input"], length), writer)) as sent:
+            return self._authenticated(req, operation, sent, trace)
 
+    def _authenticated(
+        self, req: Request, operation: Operation, body: bytes | vdxp.SendEdocBody, trace: _Trace
+    ) -> vdxp.Answer:
+        """HMAC authentication (and, for sendEdoc, the package cut from the body by ``hash-file``), then the
+        operation."""
         header = vdxp.wsgi_headers(req.environ)
         claimed = vdxp.claimed_system_id(header)
         if claimed is None:
             raise AuthError(f"{vdxp.PREFIX}{vdxp.SYSTEMID} is required")
         trace.system = log_safe(claimed)
         origin = client_origin(req.environ, self._trusted)
-        package: list[bytes] = []
+        package: list[Payload] = []
 
         def verify(secret: str) -> VerifiedRequest:
             verified = vdxp.verify_request(header, secret, operation, system_id=claimed)
-            if operation is Operation.SEND_EDOC:
-                package.append(vdxp.package_from_body(body, verified.get(vdxp.HASH_FILE)))
+            if isinstance(body, vdxp.SendEdocBody):
+                package.append(vdxp.package_from_payload(body, verified.get(vdxp.HASH_FILE)))
             # Last: a strict system's signature is remembered only once the whole request has authenticated.
             self._api.admit_vdxp(verified, origin)
             return verified
@@ -257,7 +281,7 @@ class VdxpEdge:
 
     # ------------------------------------------------------------------------------------------ operations
 
-    def _send_edoc(self, req: VerifiedRequest, package: bytes, trace: _Trace) -> vdxp.Answer:
+    def _send_edoc(self, req: VerifiedRequest, package: Payload, trace: _Trace) -> vdxp.Answer:
         declared = vdxp.read_message_type(req, required=True)
         vdxp.check_service_type(req)
         sender = vdxp.read_sender(req)

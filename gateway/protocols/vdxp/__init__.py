@@ -104,12 +104,14 @@ from gateway.protocols.vdxp.signing import (
 )
 from gateway.protocols.vdxp.verify import (
     HeaderLookup,
+    SendEdocBody,
     VerifiedRequest,
     check_fresh,
     claimed_system_id,
     mapping_headers,
     media_type,
     package_from_body,
+    package_from_payload,
     verify_request,
     wsgi_headers,
 )
@@ -158,6 +160,7 @@ __all__ = [
     "Operation",
     "ReceiveStatus",
     "ReceivedItem",
+    "SendEdocBody",
     "SentItem",
     "UpdateStatus",
     "VerifiedRequest",
@@ -186,6 +189,7 @@ __all__ = [
     "media_type",
     "ok_answer",
     "package_from_body",
+    "package_from_payload",
     "parse_list_date",
     "parse_timestamp",
     "read_date_range",

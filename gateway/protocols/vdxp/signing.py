@@ -79,8 +79,12 @@ def file_hash_matches(data: bytes, claimed: str) -> bool:
     The SDK form is ambiguous as a string (``1a`` may be one byte or two), but checking it means hashing
     ``data`` and comparing, so the ambiguity only costs a few bits of second-preimage resistance, not safety.
     """
+    return digest_matches(hashlib.sha256(data).digest(), claimed)
+
+
+def digest_matches(digest: bytes, claimed: str) -> bool:
+    """:func:`file_hash_matches` on a SHA-256 already computed (a package hashed while it was spooled)."""
     value = claimed.strip().lower().encode("ascii", "replace")
-    digest = hashlib.sha256(data).digest()
     # Both comparisons always run: constant time whatever form the client used.
     normal = hmac.compare_digest(digest.hex().encode(), value)
     sdk = hmac.compare_digest(sdk_hex(digest).encode(), value)

@@ -29,15 +29,17 @@ Quirks of the VNPT SDK (SDKVXP 2.0.x) tolerated here, each observed on the wire:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import AuthError, RequestError, StaleError
+from gateway.payload import Payload, PayloadWriter
 from gateway.protocols.vdxp.names import (
     BASE_ENTRIES,
     CONTENT_TYPE,
@@ -54,7 +56,7 @@ from gateway.protocols.vdxp.names import (
     TIMESTAMP,
     Operation,
 )
-from gateway.protocols.vdxp.signing import file_hash_matches, parse_timestamp, sign
+from gateway.protocols.vdxp.signing import digest_matches, parse_timestamp, sign
 
 #: How the server reads a header: its raw bytes as received (WSGI gives Latin-1 str), or None when absent.
 HeaderLookup = Callable[[str], bytes | None]
@@ -276,17 +278,61 @@ def media_type(value: str) -> str:
     return value.partition(";")[0].strip().lower()
 
 
+@dataclass
+class SendEdocBody:
+    """A ``sendEdoc`` body read into a spooled :class:`~gateway.payload.Payload` (issue 14: a 20 MB package is never
+    held whole as bytes), with the SHA-256 of the body without its trailing CRLF, counted on the way: the two
+    candidates :func:`package_from_body` chooses between, without reading the spool again."""
+
+    payload: Payload
+    #: Hex SHA-256 of the body less its last two bytes when those are CRLF, else None.
+    without_crlf: str | None
+
+    @classmethod
+    def read(cls, chunks: Iterable[bytes], writer: PayloadWriter) -> SendEdocBody:
+        """Spool ``chunks`` (the raw body) into ``writer``; a lagging hash trails it by two bytes."""
+        lagging = hashlib.sha256()
+        tail = b""
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+                joined = memoryview(tail + chunk)
+                lagging.update(joined[: -len(CRLF)])
+                tail = bytes(joined[-len(CRLF) :])
+        except BaseException:
+            writer.discard()
+            raise
+        return cls(writer.finish(), lagging.hexdigest() if tail == CRLF else None)
+
+    def close(self) -> None:
+        self.payload.close()
+
+    def __enter__(self) -> SendEdocBody:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def package_from_payload(body: SendEdocBody, hash_file: str | None) -> Payload:
+    """:func:`package_from_body` on a spooled body: the same candidates, the same refusals, compared by digest."""
+    if not hash_file:
+        raise AuthError(f"sendEdoc needs a signed {PREFIX}{HASH_FILE}: the HMAC does not cover the body")
+    full = body.payload
+    if body.without_crlf is not None and digest_matches(bytes.fromhex(body.without_crlf), hash_file):
+        return full.prefix(full.size - len(CRLF), body.without_crlf)
+    if digest_matches(bytes.fromhex(full.sha256), hash_file):
+        return full
+    raise AuthError(f"{PREFIX}{HASH_FILE} does not match the request body", reason="bad-hash-file")
+
+
 def package_from_body(body: bytes, hash_file: str | None) -> bytes:
     """The package a ``sendEdoc`` body carries, authenticated by the signed ``hash-file``.
 
-    The SDK appends CRLF to the file; the package may itself end with CRLF. So the body is tried as received
-    and without exactly one trailing CRLF, and the candidate whose SHA-256 matches ``hash-file`` is the package.
-    Without ``hash-file`` nothing authenticates the body (the HMAC covers headers only): refused.
+    The SDK appends CRLF to the file; the package may itself end with CRLF. So the body is tried without exactly
+    one trailing CRLF and as received, and the candidate whose SHA-256 matches ``hash-file`` is the package.
+    Without ``hash-file`` nothing authenticates the body (the HMAC covers headers only): refused. The edge runs
+    the same rule on a spooled body (:func:`package_from_payload`); this is it for bytes in hand.
     """
-    if not hash_file:
-        raise AuthError(f"sendEdoc needs a signed {PREFIX}{HASH_FILE}: the HMAC does not cover the body")
-    candidates = [body[: -len(CRLF)], body] if body.endswith(CRLF) else [body]
-    for candidate in candidates:
-        if file_hash_matches(candidate, hash_file):
-            return candidate
-    raise AuthError(f"{PREFIX}{HASH_FILE} does not match the request body", reason="bad-hash-file")
+    sent = SendEdocBody.read([body], PayloadWriter(None, memory_limit=len(body)))
+    return package_from_payload(sent, hash_file).read()
