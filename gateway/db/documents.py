@@ -241,20 +241,22 @@ def write_document(conn: Connection, new: NewDocument, *, signers: SignerMemo | 
 
 @functools.lru_cache(maxsize=32)
 def _insert_deliveries(n: int) -> Any:
-    """``INSERT INTO deliveries … VALUES (…), … (n rows)`` with bound parameters ``<column>_<row>``, built once per
-    row count (the usual counts are few: 1–5 recipients), so that SQLAlchemy compiles it once too."""
+    """``INSERT INTO deliveries … VALUES (…)[, (…) …]`` for ``n`` rows, bound parameters ``<column>_<row>``, built
+    once per row count. One row (the usual intake) is a plain VALUES, which SQLAlchemy compiles once and then
+    finds in its cache; several rows are a multi-row VALUES, which SQLAlchemy 2 never caches ("no key": compiled
+    per call, ≈ 70 µs) — still one statement on both dialects."""
     names = ("delivery_id", "doc_id", "recipient", "created_at", "channel")
     rows = [{name: bindparam(f"{name}_{i}", type_=t.deliveries.c[name].type) for name in names} for i in range(n)]
-    return insert(t.deliveries).values([{**row, "state": "queued"} for row in rows])
+    rows = [{**row, "state": "queued"} for row in rows]
+    return insert(t.deliveries).values(rows[0] if n == 1 else rows)
 
 
 @functools.lru_cache(maxsize=32)
 def _insert_outbox(n: int) -> Any:
     """The outbox rows of the push deliveries, as :func:`_insert_deliveries`."""
     names = ("delivery_id", "created_at", "next_attempt_at")
-    return insert(t.outbox).values(
-        [{name: bindparam(f"{name}_{i}", type_=t.outbox.c[name].type) for name in names} for i in range(n)]
-    )
+    rows = [{name: bindparam(f"{name}_{i}", type_=t.outbox.c[name].type) for name in names} for i in range(n)]
+    return insert(t.outbox).values(rows[0] if n == 1 else rows)
 
 
 def raw_of(conn: Connection, doc_ids: Collection[str]) -> dict[str, bytes]:
