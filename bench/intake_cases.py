@@ -16,6 +16,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +48,18 @@ class Rig:
     _base: EdocPackage | None = None
 
     @classmethod
-    def create(cls, database_url: str, data_dir: Path, pki: DemoPki) -> Rig:
+    def create(
+        cls, database_url: str, data_dir: Path, pki: DemoPki, clock: Callable[[], datetime] | None = None
+    ) -> Rig:
+        """``clock``: the service's (tests that let time pass); only passed when given, so that ``--compare``
+        still runs older checkouts."""
         settings = Settings(data_dir=data_dir, database_url=database_url, secret_key=secrets.token_urlsafe(24))
         svc = GatewayService(
             create_engine(settings),
             SigningKey.from_files(pki.gateway_key, pki.gateway_cert, pki.chain),
             TrustStore.from_files(pki.trust, pki.crls),
             settings,
+            **({"clock": clock} if clock is not None else {}),
         )
         svc.store.create_schema()
         svc.registry.import_records(

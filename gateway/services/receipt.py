@@ -25,12 +25,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 from signxml import SignatureConfiguration, XMLSigner, XMLVerifier
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
@@ -69,7 +74,19 @@ def format_time(value: datetime) -> str:
 def build_receipt(
     key: SigningKey, *, doc_id: str, kind: PackageKind, document_id: str, sha256: str, received_at: datetime
 ) -> bytes:
-    """The signed receipt XML (UTF-8, with declaration)."""
+    """The signed receipt XML (UTF-8, with declaration).
+
+    The very bytes signxml writes (:func:`_signxml_receipt`), without building its Signature element per receipt:
+    for one key, everything in the Signature but the DigestValue and the SignatureValue is the same every time
+    (:class:`_SignatureTemplate`, made once per key BY signxml), so intake fills those two holes (issue 14: signxml
+    took ≈ 0.3 ms of a 10 KB intake rebuilding and re-serialising the same element and KeyInfo per receipt)."""
+    root = _receipt_element(doc_id=doc_id, kind=kind, document_id=document_id, sha256=sha256, received_at=received_at)
+    return _template(key).sign(root, key)
+
+
+def _receipt_element(
+    *, doc_id: str, kind: PackageKind, document_id: str, sha256: str, received_at: datetime
+) -> etree._Element:
     root = etree.Element(f"{_R}Receipt", nsmap={None: RECEIPT_NS})
     for name, value in (
         ("DocId", doc_id),
@@ -79,6 +96,11 @@ def build_receipt(
         ("ReceivedAt", format_time(received_at)),
     ):
         etree.SubElement(root, f"{_R}{name}").text = value
+    return root
+
+
+def _signxml_receipt(root: etree._Element, key: SigningKey) -> bytes:
+    """``root`` signed by signxml (enveloped, whole document, exclusive C14N): the receipt's reference form."""
     signer = XMLSigner(
         signature_algorithm=SignatureMethod.ECDSA_SHA256 if key.is_ec else SignatureMethod.RSA_SHA256,
         digest_algorithm=DigestAlgorithm.SHA256,
@@ -86,6 +108,83 @@ def build_receipt(
     )
     signed = signer.sign(root, key=key.private_key, cert=list(key.certificates))
     return etree.tostring(signed, encoding="UTF-8", xml_declaration=True)
+
+
+_END: Final = b"</Receipt>"
+_HOLE: Final = "HOLE0000"
+
+
+@dataclass(frozen=True)
+class _SignatureTemplate:
+    """One key's Signature element as signxml serialises it, cut at its two per-receipt texts, and its canonical
+    SignedInfo (what is signed) cut at the DigestValue — both taken from a receipt signxml signed, so the shape is
+    signxml's by construction (tests/test_receipt_template.py compares the bytes with signxml's)."""
+
+    before_digest: bytes
+    before_value: bytes
+    after_value: bytes
+    info_before: bytes
+    info_after: bytes
+
+    @classmethod
+    def of(cls, key: SigningKey) -> _SignatureTemplate:
+        sample = _receipt_element(
+            doc_id="0", kind=PackageKind.EDOC, document_id="0", sha256="0", received_at=datetime.now(UTC)
+        )
+        signed = etree.fromstring(_signxml_receipt(sample, key), make_parser())
+        ds = f"{{{DSIG}}}"
+        signature = signed.find(f"{ds}Signature")
+        digest = signature.find(f"{ds}SignedInfo/{ds}Reference/{ds}DigestValue")
+        value = signature.find(f"{ds}SignatureValue")
+        digest.text, value.text = _HOLE, _HOLE
+        # Cut from the whole document, as serialised in place (alone, lxml would also declare the default
+        # namespace in scope on it).
+        whole = etree.tostring(signed)
+        element = whole[whole.index(b"<ds:Signature ") : -len(_END)]
+        info = etree.tostring(signature.find(f"{ds}SignedInfo"), method="c14n", exclusive=True)
+        before_digest, rest = element.split(_HOLE.encode(), 1)
+        before_value, after_value = rest.split(_HOLE.encode(), 1)
+        info_before, info_after = info.split(_HOLE.encode(), 1)
+        return cls(before_digest, before_value, after_value, info_before, info_after)
+
+    def sign(self, root: etree._Element, key: SigningKey) -> bytes:
+        """``root`` (the Receipt without its Signature) signed: the enveloped-signature transform leaves exactly
+        ``root``'s canonical form, whose SHA-256 is the DigestValue; the canonical SignedInfo is signed."""
+        digest = base64.b64encode(hashlib.sha256(etree.tostring(root, method="c14n", exclusive=True)).digest())
+        value = base64.b64encode(_signature_value(key, self.info_before + digest + self.info_after))
+        head = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+        if not head.endswith(_END):  # every Receipt has children: lxml writes its end tag, never <Receipt/>
+            raise AssertionError("unexpected receipt serialisation")
+        signature = self.before_digest + digest + self.before_value + value + self.after_value
+        return head[: -len(_END)] + signature + _END
+
+
+def _signature_value(key: SigningKey, signed_info: bytes) -> bytes:
+    """As signxml computes it: RSA PKCS#1 v1.5, or ECDSA as r || s, each padded to the curve's size (XML-DSig
+    ECDSA, RFC 4050 / xmldsig-core1 §6.4.3)."""
+    private = key.private_key
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(private.sign(signed_info, ec.ECDSA(hashes.SHA256())))
+        size = (private.key_size + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    return private.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
+
+
+_TEMPLATES: dict[int, tuple[SigningKey, _SignatureTemplate]] = {}
+_TEMPLATES_LOCK: Final = threading.Lock()
+
+
+def _template(key: SigningKey) -> _SignatureTemplate:
+    """The key's template, made on its first receipt (a process signs with one or two keys: a key rotation)."""
+    found = _TEMPLATES.get(id(key))
+    if found is not None and found[0] is key:
+        return found[1]
+    template = _SignatureTemplate.of(key)
+    with _TEMPLATES_LOCK:
+        if len(_TEMPLATES) >= 8:
+            _TEMPLATES.clear()
+        _TEMPLATES[id(key)] = (key, template)  # the key is held too: its id is not reused while cached
+    return template
 
 
 def receipt_chain_problem(key: SigningKey, trust: TrustStore) -> str | None:
