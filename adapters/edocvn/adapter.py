@@ -180,7 +180,7 @@ class EdocvnAdapter:
         if not endpoint:
             raise DeliveryConfigError(f"agency {peer.organ_id}: the edocvn channel needs an endpoint (registry)")
         try:
-            pkg = read_bytes(package.data, max_bytes=len(package.data) + 1)
+            pkg = read_bytes(package.data, max_bytes=package.payload.size + 1)  # read whole once (module docstring)
         except GatewayError as exc:  # our own stored package: a defect, not the peer's doing
             raise DeliveryError(f"the stored package cannot be read: {exc.code}", retryable=False) from None
         login = self._logins.get(pkg.sender)
