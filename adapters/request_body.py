@@ -5,7 +5,7 @@ package (and, for the caller that built it, a second copy) for as long as the up
 file-like body in pieces when it can tell its length up front: :class:`PayloadBody` has ``__len__`` and
 ``tell()`` (``requests.utils.super_len`` reads both, so the request gets an exact ``Content-Length`` and is never
 chunked — an axis behind nginx or Java servlet code wants the length), and ``read(n)``, which urllib3 calls with its
-block size. Memory: the payload reader's buffer (1 MiB) and one block in flight, whatever the package's size.
+block size. Memory: the payload reader's buffer (:data:`BUFFER`) and one block in flight, whatever the package's size.
 
 ``seek(0)`` (any position, in fact) re-opens the payload: urllib3 rewinds a body before retrying a request whose
 connection failed before it was sent (``Retry(connect=…)``), and ``requests`` before following a redirect (ours
@@ -15,9 +15,12 @@ are not followed). A trailer (``b"\\r\\n"`` for a VDXP server that wants the SDK
 from __future__ import annotations
 
 import io
-from typing import IO
+from typing import IO, Final
 
 from gateway.payload import Payload
+
+#: The spool reader's buffer: urllib3 asks for 16 KiB blocks; 256 KiB keeps the reads few and the memory small.
+BUFFER: Final = 256 * 1024
 
 
 class PayloadBody:
@@ -26,7 +29,7 @@ class PayloadBody:
     def __init__(self, payload: Payload, trailer: bytes = b"") -> None:
         self._payload = payload
         self._trailer = trailer
-        self._reader: IO[bytes] = payload.open()
+        self._reader: IO[bytes] = payload.open(BUFFER)
         self._pos = 0
 
     def __len__(self) -> int:
@@ -40,7 +43,7 @@ class PayloadBody:
         if whence != io.SEEK_SET or offset < 0:
             raise io.UnsupportedOperation("a payload body seeks from its start only")
         self._reader.close()
-        self._reader = self._payload.open()
+        self._reader = self._payload.open(BUFFER)
         self._pos = 0
         while self._pos < offset and self.read(min(offset - self._pos, 1 << 20)):
             pass

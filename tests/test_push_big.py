@@ -1,7 +1,7 @@
 """Issue 14 "GetEdoc and pushes stream too": big packages pushed by the delivery worker in bounded memory.
 
 A real worker process (``run_worker``, as ``edoc-gateway worker --once`` runs it, on SQLite and on PostgreSQL) pushes
-stored packages of 5 MB (and 20 MB, marked slow) to
+stored packages of 10 MB (and 20 MB, marked slow) to
 
 * a VDXP stand-in axis in this process: a plain HTTP server that reads each ``sendEdoc`` body in pieces to a file,
   checks the XroadVnpt HMAC of the headers (edxml.md §11.2, :func:`gateway.protocols.vdxp.verify_request`) and the
@@ -11,15 +11,26 @@ stored packages of 5 MB (and 20 MB, marked slow) to
 
 The worker's memory is read from ``/proc/self/status`` inside the worker: after a warm-up pass (small packages on
 both channels: imports, adapters, pools) the high-water mark is reset (``clear_refs``), the big packages are stored
-by this process, and one ``--once`` pass delivers them; growth = VmHWM − VmRSS at the reset. Bounds:
+by this process, and one ``--once`` pass delivers them; growth = VmHWM − VmRSS at the reset (a pass delivering small
+packages only grows by < 1 MiB). Measured (2-core machine shared with other work; ±1 MiB), growth of the worker:
 
-* one VDXP push: the body streams from the spool file (``adapters.request_body``), so the worker's growth is a few
-  MiB of buffers whatever the size — bounded at ``VDXP_FIXED`` + 0.25× the package (before issue 14's push part:
-  ≈ 2× the package on SQLite, ≈ 5× on PostgreSQL, whose driver hex-decodes ``bytea``);
-* a group of four VDXP pushes sent at once: each package is read when its own send starts, never all of the group
-  with the turn — bounded like one package, far under the group's size (before: the group whole, ≈ 2× its size);
-* SOAP: zeep builds the whole envelope with the package in base64 (a known limit, see adapters/soap/adapter.py):
-  only byte-exactness is asserted; the multiple is printed (``pytest -s``) to keep the cost in view.
+=====================================  ======================  ======================
+push                                   before (whole bytes)    streamed (now)
+=====================================  ======================  ======================
+one 10 MB, VDXP (SQLite / PostgreSQL)  +14.7 / +15.4 MiB       +5.1 / +7.2 MiB
+one 20 MB, VDXP                        +23.7 / +27.0 MiB       +5.0 / +8.2 MiB
+4 × 10 MB at once, VDXP                +43.4 / +44.2 MiB       +20.4 / +28.3 MiB
+4 × 20 MB at once, VDXP                +81.0 / +84.2 MiB       +20.5 / +29.1 MiB
+one 10 MB, SOAP (zeep)                 +65.2 / +62.8 MiB       +63.3 / +62.6 MiB
+one 20 MB, SOAP (zeep)                 +124.7 / +123.4 MiB     +123.8 / +123.1 MiB
+=====================================  ======================  ======================
+
+So a VDXP send costs a constant 5–7 MiB (the store's 1 MiB piece and the driver's copy of it, the connection's
+page cache, the spool reader's buffer), whatever the package's size; the bounds below are that constant per send in
+flight plus an eighth of the package, and fail on the code before (whose cost grew with the package). The test
+sizes are 10 MB and 20 MB because at 5 MB the constant is as large as the package and no bound tells them apart.
+SOAP: zeep builds the whole envelope with the package in base64 (a known limit, adapters/soap/adapter.py): the bound
+is a regression guard at 10×; the multiple is printed (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -52,8 +63,9 @@ from gateway.protocols import vdxp
 SENDER, AXIS_PEER, SOAP_PEER = "000.00.01.H53", "000.00.00.G22", "000.00.02.B01"
 SYSTEM_ID, SECRET = "000.00.01.H53", "stand-in-secret-0123456789"
 MIB = 1024 * 1024
-#: One VDXP push: buffers (the payload reader's 1 MiB, a store piece, the driver's copy of it, urllib3 blocks).
-VDXP_FIXED = 12 * MIB
+#: One VDXP send in flight: a store piece and the driver's copy, the connection's page cache, the spool reader's
+#: buffer, urllib3's blocks (measured 5–7 MiB, module docstring).
+PER_SEND = 9 * MIB
 GROUP = 4
 
 
@@ -276,13 +288,13 @@ def _report(what: str, database_url: str, grew: int, size: int) -> float:
     return multiple
 
 
-SIZES = [5_000_000, pytest.param(20_000_000, marks=pytest.mark.slow)]
+SIZES = [10_000_000, pytest.param(20_000_000, marks=pytest.mark.slow)]
 
 
 # ================================================================================================ tests
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["5MB", "20MB"])
+@pytest.mark.parametrize("size", SIZES, ids=["10MB", "20MB"])
 def test_one_big_vdxp_push_streams_byte_exact_in_bounded_worker_memory(rig, database_url, size, capsys):
     r, axis, _receiver = rig
     raw = package(size, "big")
@@ -295,10 +307,10 @@ def test_one_big_vdxp_push_streams_byte_exact_in_bounded_worker_memory(rig, data
     grew = got["peak"] - got["base"]
     with capsys.disabled():
         _report(f"VDXP push of one {size // 1_000_000} MB package", database_url, grew, len(raw))
-    assert grew < VDXP_FIXED + len(raw) // 4, f"worker grew {grew / MIB:.1f} MiB for a {len(raw) / MIB:.1f} MiB push"
+    assert grew < PER_SEND + len(raw) // 8, f"worker grew {grew / MIB:.1f} MiB for a {len(raw) / MIB:.1f} MiB push"
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["5MB", "20MB"])
+@pytest.mark.parametrize("size", SIZES, ids=["10MB", "20MB"])
 def test_a_group_of_big_vdxp_pushes_is_never_held_at_once(rig, database_url, size, capsys):
     r, axis, _receiver = rig
     raws = [package(size, f"g{i}") for i in range(GROUP)]
@@ -311,11 +323,11 @@ def test_a_group_of_big_vdxp_pushes_is_never_held_at_once(rig, database_url, siz
     grew = got["peak"] - got["base"]
     with capsys.disabled():
         _report(f"VDXP push of {GROUP} × {size // 1_000_000} MB sent at once", database_url, grew, total)
-    # Four sends in flight, each with its own buffers: still far under one package per send, let alone the group.
-    assert grew < GROUP * VDXP_FIXED + len(raws[0]) // 2, f"worker grew {grew / MIB:.1f} MiB for {total / MIB:.0f} MiB"
+    # Four sends in flight, each with its own buffers, none with its package (before: the group whole, and more).
+    assert grew < GROUP * PER_SEND + len(raws[0]) // 8, f"worker grew {grew / MIB:.1f} MiB for {total / MIB:.0f} MiB"
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["5MB", "20MB"])
+@pytest.mark.parametrize("size", SIZES, ids=["10MB", "20MB"])
 def test_one_big_soap_push_is_byte_exact(rig, database_url, size, capsys):
     r, _axis, receiver = rig
     raw = package(size, "soap")
@@ -326,3 +338,4 @@ def test_one_big_soap_push_is_byte_exact(rig, database_url, size, capsys):
     grew = got["peak"] - got["base"]
     with capsys.disabled():
         _report(f"SOAP push of one {size // 1_000_000} MB package (zeep: whole envelope)", database_url, grew, len(raw))
+    assert grew < 10 * len(raw)  # a known limit (measured 6.5×): a guard against it getting worse
