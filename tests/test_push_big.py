@@ -52,13 +52,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from soap_receiver import ROOT, running_receiver, worker_env
+from sqlalchemy import delete
 
+from adapters.request_body import PayloadBody
 from gateway.db import AgencyRecord, AuditEntry, DocumentRecord, NewDocument, Store, create_engine
+from gateway.db.tables import document_chunks
 from gateway.demo.documents import demo_package
 from gateway.edxml import Organization, add_files, render
-from gateway.payload import PayloadWriter
+from gateway.payload import Payload, PayloadWriter
+from gateway.ports import DeliveryResult, OutgoingPackage, Peer
 from gateway.protocols import vdxp
+from gateway.services.delivery import Deliverer, RetryPolicy
 
 SENDER, AXIS_PEER, SOAP_PEER = "000.00.01.H53", "000.00.00.G22", "000.00.02.B01"
 SYSTEM_ID, SECRET = "000.00.01.H53", "stand-in-secret-0123456789"
@@ -339,3 +345,123 @@ def test_one_big_soap_push_is_byte_exact(rig, database_url, size, capsys):
     with capsys.disabled():
         _report(f"SOAP push of one {size // 1_000_000} MB package (zeep: whole envelope)", database_url, grew, len(raw))
     assert grew < 10 * len(raw)  # a known limit (measured 6.5×): a guard against it getting worse
+
+
+# ============================================================================================ the engine, in-process
+
+
+class Keeping:
+    """A VDXP-channel adapter that keeps what each call was handed: the payload (to see it closed after the attempt),
+    whether it was spooled, and its bytes read in pieces."""
+
+    channel = "vdxp"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Payload, bool, bytes]] = []
+
+    def deliver(self, peer: Peer, package: OutgoingPackage) -> DeliveryResult:
+        payload = package.payload
+        self.calls.append((payload, payload.in_memory, b"".join(payload.chunks(100_000))))
+        return DeliveryResult(peer_reference="ok")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def bare(tmp_path: Path, database_url: str) -> Iterator[Rig]:
+    """The database of :func:`rig` without the servers: the engine driven in this process."""
+    store = Store(create_engine(database_url), spool_dir=tmp_path / "spool")
+    store.create_schema()
+    store.registry.upsert_agencies(
+        [
+            AgencyRecord(organ_id=SENDER, name="Văn phòng UBND tỉnh Tây Ninh"),
+            AgencyRecord(organ_id=AXIS_PEER, name="VPCP", channel="vdxp", endpoint="http://127.0.0.1:9/vdxp"),
+        ],
+        now=datetime.now(UTC),
+    )
+    yield Rig(store, {}, tmp_path / "worker.log")
+    store.engine.dispose()
+
+
+def _engine(store: Store, adapter: Keeping) -> Deliverer:
+    return Deliverer(
+        store, {"vdxp": adapter}, RetryPolicy(base_seconds=1), worker_id="w", lease_seconds=60, call_seconds=10
+    )
+
+
+def test_the_engine_hands_small_packages_from_its_turn_and_big_ones_spooled_then_closes_them(bare):
+    small, big = package(20_000, "small"), package(3 * MIB, "big")
+    bare.add(small, AXIS_PEER, "vdxp")
+    bare.add(big, AXIS_PEER, "vdxp")
+    adapter = Keeping()
+    engine = _engine(bare.store, adapter)
+    try:
+        result = engine.run_batch(10)
+    finally:
+        engine.close()
+    assert (result.delivered, result.retried) == (2, 0)
+    handed = sorted(((len(data), in_memory, data) for _p, in_memory, data in adapter.calls), key=lambda c: c[0])
+    assert handed == [(len(small), True, small), (len(big), False, big)]  # byte-exact; the big one spooled
+    spooled = next(p for p, in_memory, _d in adapter.calls if not in_memory)
+    with pytest.raises(ValueError, match="closed"):  # its spool file went when the attempt ended
+        spooled.open()
+
+
+def test_a_big_package_that_cannot_be_read_is_our_failure_retried_never_the_peers(bare):
+    doc_id = bare.add(package(2 * MIB + 7, "broken"), AXIS_PEER, "vdxp")
+    with bare.store.engine.begin() as conn:  # a piece lost behind the gateway's back (never by its own writes)
+        conn.execute(delete(document_chunks).where(document_chunks.c.doc_id == doc_id, document_chunks.c.seq == 1))
+    adapter = Keeping()
+    engine = _engine(bare.store, adapter)
+    try:
+        result = engine.run_batch(10)
+    finally:
+        engine.close()
+    assert adapter.calls == []  # nothing incomplete ever goes out
+    assert (result.delivered, result.retried, result.opened) == (0, 1, 0)
+    (delivery_id,) = [d.delivery_id for d in bare.store.deliveries.for_document(doc_id)]
+    (attempt,) = bare.store.outbox.delivery_attempts(delivery_id)
+    assert (attempt.outcome, attempt.error_code) == ("retry", "DELIVERY.INTERNAL")
+    assert "piece is missing" in (attempt.error_message or "")
+    assert all(c.failures == 0 and c.state == "closed" for c in bare.store.outbox.circuits())  # not the peer's
+
+
+# ================================================================================================ the upload body
+
+
+def test_a_payload_body_is_the_package_then_its_trailer_of_known_length_and_rewinds(tmp_path):
+    data = os.urandom(3 * MIB + 11)
+    with PayloadWriter(tmp_path) as writer:
+        writer.write(data)
+        payload = writer.finish()
+    with payload:
+        assert not payload.in_memory
+        body = PayloadBody(payload, b"\r\n")
+        assert (len(body), body.tell()) == (len(data) + 2, 0)
+        first = body.read(16384)
+        assert first == data[:16384] and body.tell() == 16384
+        assert body.seek(0) == 0  # urllib3 rewinds a body before retrying a connection that failed
+        pieces = []
+        while piece := body.read(100_000):
+            pieces.append(piece)
+        assert b"".join(pieces) == data + b"\r\n" and body.read(10) == b""
+        body.seek(len(data) - 1)
+        assert body.read(10) + body.read(10) == data[-1:] + b"\r\n"  # short reads at the seam, as a file may
+        body.close()
+        # requests sends it with an exact Content-Length, never chunked (an axis behind a servlet wants the length).
+        prepared = requests.Request("POST", "http://127.0.0.1:9/vdxp/sendEdoc", data=PayloadBody(payload)).prepare()
+        assert prepared.headers["Content-Length"] == str(len(data))
+        assert "Transfer-Encoding" not in prepared.headers
+
+
+def test_a_spool_file_shorter_than_its_payload_is_never_sent_as_complete(tmp_path):
+    with PayloadWriter(tmp_path) as writer:
+        writer.write(os.urandom(2 * MIB))
+        payload = writer.finish()
+    with payload:
+        short = Payload(data=None, file=payload._file, size=payload.size + 5, sha256=payload.sha256)
+        body = PayloadBody(short)
+        assert len(body.read(2 * MIB)) == 2 * MIB  # every byte the file has
+        with pytest.raises(OSError, match="ended at"):
+            body.read(MIB)
