@@ -51,6 +51,7 @@ from gateway.db import AgencyRecord, AuditEntry, DocumentRecord, NewDocument, St
 from gateway.db import tables as t
 from gateway.db.migrations import upgrade
 from gateway.edxml.codes import PackageKind
+from gateway.payload import Payload
 from gateway.ports import OutgoingPackage, Peer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +156,8 @@ def _queue(store: Store, count: int, raw: bytes, channel: str) -> None:
 
 
 def _outgoing(raw: bytes) -> OutgoingPackage:
-    return OutgoingPackage(uuid.uuid4().hex, uuid.uuid4().hex, PackageKind.EDOC, SENDER, PEER, "bench", raw, 1)
+    ids = uuid.uuid4().hex, uuid.uuid4().hex
+    return OutgoingPackage(*ids, PackageKind.EDOC, SENDER, PEER, "bench", Payload.of(raw), 1)
 
 
 def _baseline(url: str, count: int, channel: str, raw: bytes) -> float:

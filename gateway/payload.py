@@ -75,13 +75,14 @@ class Payload:
             while piece := fh.read(size):
                 yield piece
 
-    def open(self) -> IO[bytes]:
-        """A new binary reader positioned at the start; readers do not disturb each other (own file offset)."""
+    def open(self, buffer_size: int = CHUNK) -> IO[bytes]:
+        """A new binary reader positioned at the start; readers do not disturb each other (own file offset).
+        ``buffer_size``: a reader handing out small blocks (an HTTP upload's) needs no 1 MiB buffer of its own."""
         if self._data is not None:
             return io.BytesIO(self._data)
         if self._file is None:
             raise ValueError("the payload is closed")
-        return io.BufferedReader(_PositionalReader(self._file.fileno(), self.size), CHUNK)
+        return io.BufferedReader(_PositionalReader(self._file.fileno(), self.size), buffer_size)
 
     def prefix(self, size: int, sha256: str) -> Payload:
         """The first ``size`` bytes, whose digest the caller counted while writing (a VDXP body less its CRLF). The

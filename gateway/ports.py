@@ -1,7 +1,9 @@
 """Small interfaces between the delivery engine and peer adapters (STYLE.md: adapters implement these and
 import only gateway's model, ports and errors).
 
-A delivery hands an adapter the exact stored bytes plus routing facts; the adapter returns a
+A delivery hands an adapter the exact stored bytes (:class:`~gateway.payload.Payload`: a package above 1 MiB is a
+spool file read from the store when its send starts, so that an adapter that can stream it never holds it whole)
+plus routing facts; the adapter returns a
 :class:`DeliveryResult` or raises :class:`DeliveryError` — ``retryable`` says whether the worker should try
 again (timeouts, connection errors, 5xx) or dead-letter at once (the peer refused the package for good).
 ``delivery_id`` is stable across attempts so that receivers can de-duplicate (gateway.md Delivery).
@@ -10,11 +12,12 @@ again (timeouts, connection errors, 5xx) or dead-letter at once (the peer refuse
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from gateway.edxml.codes import PackageKind
 from gateway.errors import GatewayError
+from gateway.payload import Payload
 
 
 class DeliveryError(GatewayError):
@@ -106,7 +109,13 @@ class Peer:
 
 @dataclass(frozen=True)
 class OutgoingPackage:
-    """One delivery attempt's input."""
+    """One delivery attempt's input.
+
+    ``payload`` is the package exactly as stored, open for the attempt and closed by the worker when it ends (issue
+    14): in memory up to 1 MiB, else a spool file read from the store in pieces. An adapter whose protocol can send
+    a body in pieces streams it (``payload.open()``, ``payload.chunks()``; its ``sha256`` and ``size`` are counted
+    already); one that needs the bytes whole reads :attr:`data` once — that costs the package's size in memory for
+    the attempt, so read it once, never per use."""
 
     delivery_id: str  # stable message id: receivers de-duplicate on it
     doc_id: str
@@ -114,11 +123,16 @@ class OutgoingPackage:
     sender: str
     recipient: str
     document_id: str
-    data: bytes  # the package exactly as received
+    payload: Payload = field(repr=False)  # the package exactly as received (class docstring)
     attempt: int  # 1 for the first attempt
     #: The read timeout (seconds) for this attempt, when the worker wants one other than the adapter's default:
     #: after an unknown outcome (a read timeout), the same message goes again with a longer one. Adapters honour it.
     read_timeout: float | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The package bytes whole: free for a small package, a full read of the spool file for a big one."""
+        return self.payload.read()
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from gateway.edxml import PackageKind, StatusCode
 from gateway.edxml.model import Attachment, EdocPackage, ManifestReference
 from gateway.edxml.reader import read_bytes
 from gateway.edxml.writer import render
+from gateway.payload import Payload
 from gateway.ports import (
     DeliveryConfigError,
     DeliveryPeerError,
@@ -238,7 +239,8 @@ def _adapter(url: str, **kw) -> EdocvnAdapter:
 def _outgoing(data: bytes, recipient: str, attempt: int = 1) -> OutgoingPackage:
     pkg = read_bytes(data)
     return OutgoingPackage(delivery_id=f"d-{recipient}-{attempt}", doc_id="doc-1", kind=pkg.kind, sender=pkg.sender,
-                           recipient=recipient, document_id=pkg.document_id, data=data, attempt=attempt)  # fmt: skip
+                           recipient=recipient, document_id=pkg.document_id, payload=Payload.of(data),
+                           attempt=attempt)  # fmt: skip
 
 
 def test_adapter_delivers_an_edoc_once_for_all_recipients_and_a_status(axis):

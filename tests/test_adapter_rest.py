@@ -25,6 +25,7 @@ from peer_faults import TRANSPORT_FAULTS, CountingProxy, concurrently, transport
 from adapters.rest import RestAdapter, message_body, sign, verify
 from gateway.config import Settings
 from gateway.edxml import PackageKind, from_json, read_bytes
+from gateway.payload import Payload
 from gateway.ports import (
     DeliveryConfigError,
     DeliveryError,
@@ -100,7 +101,7 @@ def _outgoing(corpus: Corpus, delivery_id: str = "d1") -> OutgoingPackage:
         sender=pkg.sender,
         recipient="28.22.H17",
         document_id=pkg.document_id,
-        data=data,
+        payload=Payload.of(data),
         attempt=1,
     )
 

@@ -29,6 +29,7 @@ from gateway.config import Settings
 from gateway.db import AgencyRecord, Store, create_engine
 from gateway.db.migrations import upgrade
 from gateway.edxml.codes import PackageKind
+from gateway.payload import Payload
 from gateway.ports import (
     DeliveryConfigError,
     DeliveryError,
@@ -77,7 +78,7 @@ def outgoing(data: bytes | None = None, **kw) -> OutgoingPackage:
         "sender": SENDER,
         "recipient": PEER,
         "document_id": f"{SENDER},2026/12/01,1/VP",
-        "data": os.urandom(1000) if data is None else data,
+        "payload": Payload.of(os.urandom(1000) if data is None else data),
         "attempt": 1,
     }
     return OutgoingPackage(**{**values, **kw})
@@ -172,7 +173,7 @@ def test_delivers_byte_exact_and_a_duplicate_is_acknowledged_without_a_second_wr
     assert duplicates(clean)[pkg.delivery_id] == 2
     # the same messageId with other bytes is a permanent refusal, and the stored package is untouched
     with pytest.raises(DeliveryRefused) as err:
-        adapter.deliver(peer(clean.url), dataclasses.replace(pkg, data=b"other bytes"))
+        adapter.deliver(peer(clean.url), dataclasses.replace(pkg, payload=Payload.of(b"other bytes")))
     assert err.value.retryable is False and "different content" in (err.value.peer_answer or "")
     assert clean.store().path(pkg.delivery_id).read_bytes() == data
 

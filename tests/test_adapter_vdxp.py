@@ -21,6 +21,7 @@ from adapters.vdxp.client import Failure
 from gateway.config import Settings
 from gateway.edxml import PackageKind
 from gateway.errors import ConfigError
+from gateway.payload import Payload
 from gateway.ports import (
     DeliveryConfigError,
     DeliveryError,
@@ -109,7 +110,7 @@ def _package() -> OutgoingPackage:
         sender="000.00.00.H41",
         recipient="000.00.00.G22",
         document_id="x",
-        data=b"<edXML/>\r\n",
+        payload=Payload.of(b"<edXML/>\r\n"),
         attempt=1,
     )
 

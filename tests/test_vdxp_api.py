@@ -50,6 +50,7 @@ from gateway.demo.documents import demo_package, status_for
 from gateway.edxml import EdocPackage, Organization, PackageKind, StatusCode, render
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import AuthError, RequestError
+from gateway.payload import Payload
 from gateway.ports import (
     DeliveryError,
     DeliveryProtocolError,
@@ -592,7 +593,7 @@ def test_adapter_delivers_to_a_second_gateway_and_polls_it_there(tmp_path, datab
             sender=H41,
             recipient=G22,
             document_id=f"{H41},2026/11/28,701/VP-HCTC",
-            data=bytes(raw),
+            payload=Payload.of(raw),
             attempt=1,
         )
         peer = Peer(G22, "vdxp", gw2.vdxp, {"system_id": "nghean-axis", "secret": gw2.secrets["nghean-axis"]})
@@ -606,7 +607,7 @@ def test_adapter_delivers_to_a_second_gateway_and_polls_it_there(tmp_path, datab
             with pytest.raises(DeliveryRefused) as refused:
                 adapter.deliver(wrong, package)
             assert not refused.value.retryable and refused.value.detail["error_code"] == "AUTH.DENIED"
-            not_hers = dataclasses.replace(package, sender=G22, data=_edoc(G22, (H41,), "702")[0])
+            not_hers = dataclasses.replace(package, sender=G22, payload=Payload.of(_edoc(G22, (H41,), "702")[0]))
             with pytest.raises(DeliveryRefused) as refused:
                 adapter.deliver(peer, not_hers)  # nghean-axis does not act for G22 at the national gateway
             assert refused.value.detail["error_code"] == "ACCESS.DENIED"

@@ -33,6 +33,13 @@ no endpoint, not an http(s) URL, no HMAC key                  ``DELIVERY.CONFIG`
 The read timeout is the adapter's unless the worker asks for another for one attempt
 (``OutgoingPackage.read_timeout``: a longer one after an unknown outcome). One ``requests`` session serves every
 peer and every worker thread, its keep-alive pools sized for concurrent sends (:func:`adapters.peer_http.mount_pools`).
+
+Memory (issue 14): the body is built whole — the package read into memory once, parsed into the model, rendered
+as canonical JSON (attachments base64 inside it) next to the base64 of the raw bytes, then encoded — so a 20 MB
+package (one 15 MB attachment) costs about +240 MiB (12.6× the package) per send in flight while the body is built
+(an in-process probe of :func:`message_body` from a spooled payload; the 44 MiB body is then sent as it is). The
+contract itself carries the package twice; streaming it would mean writing the JSON around two base64 encoders fed
+from the spool file and the parsed attachments: not done — VDXP streams (:mod:`adapters.vdxp.client`).
 """
 
 from __future__ import annotations
@@ -90,6 +97,7 @@ def verify(
 
 def message_body(package: OutgoingPackage) -> bytes:
     """The JSON body for one delivery (canonical JSON of the package plus its raw bytes)."""
+    raw = package.data  # once: a big package's spool file is read whole here (module docstring: the cost)
     doc = {
         "messageId": package.delivery_id,
         "docId": package.doc_id,
@@ -97,8 +105,8 @@ def message_body(package: OutgoingPackage) -> bytes:
         "sender": package.sender,
         "recipient": package.recipient,
         "documentId": package.document_id,
-        "package": to_json(read_bytes(package.data)),
-        "raw": base64.b64encode(package.data).decode("ascii"),
+        "package": to_json(read_bytes(raw)),
+        "raw": base64.b64encode(raw).decode("ascii"),
     }
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

@@ -29,6 +29,14 @@ The read timeout (and the deadline on the whole answer) is the adapter's unless 
 attempt (``OutgoingPackage.read_timeout``): cached zeep clients are shared by the worker's threads, so the override
 is per thread, on the transport (:meth:`_GuardedTransport.answer_timeout`), never on the shared client.
 Answers are read with a size cap and parsed by zeep with DTDs, entities and external references forbidden.
+
+Memory (issue 14): the package reaches the adapter spooled when it is big, but zeep builds the whole request — the
+bytes (``OutgoingPackage.data``), their base64 text, the lxml envelope and its serialisation — before the first
+byte goes out. Measured in the worker process (``tests/test_push_big.py``, SQLite and PostgreSQL alike): a 20 MB
+package costs about +124 MiB (6.5× the package) per send in flight, a 10 MB one +63 MiB; with
+``delivery_peer_concurrency`` 4 to one peer that is ~0.5 GB for four 20 MB packages at once. Streaming it would mean
+writing the envelope ourselves around a base64 encoder fed from the spool file (as the SOAP edge's GetEdoc answer
+does) instead of zeep: not done yet — VDXP streams (:mod:`adapters.vdxp.client`).
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ does differently from the SDK, on purpose:
 * ``sendEdoc`` posts the package bytes exactly, without the SDK's trailing CRLF (``append_crlf=True`` restores
   it for a server that turns out to need it); ``hash-file`` is written in the SDK's form, the one form the
   national axis is known to accept (our own edge accepts both);
+* a big package (a spooled :class:`~gateway.payload.Payload`, issue 14) is streamed: the body is read from the spool
+  file in pieces with an exact ``Content-Length`` (:class:`adapters.request_body.PayloadBody`), and ``hash-file``
+  comes from the payload's SHA-256, counted in pieces when the store spooled it — the only thing the signature
+  binds the body with (edxml.md §11.2: the HMAC covers the headers, ``hash-file`` the body). A 20 MB ``sendEdoc``
+  costs the worker about 1 MiB of buffers, not the package;
 * the signed header is ASCII-only (``\\uXXXX``) and parameter headers are sent as UTF-8 bytes, so a Vietnamese
   ``description`` survives (``http.client`` would encode str headers as Latin-1).
 
@@ -49,9 +54,11 @@ from adapters.peer_http import (
     mount_pools,
     read_answer,
 )
+from adapters.request_body import PayloadBody
 from gateway.edxml.codes import PackageKind
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import GatewayError
+from gateway.payload import Payload
 from gateway.protocols import vdxp
 from gateway.protocols.vdxp import AgencyItem, Operation, ReceivedItem
 
@@ -138,7 +145,7 @@ class VdxpClient:
 
     def send_edoc(
         self,
-        package: bytes,
+        package: bytes | Payload,
         *,
         sender: str,
         kind: PackageKind,
@@ -147,10 +154,21 @@ class VdxpClient:
     ) -> str:
         """``sendEdoc``: the axis's DocId for the package. ``to`` is passed through verbatim when given (the
         SDK sends it as raw JSON text; routing is by the package's own ``To``). ``read_timeout`` replaces the
-        client's for this call (the worker waits longer after an unknown outcome)."""
+        client's for this call (the worker waits longer after an unknown outcome). A spooled payload is streamed
+        (module docstring); bytes, and a payload in memory, are posted as they are."""
         params = vdxp.send_edoc_params(package, sender=sender, kind=kind, to=to)
-        body = package + vdxp.CRLF if self._append_crlf else package
-        answer = self._call(Operation.SEND_EDOC, params, body, read_timeout=read_timeout)
+        trailer = vdxp.CRLF if self._append_crlf else b""
+        body: bytes | PayloadBody
+        if isinstance(package, Payload) and not package.in_memory:
+            body = PayloadBody(package, trailer)
+        else:
+            data = package.read() if isinstance(package, Payload) else package
+            body = data + trailer if trailer else data
+        try:
+            answer = self._call(Operation.SEND_EDOC, params, body, read_timeout=read_timeout)
+        finally:
+            if isinstance(body, PayloadBody):
+                body.close()
         doc_id = vdxp.answer_doc_id(answer)
         if doc_id is None:
             raise VdxpError(
@@ -209,7 +227,7 @@ class VdxpClient:
         self,
         operation: Operation,
         params: Mapping[str, str],
-        body: bytes = b"{}",
+        body: bytes | PayloadBody = b"{}",
         *,
         read_timeout: float | None = None,
     ) -> dict[str, Any]:

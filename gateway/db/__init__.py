@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from gateway.db.alerts import AlertRecord, NewAlert
 from gateway.db.attempts import AttemptStart, FinishedAttempt, FinishSummary
+from gateway.db.chunks import MissingChunk
 from gateway.db.circuits import CircuitPolicy, CircuitRecord, peer_key
 from gateway.db.claims import ClaimRequest, TurnResult
 from gateway.db.dashboard import ChannelQueue
@@ -67,6 +68,7 @@ __all__ = [
     "FinishedAttempt",
     "IdempotencyConflict",
     "IntakeLookup",
+    "MissingChunk",
     "NewAlert",
     "NewDocument",
     "OutboxDue",

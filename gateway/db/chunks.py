@@ -125,7 +125,7 @@ def stored_payload(
     """A document's bytes as a :class:`Payload`: in memory when inline, spooled piece by piece when chunked."""
     if not raw_chunks:
         return Payload.of(raw or b"")
-    with PayloadWriter(spool_dir) as writer:
+    with PayloadWriter(spool_dir, memory_limit=0) as writer:  # above 1 MiB by definition: straight to the file
         for piece in pieces(conn, doc_id, raw, raw_chunks):
             writer.write(piece)
         return writer.finish()

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Select, or_, select, update
 from gateway.db import tables as t
 from gateway.db.attempts import AttemptStart, FinishedAttempt, FinishSummary, begin_attempts, finish_attempts
 from gateway.db.circuits import CircuitPolicy, peer_key_column, sendable, take_probe
-from gateway.db.documents import raw_of
+from gateway.db.documents import inline_raw_of
 from gateway.db.records import ClaimedDelivery, columns_for, from_row
 
 _d, _o, _a, _doc, _at, _c = t.deliveries, t.outbox, t.agencies, t.documents, t.delivery_attempts, t.peer_circuits
@@ -54,12 +54,16 @@ class ClaimRequest:
 @dataclass(frozen=True)
 class TurnResult:
     """What one :func:`turn` did: the outcomes' effect, the new claims, the sends that may start (delivery id →
-    attempt row id; a planned send missing here was taken over and must not go out) and their package bytes."""
+    attempt row id; a planned send missing here was taken over and must not go out) and their packages: the bytes
+    of those stored inline (``data``, doc id → bytes, at most 1 MiB each), and the doc ids of those stored in
+    pieces (``chunked``), which the sending thread reads spooled when their send starts
+    (:meth:`gateway.db.documents.DocumentRepository.payload`) — never all of a group at once (issue 14)."""
 
     summary: FinishSummary
     claims: list[ClaimedDelivery]
     started: dict[str, int]
     data: dict[str, bytes]
+    chunked: frozenset[str] = frozenset()
 
 
 def turn(
@@ -83,7 +87,8 @@ def turn(
     starts = [AttemptStart(c.delivery_id, c.fence, c.attempts + 1) for c in group]
     started = begin_attempts(conn, worker_id, starts, now, lease_until)
     doc_ids = sorted({c.doc_id for c in group if c.delivery_id in started})
-    return TurnResult(summary, claims, started, raw_of(conn, doc_ids))
+    inline, chunked = inline_raw_of(conn, doc_ids)
+    return TurnResult(summary, claims, started, inline, chunked)
 
 
 def claim(

@@ -10,7 +10,11 @@ How a push delivery moves:
 * each claim waits in its peer's queue; at most ``peer_concurrency`` sends per peer are in flight, on a pool of
   ``threads`` — a peer answering in 5 s holds a few threads, never the others' turn;
 * before a group of sends, their intents are committed (``sending`` attempt rows, :mod:`gateway.db.attempts`), so
-  a worker that dies mid-call leaves a trace that the next claimer turns into ``unknown``;
+  a worker that dies mid-call leaves a trace that the next claimer turns into ``unknown``; the small packages of
+  the group come with that transaction, each big one (above 1 MiB, stored in pieces) is read by its sending thread
+  when its send starts, into a spool file (:class:`~gateway.payload.Payload`, 1 MiB in memory at a time), and
+  closed when the attempt ends — a group of sixteen 20 MB packages is never 320 MB in memory (issue 14; what each
+  adapter then holds is in its module docstring: VDXP streams the body, SOAP/REST/edocvn build it whole);
 * outcomes are judged (:mod:`gateway.services.retry`) and committed in batches, with their consequence for the
   delivery and the peer's circuit: DELIVERED only after the adapter returned (a crash between the peer's acceptance
   and our commit sends the package again under the same ``delivery_id``, which receivers de-duplicate on);
@@ -33,8 +37,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from gateway.db import CircuitPolicy, ClaimedDelivery, Store
+from gateway.db import CircuitPolicy, ClaimedDelivery, MissingChunk, Store
 from gateway.edxml.codes import PackageKind
+from gateway.errors import UnavailableError
+from gateway.payload import Payload
 from gateway.ports import DeliveryError, DeliveryResult, OutgoingPackage, Peer, PeerAdapter
 from gateway.services.dispatch import BatchResult, Run, delivery_scope
 from gateway.services.retry import INTERNAL_ERROR, RetryPolicy, Sent
@@ -122,20 +128,25 @@ class Deliverer:
 
     # ---------------------------------------------------------------------------------------------- sending
 
-    def submit(self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes) -> None:
+    def submit(
+        self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes | None
+    ) -> None:
+        """Start one send; ``data`` None: the package is stored in pieces and read by the sending thread."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="edoc-send")
         self._pool.submit(self._send, done, claim, attempt_id, data)
 
-    def _send(self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes) -> None:
-        """One adapter call, in a sending thread; its outcome goes to the engine's queue whatever happens."""
+    def _send(self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes | None) -> None:
+        """One adapter call, in a sending thread; its outcome goes to the engine's queue whatever happens. The
+        package is open for the attempt only: a spooled one's file goes when the adapter returns."""
         started, t0 = self.clock(), time.monotonic()
         result: DeliveryResult | None = None
         error: DeliveryError | None = None
         code: str | None = None
         with delivery_scope(claim):
             try:
-                result = self.adapters[claim.channel].deliver(self._peer(claim), self._package(claim, data))
+                with self._payload(claim, data) as payload:
+                    result = self.adapters[claim.channel].deliver(self._peer(claim), self._package(claim, payload))
             except DeliveryError as exc:
                 error, code = exc, exc.code
             except Exception as exc:
@@ -150,7 +161,28 @@ class Deliverer:
         credentials = self._credentials(claim.recipient, claim.channel)
         return Peer(organ_id=claim.recipient, channel=claim.channel, endpoint=claim.endpoint, credentials=credentials)
 
-    def _package(self, claim: ClaimedDelivery, data: bytes) -> OutgoingPackage:
+    def _payload(self, claim: ClaimedDelivery, data: bytes | None) -> Payload:
+        """The package of one send: the bytes that came with the turn, or a big one read from the store now, spooled.
+
+        A package that cannot be read is our side's failure, never the peer's: retried as ``DELIVERY.INTERNAL``
+        (its circuit untouched), within the delivery's budget."""
+        if data is not None:
+            return Payload.of(data)
+        try:
+            payload = self.store.documents.payload(claim.doc_id)
+        except UnavailableError as exc:
+            raise DeliveryError(f"the stored package could not be read: {exc.code}") from None
+        except OSError as exc:  # the spool directory (full disk, permissions): ours, not the peer's
+            log.error("document %s: spooling the stored package failed: %s", claim.doc_id, exc.strerror or exc)
+            raise DeliveryError("the stored package could not be spooled for sending") from None
+        except MissingChunk:
+            log.error("document %s: a stored piece is missing; its delivery cannot be sent", claim.doc_id)
+            raise DeliveryError("the stored package is incomplete (a piece is missing)") from None
+        if payload is None:
+            raise DeliveryError("the stored package is gone")
+        return payload
+
+    def _package(self, claim: ClaimedDelivery, payload: Payload) -> OutgoingPackage:
         return OutgoingPackage(
             delivery_id=claim.delivery_id,
             doc_id=claim.doc_id,
@@ -158,7 +190,7 @@ class Deliverer:
             sender=claim.sender,
             recipient=claim.recipient,
             document_id=claim.document_id,
-            data=data,
+            payload=payload,
             attempt=claim.attempts + 1,
             read_timeout=claim.read_timeout,
         )

@@ -56,7 +56,9 @@ class Engine(Protocol):
     @property
     def channels(self) -> frozenset[str]: ...
 
-    def submit(self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes) -> None: ...
+    def submit(
+        self, done: queue.SimpleQueue[Sent], claim: ClaimedDelivery, attempt_id: int, data: bytes | None
+    ) -> None: ...
 
 
 @dataclass
@@ -264,9 +266,10 @@ class Run:
             peer = self.peers[claim.peer]
             taken = peer.waiting.popleft()  # planned claims are the first of their peer's queue
             assert taken is claim
-            data = done.data.get(claim.doc_id)
+            data = done.data.get(claim.doc_id)  # None for a package stored in pieces: read when its send starts
             attempt_id = done.started.get(claim.delivery_id)
-            if attempt_id is None or data is None or claim.delivery_id in self.flying:
+            stored = data is not None or claim.doc_id in done.chunked
+            if attempt_id is None or not stored or claim.delivery_id in self.flying:
                 self.result.lost += 1
                 continue
             peer.active += 1

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gateway.config import Settings
 from gateway.db import CircuitPolicy, Engine, Store, create_engine, head_revision
@@ -171,7 +172,8 @@ def _open(
             close_adapters(active)
         raise
     engine = create_engine(settings)
-    store = Store(engine)
+    # Big packages are spooled where the web front spools its bodies (issue 14: read when their send starts).
+    store = Store(engine, spool_dir=Path(settings.data_dir) / "spool")
     try:
         _check_schema(store, engine)
     except BaseException:

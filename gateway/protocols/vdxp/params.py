@@ -8,12 +8,14 @@ only act on values the HMAC covered, and refuse a malformed value with ``REQUEST
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 
 from gateway.edxml.codes import PackageKind
 from gateway.edxml.dates import VN_TZ
 from gateway.errors import RequestError
+from gateway.payload import Payload
 from gateway.protocols.vdxp.names import (
     DESCRIPTION,
     DOC_ID,
@@ -30,7 +32,7 @@ from gateway.protocols.vdxp.names import (
     TO_DATE,
     UpdateStatus,
 )
-from gateway.protocols.vdxp.signing import file_hash
+from gateway.protocols.vdxp.signing import sdk_hex
 from gateway.protocols.vdxp.verify import VerifiedRequest
 
 Params = dict[str, str]
@@ -72,15 +74,17 @@ def _date_params(since: datetime | None, until: datetime | None) -> Params:
 # ================================================================================================ client: builders
 
 
-def send_edoc_params(package: bytes, *, sender: str, kind: PackageKind, to: str | None = None) -> Params:
+def send_edoc_params(package: bytes | Payload, *, sender: str, kind: PackageKind, to: str | None = None) -> Params:
     """``sendEdoc``: the sender, the kind, and the ``hash-file`` that binds the body (in the SDK's form).
     ``to`` is passed through verbatim when given (the SDK sends it as raw JSON text; routing is by the package's
-    own ``To``)."""
+    own ``To``). For a :class:`~gateway.payload.Payload` the SHA-256 it counted while it was written is used: a
+    spooled package is never read whole to hash it (issue 14)."""
+    digest = bytes.fromhex(package.sha256) if isinstance(package, Payload) else hashlib.sha256(package).digest()
     params = {
         FROM: sender,
         SERVICETYPE: SERVICE_TYPE_EDOC,
         MESSAGETYPE: PackageKind(kind).value,
-        HASH_FILE: file_hash(package),
+        HASH_FILE: sdk_hex(digest),
     }
     if to is not None:
         params[TO] = to
