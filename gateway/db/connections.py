@@ -15,6 +15,7 @@ nothing: ``/readyz`` reports its own failures (:mod:`gateway.web.health`), and a
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from gateway.db.engine import writer
+from gateway.db.engine import reader, writer
 from gateway.errors import UnavailableError
 
 log = logging.getLogger(__name__)
@@ -51,19 +52,19 @@ class Connections:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        if not event.contains(engine, "before_cursor_execute", _remember):
-            event.listen(engine, "before_cursor_execute", _remember)
         self._writer = writer(engine)
+        # Only the writer's statements are remembered: a listener on the engine itself put every read through
+        # SQLAlchemy's event dispatch too (issue 14 profile), for a record only a write transaction keeps.
+        event.listen(self._writer, "before_cursor_execute", _remember)
         # Reads need no transaction: every write commits a consistent unit (a document WITH its deliveries),
         # and races are settled by constraints. On PostgreSQL autocommit reads save the BEGIN/ROLLBACK round
-        # trips (measured: ~0.3 ms each on loopback). SQLite reads are cheap either way.
-        self._reader = (
-            engine.execution_options(isolation_level="AUTOCOMMIT") if engine.dialect.name == "postgresql" else engine
-        )
+        # trips (measured: ~0.3 ms each on loopback); on SQLite the BEGIN/ROLLBACK statements (gateway.db.engine).
+        self._reader = reader(engine)
 
     @contextmanager
     def read(self, *, quiet: bool = False) -> Iterator[Connection]:
-        """A connection for reads (no transaction on PostgreSQL); ``quiet``: a failure is not logged (a probe)."""
+        """A connection for reads (no transaction: :func:`~gateway.db.engine.reader`); ``quiet``: a failure is
+        not logged (a probe)."""
         with _translated("read", quiet=quiet), self._reader.connect() as conn:
             yield conn
 
@@ -143,8 +144,12 @@ def _log_failure(mode: str, exc: DBAPIError, done: list[str] | None) -> None:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def operation(statement: str | None) -> str:
-    """The verb and table of ``statement`` (never its parameters); ``connect`` when no statement ran yet."""
+    """The verb and table of ``statement`` (never its parameters); ``connect`` when no statement ran yet.
+
+    Memoised: :func:`_remember` asks it for every statement of a write transaction, and those are the same few
+    compiled strings intake after intake."""
     if not statement:
         return "connect"
     found = _OPERATION.match(statement)

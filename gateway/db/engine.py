@@ -10,7 +10,9 @@ SQLite (the default, one host) is configured on every new connection:
   instead of failing;
 * transactions that will write start with ``BEGIN IMMEDIATE`` (through :func:`writer`): a deferred
   transaction that reads first and writes later can hit ``SQLITE_BUSY`` on upgrade, which busy_timeout
-  cannot cure. pysqlite's own implicit transaction handling is switched off so we control BEGIN.
+  cannot cure. pysqlite's own implicit transaction handling is switched off so we control BEGIN;
+* reads (through :func:`reader`) run without BEGIN: each statement is its own implicit read transaction, as
+  PostgreSQL's autocommit reads are (see :class:`gateway.db.connections.Connections`).
 
 PostgreSQL goes through psycopg 3 (``postgresql+psycopg://``; a bare ``postgresql://`` URL is read the
 same way, psycopg2 is not a dependency), with a small pre-pinged pool.
@@ -30,6 +32,7 @@ from gateway.config import Settings
 #: Milliseconds a SQLite writer waits for the lock before giving up (then UnavailableError, retryable).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE = "edoc_gateway_write"
+_READ = "edoc_gateway_read"
 
 
 def database_url(settings_or_url: Settings | str | URL) -> URL:
@@ -58,6 +61,21 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(**{_WRITE: True})
 
 
+def reader(engine: Engine) -> Engine:
+    """The same engine (same pool) for reads without a transaction: autocommit on PostgreSQL, no ``BEGIN`` on
+    SQLite (each statement is then its own implicit read transaction, with its own WAL snapshot).
+
+    Why: intake's lookup is three SELECTs in one checkout, and the BEGIN/ROLLBACK around them on SQLite cost about
+    as much as one of the SELECTs (issue 14 profile). No reader needs one snapshot across its statements: PostgreSQL
+    reads have run in autocommit all along (and READ COMMITTED gave per-statement snapshots before that), every
+    write commits a consistent unit, races are settled by constraints, and what must be read consistently in
+    pieces uses :meth:`~gateway.db.connections.Connections.stream` (a transaction).
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine.execution_options(**{_READ: True})
+
+
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file::memory:"):
@@ -83,6 +101,10 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(_WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif not options.get(_READ):  # a reader's statements are each their own implicit transaction
+            conn.exec_driver_sql("BEGIN")
 
     return engine

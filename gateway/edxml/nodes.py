@@ -47,16 +47,10 @@ class Node:
 
     @property
     def kids(self) -> dict[str, list[etree._Element]]:
-        if self._kids is None:
-            kids: dict[str, list[etree._Element]] = {}
-            for child in self.el:
-                if not isinstance(child.tag, str):  # comments, processing instructions
-                    continue
-                uri, local = local_name(child)
-                if uri in READ_NS:
-                    kids.setdefault(local, []).append(child)
-            self._kids = kids
-        return self._kids
+        kids = self._kids
+        if kids is None:
+            kids = self._kids = _index(self.el)
+        return kids
 
     def all(self, name: str) -> list[Node]:
         els = self.kids.get(name, [])
@@ -64,13 +58,18 @@ class Node:
             return [Node(els[0], f"{self.path}/{name}", self.warnings)]
         return [Node(e, f"{self.path}/{name}[{i}]", self.warnings) for i, e in enumerate(els, 1)]
 
-    def opt(self, name: str) -> Node | None:
-        els = self.kids.get(name)
+    def _first(self, name: str) -> etree._Element | None:
+        """The first child called ``name`` (a warning when there are more), None when there is none."""
+        els = (self._kids if self._kids is not None else self.kids).get(name)
         if not els:
             return None
         if len(els) > 1:
             self.warnings.append(f"{self.path}/{name} appears {len(els)} times; the first one is used")
-        return Node(els[0], f"{self.path}/{name}", self.warnings)
+        return els[0]
+
+    def opt(self, name: str) -> Node | None:
+        el = self._first(name)
+        return None if el is None else Node(el, f"{self.path}/{name}", self.warnings)
 
     def req(self, name: str) -> Node:
         node = self.opt(name)
@@ -99,20 +98,30 @@ class Node:
         return t or None
 
     def s(self, name: str) -> str | None:
-        node = self.opt(name)
-        return node.text if node is not None else None
+        """``opt(name).text`` without building the Node (and its path) unless an error needs it: the reader asks
+        for some 50 scalars per package (issue 14 profile)."""
+        el = self._first(name)
+        if el is None:
+            return None
+        if len(el):  # a child node: Node.text refuses it, at the field's path
+            return Node(el, f"{self.path}/{name}", self.warnings).text
+        t = el.text
+        if t is None:
+            return None
+        t = t.strip()
+        return t or None
 
     def s_req(self, name: str) -> str:
         return self.s(name) or ""
 
     def parsed(self, name: str, fn: Callable[[str, str], T]) -> T | None:
         node = self.opt(name)
-        if node is None or node.text is None:
+        if node is None or (text := node.text) is None:
             return None
-        value = fn(node.text, node.path)
+        value = fn(text, node.path)
         canonical = _CANONICAL.get(fn)
-        if canonical is not None and canonical(value) != node.text:
-            self.warnings.append(f"{node.path}: {node.text!r} read as {canonical(value)!r}")
+        if canonical is not None and (spelled := canonical(value)) != text:
+            self.warnings.append(f"{node.path}: {text!r} read as {spelled!r}")
         return value
 
     def texts(self, container: str, item: str) -> tuple[str, ...]:
@@ -120,6 +129,28 @@ class Node:
         if node is None:
             return ()
         return tuple(t for n in node.all(item) if (t := n.text) is not None)
+
+
+def _index(el: etree._Element) -> dict[str, list[etree._Element]]:
+    """``el``'s element children in the read namespaces, by local name, in document order (:func:`local_name`
+    inlined: this runs for every element the reader looks into)."""
+    kids: dict[str, list[etree._Element]] = {}
+    for child in el:
+        tag = child.tag
+        if not isinstance(tag, str):  # comments, processing instructions
+            continue
+        if tag[0] == "{":
+            uri, _, local = tag[1:].partition("}")
+            if uri not in READ_NS:
+                continue
+        else:
+            local = tag
+        found = kids.get(local)
+        if found is None:
+            kids[local] = [child]
+        else:
+            found.append(child)
+    return kids
 
 
 def _node_kind(node: etree._Element) -> str:
