@@ -40,9 +40,9 @@ A, B = "000.00.01.H53", "000.00.00.G22"
 MIB = 1 << 20
 STORED = ("documents", "deliveries", "status_history", "outbox")
 #: The test's bound on the in-process peak RSS growth of one 20 MB intake: measured 1.82-1.90x (the tree, ~1x, plus
-#: the zip attachment kept for the inflation check, ~0.75x); the margin is for the allocator's moods, and it is
-#: still well under issue 14's 3x for the served path.
-BOUND = 2.5
+#: the zip attachment kept for the inflation check, ~0.75x; before issue 14: 5.5x). It failed once at 2.5x on a
+#: machine at load 4, so the bound is issue 14's own 3x: still far below what holding the bytes would cost.
+BOUND = 3.0
 #: The end tag of an attachment's base64 text, whatever its prefix.
 _CTE_END = re.compile(rb"(</(?:[\w.-]+:)?ContentTransferEncoded>)")
 
