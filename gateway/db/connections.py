@@ -15,6 +15,7 @@ nothing: ``/readyz`` reports its own failures (:mod:`gateway.web.health`), and a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.db.engine import writer
+from gateway.db.writegate import write_gate
 from gateway.errors import UnavailableError
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,8 @@ class Connections:
     def write(self) -> Iterator[Connection]:
         """One transaction, committed on success (SQLite: ``BEGIN IMMEDIATE``, see :func:`gateway.db.engine.writer`)."""
         done: list[str] = []
-        with _translated("write", done), self._writer.begin() as conn:
+        gate = write_gate(self.engine)  # SQLite: wait for the turn in the kernel, not in the busy handler
+        with gate or contextlib.nullcontext(), _translated("write", done), self._writer.begin() as conn:
             conn.info[_DONE] = done  # what _remember names when the COMMIT itself fails
             yield conn
 
