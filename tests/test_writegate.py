@@ -165,3 +165,37 @@ def test_postgresql_and_memory_urls_have_no_gate():
     engine = create_engine("postgresql+psycopg://u:p@127.0.0.1:1/x")
     assert write_gate(engine) is None
     engine.dispose()
+
+
+def test_an_unflushed_write_leaves_the_connection_as_durable_as_before(database_url: str):
+    """``Connections.write(flush=False)`` (the replay caches' writes): inside, the commit does not wait for the
+    disk (SQLite ``synchronous`` NORMAL = 1, PostgreSQL ``synchronous_commit`` off); after it, the same pooled
+    connection is back at FULL = 2 / on, so no document commit ever inherits the setting. The data is committed."""
+    from gateway.db.connections import Connections
+
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)  # one connection: the next use is the same
+    sqlite = engine.dialect.name == "sqlite"
+    probe = "PRAGMA synchronous" if sqlite else "SHOW synchronous_commit"
+    durable, lazy = (2, 1) if sqlite else ("on", "off")
+    db = Connections(engine)
+    with db.write() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        assert conn.exec_driver_sql(probe).scalar() == durable
+    for flush in (False, True, False):
+        with db.write(flush=flush) as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            assert conn.exec_driver_sql(probe).scalar() == (durable if flush else lazy)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql(probe).scalar() == durable
+
+    def failing_write() -> None:
+        with db.write(flush=False) as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):  # rolled back: restored all the same
+        failing_write()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(probe).scalar() == durable
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 3
+    engine.dispose()
