@@ -26,6 +26,9 @@ from sqlalchemy.exc import IntegrityError
 from gateway.db import tables as t
 from gateway.db.connections import Repository
 
+#: Built once: one runs per authenticated SOAP request (a statement built per call costs its construction).
+_INSERT_NONCE = insert(t.wss_nonces)
+
 
 class NonceRepository(Repository):
     """``store.nonces``."""
@@ -34,7 +37,7 @@ class NonceRepository(Repository):
         """Record a nonce; False if it was already recorded for this system (a replay)."""
         try:
             with self._db.write(flush=False) as conn:
-                conn.execute(insert(t.wss_nonces).values(system_id=system_id, nonce=nonce, created_at=at))
+                conn.execute(_INSERT_NONCE, {"system_id": system_id, "nonce": nonce, "created_at": at})
         except IntegrityError:
             return False
         return True
