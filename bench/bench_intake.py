@@ -19,6 +19,7 @@ One run prints, SQLite (WAL, synchronous=FULL) unless ``--database-url`` names a
    request's scheduled time (bench/openloop.py says why: coordinated omission); p50 / p99 / max.
 
     .venv/bin/python bench/bench_intake.py [--quick] [--rounds 3] [--database-url postgresql+psycopg://...]
+        [--sizes 10KB,100KB | --sizes none] [--no-open] [--open-seconds 20]
 """
 
 from __future__ import annotations
@@ -346,14 +347,33 @@ def print_memory(results: list[SizeResult]) -> None:
     print("(below 1 MB the growth is thread arenas and caches rather than the package: its multiple means little)")
 
 
+def selected_sizes(spec: str | None) -> dict[str, int]:
+    """The sizes named by ``--sizes`` ("10KB,100KB"; "none" for none), in the table's order; all without it."""
+    if spec is None:
+        return dict(SIZES)
+    wanted = {part.strip().upper() for part in spec.split(",") if part.strip() and part.strip() != "none"}
+    known = {label.replace(" ", "").upper(): label for label in SIZES}
+    unknown = wanted - known.keys()
+    if unknown:
+        raise SystemExit(f"unknown size(s) {', '.join(sorted(unknown))}: choose from {', '.join(known)}")
+    return {label: target for label, target in SIZES.items() if label.replace(" ", "").upper() in wanted}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", help="PostgreSQL URL of a database server the bench may create databases in")
     ap.add_argument("--quick", action="store_true", help="fewer packages, one round, 5 s of open loop")
     ap.add_argument("--rounds", type=int, help="interleaved rounds per size, best kept (default 3; --quick 1)")
     ap.add_argument("--open-seconds", type=float, help="length of the open-loop run (default 20; --quick 5)")
+    ap.add_argument(
+        "--sizes",
+        help=f"comma-separated sizes to measure, of {', '.join(s.replace(' ', '') for s in SIZES)} "
+        "(default all; 'none': only the open loop)",
+    )
+    ap.add_argument("--no-open", action="store_true", help="skip the open-loop run")
     args = ap.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
+    sizes = selected_sizes(args.sizes)
     open_seconds = args.open_seconds or (5.0 if args.quick else 20.0)
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -371,14 +391,16 @@ def main() -> int:
         print("÷floor and ÷in-proc: of the best rates; (rounds): the same ratio within each round, lowest–highest")
         results = []
         try:
-            for label, target in SIZES.items():
+            for label, target in sizes.items():
                 n = COUNTS[label] if not args.quick else max(2, COUNTS[label] // 5)
                 results.append(measure_size(bench, floor, label, target, n, rounds))
         finally:
             floor.close()
-        print_sizes(results)
-        print_memory(results)
-        print(measure_open_loop(bench, open_seconds))
+        if results:
+            print_sizes(results)
+            print_memory(results)
+        if not args.no_open:
+            print(measure_open_loop(bench, open_seconds))
     print(f"({time.monotonic() - started:.0f} s)")
     return 0
 

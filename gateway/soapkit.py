@@ -17,9 +17,11 @@ A module of its own, beside neither edge nor adapter, because adapters may not i
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import spyne.const
 from lxml import etree
 from spyne.interface.wsdl import Wsdl11
 from spyne.server.wsgi import WsgiApplication
@@ -40,6 +42,13 @@ STATUS_LINES: Final = {
     500: "500 Internal Server Error",
 }
 _SCHEMA_ORDER: Final = {f"{{{XSD_NS}}}{t}": i for i, t in enumerate(("import", "simpleType", "complexType", "element"))}
+
+# spyne's MethodContext.close() runs a full gc.collect() at most once a second "to return file descriptors" of its
+# own uploads (spyne/context.py). Our services never hand spyne a file (the fronts close their spools themselves),
+# and that collection, run in a request thread with the GIL held, stopped every thread and the event loop of the
+# worker: 6 % of a served worker's request time, and a pause of tens of ms in the tail of whichever requests ran
+# beside it (issue 14). The interpreter's own generational collector is left to do its work.
+spyne.const.MIN_GC_INTERVAL = math.inf
 
 WsgiCallable = Callable[[dict[str, Any], Callable[..., Callable[[bytes], None]]], Any]
 

@@ -15,6 +15,7 @@ nothing: ``/readyz`` reports its own failures (:mod:`gateway.web.health`), and a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -26,6 +27,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.db.engine import reader, writer
+from gateway.db.writegate import write_gate
 from gateway.errors import UnavailableError
 
 log = logging.getLogger(__name__)
@@ -79,12 +81,49 @@ class Connections:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One transaction, committed on success (SQLite: ``BEGIN IMMEDIATE``, see :func:`gateway.db.engine.writer`)."""
+    def write(self, *, flush: bool = True) -> Iterator[Connection]:
+        """One transaction, committed on success (SQLite: ``BEGIN IMMEDIATE``, see :func:`gateway.db.engine.writer`).
+
+        ``flush=False``: the COMMIT does not wait for the disk (SQLite ``synchronous=NORMAL`` for this transaction,
+        PostgreSQL ``synchronous_commit=off``); its log records become durable with the next flushed commit of
+        anyone, since both logs are written and flushed in order (:func:`_unflushed` says when that is enough)."""
         done: list[str] = []
-        with _translated("write", done), self._writer.begin() as conn:
+        gate = write_gate(self.engine)  # SQLite: wait for the turn in the kernel, not in the busy handler
+        with (
+            gate or contextlib.nullcontext(),
+            _translated("write", done),
+            self._writer.connect() as conn,
+            _unflushed(conn, enabled=not flush),
+            conn.begin(),
+        ):
             conn.info[_DONE] = done  # what _remember names when the COMMIT itself fails
+            if not flush and conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield conn
+
+
+@contextmanager
+def _unflushed(conn: Connection, *, enabled: bool) -> Iterator[None]:
+    """SQLite: ``synchronous=NORMAL`` around one transaction, then FULL again (engine.py keeps FULL everywhere).
+
+    Only for records whose loss in a power cut is harmless once nothing that depends on them has been answered:
+    in WAL mode an unsynced commit is made durable by the next FULL commit on the database (the WAL is appended and
+    fsynced in order), so e.g. a WS-Security nonce is durable before the SendEdoc that follows it is answered.
+    The PRAGMAs go to the driver's connection directly (no SQLAlchemy autobegin); a connection whose FULL could
+    not be restored is discarded, never returned to the pool."""
+    if not enabled or conn.dialect.name != "sqlite":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    driver.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        try:
+            driver.execute("PRAGMA synchronous = FULL")
+        except Exception:
+            log.warning("could not restore synchronous=FULL on a SQLite connection; discarded", exc_info=True)
+            conn.invalidate()
 
 
 class Repository:

@@ -202,12 +202,15 @@ class RegistryRepository(Repository):
             return _system(row, _agencies_of(conn, row["id"]))
 
     def system(self, system_id: str) -> SystemRecord | None:
-        """One system with the agencies it acts for (active or not)."""
+        """One system with the agencies it acts for (active or not).
+
+        Read on every authenticated request, never cached (a rotation or a disable applies at once): the two
+        statements are built once (:data:`_SYSTEM_BY_ID`), which saves their construction and cache-key work."""
         with self._db.read() as conn:
-            row = conn.execute(select(t.systems).where(t.systems.c.id == system_id)).mappings().first()
+            row = conn.execute(_SYSTEM_BY_ID, {"system_id": system_id}).mappings().first()
             if row is None:
                 return None
-            return _system(row, _agencies_of(conn, system_id))
+            return _system(row, tuple(conn.scalars(_AGENCIES_OF_SYSTEM, {"system_id": system_id})))
 
     def vdxp_binding(self, system_id: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
         """``(vdxp_replay, vdxp_allow_from, vdxp_client_certs)`` of an ACTIVE system in one query, or None.
@@ -281,6 +284,14 @@ def agencies_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, AgencyReco
         if row["fingerprint"] is not None:
             certs.setdefault(row["organ_id"], []).append(row["fingerprint"])
     return {organ: _agency(row, tuple(certs.get(organ, ()))) for organ, row in found.items()}
+
+
+_SYSTEM_BY_ID = select(t.systems).where(t.systems.c.id == bindparam("system_id"))
+_AGENCIES_OF_SYSTEM = (
+    select(t.system_agencies.c.organ_id)
+    .where(t.system_agencies.c.system_id == bindparam("system_id"))
+    .order_by(t.system_agencies.c.organ_id)
+)
 
 
 def _agencies_of(conn: Connection, system_id: str) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ pinned: constraints.txt). tests/test_slow_clients.py proves each behaviour on a 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -215,6 +216,11 @@ class GatewayWorker(gasgi.ASGIWorker):
     def load_wsgi(self) -> None:
         super().load_wsgi()  # self.asgi = what gunicorn loaded: our WSGI application
         self.asgi = GatewayFront(self.asgi, self.settings, self.executor, self.running)
+        # Everything built so far (imports, the compiled schemas, spyne's model, the engine) lives as long as the
+        # worker: moved to the permanent generation, the collector no longer walks it in every full collection,
+        # which otherwise paused the worker's threads and event loop for milliseconds (issue 14).
+        gc.collect()
+        gc.freeze()
 
     def notify(self) -> None:
         """The heartbeat, dated at the start of the oldest request still running in a thread (module docstring)."""
