@@ -99,7 +99,7 @@ class _NoSystems:
         raise AuthError("authentication failed")
 
 
-def test_vdxp_blueprint_answers_every_path_under_vdxp_in_the_sdk_shape():
+def test_vdxp_blueprint_answers_every_path_under_vdxp_in_the_sdk_shape(tmp_path):
     from types import SimpleNamespace
 
     from gateway.web.vdxp import VdxpEdge
@@ -107,7 +107,7 @@ def test_vdxp_blueprint_answers_every_path_under_vdxp_in_the_sdk_shape():
     app = Flask("test")
     install_error_handlers(app)
     app.url_map.merge_slashes = False
-    settings = SimpleNamespace(max_package_bytes=1024, trusted_proxies=())
+    settings = SimpleNamespace(max_package_bytes=1024, trusted_proxies=(), data_dir=str(tmp_path))
     app.register_blueprint(VdxpEdge(_NoSystems(), settings).blueprint())
     client = app.test_client()
     headers = {"XroadVnpt-systemid": "sys-a", "Content-Type": "application/json"}
