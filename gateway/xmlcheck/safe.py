@@ -204,12 +204,7 @@ def parse_bounded(
         root = parser.close()
         shape.check(parser.read_events())
     except etree.XMLSyntaxError as exc:
-        line, col = exc.position if exc.position else (None, None)
-        if exc.code == _ERR_RESOURCE_LIMIT:  # libxml2's own depth or text-size cap, reached before ours
-            raise SizeLimitError(
-                f"{what} exceeds a parser limit: {exc.msg}", line=line, column=col, kind="parser"
-            ) from None
-        raise EdxmlParseError(f"{what} is not well-formed XML: {exc.msg}", line=line, column=col) from None
+        raise syntax_error(exc, what) from None
     finally:
         _release(parser, closed)
     _refuse_namespace_errors(parser, what)
@@ -218,6 +213,16 @@ def parse_bounded(
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise EdxmlForbiddenError(f"{what} contains a DOCTYPE declaration, which is not allowed")
     return tree
+
+
+def syntax_error(exc: etree.XMLSyntaxError, what: str) -> SizeLimitError | EdxmlParseError:
+    """libxml2's refusal as ours: its own depth or text-size cap (reached before our limits) is ``SIZE.LIMIT``,
+    anything else ``EDXML.PARSE``, both with line and column (the bounded parsers of this module and of
+    :mod:`gateway.xmlcheck.stream` say it alike)."""
+    line, col = exc.position if exc.position else (None, None)
+    if exc.code == _ERR_RESOURCE_LIMIT:
+        return SizeLimitError(f"{what} exceeds a parser limit: {exc.msg}", line=line, column=col, kind="parser")
+    return EdxmlParseError(f"{what} is not well-formed XML: {exc.msg}", line=line, column=col)
 
 
 def _check_declarations(data: bytes | bytearray, limits: TreeLimits, what: str) -> None:

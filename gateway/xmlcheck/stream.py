@@ -26,7 +26,7 @@ from typing import IO, Any, Final, NamedTuple, Protocol
 
 from lxml import etree
 
-from gateway.errors import EdxmlForbiddenError, EdxmlParseError, GatewayError, SizeLimitError
+from gateway.errors import EdxmlForbiddenError, EdxmlParseError, GatewayError
 from gateway.xmlcheck.safe import (
     DEFAULT_MAX_BYTES,
     ShapeCounter,
@@ -34,13 +34,13 @@ from gateway.xmlcheck.safe import (
     check_size,
     count_declarations,
     scan_prolog,
+    syntax_error,
 )
 
 #: The piece fed to libxml2 at a time, as :func:`parse_bounded` feeds it.
 CHUNK: Final = 64 * 1024
 #: libxml2 refuses text nodes above 10,000,000 bytes unless huge_tree is on; the same switch as parse_bounded.
 HUGE_TREE_FROM: Final = 9_000_000
-_ERR_RESOURCE_LIMIT: Final = 114
 #: The tag given to an element whose name lxml refuses (a QName broken by a namespace error): the document is
 #: refused at the end with the namespace error libxml2 logged, as parse_bounded refuses it.
 _BROKEN_TAG: Final = "{urn:edoc-gateway:broken-name}x"
@@ -96,12 +96,7 @@ def parse_bounded_file(
         target.raise_pending()
         _raise_logged_error(errors, what)  # namespace errors: a tree parser raises them at its close
     except etree.XMLSyntaxError as exc:
-        line, col = exc.position if exc.position else (None, None)
-        if exc.code == _ERR_RESOURCE_LIMIT:  # libxml2's own depth or text-size cap, reached before ours
-            raise SizeLimitError(
-                f"{what} exceeds a parser limit: {exc.msg}", line=line, column=col, kind="parser"
-            ) from None
-        raise EdxmlParseError(f"{what} is not well-formed XML: {exc.msg}", line=line, column=col) from None
+        raise syntax_error(exc, what) from None
     finally:
         _ERRORS.stop()
         target.stop()
